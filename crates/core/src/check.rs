@@ -1,0 +1,239 @@
+//! The check: which sites lie within the required distance of an area.
+
+use rayon::prelude::*;
+
+use crate::area::Area;
+use crate::geodesy::{self, Vertex};
+use crate::index::{SiteGeom, SiteIndex};
+use crate::policy::Policy;
+use crate::shape::{distance_to_vertex_within, distance_within, GeometryError, Nearest, Shape};
+
+/// The outcome for a hit, an area or a run; ordered from best to worst.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Verdict {
+    /// No protected site within the required distance plus the caution margin.
+    Clear,
+    /// A site beyond the required distance but within the caution margin of it.
+    Caution,
+    /// A site within the required distance.
+    Conflict,
+}
+
+impl Verdict {
+    /// `clear`, `caution` or `conflict`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Clear => "clear",
+            Verdict::Caution => "caution",
+            Verdict::Conflict => "conflict",
+        }
+    }
+
+    /// The verdict for a site at `distance_m` that must be `required_m` away, with a caution margin.
+    ///
+    /// # Units
+    /// metres
+    pub fn classify(distance_m: f64, required_m: f64, caution_margin_m: f64) -> Verdict {
+        if distance_m <= required_m {
+            Verdict::Conflict
+        } else if distance_m <= required_m + caution_margin_m {
+            Verdict::Caution
+        } else {
+            Verdict::Clear
+        }
+    }
+}
+
+/// A protected site within reach of an area.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hit {
+    /// Position of the site in [`SiteIndex::sites`].
+    pub site: usize,
+    /// Exact geodesic minimum distance between area and site (metres); 0 if they touch or overlap.
+    pub distance_m: f64,
+    /// Required distance: area buffer + location error + site standoff + site positional accuracy (metres).
+    pub required_m: f64,
+    /// `distance_m - required_m` (metres); negative inside the required distance.
+    pub margin_m: f64,
+    /// Conflict or caution.
+    pub verdict: Verdict,
+    /// Initial geodesic azimuth from the nearest point of the area to the
+    /// nearest point of the site (degrees from north, 0..360); `None` when they touch.
+    pub bearing_deg: Option<f64>,
+    /// Nearest point on the area, (lon, lat) degrees.
+    pub nearest_on_area: (f64, f64),
+    /// Nearest point on the site, (lon, lat) degrees.
+    pub nearest_on_site: (f64, f64),
+}
+
+/// The result of checking one area.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AreaResult {
+    /// The area's id.
+    pub area_id: String,
+    /// The worst verdict among the hits, `Clear` when there are none.
+    pub verdict: Verdict,
+    /// Hits sorted by margin (most severe first), then by site position.
+    pub hits: Vec<Hit>,
+}
+
+/// Why an area cannot be checked.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum AreaError {
+    /// The area's geometry is invalid.
+    #[error("area {id:?}: {source}")]
+    Geometry {
+        /// The area's id.
+        id: String,
+        /// What is wrong.
+        source: GeometryError,
+    },
+    /// A buffer or location error is negative or not finite.
+    #[error("area {id:?}: {field} = {value} is not a finite, non-negative number of metres")]
+    BadDistance {
+        /// The area's id.
+        id: String,
+        /// `buffer_m` or `location_error_m`.
+        field: &'static str,
+        /// The value found.
+        value: f64,
+    },
+}
+
+/// A site index bound to a policy and an "as of" time, ready to check areas.
+#[derive(Debug)]
+pub struct Checker<'a> {
+    index: &'a SiteIndex,
+    policy: &'a Policy,
+    as_of: Option<i64>,
+    /// The largest site standoff + accuracy under this policy.
+    max_site_extra_m: f64,
+}
+
+impl SiteIndex {
+    /// Bind the index to a policy; `as_of` (seconds since the Unix epoch,
+    /// UTC) leaves out sites outside their validity period at that time.
+    pub fn checker<'a>(&'a self, policy: &'a Policy, as_of: Option<i64>) -> Checker<'a> {
+        let defaults = self
+            .default_pairs
+            .iter()
+            .map(|(c, p)| policy.default_standoff_m(*c, *p) + self.max_default_accuracy_m)
+            .fold(0.0, f64::max);
+        Checker {
+            index: self,
+            policy,
+            as_of,
+            max_site_extra_m: defaults.max(self.max_explicit_extra_m),
+        }
+    }
+}
+
+impl Checker<'_> {
+    /// Check one area against every site.
+    pub fn check(&self, area: &Area) -> Result<AreaResult, AreaError> {
+        for (field, value) in [
+            ("buffer_m", area.buffer_m),
+            ("location_error_m", area.location_error_m),
+        ] {
+            if !(value.is_finite() && value >= 0.0) {
+                return Err(AreaError::BadDistance {
+                    id: area.id.clone(),
+                    field,
+                    value,
+                });
+            }
+        }
+        let shape = Shape::new(&area.geometry).map_err(|source| AreaError::Geometry {
+            id: area.id.clone(),
+            source,
+        })?;
+        Ok(self.check_shape(&area.id, &shape, area.buffer_m + area.location_error_m))
+    }
+
+    /// Check many areas on all cores; results come back in input order.
+    pub fn check_batch(&self, areas: &[Area]) -> Vec<Result<AreaResult, AreaError>> {
+        areas.par_iter().map(|a| self.check(a)).collect()
+    }
+
+    fn check_shape(&self, id: &str, shape: &Shape, base_m: f64) -> AreaResult {
+        let caution = self.policy.caution_margin_m;
+        let reach = base_m + self.max_site_extra_m + caution;
+        let query = shape.aabb().expanded(reach);
+        let mut hits = Vec::new();
+        for i in self.index.candidates(&query) {
+            let site = &self.index.sites[i];
+            if let Some(t) = self.as_of {
+                if !site.is_valid_at(t) {
+                    continue;
+                }
+            }
+            let required_m =
+                base_m + self.policy.standoff_for(site) + site.positional_accuracy_m.max(0.0);
+            let limit = required_m + caution;
+            let nearest = match &self.index.geoms[i] {
+                SiteGeom::Point(v) => distance_to_vertex_within(shape, v, limit),
+                SiteGeom::Shape(s) => distance_within(shape, s, limit),
+            };
+            if let Some(n) = nearest {
+                hits.push(make_hit(i, &n, required_m, caution));
+            }
+        }
+        hits.sort_by(|a, b| a.margin_m.total_cmp(&b.margin_m).then(a.site.cmp(&b.site)));
+        let verdict = hits
+            .iter()
+            .map(|h| h.verdict)
+            .max()
+            .unwrap_or(Verdict::Clear);
+        AreaResult {
+            area_id: id.to_string(),
+            verdict,
+            hits,
+        }
+    }
+}
+
+fn make_hit(site: usize, n: &Nearest, required_m: f64, caution_m: f64) -> Hit {
+    let bearing_deg = (n.distance_m > 0.0).then(|| {
+        let b = geodesy::azimuth(&n.on_a, &n.on_b);
+        if b < 0.0 {
+            b + 360.0
+        } else {
+            b
+        }
+    });
+    let ll = |v: &Vertex| (v.lon, v.lat);
+    Hit {
+        site,
+        distance_m: n.distance_m,
+        required_m,
+        margin_m: n.distance_m - required_m,
+        verdict: Verdict::classify(n.distance_m, required_m, caution_m),
+        bearing_deg,
+        nearest_on_area: ll(&n.on_a),
+        nearest_on_site: ll(&n.on_b),
+    }
+}
+
+/// The worst verdict of a run (`Clear` for no areas).
+pub fn run_verdict<'a>(results: impl IntoIterator<Item = &'a AreaResult>) -> Verdict {
+    results
+        .into_iter()
+        .map(|r| r.verdict)
+        .max()
+        .unwrap_or(Verdict::Clear)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classify_boundaries() {
+        assert_eq!(Verdict::classify(100.0, 100.0, 50.0), Verdict::Conflict);
+        assert_eq!(Verdict::classify(100.001, 100.0, 50.0), Verdict::Caution);
+        assert_eq!(Verdict::classify(150.0, 100.0, 50.0), Verdict::Caution);
+        assert_eq!(Verdict::classify(150.001, 100.0, 50.0), Verdict::Clear);
+        assert_eq!(Verdict::classify(0.0, 0.0, 0.0), Verdict::Conflict);
+        assert!(Verdict::Conflict > Verdict::Caution && Verdict::Caution > Verdict::Clear);
+    }
+}

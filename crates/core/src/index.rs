@@ -1,0 +1,182 @@
+//! The R-tree of protected sites.
+//!
+//! # Why the candidate search never misses a site
+//!
+//! Every site is indexed by an axis-aligned box in Earth-centred,
+//! Earth-fixed (ECEF) coordinates that holds every point of the site:
+//! its vertices, each geodesic edge widened by a bound on how far a geodesic
+//! can stray from its chord ([`crate::geodesy::edge_bulge_m`]), and for
+//! polygons the surface inside the ring ([`crate::geodesy::interior_bulge_m`]).
+//! A query box is built the same way around the area and widened by the
+//! largest distance that could matter, `D`.
+//!
+//! If a site point `q` is within geodesic distance `D` of an area point `p`,
+//! the straight chord `|p - q|` is at most `D` (a straight line is never
+//! longer than a path on the surface), so `q` lies in the area's box widened
+//! by `D` in every axis, and the two boxes intersect. ECEF has no seams: the
+//! ±180° meridian and the poles are ordinary places in it, so no special
+//! case is needed there. Boxes only ever over-cover, which costs candidates,
+//! never hits; the exact geodesic test decides every candidate.
+
+use rayon::prelude::*;
+use rstar::primitives::{GeomWithData, Rectangle};
+use rstar::{RTree, AABB};
+
+use crate::geodesy::{Aabb, Vertex};
+use crate::shape::{checked_vertex, GeometryError, Shape};
+use crate::site::{Category, Protection, Site};
+
+type PointEntry = GeomWithData<[f64; 3], u32>;
+type BoxEntry = GeomWithData<Rectangle<[f64; 3]>, u32>;
+
+/// A site's geometry as the index keeps it: a bare vertex for point sites
+/// (most of them), a prepared shape otherwise.
+#[derive(Debug, Clone)]
+pub(crate) enum SiteGeom {
+    Point(Vertex),
+    Shape(Box<Shape>),
+}
+
+/// An error building the index: a site whose geometry cannot be used.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("site {position} (id {id:?}): {source}")]
+pub struct IndexError {
+    /// Position of the site in the input.
+    pub position: usize,
+    /// The site's id.
+    pub id: String,
+    /// What is wrong with its geometry.
+    pub source: GeometryError,
+}
+
+/// Counts describing a built index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IndexStats {
+    /// Number of sites.
+    pub sites: usize,
+    /// Sites held as single points.
+    pub point_sites: usize,
+    /// Sites held as lines, polygons or multi-geometries.
+    pub shape_sites: usize,
+}
+
+/// Protected sites with an R-tree over their Earth-centred boxes.
+#[derive(Debug)]
+pub struct SiteIndex {
+    pub(crate) sites: Vec<Site>,
+    pub(crate) geoms: Vec<SiteGeom>,
+    points: RTree<PointEntry>,
+    boxes: RTree<BoxEntry>,
+    /// Largest `standoff_m + positional_accuracy_m` among sites with an explicit standoff.
+    pub(crate) max_explicit_extra_m: f64,
+    /// Largest positional accuracy among sites without an explicit standoff.
+    pub(crate) max_default_accuracy_m: f64,
+    /// Which (category, protection) pairs occur among sites without an explicit standoff.
+    pub(crate) default_pairs: Vec<(Category, Protection)>,
+}
+
+impl SiteIndex {
+    /// Validate every site's geometry and bulk-load the R-trees (in parallel).
+    ///
+    /// Fails on the first site (by position) whose geometry is invalid.
+    pub fn build(sites: Vec<Site>) -> Result<SiteIndex, IndexError> {
+        let geoms: Vec<SiteGeom> = sites
+            .par_iter()
+            .enumerate()
+            .map(|(position, s)| {
+                let err = |source| IndexError {
+                    position,
+                    id: s.id.clone(),
+                    source,
+                };
+                if let geo_types::Geometry::Point(p) = &s.geometry {
+                    Ok(SiteGeom::Point(checked_vertex(&p.0, 0).map_err(err)?))
+                } else {
+                    Ok(SiteGeom::Shape(Box::new(
+                        Shape::new(&s.geometry).map_err(err)?,
+                    )))
+                }
+            })
+            .collect::<Result<_, _>>()?;
+        let mut point_entries = Vec::new();
+        let mut box_entries = Vec::new();
+        for (i, g) in geoms.iter().enumerate() {
+            match g {
+                SiteGeom::Point(v) => point_entries.push(PointEntry::new(v.ecef, i as u32)),
+                SiteGeom::Shape(s) => {
+                    let b = s.aabb();
+                    box_entries.push(BoxEntry::new(Rectangle::from_corners(b.lo, b.hi), i as u32))
+                }
+            }
+        }
+        let (points, boxes) = rayon::join(
+            || RTree::bulk_load(point_entries),
+            || RTree::bulk_load(box_entries),
+        );
+        let mut max_explicit_extra_m: f64 = 0.0;
+        let mut max_default_accuracy_m: f64 = 0.0;
+        let mut seen = [[false; 3]; Category::ALL.len()];
+        for s in &sites {
+            let acc = s.positional_accuracy_m.max(0.0);
+            match s.standoff_m {
+                Some(st) => max_explicit_extra_m = max_explicit_extra_m.max(st + acc),
+                None => {
+                    max_default_accuracy_m = max_default_accuracy_m.max(acc);
+                    seen[s.category as usize][s.protection as usize] = true;
+                }
+            }
+        }
+        let mut default_pairs = Vec::new();
+        for c in Category::ALL {
+            for p in Protection::ALL {
+                if seen[*c as usize][*p as usize] {
+                    default_pairs.push((*c, *p));
+                }
+            }
+        }
+        Ok(SiteIndex {
+            sites,
+            geoms,
+            points,
+            boxes,
+            max_explicit_extra_m,
+            max_default_accuracy_m,
+            default_pairs,
+        })
+    }
+
+    /// The sites, in the order given to [`SiteIndex::build`]; hits refer to them by position.
+    pub fn sites(&self) -> &[Site] {
+        &self.sites
+    }
+
+    /// Number of sites.
+    pub fn len(&self) -> usize {
+        self.sites.len()
+    }
+
+    /// Whether the index holds no site.
+    pub fn is_empty(&self) -> bool {
+        self.sites.is_empty()
+    }
+
+    /// Counts of point and shape sites.
+    pub fn stats(&self) -> IndexStats {
+        IndexStats {
+            sites: self.sites.len(),
+            point_sites: self.points.size(),
+            shape_sites: self.boxes.size(),
+        }
+    }
+
+    /// Positions of every site whose box intersects `query` (ECEF metres), in no set order.
+    pub fn candidates(&self, query: &Aabb) -> impl Iterator<Item = usize> + '_ {
+        let env = AABB::from_corners(query.lo, query.hi);
+        let pts = self.points.locate_in_envelope(env).map(|e| e.data as usize);
+        let bxs = self
+            .boxes
+            .locate_in_envelope_intersecting(env)
+            .map(|e| e.data as usize);
+        pts.chain(bxs)
+    }
+}

@@ -1,0 +1,254 @@
+//! Standoff policy: how far from each kind of site a strike must stay.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use crate::site::{Category, Protection, Site};
+
+/// The example policy shipped with nostrike (`data/policy.example.toml`).
+///
+/// It is an illustrative example, not doctrine: its distances show how a
+/// policy works and carry no authority.
+pub const EXAMPLE_POLICY_TOML: &str = include_str!("../../../data/policy.example.toml");
+
+/// An error in a policy file.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PolicyError {
+    /// The text is not valid TOML, or has a key or value of the wrong kind.
+    #[error("policy is not valid: {0}")]
+    Syntax(String),
+    /// A key in `[standoff_m]` or `[protection_extra_m]` names no category or level.
+    #[error("policy: unknown key {key:?} in [{table}]; allowed: {allowed}")]
+    UnknownKey {
+        /// The table the key was in.
+        table: &'static str,
+        /// The key found.
+        key: String,
+        /// The allowed keys.
+        allowed: String,
+    },
+    /// A distance is negative or not finite.
+    #[error("policy: {key} = {value} is not a finite, non-negative number of metres")]
+    BadDistance {
+        /// Where the value was (e.g. `standoff_m.museum`).
+        key: String,
+        /// The value found.
+        value: f64,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    name: Option<String>,
+    caution_margin_m: f64,
+    standoff_m: BTreeMap<String, f64>,
+    #[serde(default)]
+    protection_extra_m: BTreeMap<String, f64>,
+}
+
+/// Default standoff per category, extra standoff per protection level and the caution margin.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    /// A short name for reports.
+    pub name: String,
+    /// Default standoff per category in metres, indexed by `Category as usize`.
+    standoff_m: [f64; Category::ALL.len()],
+    /// Extra standoff per protection level in metres, indexed by `Protection as usize`.
+    protection_extra_m: [f64; 3],
+    /// Margin beyond the required distance within which a site is a CAUTION (metres).
+    pub caution_margin_m: f64,
+}
+
+fn check_distance(key: String, value: f64) -> Result<f64, PolicyError> {
+    if value.is_finite() && value >= 0.0 {
+        Ok(value)
+    } else {
+        Err(PolicyError::BadDistance { key, value })
+    }
+}
+
+impl Policy {
+    /// Parse a policy from TOML text (see `data/policy.example.toml` for the layout).
+    ///
+    /// Unknown keys, unknown categories or levels and negative or non-finite
+    /// distances are errors. Categories not listed take `standoff_m.default`
+    /// (0 if absent); levels not listed take 0.
+    pub fn from_toml_str(text: &str) -> Result<Policy, PolicyError> {
+        let raw: RawPolicy =
+            toml::from_str(text).map_err(|e| PolicyError::Syntax(e.to_string()))?;
+        let caution_margin_m = check_distance("caution_margin_m".into(), raw.caution_margin_m)?;
+        let default = match raw.standoff_m.get("default") {
+            Some(v) => check_distance("standoff_m.default".into(), *v)?,
+            None => 0.0,
+        };
+        let mut standoff_m = [default; Category::ALL.len()];
+        for (key, value) in &raw.standoff_m {
+            if key == "default" {
+                continue;
+            }
+            let cat: Category = key.parse().map_err(|_| PolicyError::UnknownKey {
+                table: "standoff_m",
+                key: key.clone(),
+                allowed: std::iter::once("default")
+                    .chain(Category::ALL.iter().map(|c| c.as_str()))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })?;
+            standoff_m[cat as usize] = check_distance(format!("standoff_m.{key}"), *value)?;
+        }
+        let mut protection_extra_m = [0.0; 3];
+        for (key, value) in &raw.protection_extra_m {
+            let level: Protection = key.parse().map_err(|_| PolicyError::UnknownKey {
+                table: "protection_extra_m",
+                key: key.clone(),
+                allowed: "general, special, enhanced".into(),
+            })?;
+            protection_extra_m[level as usize] =
+                check_distance(format!("protection_extra_m.{key}"), *value)?;
+        }
+        Ok(Policy {
+            name: raw.name.unwrap_or_else(|| "unnamed".into()),
+            standoff_m,
+            protection_extra_m,
+            caution_margin_m,
+        })
+    }
+
+    /// The shipped example policy (illustrative, not doctrine).
+    pub fn example() -> Policy {
+        // The example is compiled in and covered by a unit test; failing to parse it is a build defect.
+        Policy::from_toml_str(EXAMPLE_POLICY_TOML)
+            .unwrap_or_else(|e| unreachable!("shipped example policy is invalid: {e}"))
+    }
+
+    /// A policy with every standoff and the caution margin at zero: required distance = area buffer.
+    pub fn zero() -> Policy {
+        Policy {
+            name: "zero".into(),
+            standoff_m: [0.0; Category::ALL.len()],
+            protection_extra_m: [0.0; 3],
+            caution_margin_m: 0.0,
+        }
+    }
+
+    /// Default standoff for a category and protection level.
+    ///
+    /// # Units
+    /// metres
+    pub fn default_standoff_m(&self, category: Category, protection: Protection) -> f64 {
+        self.standoff_m[category as usize] + self.protection_extra_m[protection as usize]
+    }
+
+    /// Standoff that applies to `site`: its explicit `standoff_m`, else the policy default.
+    ///
+    /// # Units
+    /// metres
+    pub fn standoff_for(&self, site: &Site) -> f64 {
+        site.standoff_m
+            .unwrap_or_else(|| self.default_standoff_m(site.category, site.protection))
+    }
+
+    /// Render the policy as TOML that [`Policy::from_toml_str`] reads back to the same policy.
+    pub fn to_toml_string(&self) -> String {
+        let mut out = format!(
+            "name = {:?}\ncaution_margin_m = {:?}\n\n[standoff_m]\n",
+            self.name, self.caution_margin_m
+        );
+        for c in Category::ALL {
+            out.push_str(&format!(
+                "{} = {:?}\n",
+                c.as_str(),
+                self.standoff_m[*c as usize]
+            ));
+        }
+        out.push_str("\n[protection_extra_m]\n");
+        for p in Protection::ALL {
+            out.push_str(&format!(
+                "{} = {:?}\n",
+                p.as_str(),
+                self.protection_extra_m[*p as usize]
+            ));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_policy_parses_and_is_labelled() {
+        let p = Policy::example();
+        assert!(EXAMPLE_POLICY_TOML.contains("NOT DOCTRINE"));
+        assert_eq!(p.caution_margin_m, 500.0);
+        assert_eq!(
+            p.default_standoff_m(Category::DangerousForces, Protection::General),
+            2000.0
+        );
+        assert_eq!(
+            p.default_standoff_m(Category::Museum, Protection::Enhanced),
+            1200.0
+        );
+    }
+
+    #[test]
+    fn round_trips_through_toml() {
+        let p = Policy::example();
+        assert_eq!(Policy::from_toml_str(&p.to_toml_string()).unwrap(), p);
+    }
+
+    #[test]
+    fn default_key_fills_unlisted_categories() {
+        let p =
+            Policy::from_toml_str("caution_margin_m = 10\n[standoff_m]\ndefault = 7\nmuseum = 9\n")
+                .unwrap();
+        assert_eq!(
+            p.default_standoff_m(Category::Museum, Protection::General),
+            9.0
+        );
+        assert_eq!(
+            p.default_standoff_m(Category::Water, Protection::Special),
+            7.0
+        );
+    }
+
+    #[test]
+    fn explicit_standoff_overrides_policy() {
+        let p = Policy::example();
+        let mut s = Site::new(
+            "x",
+            "t",
+            Category::Medical,
+            geo_types::point!(x: 1.0, y: 2.0).into(),
+        );
+        assert_eq!(p.standoff_for(&s), 300.0);
+        s.standoff_m = Some(12.5);
+        assert_eq!(p.standoff_for(&s), 12.5);
+    }
+
+    #[test]
+    fn rejects_bad_policies() {
+        let cases = [
+            ("caution_margin_m = -1\n[standoff_m]\n", "caution_margin_m"),
+            (
+                "caution_margin_m = 1\n[standoff_m]\nmuseum = -5\n",
+                "standoff_m.museum",
+            ),
+            ("caution_margin_m = 1\n[standoff_m]\nchurch = 5\n", "church"),
+            (
+                "caution_margin_m = 1\n[standoff_m]\n[protection_extra_m]\nsuper = 1\n",
+                "super",
+            ),
+            ("caution_margin_m = 1\ncolour = 2\n[standoff_m]\n", "colour"),
+            ("caution_margin_m = nan\n[standoff_m]\n", "caution_margin_m"),
+            ("[standoff_m]\n", "caution_margin_m"),
+        ];
+        for (text, needle) in cases {
+            let err = Policy::from_toml_str(text).unwrap_err().to_string();
+            assert!(err.contains(needle), "{text:?} gave {err}");
+        }
+    }
+}
