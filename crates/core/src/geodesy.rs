@@ -166,10 +166,10 @@ pub fn edge_bulge_m(len_m: f64) -> f64 {
 /// ring, given the box's diagonal `diag_m`: the height of a cap of the
 /// sharpest-curved sphere whose chord radius is the whole diagonal (twice
 /// what a cap through the ring would need), plus 1 m. Rings wider than half
-/// the radius get a bound that covers the Earth.
+/// the radius of curvature get a bound that covers the Earth.
 pub fn interior_bulge_m(diag_m: f64) -> f64 {
     let r = MIN_RADIUS_OF_CURVATURE_M;
-    if diag_m >= 0.5 * r {
+    if diag_m >= r {
         return 2.0 * WGS84_A;
     }
     r - (r * r - diag_m * diag_m).sqrt() + 1.0
@@ -300,7 +300,8 @@ impl Edge {
         for _ in 0..40 {
             let (x, alpha) = self.point_at(s);
             let (d, beta, _) = inverse(&x, p);
-            if d < best.1 {
+            // Later iterates are nearer the foot; prefer them when the distance is flat to 1 nm.
+            if d <= best.1 + 1e-9 {
                 best = (x, d, s);
             }
             if d == 0.0 {

@@ -24,5 +24,7 @@ pub use area::{Area, AreaKind};
 pub use check::{run_verdict, AreaError, AreaResult, Checker, Hit, Verdict};
 pub use index::{IndexError, IndexStats, SiteIndex};
 pub use policy::{Policy, PolicyError, EXAMPLE_POLICY_TOML};
-pub use shape::{distance_to_vertex_within, distance_within, GeometryError, Nearest, Shape};
+pub use shape::{
+    distance_to_vertex_within, distance_within, GeometryError, Nearest, Shape, MAX_POLYGON_ACROSS_M,
+};
 pub use site::{Category, Class, Protection, Site, UnknownName};

@@ -4,7 +4,9 @@
 
 use geo_types::{Coord, Geometry, LineString, Polygon};
 
-use crate::geodesy::{self, chord, interior_bulge_m, wrap180, Aabb, Edge, Vertex};
+use crate::geodesy::{
+    self, chord, interior_bulge_m, wrap180, Aabb, Edge, Vertex, MIN_RADIUS_OF_CURVATURE_M,
+};
 
 /// Why a geometry cannot be used.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -50,6 +52,16 @@ pub enum GeometryError {
         /// Positions found.
         count: usize,
     },
+    /// A polygon too wide for an unambiguous interior.
+    #[error("polygon {part} is about {across_km:.0} km across; polygons wider than {max_km:.0} km are not supported (split it)")]
+    TooLarge {
+        /// Index of the polygon.
+        part: usize,
+        /// Chord across the polygon's box (km).
+        across_km: f64,
+        /// The largest supported (km).
+        max_km: f64,
+    },
     /// A ring's last position is not its first.
     #[error("ring {ring} of polygon {part} is not closed (first and last positions differ)")]
     UnclosedRing {
@@ -59,6 +71,14 @@ pub enum GeometryError {
         ring: usize,
     },
 }
+
+/// The widest polygon accepted: the diagonal of its Earth-centred box (metres).
+///
+/// Within this size a point inside the polygon's box is never near the
+/// antipode of the polygon, so the winding of the ring around the point
+/// (see `winding`) tells the polygon's own interior from its complement
+/// without ambiguity. Wider polygons are refused, never guessed at.
+pub const MAX_POLYGON_ACROSS_M: f64 = 0.9 * MIN_RADIUS_OF_CURVATURE_M;
 
 /// A polygon's rings (exterior first, then holes), closed, with a box that
 /// holds the polygon's whole surface.
@@ -71,9 +91,9 @@ pub(crate) struct PolygonShape {
 /// A geometry ready for geodesic checks.
 ///
 /// Points, lines (geodesic edges between consecutive vertices) and polygons
-/// (rings of geodesic edges; the interior is the side of the exterior ring
-/// that does not hold the antipode of the point tested, so a ring must
-/// enclose less than a hemisphere, and winding order does not matter).
+/// (rings of geodesic edges; the interior is the smaller of the two regions
+/// a ring bounds, whatever the winding order, and polygons wider than
+/// [`MAX_POLYGON_ACROSS_M`] are refused).
 #[derive(Debug, Clone)]
 pub struct Shape {
     pub(crate) points: Vec<Vertex>,
@@ -161,7 +181,15 @@ impl Builder {
         for w in rings[0].windows(2) {
             bbox.union(&Edge::aabb(&w[0], &w[1]));
         }
-        let bbox = bbox.expanded(interior_bulge_m(bbox.diagonal()));
+        let across = bbox.diagonal();
+        if across > MAX_POLYGON_ACROSS_M {
+            return Err(GeometryError::TooLarge {
+                part,
+                across_km: across / 1000.0,
+                max_km: MAX_POLYGON_ACROSS_M / 1000.0,
+            });
+        }
+        let bbox = bbox.expanded(interior_bulge_m(across));
         self.shape.polygons.push(PolygonShape { rings, bbox });
         Ok(())
     }
