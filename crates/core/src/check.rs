@@ -171,7 +171,9 @@ impl Checker<'_> {
                 base_m + self.policy.standoff_for(site) + site.positional_accuracy_m.max(0.0);
             let limit = required_m + caution;
             let nearest = match &self.index.geoms[i] {
-                SiteGeom::Point(v) => distance_to_vertex_within(shape, v, limit),
+                SiteGeom::Point { lon, lat } => {
+                    distance_to_vertex_within(shape, &Vertex::new(*lon, *lat), limit)
+                }
                 SiteGeom::Shape(s) => distance_within(shape, s, limit),
             };
             if let Some(n) = nearest {

@@ -94,10 +94,7 @@ impl Aabb {
 
     /// Grow the box to hold `p`.
     pub fn add(&mut self, p: &[f64; 3]) {
-        for k in 0..3 {
-            self.lo[k] = self.lo[k].min(p[k]);
-            self.hi[k] = self.hi[k].max(p[k]);
-        }
+        self.union(&Aabb { lo: *p, hi: *p });
     }
 
     /// Grow the box to hold `other`.

@@ -22,18 +22,19 @@ use rayon::prelude::*;
 use rstar::primitives::{GeomWithData, Rectangle};
 use rstar::{RTree, AABB};
 
-use crate::geodesy::{Aabb, Vertex};
+use crate::geodesy::{ecef, Aabb};
 use crate::shape::{checked_vertex, GeometryError, Shape};
 use crate::site::{Category, Protection, Site};
 
 type PointEntry = GeomWithData<[f64; 3], u32>;
 type BoxEntry = GeomWithData<Rectangle<[f64; 3]>, u32>;
 
-/// A site's geometry as the index keeps it: a bare vertex for point sites
-/// (most of them), a prepared shape otherwise.
+/// A site's geometry as the index keeps it: bare lon/lat degrees for point
+/// sites (most of them; the Earth-centred position lives in the R-tree), a
+/// prepared shape otherwise.
 #[derive(Debug, Clone)]
 pub(crate) enum SiteGeom {
-    Point(Vertex),
+    Point { lon: f64, lat: f64 },
     Shape(Box<Shape>),
 }
 
@@ -90,7 +91,11 @@ impl SiteIndex {
                     source,
                 };
                 if let geo_types::Geometry::Point(p) = &s.geometry {
-                    Ok(SiteGeom::Point(checked_vertex(&p.0, 0).map_err(err)?))
+                    let v = checked_vertex(&p.0, 0).map_err(err)?;
+                    Ok(SiteGeom::Point {
+                        lon: v.lon,
+                        lat: v.lat,
+                    })
                 } else {
                     Ok(SiteGeom::Shape(Box::new(
                         Shape::new(&s.geometry).map_err(err)?,
@@ -102,7 +107,9 @@ impl SiteIndex {
         let mut box_entries = Vec::new();
         for (i, g) in geoms.iter().enumerate() {
             match g {
-                SiteGeom::Point(v) => point_entries.push(PointEntry::new(v.ecef, i as u32)),
+                SiteGeom::Point { lon, lat } => {
+                    point_entries.push(PointEntry::new(ecef(*lon, *lat), i as u32))
+                }
                 SiteGeom::Shape(s) => {
                     let b = s.aabb();
                     box_entries.push(BoxEntry::new(Rectangle::from_corners(b.lo, b.hi), i as u32))

@@ -1,6 +1,8 @@
 //! The geodesic kernels against Karney's published test set
 //! (`shared/data/geodesic/GeodTest-short.dat`, 10,000 geodesics on WGS84).
 
+#![allow(clippy::unwrap_used)]
+
 use geographiclib_rs::{DirectGeodesic, Geodesic};
 use nostrike_core::geodesy::{self, Edge, Vertex};
 

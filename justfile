@@ -1,0 +1,27 @@
+# nostrike developer tasks. `just ci` runs exactly what .ci/run runs.
+
+# Build the release binary (target/release/nostrike).
+build:
+    cargo build --release
+
+# Run the whole test suite (the README's test command).
+test:
+    cargo test --workspace
+
+# Formatting check and clippy with warnings as errors.
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets -- -D warnings
+
+# Criterion benchmarks and the index memory probe (figures go in docs/BENCHMARKS.md).
+bench:
+    cargo bench -p nostrike-benches
+    cargo run --release -p nostrike-benches --bin index_memory
+
+# A long run of the oracle property test (default 48 cases; here 1,000).
+oracle cases="1000":
+    NOSTRIKE_ORACLE_CASES={{cases}} cargo test --release -p nostrike-core --test oracle
+
+# What CI runs.
+ci:
+    bash .ci/run
