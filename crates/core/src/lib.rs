@@ -19,6 +19,8 @@ mod index;
 mod policy;
 mod shape;
 mod site;
+pub mod time;
+pub mod wkb;
 
 pub use area::{Area, AreaKind};
 pub use check::{run_verdict, AreaError, AreaResult, Checker, Hit, Verdict};

@@ -200,6 +200,10 @@ pub struct Site {
     pub valid_from: Option<i64>,
     /// End of validity, seconds since the Unix epoch (UTC), exclusive.
     pub valid_to: Option<i64>,
+    /// When the site was last verified, as given by the source (ISO 8601 date text).
+    pub last_verified: Option<String>,
+    /// Every other property of the source record, kept verbatim as a JSON object's text (`{}` if none).
+    pub properties: String,
 }
 
 impl Site {
@@ -222,6 +226,8 @@ impl Site {
             positional_accuracy_m: 0.0,
             valid_from: None,
             valid_to: None,
+            last_verified: None,
+            properties: "{}".to_string(),
         }
     }
 

@@ -1,0 +1,249 @@
+//! CSV: a streaming reader (latitude/longitude columns or a WKT column) and
+//! a writer with one WKT column.
+//!
+//! # Spreadsheet formula injection
+//!
+//! A text cell that begins with `=`, `+`, `-`, `@`, a tab or a carriage
+//! return is run as a formula by spreadsheet programs. The writer prefixes
+//! such cells — and cells that already begin with `'` — with one `'`, which
+//! spreadsheets show as plain text; the reader removes exactly one leading
+//! `'` from a cell that begins with `'` followed by one of those characters,
+//! so a file written here reads back unchanged. Numeric columns and the WKT
+//! column are never prefixed.
+
+use std::io::Write;
+use std::path::Path;
+use std::str::FromStr;
+
+use geo_types::{Geometry, Point};
+use serde_json::{Map, Value};
+
+use crate::{RawFeature, ReadError, ReadOptions};
+
+const LAT: &[&str] = &["lat", "latitude", "y", "LAT", "Latitude", "Y"];
+const LON: &[&str] = &[
+    "lon",
+    "lng",
+    "long",
+    "longitude",
+    "x",
+    "LON",
+    "Longitude",
+    "X",
+];
+const WKT: &[&str] = &["wkt", "WKT", "geometry", "geom", "the_geom"];
+
+fn find(headers: &csv::StringRecord, wanted: Option<&String>, defaults: &[&str]) -> Option<usize> {
+    match wanted {
+        Some(w) => headers.iter().position(|h| h == w),
+        None => defaults
+            .iter()
+            .find_map(|d| headers.iter().position(|h| h == *d)),
+    }
+}
+
+const RISKY: &[char] = &['=', '+', '-', '@', '\t', '\r'];
+
+/// Remove the guard quote the writer adds (see the module docs).
+pub fn unguard(cell: &str) -> &str {
+    match cell.strip_prefix('\'') {
+        Some(rest) if rest.starts_with(RISKY) || rest.starts_with('\'') => rest,
+        _ => cell,
+    }
+}
+
+/// Prefix a text cell that a spreadsheet would run as a formula (see the module docs).
+pub fn guard(cell: &str) -> std::borrow::Cow<'_, str> {
+    if cell.starts_with(RISKY) || cell.starts_with('\'') {
+        format!("'{cell}").into()
+    } else {
+        cell.into()
+    }
+}
+
+/// Read a CSV file with a header row, streaming rows to `each`.
+pub fn read(
+    path: &Path,
+    options: &ReadOptions,
+    each: &mut dyn FnMut(RawFeature) -> Result<(), ReadError>,
+) -> Result<(), ReadError> {
+    let file = std::fs::File::open(path).map_err(|e| ReadError::io(path, e))?;
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(false)
+        .from_reader(std::io::BufReader::with_capacity(1 << 20, file));
+    let headers = rdr
+        .headers()
+        .map_err(|e| ReadError::invalid(path, format!("header: {e}")))?
+        .clone();
+    let headers: csv::StringRecord = headers
+        .iter()
+        .map(|h| h.trim_start_matches('\u{feff}').trim())
+        .collect();
+    let wkt = find(&headers, options.wkt_column.as_ref(), WKT);
+    let lat = find(&headers, options.lat_column.as_ref(), LAT);
+    let lon = find(&headers, options.lon_column.as_ref(), LON);
+    if wkt.is_none() && (lat.is_none() || lon.is_none()) {
+        return Err(ReadError::invalid(
+            path,
+            format!(
+                "no geometry columns: need a WKT column ({}) or latitude and longitude columns ({} / {}); found {}",
+                WKT.join(", "),
+                LAT.join(", "),
+                LON.join(", "),
+                headers.iter().collect::<Vec<_>>().join(", ")
+            ),
+        ));
+    }
+    let mut record = csv::StringRecord::new();
+    loop {
+        match rdr.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => return Err(ReadError::invalid(path, e.to_string())),
+        }
+        let line = record.position().map(|p| p.line() as usize).unwrap_or(0);
+        let geometry = match wkt {
+            Some(i) => parse_wkt(&record[i]),
+            None => parse_latlon(&record[lat.unwrap_or(0)], &record[lon.unwrap_or(0)]),
+        };
+        let mut properties = Map::new();
+        for (i, (h, v)) in headers.iter().zip(record.iter()).enumerate() {
+            if Some(i) == wkt || (wkt.is_none() && (Some(i) == lat || Some(i) == lon)) {
+                continue;
+            }
+            let v = unguard(v);
+            let value = if h == "extra" || h == "designations" {
+                serde_json::from_str::<Value>(v).unwrap_or_else(|_| Value::String(v.to_string()))
+            } else {
+                Value::String(v.to_string())
+            };
+            properties.insert(h.to_string(), value);
+        }
+        each(RawFeature {
+            index: line,
+            id: None,
+            geometry,
+            properties,
+        })?;
+    }
+    Ok(())
+}
+
+fn parse_latlon(lat: &str, lon: &str) -> Result<Geometry<f64>, String> {
+    let num = |s: &str, what: &str| {
+        s.trim()
+            .parse::<f64>()
+            .map_err(|_| format!("{what} {s:?} is not a number"))
+    };
+    let (lat, lon) = (num(lat, "latitude")?, num(lon, "longitude")?);
+    Ok(Point::new(lon, lat).into())
+}
+
+fn parse_wkt(text: &str) -> Result<Geometry<f64>, String> {
+    let w =
+        wkt::Wkt::<f64>::from_str(text.trim()).map_err(|e| format!("WKT {}: {e}", short(text)))?;
+    Geometry::try_from(w).map_err(|e| format!("WKT {}: {e}", short(text)))
+}
+
+fn short(s: &str) -> String {
+    let t: String = s.chars().take(40).collect();
+    if t.len() < s.len() {
+        format!("{t:?}…")
+    } else {
+        format!("{t:?}")
+    }
+}
+
+/// The columns [`Writer`] writes, in order.
+pub const COLUMNS: &[&str] = &[
+    "source",
+    "id",
+    "name",
+    "category",
+    "protection",
+    "designations",
+    "standoff_m",
+    "positional_accuracy_m",
+    "valid_from",
+    "valid_to",
+    "last_verified",
+    "extra",
+    "wkt",
+];
+
+/// Writes sites as CSV rows with a WKT geometry column.
+pub struct Writer<W: Write> {
+    out: csv::Writer<W>,
+}
+
+impl<W: Write> Writer<W> {
+    /// Start a file and write the header.
+    pub fn new(out: W) -> csv::Result<Writer<W>> {
+        let mut out = csv::Writer::from_writer(out);
+        out.write_record(COLUMNS)?;
+        Ok(Writer { out })
+    }
+
+    /// Write one site.
+    pub fn site(&mut self, s: &nostrike_core::Site) -> csv::Result<()> {
+        use wkt::ToWkt;
+        let opt = |x: Option<f64>| x.map(|v| v.to_string()).unwrap_or_default();
+        let t = |x: Option<i64>| x.map(nostrike_core::time::format_utc).unwrap_or_default();
+        let designations = Value::Array(
+            s.designations
+                .iter()
+                .map(|d| Value::String(d.clone()))
+                .collect(),
+        )
+        .to_string();
+        let row: [std::borrow::Cow<'_, str>; 13] = [
+            guard(&s.source),
+            guard(&s.id),
+            guard(&s.name),
+            s.category.as_str().into(),
+            s.protection.as_str().into(),
+            designations.into(),
+            opt(s.standoff_m).into(),
+            s.positional_accuracy_m.to_string().into(),
+            t(s.valid_from).into(),
+            t(s.valid_to).into(),
+            guard(s.last_verified.as_deref().unwrap_or("")),
+            guard(&s.properties),
+            s.geometry.wkt_string().into(),
+        ];
+        self.out.write_record(row.iter().map(|c| c.as_ref()))
+    }
+
+    /// Flush and return the output.
+    pub fn finish(self) -> std::io::Result<W> {
+        self.out
+            .into_inner()
+            .map_err(|e| std::io::Error::other(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guard_round_trips() {
+        for s in [
+            "=1+1",
+            "+x",
+            "-3",
+            "@SUM(A1)",
+            "'quoted",
+            "''",
+            "plain",
+            "",
+            "\tx",
+            "'=already",
+        ] {
+            assert_eq!(unguard(&guard(s)), s, "{s:?}");
+        }
+        assert_eq!(guard("=HYPERLINK()"), "'=HYPERLINK()");
+        assert_eq!(guard("Louvre"), "Louvre");
+    }
+}

@@ -1,0 +1,495 @@
+//! GeoJSON (RFC 7946) FeatureCollections and newline-delimited Feature
+//! sequences: a streaming reader (one feature in memory at a time) and a writer.
+
+use std::fmt;
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+
+use geo_types::{
+    Coord, Geometry, GeometryCollection, LineString, MultiLineString, MultiPoint, MultiPolygon,
+    Point, Polygon,
+};
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Value};
+
+use crate::{RawFeature, ReadError};
+
+type Each<'a> = &'a mut dyn FnMut(RawFeature) -> Result<(), ReadError>;
+
+/// CRS names that mean WGS84 longitude/latitude.
+const WGS84_NAMES: &[&str] = &[
+    "urn:ogc:def:crs:OGC:1.3:CRS84",
+    "urn:ogc:def:crs:OGC::CRS84",
+    "urn:ogc:def:crs:EPSG::4326",
+    "urn:ogc:def:crs:EPSG:4326",
+    "EPSG:4326",
+    "CRS84",
+    "OGC:CRS84",
+];
+
+/// Check a (pre-RFC 7946) `crs` member: only WGS84 lon/lat is accepted.
+fn check_crs(crs: &Value) -> Result<(), String> {
+    if crs.is_null() {
+        return Ok(());
+    }
+    let name = crs.pointer("/properties/name").and_then(Value::as_str);
+    match name {
+        Some(n) if WGS84_NAMES.iter().any(|w| w.eq_ignore_ascii_case(n)) => Ok(()),
+        Some(n) => Err(format!("coordinate reference system {n:?} is not WGS84 lon/lat (EPSG:4326 / CRS84); reproject first, e.g. ogr2ogr -t_srs EPSG:4326")),
+        None => Err(format!("unrecognised crs member {crs}; only WGS84 lon/lat is accepted")),
+    }
+}
+
+struct Reader<'a, 'b> {
+    each: Each<'b>,
+    path: &'a Path,
+    count: usize,
+    stopped: Option<ReadError>,
+}
+
+impl<'de> Visitor<'de> for &mut Reader<'_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a GeoJSON FeatureCollection object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut kind: Option<String> = None;
+        let mut saw_features = false;
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "type" => {
+                    let t: String = map.next_value()?;
+                    if t != "FeatureCollection" {
+                        return Err(de::Error::custom(format!(
+                            "top-level type is {t:?}, expected \"FeatureCollection\""
+                        )));
+                    }
+                    kind = Some(t);
+                }
+                "features" => {
+                    saw_features = true;
+                    map.next_value_seed(Features(&mut *self))?;
+                }
+                "crs" => {
+                    let crs: Value = map.next_value()?;
+                    check_crs(&crs).map_err(de::Error::custom)?;
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        if kind.is_none() {
+            return Err(de::Error::custom(
+                "no \"type\": \"FeatureCollection\" member",
+            ));
+        }
+        if !saw_features {
+            return Err(de::Error::custom("no \"features\" member"));
+        }
+        Ok(())
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for &mut Reader<'_, '_> {
+    type Value = ();
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+struct Features<'r, 'a, 'b>(&'r mut Reader<'a, 'b>);
+
+impl<'de> Visitor<'de> for Features<'_, '_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an array of Features")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(v) = seq.next_element::<Value>()? {
+            self.0.count += 1;
+            let raw = feature_from_value(self.0.count, v);
+            if let Err(e) = (self.0.each)(raw) {
+                self.0.stopped = Some(e);
+                return Err(de::Error::custom("stopped"));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Features<'_, '_, '_> {
+    type Value = ();
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+/// Read a FeatureCollection, streaming its features to `each`.
+pub fn read_collection(path: &Path, each: Each<'_>) -> Result<(), ReadError> {
+    let file = std::fs::File::open(path).map_err(|e| ReadError::io(path, e))?;
+    let mut input = BufReader::with_capacity(1 << 20, file);
+    skip_bom(&mut input).map_err(|e| ReadError::io(path, e))?;
+    let mut reader = Reader {
+        each,
+        path,
+        count: 0,
+        stopped: None,
+    };
+    let mut de = serde_json::Deserializer::from_reader(input);
+    let result = (&mut reader).deserialize(&mut de).and_then(|()| de.end());
+    if let Some(e) = reader.stopped {
+        return Err(e);
+    }
+    result.map_err(|e| {
+        let what = if e.is_io() {
+            "read error"
+        } else {
+            "not valid GeoJSON"
+        };
+        ReadError::invalid(reader.path, format!("{what}: {e}"))
+    })
+}
+
+fn skip_bom<R: BufRead>(r: &mut R) -> std::io::Result<()> {
+    let buf = r.fill_buf()?;
+    if buf.starts_with(&[0xEF, 0xBB, 0xBF]) {
+        r.consume(3);
+    }
+    Ok(())
+}
+
+/// Read newline-delimited GeoJSON (one Feature per line; blank lines and RFC 8142 record separators are skipped).
+pub fn read_sequence(path: &Path, each: Each<'_>) -> Result<(), ReadError> {
+    let file = std::fs::File::open(path).map_err(|e| ReadError::io(path, e))?;
+    let mut input = BufReader::with_capacity(1 << 20, file);
+    skip_bom(&mut input).map_err(|e| ReadError::io(path, e))?;
+    let mut line = Vec::new();
+    let mut n = 0usize;
+    loop {
+        line.clear();
+        let read = input
+            .read_until(b'\n', &mut line)
+            .map_err(|e| ReadError::io(path, e))?;
+        if read == 0 {
+            break;
+        }
+        n += 1;
+        let text = std::str::from_utf8(&line)
+            .map_err(|e| ReadError::invalid(path, format!("line {n}: not UTF-8 ({e})")))?
+            .trim_matches(|c: char| c.is_whitespace() || c == '\u{1e}');
+        if text.is_empty() {
+            continue;
+        }
+        let v: Value = serde_json::from_str(text)
+            .map_err(|e| ReadError::invalid(path, format!("line {n}: not valid JSON: {e}")))?;
+        let mut raw = feature_from_value(n, v);
+        raw.index = n;
+        each(raw)?;
+    }
+    Ok(())
+}
+
+/// Turn one JSON value into a raw feature (errors go into the feature).
+pub fn feature_from_value(index: usize, v: Value) -> RawFeature {
+    let mut raw = RawFeature {
+        index,
+        id: None,
+        geometry: Err(String::new()),
+        properties: Map::new(),
+    };
+    let Value::Object(mut obj) = v else {
+        raw.geometry = Err(format!("expected a Feature object, found {}", kind_of(&v)));
+        return raw;
+    };
+    raw.id = match obj.get("id") {
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    };
+    match obj.remove("properties") {
+        Some(Value::Object(p)) => raw.properties = p,
+        Some(Value::Null) | None => {}
+        Some(other) => {
+            raw.geometry = Err(format!(
+                "properties must be an object, found {}",
+                kind_of(&other)
+            ));
+            return raw;
+        }
+    }
+    match obj.get("type").and_then(Value::as_str) {
+        Some("Feature") => {}
+        Some(t) => {
+            raw.geometry = Err(format!("expected type \"Feature\", found {t:?}"));
+            return raw;
+        }
+        None => {
+            raw.geometry = Err("missing \"type\": \"Feature\"".into());
+            return raw;
+        }
+    }
+    raw.geometry = match obj.get("geometry") {
+        None | Some(Value::Null) => Err("null or missing geometry".into()),
+        Some(g) => geometry_from_value(g, 0),
+    };
+    raw
+}
+
+fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn position(v: &Value) -> Result<Coord<f64>, String> {
+    let Value::Array(a) = v else {
+        return Err(format!(
+            "a position must be an array of numbers, found {}",
+            kind_of(v)
+        ));
+    };
+    if a.len() < 2 || a.len() > 4 {
+        return Err(format!(
+            "a position needs 2 or 3 numbers, found {}",
+            a.len()
+        ));
+    }
+    let num = |x: &Value| {
+        x.as_f64()
+            .ok_or_else(|| format!("coordinate {x} is not a number"))
+    };
+    Ok(Coord {
+        x: num(&a[0])?,
+        y: num(&a[1])?,
+    })
+}
+
+fn positions(v: &Value) -> Result<Vec<Coord<f64>>, String> {
+    match v {
+        Value::Array(a) => a.iter().map(position).collect(),
+        other => Err(format!(
+            "expected an array of positions, found {}",
+            kind_of(other)
+        )),
+    }
+}
+
+fn line(v: &Value) -> Result<LineString<f64>, String> {
+    let p = positions(v)?;
+    if p.len() < 2 {
+        return Err(format!(
+            "a LineString needs at least 2 positions, found {}",
+            p.len()
+        ));
+    }
+    Ok(LineString(p))
+}
+
+fn polygon(v: &Value) -> Result<Polygon<f64>, String> {
+    let Value::Array(rings) = v else {
+        return Err(format!(
+            "polygon coordinates must be an array of rings, found {}",
+            kind_of(v)
+        ));
+    };
+    if rings.is_empty() {
+        return Err("polygon has no rings".into());
+    }
+    let mut out = Vec::with_capacity(rings.len());
+    for (i, r) in rings.iter().enumerate() {
+        let p = positions(r)?;
+        let which = if i == 0 {
+            "exterior ring".to_string()
+        } else {
+            format!("hole {i}")
+        };
+        if p.len() < 4 {
+            return Err(format!(
+                "{which} has {} positions; a ring needs at least 4",
+                p.len()
+            ));
+        }
+        if p.first() != p.last() {
+            return Err(format!(
+                "{which} is not closed (first and last positions differ)"
+            ));
+        }
+        out.push(LineString(p));
+    }
+    let exterior = out.remove(0);
+    Ok(Polygon::new(exterior, out))
+}
+
+fn array<'v>(v: &'v Value, what: &str) -> Result<&'v Vec<Value>, String> {
+    v.as_array()
+        .ok_or_else(|| format!("{what} coordinates must be an array, found {}", kind_of(v)))
+}
+
+/// Parse a GeoJSON geometry object, checking structure but not validity.
+pub fn geometry_from_value(g: &Value, depth: usize) -> Result<Geometry<f64>, String> {
+    if depth > 8 {
+        return Err("GeometryCollection nested too deeply".into());
+    }
+    let Value::Object(obj) = g else {
+        return Err(format!("geometry must be an object, found {}", kind_of(g)));
+    };
+    let t = obj
+        .get("type")
+        .and_then(Value::as_str)
+        .ok_or("geometry has no type")?;
+    if t == "GeometryCollection" {
+        let parts = obj
+            .get("geometries")
+            .and_then(Value::as_array)
+            .ok_or("GeometryCollection has no geometries array")?;
+        let gs = parts
+            .iter()
+            .map(|p| geometry_from_value(p, depth + 1))
+            .collect::<Result<Vec<_>, _>>()?;
+        if gs.is_empty() {
+            return Err("empty GeometryCollection".into());
+        }
+        return Ok(Geometry::GeometryCollection(GeometryCollection(gs)));
+    }
+    let c = match obj.get("coordinates") {
+        None | Some(Value::Null) => return Err(format!("{t} has no coordinates")),
+        Some(c) => c,
+    };
+    let geom: Geometry<f64> = match t {
+        "Point" => Point(position(c)?).into(),
+        "MultiPoint" => MultiPoint(positions(c)?.into_iter().map(Point).collect()).into(),
+        "LineString" => line(c)?.into(),
+        "MultiLineString" => {
+            MultiLineString(array(c, t)?.iter().map(line).collect::<Result<_, _>>()?).into()
+        }
+        "Polygon" => polygon(c)?.into(),
+        "MultiPolygon" => {
+            MultiPolygon(array(c, t)?.iter().map(polygon).collect::<Result<_, _>>()?).into()
+        }
+        other => return Err(format!("unknown geometry type {other:?}")),
+    };
+    if is_empty(&geom) {
+        return Err(format!("empty {t}"));
+    }
+    Ok(geom)
+}
+
+fn is_empty(g: &Geometry<f64>) -> bool {
+    match g {
+        Geometry::MultiPoint(m) => m.0.is_empty(),
+        Geometry::MultiLineString(m) => m.0.is_empty(),
+        Geometry::MultiPolygon(m) => m.0.is_empty(),
+        _ => false,
+    }
+}
+
+fn coords(c: &Coord<f64>) -> Value {
+    Value::Array(vec![c.x.into(), c.y.into()])
+}
+
+fn ring(l: &LineString<f64>) -> Value {
+    Value::Array(l.0.iter().map(coords).collect())
+}
+
+fn polygon_value(p: &Polygon<f64>) -> Value {
+    Value::Array(
+        std::iter::once(p.exterior())
+            .chain(p.interiors())
+            .map(ring)
+            .collect(),
+    )
+}
+
+/// A geo-types geometry as a GeoJSON geometry object (coordinates printed
+/// in the shortest form that reads back to the same f64).
+pub fn geometry_to_value(g: &Geometry<f64>) -> Value {
+    let (t, c) = match g {
+        Geometry::Point(p) => ("Point", coords(&p.0)),
+        Geometry::MultiPoint(m) => (
+            "MultiPoint",
+            Value::Array(m.0.iter().map(|p| coords(&p.0)).collect()),
+        ),
+        Geometry::Line(l) => (
+            "LineString",
+            Value::Array(vec![coords(&l.start), coords(&l.end)]),
+        ),
+        Geometry::LineString(l) => ("LineString", ring(l)),
+        Geometry::MultiLineString(m) => (
+            "MultiLineString",
+            Value::Array(m.0.iter().map(ring).collect()),
+        ),
+        Geometry::Polygon(p) => ("Polygon", polygon_value(p)),
+        Geometry::MultiPolygon(m) => (
+            "MultiPolygon",
+            Value::Array(m.0.iter().map(polygon_value).collect()),
+        ),
+        Geometry::Rect(r) => ("Polygon", polygon_value(&r.to_polygon())),
+        Geometry::Triangle(t) => ("Polygon", polygon_value(&t.to_polygon())),
+        Geometry::GeometryCollection(c) => {
+            let mut o = Map::new();
+            o.insert("type".into(), "GeometryCollection".into());
+            o.insert(
+                "geometries".into(),
+                Value::Array(c.0.iter().map(geometry_to_value).collect()),
+            );
+            return Value::Object(o);
+        }
+    };
+    let mut o = Map::new();
+    o.insert("type".into(), t.into());
+    o.insert("coordinates".into(), c);
+    Value::Object(o)
+}
+
+/// Writes a FeatureCollection one feature at a time.
+pub struct Writer<W: Write> {
+    out: W,
+    first: bool,
+}
+
+impl<W: Write> Writer<W> {
+    /// Start a collection; `members` are extra top-level members (e.g. `source`, `attribution`).
+    pub fn new(mut out: W, members: &Map<String, Value>) -> std::io::Result<Writer<W>> {
+        out.write_all(b"{\"type\":\"FeatureCollection\"")?;
+        for (k, v) in members {
+            write!(out, ",{}:{}", Value::String(k.clone()), v)?;
+        }
+        out.write_all(b",\"features\":[\n")?;
+        Ok(Writer { out, first: true })
+    }
+
+    /// Write one feature.
+    pub fn feature(
+        &mut self,
+        id: Option<&str>,
+        geometry: &Geometry<f64>,
+        properties: &Map<String, Value>,
+    ) -> std::io::Result<()> {
+        if !self.first {
+            self.out.write_all(b",\n")?;
+        }
+        self.first = false;
+        let mut f = Map::new();
+        f.insert("type".into(), "Feature".into());
+        if let Some(id) = id {
+            f.insert("id".into(), id.into());
+        }
+        f.insert("properties".into(), Value::Object(properties.clone()));
+        f.insert("geometry".into(), geometry_to_value(geometry));
+        serde_json::to_writer(&mut self.out, &Value::Object(f))?;
+        Ok(())
+    }
+
+    /// Close the collection and return the output.
+    pub fn finish(mut self) -> std::io::Result<W> {
+        self.out.write_all(b"\n]}\n")?;
+        self.out.flush()?;
+        Ok(self.out)
+    }
+}

@@ -1,0 +1,211 @@
+//! # nostrike-formats
+//!
+//! Streaming readers and writers of protected-site data. Every reader turns
+//! a file into [`RawFeature`]s one at a time (never the whole file in
+//! memory); [`Mapping`] turns each into a validated [`nostrike_core::Site`]
+//! or a [`FeatureError`] that names the file, the feature or row, the id if
+//! any, and the reason.
+#![deny(missing_docs)]
+
+pub mod csv;
+pub mod geojson;
+mod mapping;
+mod validate;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+pub use mapping::{Mapping, MappingError};
+pub use validate::validate_geometry;
+
+/// A file format nostrike reads or writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// GeoJSON FeatureCollection (RFC 7946).
+    GeoJson,
+    /// Newline-delimited GeoJSON: one Feature per line.
+    GeoJsonSeq,
+    /// CSV with lat/lon columns or a WKT column.
+    Csv,
+}
+
+impl Format {
+    /// The format's name as the command line takes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::GeoJson => "geojson",
+            Format::GeoJsonSeq => "ndjson",
+            Format::Csv => "csv",
+        }
+    }
+
+    /// Parse a format name (`geojson`, `ndjson`/`geojsonseq`, `csv`).
+    pub fn from_name(name: &str) -> Option<Format> {
+        match name.to_ascii_lowercase().as_str() {
+            "geojson" | "json" => Some(Format::GeoJson),
+            "ndjson" | "geojsonl" | "geojsonseq" | "geojsons" => Some(Format::GeoJsonSeq),
+            "csv" => Some(Format::Csv),
+            _ => None,
+        }
+    }
+
+    /// Decide a file's format from its first bytes, then its extension.
+    pub fn detect(path: &Path) -> Result<Format, ReadError> {
+        use std::io::Read;
+        let mut head = [0u8; 512];
+        let n = std::fs::File::open(path)
+            .and_then(|mut f| f.read(&mut head))
+            .map_err(|e| ReadError::io(path, e))?;
+        let text = String::from_utf8_lossy(&head[..n]);
+        let trimmed = text.trim_start_matches('\u{feff}').trim_start();
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        if let Some(f) = Format::from_name(&ext) {
+            if f != Format::GeoJson || !trimmed.starts_with('{') {
+                return Ok(f);
+            }
+        }
+        if trimmed.starts_with('{') {
+            // A FeatureCollection spans lines; a sequence has one Feature per line.
+            let first_line = trimmed.lines().next().unwrap_or("");
+            if first_line.contains("\"Feature\"")
+                && !first_line.contains("FeatureCollection")
+                && first_line.trim_end().ends_with('}')
+            {
+                return Ok(Format::GeoJsonSeq);
+            }
+            return Ok(Format::GeoJson);
+        }
+        if ext == "csv" || ext == "tsv" || ext == "txt" {
+            return Ok(Format::Csv);
+        }
+        Err(ReadError::Unrecognised {
+            file: path.to_path_buf(),
+        })
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One feature or row as read from a file, before mapping and validation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawFeature {
+    /// 1-based feature number (GeoJSON) or line number (CSV, counting the header as line 1).
+    pub index: usize,
+    /// The feature's own id (GeoJSON `id` member), if any.
+    pub id: Option<String>,
+    /// The geometry, or why it could not be read.
+    pub geometry: Result<geo_types::Geometry<f64>, String>,
+    /// The feature's properties.
+    pub properties: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A feature that cannot be imported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeatureError {
+    /// The file.
+    pub file: PathBuf,
+    /// What the index counts ("feature" or "line") and the 1-based number.
+    pub unit: &'static str,
+    /// 1-based feature or line number.
+    pub index: usize,
+    /// The feature's id, if known.
+    pub id: Option<String>,
+    /// Why it cannot be imported.
+    pub reason: String,
+}
+
+impl fmt::Display for FeatureError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {} {}", self.file.display(), self.unit, self.index)?;
+        if let Some(id) = &self.id {
+            write!(f, " (id {id:?})")?;
+        }
+        write!(f, ": {}", self.reason)
+    }
+}
+
+/// An error that stops reading a file.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The file could not be opened or read.
+    #[error("{}: {source}", file.display())]
+    Io {
+        /// The file.
+        file: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The file is not valid in its format (syntax, structure or CRS).
+    #[error("{}: {reason}", file.display())]
+    Invalid {
+        /// The file.
+        file: PathBuf,
+        /// What is wrong, with the line and column where known.
+        reason: String,
+    },
+    /// The format could not be recognised.
+    #[error("{}: format not recognised (give --format)", file.display())]
+    Unrecognised {
+        /// The file.
+        file: PathBuf,
+    },
+}
+
+impl ReadError {
+    pub(crate) fn io(file: &Path, source: std::io::Error) -> ReadError {
+        ReadError::Io {
+            file: file.to_path_buf(),
+            source,
+        }
+    }
+    pub(crate) fn invalid(file: &Path, reason: impl Into<String>) -> ReadError {
+        ReadError::Invalid {
+            file: file.to_path_buf(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Read every feature of `path` in `format`, calling `each` for each one in file order.
+///
+/// Stops at the first [`ReadError`] (a file that is not valid in its format
+/// as a whole); errors of single features are in the [`RawFeature`]s.
+pub fn read_features(
+    path: &Path,
+    format: Format,
+    options: &ReadOptions,
+    each: &mut dyn FnMut(RawFeature) -> Result<(), ReadError>,
+) -> Result<(), ReadError> {
+    match format {
+        Format::GeoJson => geojson::read_collection(path, each),
+        Format::GeoJsonSeq => geojson::read_sequence(path, each),
+        Format::Csv => csv::read(path, options, each),
+    }
+}
+
+/// Options for readers whose layout varies (CSV columns).
+#[derive(Debug, Clone, Default)]
+pub struct ReadOptions {
+    /// CSV latitude column (default: the first of `lat`, `latitude`, `y`).
+    pub lat_column: Option<String>,
+    /// CSV longitude column (default: the first of `lon`, `lng`, `long`, `longitude`, `x`).
+    pub lon_column: Option<String>,
+    /// CSV WKT geometry column (default: `wkt`, `geometry`, `geom`, `WKT`).
+    pub wkt_column: Option<String>,
+}
+
+/// The unit features are counted in for a format.
+pub fn unit_of(format: Format) -> &'static str {
+    match format {
+        Format::Csv => "line",
+        _ => "feature",
+    }
+}

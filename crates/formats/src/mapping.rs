@@ -1,0 +1,282 @@
+//! From raw features to validated sites: which property holds which field,
+//! and how source category values map onto nostrike's categories.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use nostrike_core::{time, Category, Protection, Site};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::validate::validate_geometry;
+use crate::{FeatureError, RawFeature};
+
+/// An error in a mapping file.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum MappingError {
+    /// Not valid TOML or an unknown key.
+    #[error("mapping: {0}")]
+    Syntax(String),
+    /// A `[categories]` value names no category.
+    #[error("mapping: [categories] {from:?} = {to:?}: {reason}")]
+    Category {
+        /// The source value.
+        from: String,
+        /// The category named.
+        to: String,
+        /// Why it is refused.
+        reason: String,
+    },
+}
+
+fn names(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+/// Which property holds each site field (the first present name wins), and
+/// how source category values map to categories.
+///
+/// Read from TOML, e.g.
+/// ```toml
+/// name = ["NAME_EN", "name"]
+/// category = ["kind"]
+/// [categories]
+/// church = "religious_site"
+/// hospital = "medical"
+/// ```
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Mapping {
+    /// Id properties, tried after the feature's own id.
+    pub id: Vec<String>,
+    /// Source-name properties (used when no source is given on import).
+    pub source: Vec<String>,
+    /// Name properties.
+    pub name: Vec<String>,
+    /// Category properties.
+    pub category: Vec<String>,
+    /// Protection-level properties.
+    pub protection: Vec<String>,
+    /// Designation properties (array of strings, or one comma-separated string).
+    pub designations: Vec<String>,
+    /// Explicit standoff properties (metres).
+    pub standoff_m: Vec<String>,
+    /// Positional accuracy properties (metres).
+    pub positional_accuracy_m: Vec<String>,
+    /// Start-of-validity properties (ISO 8601).
+    pub valid_from: Vec<String>,
+    /// End-of-validity properties (ISO 8601).
+    pub valid_to: Vec<String>,
+    /// Last-verified properties (ISO 8601 date).
+    pub last_verified: Vec<String>,
+    /// Category used when no category property is present (none: such a feature is invalid).
+    pub default_category: Option<String>,
+    /// Make ids `<source>:<feature number>` for features without one (off: such a feature is invalid).
+    pub generate_ids: bool,
+    /// Source value → category name.
+    pub categories: BTreeMap<String, String>,
+}
+
+impl Default for Mapping {
+    fn default() -> Self {
+        Mapping {
+            id: names(&["id", "ID", "site_id"]),
+            source: names(&["source"]),
+            name: names(&["name", "NAME", "Name"]),
+            category: names(&["category", "type", "CATEGORY"]),
+            protection: names(&["protection"]),
+            designations: names(&["designations"]),
+            standoff_m: names(&["standoff_m"]),
+            positional_accuracy_m: names(&["positional_accuracy_m", "accuracy_m"]),
+            valid_from: names(&["valid_from"]),
+            valid_to: names(&["valid_to"]),
+            last_verified: names(&["last_verified"]),
+            default_category: None,
+            generate_ids: false,
+            categories: BTreeMap::new(),
+        }
+    }
+}
+
+fn take(props: &mut Map<String, Value>, keys: &[String]) -> Option<(String, Value)> {
+    for k in keys {
+        if let Some(v) = props.remove(k) {
+            if !v.is_null() && v != Value::String(String::new()) {
+                return Some((k.clone(), v));
+            }
+        }
+    }
+    None
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn metres(field: &str, v: Option<(String, Value)>) -> Result<Option<f64>, String> {
+    let Some((key, v)) = v else { return Ok(None) };
+    let x = match &v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse::<f64>().ok(),
+        _ => None,
+    };
+    match x {
+        Some(x) if x.is_finite() && x >= 0.0 => Ok(Some(x)),
+        Some(x) => Err(format!(
+            "{field} ({key}) = {x} must be a non-negative number of metres"
+        )),
+        None => Err(format!("{field} ({key}) = {v} is not a number")),
+    }
+}
+
+fn when(field: &str, v: Option<(String, Value)>) -> Result<Option<i64>, String> {
+    match v {
+        None => Ok(None),
+        Some((key, v)) => time::parse_utc(&text(&v))
+            .map(Some)
+            .map_err(|e| format!("{field} ({key}): {e}")),
+    }
+}
+
+impl Mapping {
+    /// Parse a mapping from TOML text; unspecified fields keep their defaults.
+    pub fn from_toml_str(text: &str) -> Result<Mapping, MappingError> {
+        let m: Mapping = toml::from_str(text).map_err(|e| MappingError::Syntax(e.to_string()))?;
+        for (from, to) in &m.categories {
+            to.parse::<Category>().map_err(|e| MappingError::Category {
+                from: from.clone(),
+                to: to.clone(),
+                reason: e.to_string(),
+            })?;
+        }
+        if let Some(d) = &m.default_category {
+            d.parse::<Category>().map_err(|e| MappingError::Category {
+                from: "default_category".into(),
+                to: d.clone(),
+                reason: e.to_string(),
+            })?;
+        }
+        Ok(m)
+    }
+
+    fn category(&self, value: &str) -> Result<Category, String> {
+        if let Ok(c) = value.parse::<Category>() {
+            return Ok(c);
+        }
+        if let Some(to) = self.categories.get(value) {
+            return to.parse::<Category>().map_err(|e| e.to_string());
+        }
+        value
+            .parse::<Category>()
+            .map_err(|e| format!("{e} (or map it in a --map file's [categories])"))
+    }
+
+    /// Map and validate one raw feature into a site of `source` (or of the
+    /// feature's own source property when `source` is `None`).
+    pub fn to_site(
+        &self,
+        raw: RawFeature,
+        source: Option<&str>,
+        file: &Path,
+        unit: &'static str,
+    ) -> Result<Site, FeatureError> {
+        let mut props = raw.properties;
+        let prop_id = take(&mut props, &self.id).map(|(_, v)| text(&v));
+        let id = raw.id.or(prop_id);
+        let err = |reason: String, id: &Option<String>| FeatureError {
+            file: file.to_path_buf(),
+            unit,
+            index: raw.index,
+            id: id.clone(),
+            reason,
+        };
+        let geometry = raw.geometry.map_err(|r| err(r, &id))?;
+        validate_geometry(&geometry).map_err(|r| err(r, &id))?;
+        let feature_source = take(&mut props, &self.source).map(|(_, v)| text(&v));
+        let source = match (source, feature_source) {
+            (Some(s), _) => s.to_string(),
+            (None, Some(s)) => s,
+            (None, None) => {
+                return Err(err(
+                    "no source: give --source or a `source` property".into(),
+                    &id,
+                ))
+            }
+        };
+        let id = match id {
+            Some(id) if !id.trim().is_empty() => id,
+            _ if self.generate_ids => format!("{source}:{}", raw.index),
+            _ => return Err(err("missing id (give ids in the data, or request generated ids with generate_ids = true in a --map file)".into(), &None)),
+        };
+        let some_id = Some(id.clone());
+        let category = match take(&mut props, &self.category) {
+            Some((_, v)) => self.category(&text(&v)).map_err(|r| err(r, &some_id))?,
+            None => match &self.default_category {
+                Some(d) => self.category(d).map_err(|r| err(r, &some_id))?,
+                None => {
+                    return Err(err(
+                        format!("no category (looked for {})", self.category.join(", ")),
+                        &some_id,
+                    ))
+                }
+            },
+        };
+        let protection = match take(&mut props, &self.protection) {
+            Some((_, v)) => text(&v)
+                .parse::<Protection>()
+                .map_err(|e| err(e.to_string(), &some_id))?,
+            None => Protection::General,
+        };
+        let designations = match take(&mut props, &self.designations) {
+            None => vec![],
+            Some((_, Value::Array(a))) => a.iter().map(text).collect(),
+            Some((_, v)) => text(&v)
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect(),
+        };
+        let name = take(&mut props, &self.name)
+            .map(|(_, v)| text(&v))
+            .unwrap_or_default();
+        let standoff_m = metres("standoff_m", take(&mut props, &self.standoff_m))
+            .map_err(|r| err(r, &some_id))?;
+        let positional_accuracy_m = metres(
+            "positional_accuracy_m",
+            take(&mut props, &self.positional_accuracy_m),
+        )
+        .map_err(|r| err(r, &some_id))?
+        .unwrap_or(0.0);
+        let valid_from =
+            when("valid_from", take(&mut props, &self.valid_from)).map_err(|r| err(r, &some_id))?;
+        let valid_to =
+            when("valid_to", take(&mut props, &self.valid_to)).map_err(|r| err(r, &some_id))?;
+        if let (Some(f), Some(t)) = (valid_from, valid_to) {
+            if t <= f {
+                return Err(err("valid_to is not after valid_from".into(), &some_id));
+            }
+        }
+        let last_verified = take(&mut props, &self.last_verified).map(|(_, v)| text(&v));
+        // Our own exports nest the extra properties under "extra"; flatten them back.
+        if let Some(Value::Object(extra)) = props.get("extra").cloned() {
+            props.remove("extra");
+            for (k, v) in extra {
+                props.entry(k).or_insert(v);
+            }
+        }
+        let mut site = Site::new(id, source, category, geometry);
+        site.name = name;
+        site.protection = protection;
+        site.designations = designations;
+        site.standoff_m = standoff_m;
+        site.positional_accuracy_m = positional_accuracy_m;
+        site.valid_from = valid_from;
+        site.valid_to = valid_to;
+        site.last_verified = last_verified;
+        site.properties = Value::Object(props).to_string();
+        Ok(site)
+    }
+}

@@ -1,0 +1,132 @@
+//! The canonical form of a site and the registry's hashes (see docs/REGISTRY.md).
+
+use nostrike_core::{wkb, Site};
+use sha2::{Digest, Sha256};
+
+/// Lowercase hex of bytes.
+pub fn hex(bytes: &[u8]) -> String {
+    const D: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(D[(b >> 4) as usize] as char);
+        s.push(D[(b & 15) as usize] as char);
+    }
+    s
+}
+
+/// Length-prefixed binary encoder for hashing (every field self-delimiting).
+#[derive(Default)]
+pub(crate) struct Enc(pub(crate) Vec<u8>);
+
+impl Enc {
+    pub(crate) fn bytes(&mut self, b: &[u8]) -> &mut Self {
+        self.0.extend_from_slice(&(b.len() as u64).to_le_bytes());
+        self.0.extend_from_slice(b);
+        self
+    }
+    pub(crate) fn text(&mut self, s: &str) -> &mut Self {
+        self.bytes(s.as_bytes())
+    }
+    pub(crate) fn opt_text(&mut self, s: Option<&str>) -> &mut Self {
+        match s {
+            None => {
+                self.0.push(0);
+                self
+            }
+            Some(s) => {
+                self.0.push(1);
+                self.text(s)
+            }
+        }
+    }
+    pub(crate) fn f64(&mut self, x: f64) -> &mut Self {
+        // -0.0 and 0.0 are the same distance.
+        let x = if x == 0.0 { 0.0 } else { x };
+        self.0.extend_from_slice(&x.to_bits().to_le_bytes());
+        self
+    }
+    pub(crate) fn opt_f64(&mut self, x: Option<f64>) -> &mut Self {
+        match x {
+            None => {
+                self.0.push(0);
+                self
+            }
+            Some(x) => {
+                self.0.push(1);
+                self.f64(x)
+            }
+        }
+    }
+    pub(crate) fn i64(&mut self, x: i64) -> &mut Self {
+        self.0.extend_from_slice(&x.to_le_bytes());
+        self
+    }
+    pub(crate) fn opt_i64(&mut self, x: Option<i64>) -> &mut Self {
+        match x {
+            None => {
+                self.0.push(0);
+                self
+            }
+            Some(x) => {
+                self.0.push(1);
+                self.i64(x)
+            }
+        }
+    }
+    pub(crate) fn sha256_hex(&self) -> String {
+        hex(&Sha256::digest(&self.0))
+    }
+}
+
+/// The properties text in canonical form: compact JSON, keys sorted.
+pub fn canonical_properties(text: &str) -> Result<String, String> {
+    let v: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| format!("properties are not JSON: {e}"))?;
+    if !v.is_object() {
+        return Err("properties must be a JSON object".into());
+    }
+    Ok(v.to_string())
+}
+
+/// The site hash: SHA-256 (lowercase hex) of the canonical encoding of
+/// every field of the site, with the geometry as WKB. `geometry_wkb` must be
+/// `wkb::encode(&site.geometry)`.
+pub fn site_hash_with_wkb(site: &Site, geometry_wkb: &[u8]) -> String {
+    let mut e = Enc::default();
+    e.text("nostrike-site-v1")
+        .text(&site.source)
+        .text(&site.id)
+        .text(&site.name)
+        .text(site.category.as_str())
+        .text(site.protection.as_str());
+    e.0.extend_from_slice(&(site.designations.len() as u64).to_le_bytes());
+    for d in &site.designations {
+        e.text(d);
+    }
+    e.bytes(geometry_wkb)
+        .opt_f64(site.standoff_m)
+        .f64(site.positional_accuracy_m)
+        .opt_i64(site.valid_from)
+        .opt_i64(site.valid_to)
+        .opt_text(site.last_verified.as_deref())
+        .text(&site.properties);
+    e.sha256_hex()
+}
+
+/// The site hash of a site (see [`site_hash_with_wkb`]).
+pub fn site_hash(site: &Site) -> String {
+    site_hash_with_wkb(site, &wkb::encode(&site.geometry))
+}
+
+/// The content hash of a set of sites from their site hashes: SHA-256 of
+/// the hashes sorted ascending, each followed by a newline. Independent of
+/// order and row ids; the empty registry's is SHA-256 of nothing.
+pub fn content_hash<S: AsRef<str>>(site_hashes: &mut [S]) -> String {
+    site_hashes.sort_unstable_by(|a, b| a.as_ref().cmp(b.as_ref()));
+    let mut h = Sha256::new();
+    for s in site_hashes.iter() {
+        h.update(s.as_ref().as_bytes());
+        h.update(b"\n");
+    }
+    hex(&h.finalize())
+}

@@ -1,0 +1,26 @@
+//! # nostrike-store
+//!
+//! The registry: one SQLite file holding protected sites, their sources,
+//! every import batch and an append-only, hash-chained change log.
+//!
+//! - **Revision**: rises by one per import batch that changed something.
+//! - **Content hash**: SHA-256 over the live sites' canonical hashes
+//!   (`docs/REGISTRY.md` says exactly how to recompute it from an export).
+//! - **Change log**: one entry per added, updated or retired site, each
+//!   holding the site as it became and chained by SHA-256 to the entry
+//!   before, so an edit or removal anywhere breaks the chain; [`Registry::verify`]
+//!   finds it, and [`Registry::as_of`] rebuilds any past revision from it.
+//!
+//! Imports are all-or-nothing (one transaction); the database runs in WAL
+//! mode with `synchronous=FULL`, so readers see one whole revision and an
+//! acknowledged import survives a crash.
+#![deny(missing_docs)]
+
+mod canonical;
+mod registry;
+
+pub use canonical::{canonical_properties, content_hash, hex, site_hash};
+pub use registry::{
+    BatchInfo, BatchMeta, ChangeEntry, Finding, ImportSummary, LoadedIndex, Registry, SourceMeta,
+    Stats, StoreError, APPLICATION_ID, SCHEMA_VERSION,
+};

@@ -1,0 +1,1332 @@
+//! The SQLite registry.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use nostrike_core::{wkb, Category, Protection, Site, SiteIndex};
+use rayon::prelude::*;
+use rusqlite::{
+    params, Connection, OpenFlags, OptionalExtension, Row, Transaction, TransactionBehavior,
+};
+
+use crate::canonical::{canonical_properties, content_hash, site_hash_with_wkb, Enc};
+
+/// `PRAGMA application_id` of a nostrike registry ("NSTR").
+pub const APPLICATION_ID: i32 = 0x4E53_5452;
+/// The schema version this build writes and reads (`PRAGMA user_version`).
+pub const SCHEMA_VERSION: i32 = 1;
+
+const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// Migrations, in order; migration `i` takes the schema from version `i` to `i + 1`. Append only.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE meta (
+  key   TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+) STRICT;
+CREATE TABLE sources (
+  name        TEXT PRIMARY KEY,
+  description TEXT,
+  licence     TEXT,
+  attribution TEXT,
+  url         TEXT
+) STRICT;
+CREATE TABLE batches (
+  id           INTEGER PRIMARY KEY,
+  revision     INTEGER NOT NULL,
+  source       TEXT NOT NULL,
+  file_name    TEXT NOT NULL,
+  file_sha256  TEXT NOT NULL,
+  format       TEXT NOT NULL,
+  replace      INTEGER NOT NULL,
+  added        INTEGER NOT NULL,
+  updated      INTEGER NOT NULL,
+  retired      INTEGER NOT NULL,
+  unchanged    INTEGER NOT NULL,
+  imported_at  INTEGER NOT NULL,
+  operator     TEXT NOT NULL,
+  content_hash TEXT NOT NULL,
+  log_head     TEXT NOT NULL
+) STRICT;
+CREATE TABLE sites (
+  source                TEXT NOT NULL REFERENCES sources(name),
+  site_id               TEXT NOT NULL,
+  name                  TEXT NOT NULL,
+  category              TEXT NOT NULL,
+  protection            TEXT NOT NULL,
+  designations          TEXT NOT NULL,
+  geometry              BLOB NOT NULL,
+  standoff_m            REAL,
+  positional_accuracy_m REAL NOT NULL,
+  valid_from            INTEGER,
+  valid_to              INTEGER,
+  last_verified         TEXT,
+  properties            TEXT NOT NULL,
+  hash                  TEXT NOT NULL,
+  revision              INTEGER NOT NULL,
+  PRIMARY KEY (source, site_id)
+) STRICT, WITHOUT ROWID;
+CREATE TABLE changes (
+  seq                   INTEGER PRIMARY KEY,
+  batch                 INTEGER NOT NULL REFERENCES batches(id),
+  revision              INTEGER NOT NULL,
+  kind                  TEXT NOT NULL CHECK (kind IN ('added', 'updated', 'retired')),
+  source                TEXT NOT NULL,
+  site_id               TEXT NOT NULL,
+  hash_before           TEXT,
+  hash_after            TEXT,
+  name                  TEXT,
+  category              TEXT,
+  protection            TEXT,
+  designations          TEXT,
+  geometry              BLOB,
+  standoff_m            REAL,
+  positional_accuracy_m REAL,
+  valid_from            INTEGER,
+  valid_to              INTEGER,
+  last_verified         TEXT,
+  properties            TEXT,
+  prev_hash             TEXT NOT NULL,
+  entry_hash            TEXT NOT NULL
+) STRICT;
+CREATE INDEX changes_site ON changes (source, site_id, seq);
+CREATE INDEX changes_revision ON changes (revision);
+CREATE TRIGGER changes_no_update BEFORE UPDATE ON changes
+  BEGIN SELECT RAISE(ABORT, 'the change log is append-only'); END;
+CREATE TRIGGER changes_no_delete BEFORE DELETE ON changes
+  BEGIN SELECT RAISE(ABORT, 'the change log is append-only'); END;
+INSERT INTO meta (key, value) VALUES ('revision', '0');
+"#];
+
+/// A registry error. Every variant names the registry file.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The file does not exist.
+    #[error("{}: no registry here (create one with `nostrike init`)", path.display())]
+    Missing {
+        /// The registry path.
+        path: PathBuf,
+    },
+    /// The file exists and `init` would overwrite it.
+    #[error("{}: already exists; refusing to overwrite", path.display())]
+    Exists {
+        /// The registry path.
+        path: PathBuf,
+    },
+    /// The file is SQLite but not a nostrike registry, or not SQLite at all.
+    #[error("{}: not a nostrike registry ({reason})", path.display())]
+    Foreign {
+        /// The registry path.
+        path: PathBuf,
+        /// What was found.
+        reason: String,
+    },
+    /// The registry was written by a newer nostrike.
+    #[error("{}: schema version {found} is newer than this nostrike understands ({SCHEMA_VERSION}); upgrade nostrike", path.display())]
+    TooNew {
+        /// The registry path.
+        path: PathBuf,
+        /// The version found.
+        found: i32,
+    },
+    /// The registry's contents are damaged or do not match their hashes.
+    #[error("{}: registry is damaged: {reason}", path.display())]
+    Damaged {
+        /// The registry path.
+        path: PathBuf,
+        /// What was found.
+        reason: String,
+    },
+    /// A site given to import cannot be stored.
+    #[error("{}: site {source_name}/{id}: {reason}", path.display())]
+    BadSite {
+        /// The registry path.
+        path: PathBuf,
+        /// The site's source.
+        source_name: String,
+        /// The site's id.
+        id: String,
+        /// Why.
+        reason: String,
+    },
+    /// Another import holds the registry.
+    #[error("{}: busy: another import is running (waited {waited_s} s)", path.display())]
+    Busy {
+        /// The registry path.
+        path: PathBuf,
+        /// Seconds waited.
+        waited_s: u64,
+    },
+    /// A revision that does not exist was asked for.
+    #[error("{}: revision {revision} does not exist (the registry is at revision {current})", path.display())]
+    NoSuchRevision {
+        /// The registry path.
+        path: PathBuf,
+        /// The revision asked for.
+        revision: i64,
+        /// The current revision.
+        current: i64,
+    },
+    /// An SQLite error.
+    #[error("{}: {source}", path.display())]
+    Sqlite {
+        /// The registry path.
+        path: PathBuf,
+        /// The cause.
+        source: rusqlite::Error,
+    },
+}
+
+/// Metadata of a source (a dataset sites come from).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SourceMeta {
+    /// Name (unique).
+    pub name: String,
+    /// What the source is.
+    pub description: Option<String>,
+    /// Licence of the data.
+    pub licence: Option<String>,
+    /// Required attribution.
+    pub attribution: Option<String>,
+    /// Where it came from.
+    pub url: Option<String>,
+}
+
+/// What an import batch records about itself.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchMeta {
+    /// The file imported (as given).
+    pub file_name: String,
+    /// SHA-256 of the file's bytes (hex).
+    pub file_sha256: String,
+    /// Format name.
+    pub format: String,
+    /// Who imported it.
+    pub operator: String,
+    /// Seconds since the Unix epoch (UTC).
+    pub imported_at: i64,
+    /// Retire the source's live sites missing from this batch.
+    pub replace: bool,
+}
+
+/// Counts and identity of a finished import.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportSummary {
+    /// Batch number.
+    pub batch: i64,
+    /// Sites added.
+    pub added: usize,
+    /// Sites whose content changed.
+    pub updated: usize,
+    /// Sites retired (`replace`).
+    pub retired: usize,
+    /// Sites identical to what was stored.
+    pub unchanged: usize,
+    /// Registry revision after the import.
+    pub revision: i64,
+    /// Content hash after the import.
+    pub content_hash: String,
+}
+
+/// One import batch as logged.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchInfo {
+    /// Batch number.
+    pub id: i64,
+    /// Registry revision after the batch.
+    pub revision: i64,
+    /// Source name.
+    pub source: String,
+    /// File name.
+    pub file_name: String,
+    /// SHA-256 of the file.
+    pub file_sha256: String,
+    /// Format.
+    pub format: String,
+    /// Whether it was a `--replace` import.
+    pub replace: bool,
+    /// Counts: added, updated, retired, unchanged.
+    pub counts: [i64; 4],
+    /// Seconds since the Unix epoch (UTC).
+    pub imported_at: i64,
+    /// Who imported it.
+    pub operator: String,
+    /// Content hash after the batch.
+    pub content_hash: String,
+}
+
+/// One entry of a site's history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChangeEntry {
+    /// Entry number in the log.
+    pub seq: i64,
+    /// Batch it belongs to.
+    pub batch: i64,
+    /// Revision it created.
+    pub revision: i64,
+    /// `added`, `updated` or `retired`.
+    pub kind: String,
+    /// Site hash before (none when added).
+    pub hash_before: Option<String>,
+    /// Site hash after (none when retired).
+    pub hash_after: Option<String>,
+    /// The site as it became (none when retired).
+    pub site: Option<Site>,
+    /// When the batch was imported (seconds since the Unix epoch, UTC).
+    pub imported_at: i64,
+    /// Who imported it.
+    pub operator: String,
+    /// The file it came from.
+    pub file_name: String,
+}
+
+/// A problem `verify` found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// What kind of problem (`integrity`, `chain`, `site`, `content_hash`, `revision`).
+    pub kind: &'static str,
+    /// Where and what.
+    pub detail: String,
+}
+
+/// Counts for `stats`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stats {
+    /// Revision.
+    pub revision: i64,
+    /// Content hash.
+    pub content_hash: String,
+    /// Live sites.
+    pub sites: i64,
+    /// Live sites by category.
+    pub by_category: Vec<(String, i64)>,
+    /// Live sites by source.
+    pub by_source: Vec<(String, i64)>,
+    /// Live sites by protection level.
+    pub by_protection: Vec<(String, i64)>,
+    /// Import batches.
+    pub batches: i64,
+    /// Change-log entries.
+    pub changes: i64,
+}
+
+/// Sites loaded into the core index with the registry state they came from.
+#[derive(Debug)]
+pub struct LoadedIndex {
+    /// The index.
+    pub index: SiteIndex,
+    /// Registry revision.
+    pub revision: i64,
+    /// Content hash (recomputed from the rows and equal to the recorded one).
+    pub content_hash: String,
+}
+
+/// An open registry.
+#[derive(Debug)]
+pub struct Registry {
+    conn: Connection,
+    path: PathBuf,
+}
+
+const SITE_COLUMNS: &str = "source, site_id, name, category, protection, designations, geometry, standoff_m, positional_accuracy_m, valid_from, valid_to, last_verified, properties";
+
+/// A site as its columns hold it; `site()` decodes, `hash()` recomputes.
+struct SiteRow {
+    source: String,
+    id: String,
+    name: String,
+    category: String,
+    protection: String,
+    designations: String,
+    geometry: Vec<u8>,
+    standoff_m: Option<f64>,
+    positional_accuracy_m: f64,
+    valid_from: Option<i64>,
+    valid_to: Option<i64>,
+    last_verified: Option<String>,
+    properties: String,
+}
+
+impl SiteRow {
+    /// Read the 13 site columns starting at `at`.
+    fn read(r: &Row<'_>, at: usize) -> rusqlite::Result<SiteRow> {
+        Ok(SiteRow {
+            source: r.get(at)?,
+            id: r.get(at + 1)?,
+            name: r.get(at + 2)?,
+            category: r.get(at + 3)?,
+            protection: r.get(at + 4)?,
+            designations: r.get(at + 5)?,
+            geometry: r.get(at + 6)?,
+            standoff_m: r.get(at + 7)?,
+            positional_accuracy_m: r.get(at + 8)?,
+            valid_from: r.get(at + 9)?,
+            valid_to: r.get(at + 10)?,
+            last_verified: r.get(at + 11)?,
+            properties: r.get(at + 12)?,
+        })
+    }
+
+    fn of(site: &Site) -> Result<SiteRow, String> {
+        let designations = serde_json::to_string(&site.designations).map_err(|e| e.to_string())?;
+        Ok(SiteRow {
+            source: site.source.clone(),
+            id: site.id.clone(),
+            name: site.name.clone(),
+            category: site.category.as_str().into(),
+            protection: site.protection.as_str().into(),
+            designations,
+            geometry: wkb::encode(&site.geometry),
+            standoff_m: site.standoff_m,
+            positional_accuracy_m: site.positional_accuracy_m,
+            valid_from: site.valid_from,
+            valid_to: site.valid_to,
+            last_verified: site.last_verified.clone(),
+            properties: canonical_properties(&site.properties)?,
+        })
+    }
+
+    fn site(&self) -> Result<Site, String> {
+        let category: Category = self
+            .category
+            .parse()
+            .map_err(|e: nostrike_core::UnknownName| e.to_string())?;
+        let protection: Protection = self
+            .protection
+            .parse()
+            .map_err(|e: nostrike_core::UnknownName| e.to_string())?;
+        let geometry = wkb::decode(&self.geometry).map_err(|e| e.to_string())?;
+        let designations: Vec<String> =
+            serde_json::from_str(&self.designations).map_err(|e| format!("designations: {e}"))?;
+        let mut s = Site::new(self.id.clone(), self.source.clone(), category, geometry);
+        s.name = self.name.clone();
+        s.protection = protection;
+        s.designations = designations;
+        s.standoff_m = self.standoff_m;
+        s.positional_accuracy_m = self.positional_accuracy_m;
+        s.valid_from = self.valid_from;
+        s.valid_to = self.valid_to;
+        s.last_verified = self.last_verified.clone();
+        s.properties = self.properties.clone();
+        Ok(s)
+    }
+
+    /// The site hash of exactly what the columns hold.
+    fn hash(&self) -> Result<String, String> {
+        let site = self.site()?;
+        Ok(site_hash_with_wkb(&site, &self.geometry))
+    }
+}
+
+/// What a change-log entry's hash covers.
+struct Entry<'a> {
+    seq: i64,
+    batch: i64,
+    revision: i64,
+    kind: &'a str,
+    source: &'a str,
+    id: &'a str,
+    before: Option<&'a str>,
+    after: Option<&'a str>,
+}
+
+/// The hash of a change-log entry, chained to the previous entry's hash `prev`.
+fn entry_hash(entry: &Entry<'_>, prev: &str) -> String {
+    let Entry {
+        seq,
+        batch,
+        revision,
+        kind,
+        source,
+        id,
+        before,
+        after,
+    } = *entry;
+    let mut e = Enc::default();
+    e.text("nostrike-log-v1")
+        .i64(seq)
+        .i64(batch)
+        .i64(revision)
+        .text(kind)
+        .text(source)
+        .text(id)
+        .opt_text(before)
+        .opt_text(after)
+        .text(prev);
+    e.sha256_hex()
+}
+
+impl Registry {
+    fn err(&self, source: rusqlite::Error) -> StoreError {
+        StoreError::Sqlite {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    fn damaged(&self, reason: impl Into<String>) -> StoreError {
+        StoreError::Damaged {
+            path: self.path.clone(),
+            reason: reason.into(),
+        }
+    }
+
+    /// The registry file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Create a new, empty registry; fails if the file exists.
+    pub fn create(path: &Path) -> Result<Registry, StoreError> {
+        if path.exists() {
+            return Err(StoreError::Exists {
+                path: path.to_path_buf(),
+            });
+        }
+        let sq = |source| StoreError::Sqlite {
+            path: path.to_path_buf(),
+            source,
+        };
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(sq)?;
+        conn.pragma_update(None, "application_id", APPLICATION_ID)
+            .map_err(sq)?;
+        let mut reg = Registry {
+            conn,
+            path: path.to_path_buf(),
+        };
+        reg.configure()?;
+        reg.migrate()?;
+        Ok(reg)
+    }
+
+    /// Open an existing registry for reading and writing (migrating an older schema).
+    pub fn open(path: &Path) -> Result<Registry, StoreError> {
+        let mut reg = Registry::open_with(path, false)?;
+        reg.configure()?;
+        reg.migrate()?;
+        Ok(reg)
+    }
+
+    /// Open an existing registry read-only: nothing is ever written to it.
+    pub fn open_read_only(path: &Path) -> Result<Registry, StoreError> {
+        let reg = Registry::open_with(path, true)?;
+        reg.conn
+            .busy_timeout(Duration::from_secs(10))
+            .map_err(|e| reg.err(e))?;
+        let version: i32 = reg
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(|e| reg.err(e))?;
+        if version < SCHEMA_VERSION {
+            return Err(reg.damaged(format!("schema version {version} is older than {SCHEMA_VERSION}; open it once with a writing command (e.g. `nostrike verify`) to upgrade")));
+        }
+        Ok(reg)
+    }
+
+    fn open_with(path: &Path, read_only: bool) -> Result<Registry, StoreError> {
+        let meta = std::fs::metadata(path).map_err(|_| StoreError::Missing {
+            path: path.to_path_buf(),
+        })?;
+        if meta.len() == 0 {
+            return Err(StoreError::Foreign {
+                path: path.to_path_buf(),
+                reason: "the file is empty".into(),
+            });
+        }
+        let flags = if read_only {
+            OpenFlags::SQLITE_OPEN_READ_ONLY
+        } else {
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+        } | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn =
+            Connection::open_with_flags(path, flags).map_err(|source| StoreError::Sqlite {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        let reg = Registry {
+            conn,
+            path: path.to_path_buf(),
+        };
+        let app: i32 = reg
+            .conn
+            .pragma_query_value(None, "application_id", |r| r.get(0))
+            .map_err(|e| match e {
+                rusqlite::Error::SqliteFailure(f, _)
+                    if f.code == rusqlite::ErrorCode::NotADatabase =>
+                {
+                    StoreError::Foreign {
+                        path: path.to_path_buf(),
+                        reason: "not an SQLite database".into(),
+                    }
+                }
+                e => reg.err(e),
+            })?;
+        if app != APPLICATION_ID {
+            return Err(StoreError::Foreign {
+                path: path.to_path_buf(),
+                reason: format!("SQLite application_id is {app:#x}, not {APPLICATION_ID:#x}"),
+            });
+        }
+        let version: i32 = reg
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(|e| reg.err(e))?;
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::TooNew {
+                path: path.to_path_buf(),
+                found: version,
+            });
+        }
+        Ok(reg)
+    }
+
+    fn configure(&mut self) -> Result<(), StoreError> {
+        let c = &self.conn;
+        c.busy_timeout(Duration::from_secs(10))
+            .map_err(|e| self.err(e))?;
+        c.pragma_update(None, "journal_mode", "WAL")
+            .map_err(|e| self.err(e))?;
+        c.pragma_update(None, "synchronous", "FULL")
+            .map_err(|e| self.err(e))?;
+        c.pragma_update(None, "foreign_keys", "ON")
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    fn migrate(&mut self) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let sq = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sq)?;
+        let version: i32 = tx
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(sq)?;
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
+            tx.execute_batch(sql).map_err(sq)?;
+            tx.pragma_update(None, "user_version", (i + 1) as i32)
+                .map_err(sq)?;
+        }
+        tx.commit().map_err(sq)
+    }
+
+    fn meta_in(tx: &Connection, key: &str) -> rusqlite::Result<Option<String>> {
+        tx.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()
+    }
+
+    /// The current revision (0 for a registry nothing was ever imported into).
+    pub fn revision(&self) -> Result<i64, StoreError> {
+        let v = Registry::meta_in(&self.conn, "revision")
+            .map_err(|e| self.err(e))?
+            .ok_or_else(|| self.damaged("no revision recorded"))?;
+        v.parse()
+            .map_err(|_| self.damaged(format!("revision {v:?} is not a number")))
+    }
+
+    /// The recorded content hash.
+    pub fn content_hash(&self) -> Result<String, StoreError> {
+        Ok(Registry::meta_in(&self.conn, "content_hash")
+            .map_err(|e| self.err(e))?
+            .unwrap_or_else(|| content_hash::<String>(&mut [])))
+    }
+
+    /// Import sites as one batch: all or nothing. Sites are upserted by
+    /// (source, id); with `meta.replace`, live sites of `source` missing
+    /// from `sites` are retired. Duplicate (source, id) pairs are an error.
+    pub fn import(
+        &mut self,
+        source: &SourceMeta,
+        meta: &BatchMeta,
+        sites: &[Site],
+    ) -> Result<ImportSummary, StoreError> {
+        // Canonical rows and hashes, in parallel, before taking the write lock.
+        let rows: Vec<(SiteRow, String)> = sites
+            .par_iter()
+            .map(|s| {
+                let bad = |reason: String| StoreError::BadSite {
+                    path: self.path.clone(),
+                    source_name: s.source.clone(),
+                    id: s.id.clone(),
+                    reason,
+                };
+                if s.source != source.name {
+                    return Err(bad(format!(
+                        "source {:?} differs from the batch's source {:?}",
+                        s.source, source.name
+                    )));
+                }
+                let row = SiteRow::of(s).map_err(bad)?;
+                let hash = row.hash().map_err(bad)?;
+                Ok((row, hash))
+            })
+            .collect::<Result<_, _>>()?;
+        let mut seen = HashSet::with_capacity(rows.len());
+        for (r, _) in &rows {
+            if !seen.insert(r.id.as_str()) {
+                return Err(StoreError::BadSite {
+                    path: self.path.clone(),
+                    source_name: r.source.clone(),
+                    id: r.id.clone(),
+                    reason: "duplicate id in one import".into(),
+                });
+            }
+        }
+        let path = self.path.clone();
+        let sq = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| match e {
+                rusqlite::Error::SqliteFailure(f, _)
+                    if f.code == rusqlite::ErrorCode::DatabaseBusy =>
+                {
+                    StoreError::Busy {
+                        path: path.clone(),
+                        waited_s: 10,
+                    }
+                }
+                e => sq(e),
+            })?;
+        let summary = Registry::import_in(&tx, source, meta, &rows).map_err(sq)?;
+        tx.commit().map_err(sq)?;
+        Ok(summary)
+    }
+
+    fn import_in(
+        tx: &Transaction<'_>,
+        source: &SourceMeta,
+        meta: &BatchMeta,
+        rows: &[(SiteRow, String)],
+    ) -> rusqlite::Result<ImportSummary> {
+        tx.execute(
+            "INSERT INTO sources (name, description, licence, attribution, url) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT(name) DO UPDATE SET description = coalesce(excluded.description, description),
+               licence = coalesce(excluded.licence, licence), attribution = coalesce(excluded.attribution, attribution),
+               url = coalesce(excluded.url, url)",
+            params![source.name, source.description, source.licence, source.attribution, source.url],
+        )?;
+        let old_rev: i64 = Registry::meta_in(tx, "revision")?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let mut existing: HashMap<String, String> = HashMap::new();
+        {
+            let mut st = tx.prepare("SELECT site_id, hash FROM sites WHERE source = ?1")?;
+            let mut rs = st.query([&source.name])?;
+            while let Some(r) = rs.next()? {
+                existing.insert(r.get(0)?, r.get(1)?);
+            }
+        }
+        let mut added = Vec::new();
+        let mut updated = Vec::new();
+        let mut unchanged = 0usize;
+        for (i, (row, hash)) in rows.iter().enumerate() {
+            match existing.remove(&row.id) {
+                None => added.push(i),
+                Some(h) if &h == hash => unchanged += 1,
+                Some(h) => updated.push((i, h)),
+            }
+        }
+        let retired: Vec<(String, String)> = if meta.replace {
+            existing.into_iter().collect()
+        } else {
+            vec![]
+        };
+        let changed = !added.is_empty() || !updated.is_empty() || !retired.is_empty();
+        let revision = if changed { old_rev + 1 } else { old_rev };
+        let batch: i64 = tx.query_row("SELECT coalesce(max(id), 0) + 1 FROM batches", [], |r| {
+            r.get(0)
+        })?;
+        let (mut seq, mut prev): (i64, String) = tx
+            .query_row(
+                "SELECT seq, entry_hash FROM changes ORDER BY seq DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?
+            .unwrap_or((0, GENESIS.to_string()));
+        // The batch row first (changes reference it); counts and hashes are filled in below.
+        tx.execute(
+            "INSERT INTO batches (id, revision, source, file_name, file_sha256, format, replace, added, updated, retired, unchanged, imported_at, operator, content_hash, log_head)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, 0, 0, 0, ?8, ?9, '', '')",
+            params![batch, revision, source.name, meta.file_name, meta.file_sha256, meta.format, meta.replace as i64, meta.imported_at, meta.operator],
+        )?;
+        {
+            let mut put_site = tx.prepare(&format!(
+                "INSERT INTO sites ({SITE_COLUMNS}, hash, revision) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+                 ON CONFLICT(source, site_id) DO UPDATE SET name = excluded.name, category = excluded.category, protection = excluded.protection,
+                   designations = excluded.designations, geometry = excluded.geometry, standoff_m = excluded.standoff_m,
+                   positional_accuracy_m = excluded.positional_accuracy_m, valid_from = excluded.valid_from, valid_to = excluded.valid_to,
+                   last_verified = excluded.last_verified, properties = excluded.properties, hash = excluded.hash, revision = excluded.revision"
+            ))?;
+            let mut put_change = tx.prepare(&format!(
+                "INSERT INTO changes (seq, batch, revision, kind, hash_before, hash_after, {SITE_COLUMNS}, prev_hash, entry_hash)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)"
+            ))?;
+            let mut del = tx.prepare("DELETE FROM sites WHERE source = ?1 AND site_id = ?2")?;
+            let mut log = |kind: &str,
+                           before: Option<&str>,
+                           after: Option<&str>,
+                           row: Option<&SiteRow>,
+                           src: &str,
+                           id: &str|
+             -> rusqlite::Result<()> {
+                seq += 1;
+                let h = entry_hash(
+                    &Entry {
+                        seq,
+                        batch,
+                        revision,
+                        kind,
+                        source: src,
+                        id,
+                        before,
+                        after,
+                    },
+                    &prev,
+                );
+                put_change.execute(params![
+                    seq,
+                    batch,
+                    revision,
+                    kind,
+                    before,
+                    after,
+                    src,
+                    id,
+                    row.map(|r| &r.name),
+                    row.map(|r| &r.category),
+                    row.map(|r| &r.protection),
+                    row.map(|r| &r.designations),
+                    row.map(|r| &r.geometry),
+                    row.and_then(|r| r.standoff_m),
+                    row.map(|r| r.positional_accuracy_m),
+                    row.and_then(|r| r.valid_from),
+                    row.and_then(|r| r.valid_to),
+                    row.and_then(|r| r.last_verified.as_ref()),
+                    row.map(|r| &r.properties),
+                    prev,
+                    h
+                ])?;
+                prev = h;
+                Ok(())
+            };
+            let mut write = |row: &SiteRow, hash: &str| -> rusqlite::Result<()> {
+                put_site.execute(params![
+                    row.source,
+                    row.id,
+                    row.name,
+                    row.category,
+                    row.protection,
+                    row.designations,
+                    row.geometry,
+                    row.standoff_m,
+                    row.positional_accuracy_m,
+                    row.valid_from,
+                    row.valid_to,
+                    row.last_verified,
+                    row.properties,
+                    hash,
+                    revision
+                ])?;
+                Ok(())
+            };
+            for &i in &added {
+                let (row, hash) = &rows[i];
+                write(row, hash)?;
+                log("added", None, Some(hash), Some(row), &row.source, &row.id)?;
+            }
+            for (i, before) in &updated {
+                let (row, hash) = &rows[*i];
+                write(row, hash)?;
+                log(
+                    "updated",
+                    Some(before),
+                    Some(hash),
+                    Some(row),
+                    &row.source,
+                    &row.id,
+                )?;
+            }
+            let mut retired_sorted = retired.clone();
+            retired_sorted.sort();
+            for (id, before) in &retired_sorted {
+                del.execute(params![source.name, id])?;
+                log("retired", Some(before), None, None, &source.name, id)?;
+            }
+        }
+        let content = if changed {
+            let mut hashes: Vec<String> = {
+                let mut st = tx.prepare("SELECT hash FROM sites")?;
+                let v = st
+                    .query_map([], |r| r.get::<_, String>(0))?
+                    .collect::<Result<Vec<_>, _>>()?;
+                v
+            };
+            content_hash(&mut hashes)
+        } else {
+            Registry::meta_in(tx, "content_hash")?
+                .unwrap_or_else(|| content_hash::<String>(&mut []))
+        };
+        tx.execute(
+            "UPDATE batches SET added = ?2, updated = ?3, retired = ?4, unchanged = ?5, content_hash = ?6, log_head = ?7 WHERE id = ?1",
+            params![batch, added.len() as i64, updated.len() as i64, retired.len() as i64, unchanged as i64, content, prev],
+        )?;
+        tx.execute("INSERT INTO meta (key, value) VALUES ('revision', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value", [revision.to_string()])?;
+        tx.execute("INSERT INTO meta (key, value) VALUES ('content_hash', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value", [&content])?;
+        Ok(ImportSummary {
+            batch,
+            added: added.len(),
+            updated: updated.len(),
+            retired: retired.len(),
+            unchanged,
+            revision,
+            content_hash: content,
+        })
+    }
+
+    /// Every live site, each checked against its stored hash, with the
+    /// revision and the content hash recomputed from the rows (which must
+    /// equal the recorded one). Runs in one read transaction: one whole revision.
+    pub fn live_sites(&self) -> Result<(Vec<Site>, i64, String), StoreError> {
+        let tx = self.conn.unchecked_transaction().map_err(|e| self.err(e))?;
+        let revision = self.revision()?;
+        let recorded = self.content_hash()?;
+        let mut st = tx
+            .prepare(&format!("SELECT {SITE_COLUMNS}, hash FROM sites"))
+            .map_err(|e| self.err(e))?;
+        let rows: Vec<(SiteRow, String)> = st
+            .query_map([], |r| Ok((SiteRow::read(r, 0)?, r.get(13)?)))
+            .map_err(|e| self.err(e))?
+            .collect::<Result<_, _>>()
+            .map_err(|e| self.err(e))?;
+        drop(st);
+        tx.finish().map_err(|e| self.err(e))?;
+        let decoded: Vec<(Site, String)> = rows
+            .into_par_iter()
+            .map(|(row, stored)| {
+                let site = row
+                    .site()
+                    .map_err(|e| format!("site {}/{}: {e}", row.source, row.id))?;
+                let hash = site_hash_with_wkb(&site, &row.geometry);
+                if hash != stored {
+                    return Err(format!(
+                        "site {}/{} does not match its recorded hash (edited outside nostrike?)",
+                        row.source, row.id
+                    ));
+                }
+                Ok((site, hash))
+            })
+            .collect::<Result<_, String>>()
+            .map_err(|e| self.damaged(e))?;
+        let (sites, mut hashes): (Vec<Site>, Vec<String>) = decoded.into_iter().unzip();
+        let actual = content_hash(&mut hashes);
+        if actual != recorded {
+            return Err(self.damaged(format!("live sites hash to {actual} but the registry records {recorded} (rows added, removed or edited outside nostrike?); run `nostrike verify`")));
+        }
+        Ok((sites, revision, actual))
+    }
+
+    /// Load the live sites into the core index (see [`Registry::live_sites`] for the checks made).
+    pub fn load_index(&self) -> Result<LoadedIndex, StoreError> {
+        let (sites, revision, content_hash) = self.live_sites()?;
+        let index = SiteIndex::build(sites).map_err(|e| self.damaged(e.to_string()))?;
+        Ok(LoadedIndex {
+            index,
+            revision,
+            content_hash,
+        })
+    }
+
+    /// The sites as they were at `revision`, rebuilt from the change log.
+    pub fn as_of(&self, revision: i64) -> Result<Vec<Site>, StoreError> {
+        let current = self.revision()?;
+        if revision < 0 || revision > current {
+            return Err(StoreError::NoSuchRevision {
+                path: self.path.clone(),
+                revision,
+                current,
+            });
+        }
+        let mut st = self
+            .conn
+            .prepare(&format!(
+                "SELECT kind, {SITE_COLUMNS} FROM changes WHERE revision <= ?1 ORDER BY seq"
+            ))
+            .map_err(|e| self.err(e))?;
+        let mut live: HashMap<(String, String), Site> = HashMap::new();
+        let mut rs = st.query([revision]).map_err(|e| self.err(e))?;
+        while let Some(r) = rs.next().map_err(|e| self.err(e))? {
+            let kind: String = r.get(0).map_err(|e| self.err(e))?;
+            let src: String = r.get(1).map_err(|e| self.err(e))?;
+            let id: String = r.get(2).map_err(|e| self.err(e))?;
+            if kind == "retired" {
+                live.remove(&(src, id));
+            } else {
+                let row = SiteRow::read(r, 1).map_err(|e| self.err(e))?;
+                let site = row
+                    .site()
+                    .map_err(|e| self.damaged(format!("log entry for {src}/{id}: {e}")))?;
+                live.insert((src, id), site);
+            }
+        }
+        let mut v: Vec<Site> = live.into_values().collect();
+        v.sort_by(|a, b| (&a.source, &a.id).cmp(&(&b.source, &b.id)));
+        Ok(v)
+    }
+
+    /// The latest revision in force at `t` (seconds since the Unix epoch, UTC): that of the last batch imported at or before `t`.
+    pub fn revision_at(&self, t: i64) -> Result<i64, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT coalesce(max(revision), 0) FROM batches WHERE imported_at <= ?1",
+                [t],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))
+    }
+
+    /// Import batches, oldest first, from batch `since` on.
+    pub fn log(&self, since_revision: i64) -> Result<Vec<BatchInfo>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT id, revision, source, file_name, file_sha256, format, replace, added, updated, retired, unchanged, imported_at, operator, content_hash FROM batches WHERE revision >= ?1 ORDER BY id")
+            .map_err(|e| self.err(e))?;
+        let v = st
+            .query_map([since_revision], |r| {
+                Ok(BatchInfo {
+                    id: r.get(0)?,
+                    revision: r.get(1)?,
+                    source: r.get(2)?,
+                    file_name: r.get(3)?,
+                    file_sha256: r.get(4)?,
+                    format: r.get(5)?,
+                    replace: r.get::<_, i64>(6)? != 0,
+                    counts: [r.get(7)?, r.get(8)?, r.get(9)?, r.get(10)?],
+                    imported_at: r.get(11)?,
+                    operator: r.get(12)?,
+                    content_hash: r.get(13)?,
+                })
+            })
+            .map_err(|e| self.err(e))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.err(e));
+        v
+    }
+
+    /// Every change-log entry of one site, oldest first.
+    pub fn history(
+        &self,
+        source: Option<&str>,
+        id: &str,
+    ) -> Result<Vec<(String, ChangeEntry)>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare(&format!(
+                "SELECT c.seq, c.batch, c.revision, c.kind, c.hash_before, c.hash_after, b.imported_at, b.operator, b.file_name, {}
+                 FROM changes c JOIN batches b ON b.id = c.batch
+                 WHERE c.site_id = ?1 AND (?2 IS NULL OR c.source = ?2) ORDER BY c.seq",
+                SITE_COLUMNS.split(", ").map(|c| format!("c.{c}")).collect::<Vec<_>>().join(", ")
+            ))
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        let mut rs = st.query(params![id, source]).map_err(|e| self.err(e))?;
+        while let Some(r) = rs.next().map_err(|e| self.err(e))? {
+            let kind: String = r.get(3).map_err(|e| self.err(e))?;
+            let src: String = r.get(9).map_err(|e| self.err(e))?;
+            let site = if kind == "retired" {
+                None
+            } else {
+                let row = SiteRow::read(r, 9).map_err(|e| self.err(e))?;
+                Some(
+                    row.site()
+                        .map_err(|e| self.damaged(format!("log entry for {src}/{id}: {e}")))?,
+                )
+            };
+            out.push((
+                src,
+                ChangeEntry {
+                    seq: r.get(0).map_err(|e| self.err(e))?,
+                    batch: r.get(1).map_err(|e| self.err(e))?,
+                    revision: r.get(2).map_err(|e| self.err(e))?,
+                    kind,
+                    hash_before: r.get(4).map_err(|e| self.err(e))?,
+                    hash_after: r.get(5).map_err(|e| self.err(e))?,
+                    site,
+                    imported_at: r.get(6).map_err(|e| self.err(e))?,
+                    operator: r.get(7).map_err(|e| self.err(e))?,
+                    file_name: r.get(8).map_err(|e| self.err(e))?,
+                },
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Sources and their metadata.
+    pub fn sources(&self) -> Result<Vec<SourceMeta>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT name, description, licence, attribution, url FROM sources ORDER BY name",
+            )
+            .map_err(|e| self.err(e))?;
+        let v = st
+            .query_map([], |r| {
+                Ok(SourceMeta {
+                    name: r.get(0)?,
+                    description: r.get(1)?,
+                    licence: r.get(2)?,
+                    attribution: r.get(3)?,
+                    url: r.get(4)?,
+                })
+            })
+            .map_err(|e| self.err(e))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.err(e));
+        v
+    }
+
+    /// Counts by category, source and protection.
+    pub fn stats(&self) -> Result<Stats, StoreError> {
+        let group = |col: &str| -> Result<Vec<(String, i64)>, StoreError> {
+            let mut st = self
+                .conn
+                .prepare(&format!(
+                    "SELECT {col}, count(*) FROM sites GROUP BY {col} ORDER BY {col}"
+                ))
+                .map_err(|e| self.err(e))?;
+            let v = st
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .map_err(|e| self.err(e))?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| self.err(e));
+            v
+        };
+        let count = |sql: &str| -> Result<i64, StoreError> {
+            self.conn
+                .query_row(sql, [], |r| r.get(0))
+                .map_err(|e| self.err(e))
+        };
+        Ok(Stats {
+            revision: self.revision()?,
+            content_hash: self.content_hash()?,
+            sites: count("SELECT count(*) FROM sites")?,
+            by_category: group("category")?,
+            by_source: group("source")?,
+            by_protection: group("protection")?,
+            batches: count("SELECT count(*) FROM batches")?,
+            changes: count("SELECT count(*) FROM changes")?,
+        })
+    }
+
+    /// Check everything: SQLite integrity, the hash chain of the change log,
+    /// each entry's hash of the site it records, that the live rows are
+    /// exactly what the log says they should be, the recorded content hash
+    /// and revision. Returns every finding (empty when all is well).
+    pub fn verify(&self) -> Result<Vec<Finding>, StoreError> {
+        let mut findings = Vec::new();
+        let ic: Vec<String> = {
+            let mut st = self
+                .conn
+                .prepare("PRAGMA integrity_check")
+                .map_err(|e| self.err(e))?;
+            let v = st
+                .query_map([], |r| r.get(0))
+                .map_err(|e| self.err(e))?
+                .collect::<Result<_, _>>()
+                .map_err(|e| self.err(e))?;
+            v
+        };
+        if ic != ["ok"] {
+            findings.extend(ic.into_iter().map(|d| Finding {
+                kind: "integrity",
+                detail: d,
+            }));
+        }
+        let tx = self.conn.unchecked_transaction().map_err(|e| self.err(e))?;
+        // Replay the log.
+        let mut expected: HashMap<(String, String), String> = HashMap::new();
+        let mut prev = GENESIS.to_string();
+        let mut next_seq = 1i64;
+        let mut max_rev = 0i64;
+        {
+            let mut st = tx
+                .prepare(&format!("SELECT seq, batch, revision, kind, hash_before, hash_after, prev_hash, entry_hash, {SITE_COLUMNS} FROM changes ORDER BY seq"))
+                .map_err(|e| self.err(e))?;
+            let mut rs = st.query([]).map_err(|e| self.err(e))?;
+            while let Some(r) = rs.next().map_err(|e| self.err(e))? {
+                let seq: i64 = r.get(0).map_err(|e| self.err(e))?;
+                let batch: i64 = r.get(1).map_err(|e| self.err(e))?;
+                let revision: i64 = r.get(2).map_err(|e| self.err(e))?;
+                let kind: String = r.get(3).map_err(|e| self.err(e))?;
+                let before: Option<String> = r.get(4).map_err(|e| self.err(e))?;
+                let after: Option<String> = r.get(5).map_err(|e| self.err(e))?;
+                let prev_hash: String = r.get(6).map_err(|e| self.err(e))?;
+                let stored: String = r.get(7).map_err(|e| self.err(e))?;
+                let src: String = r.get(8).map_err(|e| self.err(e))?;
+                let id: String = r.get(9).map_err(|e| self.err(e))?;
+                max_rev = max_rev.max(revision);
+                if seq != next_seq {
+                    findings.push(Finding {
+                        kind: "chain",
+                        detail: format!("log entries {next_seq}…{} are missing", seq - 1),
+                    });
+                }
+                next_seq = seq + 1;
+                if prev_hash != prev {
+                    findings.push(Finding {
+                        kind: "chain",
+                        detail: format!(
+                            "log entry {seq} ({src}/{id}) does not link to the entry before it"
+                        ),
+                    });
+                }
+                let h = entry_hash(
+                    &Entry {
+                        seq,
+                        batch,
+                        revision,
+                        kind: &kind,
+                        source: &src,
+                        id: &id,
+                        before: before.as_deref(),
+                        after: after.as_deref(),
+                    },
+                    &prev_hash,
+                );
+                if h != stored {
+                    findings.push(Finding { kind: "chain", detail: format!("log entry {seq} ({src}/{id}) was altered: its hash does not match its content") });
+                }
+                prev = stored;
+                let key = (src.clone(), id.clone());
+                if kind == "retired" {
+                    expected.remove(&key);
+                } else {
+                    let row = SiteRow::read(r, 8).map_err(|e| self.err(e))?;
+                    match row.hash() {
+                        Ok(rh) if Some(&rh) == after.as_ref() => {}
+                        Ok(_) => findings.push(Finding { kind: "chain", detail: format!("log entry {seq} ({src}/{id}): the site it records does not match its hash") }),
+                        Err(e) => findings.push(Finding { kind: "chain", detail: format!("log entry {seq} ({src}/{id}): {e}") }),
+                    }
+                    expected.insert(key, after.unwrap_or_default());
+                }
+            }
+        }
+        // The live rows against the log.
+        {
+            let mut st = tx
+                .prepare(&format!("SELECT {SITE_COLUMNS}, hash FROM sites"))
+                .map_err(|e| self.err(e))?;
+            let mut rs = st.query([]).map_err(|e| self.err(e))?;
+            let mut live_hashes = Vec::new();
+            while let Some(r) = rs.next().map_err(|e| self.err(e))? {
+                let row = SiteRow::read(r, 0).map_err(|e| self.err(e))?;
+                let stored: String = r.get(13).map_err(|e| self.err(e))?;
+                let key = (row.source.clone(), row.id.clone());
+                let actual = match row.hash() {
+                    Ok(h) => h,
+                    Err(e) => {
+                        findings.push(Finding {
+                            kind: "site",
+                            detail: format!("site {}/{}: {e}", row.source, row.id),
+                        });
+                        String::new()
+                    }
+                };
+                if actual != stored {
+                    findings.push(Finding {
+                        kind: "site",
+                        detail: format!(
+                            "site {}/{} was edited: its content does not match its recorded hash",
+                            row.source, row.id
+                        ),
+                    });
+                }
+                match expected.remove(&key) {
+                    None => findings.push(Finding {
+                        kind: "site",
+                        detail: format!(
+                            "site {}/{} is not in the change log (inserted outside nostrike)",
+                            row.source, row.id
+                        ),
+                    }),
+                    Some(h) if h != actual => findings.push(Finding {
+                        kind: "site",
+                        detail: format!(
+                            "site {}/{} differs from its last change-log entry",
+                            row.source, row.id
+                        ),
+                    }),
+                    Some(_) => {}
+                }
+                live_hashes.push(actual);
+            }
+            let mut missing: Vec<_> = expected.into_keys().collect();
+            missing.sort();
+            for (s, i) in missing {
+                findings.push(Finding {
+                    kind: "site",
+                    detail: format!("site {s}/{i} is missing (deleted outside nostrike)"),
+                });
+            }
+            let recomputed = content_hash(&mut live_hashes);
+            let recorded = self.content_hash()?;
+            if recomputed != recorded {
+                findings.push(Finding {
+                    kind: "content_hash",
+                    detail: format!("live sites hash to {recomputed}, registry records {recorded}"),
+                });
+            }
+        }
+        let revision = self.revision()?;
+        if revision != max_rev {
+            findings.push(Finding {
+                kind: "revision",
+                detail: format!(
+                    "registry records revision {revision}, the change log reaches {max_rev}"
+                ),
+            });
+        }
+        let head: Option<String> = tx
+            .query_row(
+                "SELECT log_head FROM batches ORDER BY id DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.err(e))?;
+        if let Some(head) = head {
+            if head != prev {
+                findings.push(Finding { kind: "chain", detail: format!("the last batch ends the log at {head}, the log ends at {prev} (entries removed or appended outside nostrike)") });
+            }
+        }
+        tx.finish().map_err(|e| self.err(e))?;
+        Ok(findings)
+    }
+
+    /// A quick self-check for readers: SQLite's `quick_check`.
+    pub fn quick_check(&self) -> Result<(), StoreError> {
+        let r: String = self
+            .conn
+            .query_row("PRAGMA quick_check", [], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        if r != "ok" {
+            return Err(self.damaged(format!("SQLite quick_check: {r}")));
+        }
+        Ok(())
+    }
+}

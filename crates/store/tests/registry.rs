@@ -1,0 +1,247 @@
+//! Registry behaviour: imports, revisions, content hashes, history, as-of and tamper evidence.
+
+#![allow(clippy::unwrap_used)]
+
+use geo_types::{point, polygon};
+use nostrike_core::{Category, Site};
+use nostrike_store::{content_hash, site_hash, BatchMeta, Registry, SourceMeta, StoreError};
+use rusqlite::Connection;
+
+fn meta(replace: bool) -> BatchMeta {
+    BatchMeta {
+        file_name: "test.geojson".into(),
+        file_sha256: "00".into(),
+        format: "geojson".into(),
+        operator: "tester".into(),
+        imported_at: 1_700_000_000,
+        replace,
+    }
+}
+
+fn src() -> SourceMeta {
+    SourceMeta {
+        name: "src".into(),
+        ..Default::default()
+    }
+}
+
+fn sites(n: usize, name_suffix: &str) -> Vec<Site> {
+    (0..n)
+        .map(|i| {
+            let g = if i % 3 == 0 {
+                polygon![(x: 0.0, y: 0.0), (x: 0.001, y: 0.0), (x: 0.001, y: 0.001), (x: 0.0, y: 0.0)].into()
+            } else {
+                point!(x: i as f64 * 0.01, y: 45.0).into()
+            };
+            let mut s = Site::new(format!("s{i}"), "src", Category::ALL[i % 18], g);
+            s.name = format!("Site {i}{name_suffix}");
+            s.properties = format!("{{\"k\":{i}}}");
+            s
+        })
+        .collect()
+}
+
+fn new_registry() -> (tempfile::TempDir, Registry) {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = Registry::create(&dir.path().join("r.db")).unwrap();
+    (dir, reg)
+}
+
+#[test]
+fn import_reimport_update_and_replace() {
+    let (_d, mut reg) = new_registry();
+    assert_eq!(reg.revision().unwrap(), 0);
+    let empty = reg.content_hash().unwrap();
+    let s = reg.import(&src(), &meta(false), &sites(10, "")).unwrap();
+    assert_eq!(
+        (s.added, s.updated, s.retired, s.unchanged, s.revision),
+        (10, 0, 0, 0, 1)
+    );
+    assert_ne!(s.content_hash, empty);
+    // Identical re-import: neither revision nor content hash moves.
+    let again = reg.import(&src(), &meta(false), &sites(10, "")).unwrap();
+    assert_eq!((again.unchanged, again.revision), (10, 1));
+    assert_eq!(again.content_hash, s.content_hash);
+    // Insertion order does not matter to the content hash.
+    let (_d2, mut other) = new_registry();
+    let mut rev = sites(10, "");
+    rev.reverse();
+    assert_eq!(
+        other
+            .import(&src(), &meta(false), &rev)
+            .unwrap()
+            .content_hash,
+        s.content_hash
+    );
+    // The content hash is the documented function of the site hashes.
+    let mut hs: Vec<String> = sites(10, "").iter().map(site_hash).collect();
+    assert_eq!(content_hash(&mut hs), s.content_hash);
+    // Update two, replace drops the rest.
+    let mut changed = sites(3, "");
+    changed[1].name = "Renamed".into();
+    let r = reg.import(&src(), &meta(true), &changed).unwrap();
+    assert_eq!(
+        (r.added, r.updated, r.retired, r.unchanged, r.revision),
+        (0, 1, 7, 2, 2)
+    );
+    let (live, rev_now, _) = reg.live_sites().unwrap();
+    assert_eq!((live.len(), rev_now), (3, 2));
+    // As of revision 1: all ten, as they were.
+    let then = reg.as_of(1).unwrap();
+    assert_eq!(then.len(), 10);
+    assert_eq!(then.iter().find(|s| s.id == "s1").unwrap().name, "Site 1");
+    assert!(reg.as_of(0).unwrap().is_empty());
+    assert!(matches!(
+        reg.as_of(3),
+        Err(StoreError::NoSuchRevision { .. })
+    ));
+    let hist = reg.history(None, "s5").unwrap();
+    assert_eq!(
+        hist.iter()
+            .map(|(_, e)| e.kind.as_str())
+            .collect::<Vec<_>>(),
+        ["added", "retired"]
+    );
+    assert!(reg.verify().unwrap().is_empty());
+    let log = reg.log(0).unwrap();
+    assert_eq!(log.len(), 3);
+    assert_eq!(log[2].counts, [0, 1, 7, 2]);
+}
+
+#[test]
+fn duplicate_ids_refuse_the_whole_batch() {
+    let (_d, mut reg) = new_registry();
+    let mut s = sites(3, "");
+    s[2].id = "s0".into();
+    assert!(matches!(
+        reg.import(&src(), &meta(false), &s),
+        Err(StoreError::BadSite { .. })
+    ));
+    assert_eq!(reg.revision().unwrap(), 0);
+    assert!(reg.live_sites().unwrap().0.is_empty());
+}
+
+#[test]
+fn foreign_missing_empty_and_existing_files_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("x.db");
+    assert!(matches!(
+        Registry::open_read_only(&p),
+        Err(StoreError::Missing { .. })
+    ));
+    std::fs::write(&p, b"").unwrap();
+    assert!(matches!(
+        Registry::open_read_only(&p),
+        Err(StoreError::Foreign { .. })
+    ));
+    std::fs::write(
+        &p,
+        b"hello, this is not sqlite at all, just some text padding it out to a page",
+    )
+    .unwrap();
+    assert!(matches!(
+        Registry::open_read_only(&p),
+        Err(StoreError::Foreign { .. })
+    ));
+    std::fs::remove_file(&p).unwrap();
+    Connection::open(&p)
+        .unwrap()
+        .execute_batch("CREATE TABLE t (x)")
+        .unwrap();
+    assert!(matches!(
+        Registry::open_read_only(&p),
+        Err(StoreError::Foreign { .. })
+    ));
+    assert!(matches!(
+        Registry::create(&p),
+        Err(StoreError::Exists { .. })
+    ));
+}
+
+/// Edit the registry behind nostrike's back and expect `verify` to name the damage.
+fn tampered(sql: &str, expect: &[&str]) {
+    let (d, mut reg) = new_registry();
+    reg.import(&src(), &meta(false), &sites(6, "")).unwrap();
+    let mut upd = sites(6, "");
+    upd[4].name = "changed".into();
+    reg.import(&src(), &meta(false), &upd).unwrap();
+    assert!(reg.verify().unwrap().is_empty());
+    drop(reg);
+    let path = d.path().join("r.db");
+    Connection::open(&path).unwrap().execute_batch(sql).unwrap();
+    let reg = Registry::open(&path).unwrap();
+    let findings = reg.verify().unwrap();
+    let text = findings
+        .iter()
+        .map(|f| format!("{}: {}", f.kind, f.detail))
+        .collect::<Vec<_>>()
+        .join("\n");
+    for e in expect {
+        assert!(text.contains(e), "{sql}: expected {e:?} in\n{text}");
+    }
+    // And a reader refuses to build an index over data nobody can account for.
+    let ro = Registry::open_read_only(&path).unwrap();
+    if expect
+        .iter()
+        .any(|e| e.starts_with("site ") || *e == "content_hash")
+    {
+        assert!(
+            matches!(ro.load_index(), Err(StoreError::Damaged { .. })),
+            "{sql}"
+        );
+    }
+}
+
+#[test]
+fn verify_finds_a_row_edited_with_the_shell() {
+    tampered(
+        "UPDATE sites SET name = 'x' WHERE site_id = 's2'",
+        &["site src/s2 was edited"],
+    );
+    tampered("UPDATE sites SET geometry = X'0101000000000000000000F03F0000000000000040' WHERE site_id = 's1'", &["site src/s1 was edited"]);
+}
+
+#[test]
+fn verify_finds_rows_inserted_or_deleted_with_the_shell() {
+    tampered(
+        "DELETE FROM sites WHERE site_id = 's3'",
+        &["site src/s3 is missing", "content_hash"],
+    );
+    tampered(
+        "INSERT INTO sites SELECT source, 'evil', name, category, protection, designations, geometry, standoff_m, positional_accuracy_m, valid_from, valid_to, last_verified, properties, hash, revision FROM sites WHERE site_id = 's1'",
+        &["site src/evil is not in the change log"],
+    );
+}
+
+#[test]
+fn verify_finds_log_entries_altered_or_removed() {
+    tampered(
+        "DROP TRIGGER changes_no_update; UPDATE changes SET name = 'forged' WHERE seq = 2",
+        &["log entry 2 (src/s1): the site it records does not match"],
+    );
+    tampered(
+        "DROP TRIGGER changes_no_update; UPDATE changes SET kind = 'updated' WHERE seq = 3",
+        &["log entry 3 (src/s2) was altered"],
+    );
+    tampered(
+        "DROP TRIGGER changes_no_delete; DELETE FROM changes WHERE seq = 4",
+        &[
+            "log entries 4…4 are missing",
+            "log entry 5 (src/s4) does not link",
+        ],
+    );
+    tampered(
+        "DROP TRIGGER changes_no_delete; DELETE FROM changes WHERE seq = 7",
+        &["the last batch ends the log"],
+    );
+}
+
+#[test]
+fn the_log_refuses_edits_through_sql() {
+    let (d, mut reg) = new_registry();
+    reg.import(&src(), &meta(false), &sites(2, "")).unwrap();
+    drop(reg);
+    let c = Connection::open(d.path().join("r.db")).unwrap();
+    assert!(c.execute_batch("UPDATE changes SET name = 'x'").is_err());
+    assert!(c.execute_batch("DELETE FROM changes").is_err());
+}
