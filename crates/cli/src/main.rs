@@ -1,30 +1,119 @@
 //! `nostrike`: check planned strike areas and routes against a registry of protected sites.
+//!
+//! Exit codes: 0 no protected site within the required distance, 3 caution
+//! only, 4 at least one conflict, 1 error, 2 usage error.
 
+mod check;
+mod coord;
+mod registry_cmds;
+mod report;
+
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
-use clap::{Parser, Subcommand};
-use nostrike_core::Policy;
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
+
+const AFTER_HELP: &str = "Exit codes:
+  0  no protected site within the required distance
+  3  caution only (a site beyond the required distance but within the caution margin)
+  4  at least one conflict (a site within the required distance)
+  1  error (bad input, missing, empty, foreign or damaged registry) — never a verdict
+  2  usage error";
 
 /// Check planned strike areas and routes against a registry of protected sites.
-///
-/// Exit codes: 0 no protected site within the required distance, 3 caution
-/// only, 4 at least one conflict, 1 error, 2 usage error.
 #[derive(Debug, Parser)]
-#[command(name = "nostrike", version, about, long_about)]
-struct Cli {
+#[command(name = "nostrike", version, about, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// The registry file [env: NOSTRIKE_REGISTRY; default: ./nostrike.db].
+    #[arg(long, global = true, value_name = "PATH")]
+    registry: Option<PathBuf>,
+    /// Print only errors and the result.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    /// Print more detail.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Colour the output.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    color: ColorChoice,
     #[command(subcommand)]
     command: Command,
 }
 
+/// When to colour output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    /// When standard output is a terminal.
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
+
+/// Output settings shared by the commands.
+#[derive(Debug, Clone, Copy)]
+pub struct Out {
+    /// Print only errors and the result.
+    pub quiet: bool,
+    /// Verbosity level.
+    pub verbose: u8,
+    /// Colour the output.
+    pub color: bool,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Create an empty registry (refuses if the file exists).
+    Init,
+    /// Import site data (all or nothing unless --skip-invalid).
+    Import(registry_cmds::ImportArgs),
+    /// Check planned areas and routes against the registry.
+    #[command(after_help = AFTER_HELP)]
+    Check(check::CheckArgs),
+    /// Find and list sites.
+    Sites(registry_cmds::SitesArgs),
+    /// Show one site with its full history from the change log.
+    Show {
+        /// The site's id (`ID` or `SOURCE/ID`).
+        id: String,
+    },
+    /// Export sites to a file.
+    Export(registry_cmds::ExportArgs),
+    /// The import batches, oldest first.
+    Log {
+        /// Only batches from this revision on.
+        #[arg(long, default_value_t = 0)]
+        since: i64,
+    },
+    /// Counts by category, source and protection; revision and content hash.
+    Stats {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = registry_cmds::TextOrJson::Table)]
+        format: registry_cmds::TextOrJson,
+    },
+    /// Check the registry's integrity, change-log chain and content hash (exit 1 on any finding).
+    Verify,
     /// Print or validate a standoff policy.
     Policy {
         #[command(subcommand)]
         action: PolicyAction,
     },
+    /// Build a registry from the shipped data and run a few telling checks.
+    Demo(DemoArgs),
+    /// Print shell completions.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Args)]
+struct DemoArgs {
+    /// Keep the demo registry at this path (default: a temporary directory).
+    #[arg(long, value_name = "PATH")]
+    keep: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -41,30 +130,67 @@ enum PolicyAction {
     },
 }
 
-fn load_policy(path: &std::path::Path) -> anyhow::Result<Policy> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("{}", path.display()))?;
-    Policy::from_toml_str(&text).with_context(|| format!("{}", path.display()))
+impl Cli {
+    fn registry_path(&self) -> PathBuf {
+        self.registry
+            .clone()
+            .or_else(|| {
+                std::env::var_os("NOSTRIKE_REGISTRY")
+                    .filter(|v| !v.is_empty())
+                    .map(PathBuf::from)
+            })
+            .unwrap_or_else(|| PathBuf::from("nostrike.db"))
+    }
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let out = Out {
+        quiet: cli.quiet,
+        verbose: cli.verbose,
+        color: match cli.color {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => {
+                std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+            }
+        },
+    };
+    let path = cli.registry_path();
     match cli.command {
+        Command::Init => registry_cmds::init(&path, out),
+        Command::Import(args) => registry_cmds::import(&path, &args, out),
+        Command::Check(args) => check::run(&path, &args, out),
+        Command::Sites(args) => registry_cmds::sites(&path, &args),
+        Command::Show { id } => registry_cmds::show(&path, &id),
+        Command::Export(args) => registry_cmds::export(&path, &args, out),
+        Command::Log { since } => registry_cmds::log(&path, since),
+        Command::Stats { format } => registry_cmds::stats(&path, format),
+        Command::Verify => registry_cmds::verify(&path, out),
         Command::Policy {
             action: PolicyAction::Show { file },
         } => {
-            let policy = match file {
-                Some(f) => load_policy(&f)?,
-                None => Policy::example(),
-            };
+            let (policy, _) = check::load_policy(file.as_deref())?;
             print!("{}", policy.to_toml_string());
+            Ok(ExitCode::SUCCESS)
         }
         Command::Policy {
             action: PolicyAction::Check { file },
         } => {
-            load_policy(&file)?;
+            check::load_policy(Some(&file))?;
             println!("{}: valid policy", file.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo(args) => registry_cmds::demo(args.keep.as_deref(), out),
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "nostrike",
+                &mut std::io::stdout(),
+            );
+            Ok(ExitCode::SUCCESS)
         }
     }
-    Ok(ExitCode::SUCCESS)
 }
 
 fn main() -> ExitCode {

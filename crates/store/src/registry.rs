@@ -651,12 +651,60 @@ impl Registry {
         meta: &BatchMeta,
         sites: &[Site],
     ) -> Result<ImportSummary, StoreError> {
-        // Canonical rows and hashes, in parallel, before taking the write lock.
+        let mut v = self.import_many(&[(source.clone(), sites, meta.clone())])?;
+        v.pop()
+            .ok_or_else(|| self.damaged("import produced no batch"))
+    }
+
+    /// Import several batches (e.g. several files, or several sources in
+    /// one file) in one transaction: all or nothing, one batch each.
+    pub fn import_many(
+        &mut self,
+        groups: &[(SourceMeta, &[Site], BatchMeta)],
+    ) -> Result<Vec<ImportSummary>, StoreError> {
+        let mut prepared = Vec::with_capacity(groups.len());
+        for (source, sites, meta) in groups {
+            prepared.push((source, self.prepare_rows(source, sites)?, meta));
+        }
+        let path = self.path.clone();
+        let sq = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| match e {
+                rusqlite::Error::SqliteFailure(f, _)
+                    if f.code == rusqlite::ErrorCode::DatabaseBusy =>
+                {
+                    StoreError::Busy {
+                        path: path.clone(),
+                        waited_s: 10,
+                    }
+                }
+                e => sq(e),
+            })?;
+        let mut out = Vec::with_capacity(prepared.len());
+        for (source, rows, meta) in &prepared {
+            out.push(Registry::import_in(&tx, source, meta, rows).map_err(sq)?);
+        }
+        tx.commit().map_err(sq)?;
+        Ok(out)
+    }
+
+    /// Canonical rows and hashes, in parallel, before any lock is taken.
+    fn prepare_rows(
+        &self,
+        source: &SourceMeta,
+        sites: &[Site],
+    ) -> Result<Vec<(SiteRow, String)>, StoreError> {
+        let path = self.path.clone();
         let rows: Vec<(SiteRow, String)> = sites
             .par_iter()
             .map(|s| {
                 let bad = |reason: String| StoreError::BadSite {
-                    path: self.path.clone(),
+                    path: path.clone(),
                     source_name: s.source.clone(),
                     id: s.id.clone(),
                     reason,
@@ -683,28 +731,7 @@ impl Registry {
                 });
             }
         }
-        let path = self.path.clone();
-        let sq = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| match e {
-                rusqlite::Error::SqliteFailure(f, _)
-                    if f.code == rusqlite::ErrorCode::DatabaseBusy =>
-                {
-                    StoreError::Busy {
-                        path: path.clone(),
-                        waited_s: 10,
-                    }
-                }
-                e => sq(e),
-            })?;
-        let summary = Registry::import_in(&tx, source, meta, &rows).map_err(sq)?;
-        tx.commit().map_err(sq)?;
-        Ok(summary)
+        Ok(rows)
     }
 
     fn import_in(

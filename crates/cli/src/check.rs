@@ -1,0 +1,422 @@
+//! `nostrike check`: areas from the command line or a file, checked against the registry.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use clap::{Args, ValueEnum};
+use geo_types::{Geometry, LineString};
+use nostrike_core::{run_verdict, time, Area, AreaKind, Policy, SiteIndex, Verdict};
+use nostrike_formats::{read_features, Format, ReadOptions};
+use nostrike_store::Registry;
+
+use crate::coord::{parse_coord, parse_distance};
+use crate::report::{self, AreaInput, Report};
+use crate::Out;
+
+/// Report formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// A table for people.
+    Table,
+    /// JSON (docs/report.schema.json).
+    Json,
+    /// GeoJSON: areas, hit sites and the shortest connecting lines (for QGIS).
+    Geojson,
+    /// CSV, one row per hit.
+    Csv,
+    /// KML (for Google Earth).
+    Kml,
+}
+
+/// Arguments of `check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// A point: `LAT,LON`, `LAT LON`, degrees-minutes-seconds, MGRS, UTM or UPS (repeatable).
+    #[arg(long = "point", value_name = "COORD")]
+    pub points: Vec<String>,
+    /// A WKT geometry in lon/lat (repeatable).
+    #[arg(long = "wkt", value_name = "WKT")]
+    pub wkts: Vec<String>,
+    /// A route: `LAT,LON; LAT,LON; …` (coordinates as for --point) or a WKT LINESTRING (repeatable).
+    #[arg(long = "route", value_name = "COORDS_OR_WKT")]
+    pub routes: Vec<String>,
+    /// Corridor half-width for routes (default: --buffer).
+    #[arg(long, value_name = "DIST")]
+    pub corridor: Option<String>,
+    /// Areas from a GeoJSON FeatureCollection or CSV file (`-` for standard input); per-feature `id`, `buffer_m`, `location_error_m`.
+    #[arg(long, value_name = "FILE")]
+    pub areas: Option<PathBuf>,
+    /// Buffer (radius) for areas without their own: `95 m`, `0.1km`, `300ft`, `2 nmi`; bare numbers are metres.
+    #[arg(
+        long,
+        visible_alias = "radius",
+        value_name = "DIST",
+        default_value = "0"
+    )]
+    pub buffer: String,
+    /// Target location error added to every required distance.
+    #[arg(long, value_name = "DIST", default_value = "0")]
+    pub location_error: String,
+    /// Policy TOML file (default: the shipped example, illustrative only).
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// Check against the registry as it was at revision REV or date DATE (YYYY-MM-DD or UTC time).
+    #[arg(long, value_name = "REV|DATE")]
+    pub as_of: Option<String>,
+    /// Report format.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+    pub format: ReportFormat,
+    /// Write the report to FILE instead of standard output.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// Load a policy file, or the shipped example; returns the policy and a description of where it came from.
+pub fn load_policy(file: Option<&Path>) -> anyhow::Result<(Policy, String)> {
+    match file {
+        None => Ok((
+            Policy::example(),
+            "built-in example (illustrative, not doctrine)".to_string(),
+        )),
+        Some(p) => {
+            let text =
+                std::fs::read_to_string(p).with_context(|| format!("policy {}", p.display()))?;
+            let policy =
+                Policy::from_toml_str(&text).with_context(|| format!("policy {}", p.display()))?;
+            Ok((policy, p.display().to_string()))
+        }
+    }
+}
+
+fn parse_route(text: &str) -> anyhow::Result<(Geometry<f64>, String)> {
+    let t = text.trim();
+    if t.to_ascii_uppercase().starts_with("LINESTRING") {
+        let g = parse_wkt(t)?;
+        return Ok((g, format!("WKT {t}")));
+    }
+    let mut pts = Vec::new();
+    let mut how = Vec::new();
+    for part in t.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+        let p = parse_coord(part).map_err(anyhow::Error::msg)?;
+        if !matches!(p.geometry, Geometry::Point(_)) {
+            bail!("route vertex {part:?} is a grid square; give route vertices at 1 m MGRS precision or finer");
+        }
+        pts.push((p.center.1, p.center.0));
+        how.push(format!("{:.7},{:.7}", p.center.0, p.center.1));
+    }
+    if pts.len() < 2 {
+        bail!("route {text:?} needs at least 2 vertices separated by ';'");
+    }
+    Ok((
+        LineString::from(pts).into(),
+        format!("route {}", how.join("; ")),
+    ))
+}
+
+fn parse_wkt(text: &str) -> anyhow::Result<Geometry<f64>> {
+    use std::str::FromStr;
+    let w = wkt::Wkt::<f64>::from_str(text.trim())
+        .map_err(|e| anyhow::anyhow!("cannot read WKT {text:?}: {e}"))?;
+    let g = Geometry::try_from(w).map_err(|e| anyhow::anyhow!("cannot read WKT {text:?}: {e}"))?;
+    nostrike_formats::validate_geometry(&g).map_err(|e| anyhow::anyhow!("WKT {text:?}: {e}"))?;
+    Ok(g)
+}
+
+fn metres_prop(
+    p: &serde_json::Map<String, serde_json::Value>,
+    key: &str,
+    default: f64,
+    what: &str,
+) -> anyhow::Result<f64> {
+    match p.get(key) {
+        None | Some(serde_json::Value::Null) => Ok(default),
+        Some(serde_json::Value::Number(n)) => {
+            let v = n.as_f64().unwrap_or(f64::NAN);
+            if v.is_finite() && v >= 0.0 {
+                Ok(v)
+            } else {
+                bail!("{what}: {key} = {v} must be a non-negative number of metres")
+            }
+        }
+        Some(serde_json::Value::String(s)) if s.trim().is_empty() => Ok(default),
+        Some(serde_json::Value::String(s)) => {
+            parse_distance(s).map_err(|e| anyhow::anyhow!("{what}: {key}: {e}"))
+        }
+        Some(v) => bail!("{what}: {key} = {v} is not a distance"),
+    }
+}
+
+fn areas_from_file(
+    path: &Path,
+    buffer: f64,
+    loc: f64,
+    out: &mut Vec<(Area, AreaInput)>,
+) -> anyhow::Result<()> {
+    let (path, _tmp) = if path == Path::new("-") {
+        let mut buf = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)
+            .context("reading areas from standard input")?;
+        let tmp = std::env::temp_dir().join(format!("nostrike-areas-{}.tmp", std::process::id()));
+        std::fs::write(&tmp, &buf).context("buffering standard input")?;
+        let ext = if buf.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') {
+            "geojson"
+        } else {
+            "csv"
+        };
+        let named = tmp.with_extension(ext);
+        std::fs::rename(&tmp, &named).context("buffering standard input")?;
+        (named.clone(), Some(TempFile(named)))
+    } else {
+        (path.to_path_buf(), None)
+    };
+    let format = Format::detect(&path)?;
+    let mut errors = Vec::new();
+    read_features(&path, format, &ReadOptions::default(), &mut |raw| {
+        let what = format!(
+            "{}: {} {}",
+            path.display(),
+            nostrike_formats::unit_of(format),
+            raw.index
+        );
+        let r: anyhow::Result<()> = (|| {
+            let geometry = raw.geometry.clone().map_err(anyhow::Error::msg)?;
+            nostrike_formats::validate_geometry(&geometry).map_err(anyhow::Error::msg)?;
+            let id = raw
+                .id
+                .clone()
+                .or_else(|| {
+                    raw.properties.get("id").map(|v| {
+                        v.as_str()
+                            .map(str::to_string)
+                            .unwrap_or_else(|| v.to_string())
+                    })
+                })
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| format!("area-{}", raw.index));
+            let b = metres_prop(&raw.properties, "buffer_m", buffer, &what)?;
+            let l = metres_prop(&raw.properties, "location_error_m", loc, &what)?;
+            let area = Area::geometry(id, geometry, b).with_location_error(l);
+            out.push((
+                area,
+                AreaInput {
+                    text: what.clone(),
+                    how: format!("from {what}"),
+                },
+            ));
+            Ok(())
+        })();
+        if let Err(e) = r {
+            errors.push(format!("{what}: {e:#}"));
+        }
+        Ok(())
+    })?;
+    if !errors.is_empty() {
+        bail!(
+            "{} invalid area(s):\n  {}",
+            errors.len(),
+            errors.join("\n  ")
+        );
+    }
+    Ok(())
+}
+
+struct TempFile(PathBuf);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Every area the arguments name, in the order given.
+pub fn build_areas(args: &CheckArgs) -> anyhow::Result<Vec<(Area, AreaInput)>> {
+    let buffer = parse_distance(&args.buffer)
+        .map_err(anyhow::Error::msg)
+        .context("--buffer")?;
+    let loc = parse_distance(&args.location_error)
+        .map_err(anyhow::Error::msg)
+        .context("--location-error")?;
+    let corridor = match &args.corridor {
+        Some(c) => parse_distance(c)
+            .map_err(anyhow::Error::msg)
+            .context("--corridor")?,
+        None => buffer,
+    };
+    let mut areas = Vec::new();
+    for (i, p) in args.points.iter().enumerate() {
+        let place = parse_coord(p)
+            .map_err(anyhow::Error::msg)
+            .context("--point")?;
+        let mut a = Area::geometry(format!("point-{}", i + 1), place.geometry, buffer)
+            .with_location_error(loc);
+        a.kind = AreaKind::Point;
+        areas.push((
+            a,
+            AreaInput {
+                text: p.clone(),
+                how: place.how,
+            },
+        ));
+    }
+    for (i, w) in args.wkts.iter().enumerate() {
+        let g = parse_wkt(w).context("--wkt")?;
+        areas.push((
+            Area::geometry(format!("wkt-{}", i + 1), g, buffer).with_location_error(loc),
+            AreaInput {
+                text: w.clone(),
+                how: "WKT (lon lat)".into(),
+            },
+        ));
+    }
+    for (i, r) in args.routes.iter().enumerate() {
+        let (g, how) = parse_route(r).context("--route")?;
+        let mut a =
+            Area::geometry(format!("route-{}", i + 1), g, corridor).with_location_error(loc);
+        a.kind = AreaKind::Route;
+        areas.push((
+            a,
+            AreaInput {
+                text: r.clone(),
+                how,
+            },
+        ));
+    }
+    if let Some(f) = &args.areas {
+        areas_from_file(f, buffer, loc, &mut areas)?;
+    }
+    if areas.is_empty() {
+        bail!("nothing to check: give --point, --wkt, --route or --areas");
+    }
+    let mut seen = std::collections::HashSet::new();
+    for (a, _) in &areas {
+        if !seen.insert(a.id.clone()) {
+            bail!("two areas have the id {:?}; area ids must be unique", a.id);
+        }
+    }
+    Ok(areas)
+}
+
+/// Open the registry read-only and load the sites a check needs, failing on anything it cannot vouch for.
+pub fn load_for_check(
+    path: &Path,
+    as_of: Option<&str>,
+) -> anyhow::Result<(SiteIndex, i64, String, Option<i64>)> {
+    let reg = Registry::open_read_only(path)?;
+    reg.quick_check()?;
+    let (index, revision, content_hash, at_time) = match as_of {
+        None => {
+            let l = reg.load_index()?;
+            (l.index, l.revision, l.content_hash, None)
+        }
+        Some(text) => {
+            let (rev, t) = match text.trim().parse::<i64>() {
+                Ok(r) => (r, None),
+                Err(_) => {
+                    let t = time::parse_utc(text)
+                        .map_err(anyhow::Error::msg)
+                        .context("--as-of")?;
+                    (reg.revision_at(t)?, Some(t))
+                }
+            };
+            // The current data must be sound before the log is trusted to rebuild the past.
+            reg.live_sites()?;
+            let sites = reg.as_of(rev)?;
+            let mut hashes: Vec<String> = sites.iter().map(nostrike_store::site_hash).collect();
+            let content = nostrike_store::content_hash(&mut hashes);
+            let index =
+                SiteIndex::build(sites).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            (index, rev, content, t)
+        }
+    };
+    if index.is_empty() {
+        bail!(
+            "{}: the registry has no sites{}; a check against nothing is not a clear",
+            path.display(),
+            if as_of.is_some() {
+                " at that revision"
+            } else {
+                ""
+            }
+        );
+    }
+    Ok((index, revision, content_hash, at_time))
+}
+
+/// Run `check`.
+pub fn run(path: &Path, args: &CheckArgs, out: Out) -> anyhow::Result<ExitCode> {
+    run_verdict_of(path, args, out).map(|v| ExitCode::from(exit_code(v)))
+}
+
+/// Run `check` and return the run's verdict.
+pub fn run_verdict_of(path: &Path, args: &CheckArgs, out: Out) -> anyhow::Result<Verdict> {
+    let areas = build_areas(args)?;
+    let (policy, policy_source) = load_policy(args.policy.as_deref())?;
+    let (index, revision, content_hash, at_time) = load_for_check(path, args.as_of.as_deref())?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let validity_time = at_time.unwrap_or(now);
+    let checker = index.checker(&policy, Some(validity_time));
+    let list: Vec<Area> = areas.iter().map(|(a, _)| a.clone()).collect();
+    let results = checker
+        .check_batch(&list)
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()?;
+    let verdict = run_verdict(&results);
+    let report = Report {
+        checked_at: time::format_utc(now),
+        registry_path: path.display().to_string(),
+        revision,
+        content_hash,
+        as_of: args.as_of.clone(),
+        validity_time: time::format_utc(validity_time),
+        policy: &policy,
+        policy_source,
+        index: &index,
+        areas: &areas,
+        results: &results,
+        verdict,
+    };
+    let text = match args.format {
+        ReportFormat::Table => report::table(&report, out.color),
+        ReportFormat::Json => report::json(&report),
+        ReportFormat::Geojson => report::geojson(&report),
+        ReportFormat::Csv => report::csv(&report)?,
+        ReportFormat::Kml => report::kml(&report),
+    };
+    match &args.output {
+        Some(f) => {
+            std::fs::write(f, text).with_context(|| format!("writing {}", f.display()))?;
+            if !out.quiet {
+                eprintln!(
+                    "{}: {} — report written to {}",
+                    verdict_word(verdict),
+                    report::verdict_sentence(verdict),
+                    f.display()
+                );
+            }
+        }
+        None => print!("{text}"),
+    }
+    Ok(verdict)
+}
+
+/// The verdict in capitals, as reports print it.
+pub fn verdict_word(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Conflict => "CONFLICT",
+        Verdict::Caution => "CAUTION",
+        Verdict::Clear => "NO HITS",
+    }
+}
+
+/// The exit code for a run verdict.
+pub fn exit_code(v: Verdict) -> u8 {
+    match v {
+        Verdict::Clear => 0,
+        Verdict::Caution => 3,
+        Verdict::Conflict => 4,
+    }
+}

@@ -1,0 +1,443 @@
+//! What a person types for a place or a distance, read exactly or refused.
+//!
+//! Coordinates: decimal `LAT,LON` or `LAT LON`; degrees-minutes-seconds with
+//! hemisphere letters (`50°27'10.4"N 30°30'51.5"E`, `50 27 10.4 N 30 30 51.5 E`,
+//! `50.45N 30.51E`); MGRS at any precision (`36UUA2093589395`, spaces allowed);
+//! UTM (`36U 320935 5589395`, `36n 320935 5589395`, `36north …`) and UPS
+//! (`n 2000000 2000000`, `south …`).
+//!
+//! MGRS is read by the `mgrs-convert` crate, which follows NGA's grid with the
+//! Norway and Svalbard exceptions and the polar UPS zones and is tested here
+//! against GeographicLib's `GeoConvert`. A reference at less than 1 m
+//! precision names a whole grid square; it is returned as that square (its
+//! sides densified), so the whole square is checked.
+//!
+//! UTM zone letters: `n`/`north` and `south` name the hemisphere as in
+//! GeoConvert; other band letters (C–X) are accepted and checked against the
+//! latitude they produce. A bare `S` is refused as ambiguous: GeoConvert reads
+//! `38S` as the southern hemisphere, MGRS as latitude band S (32°–40° N).
+
+use geo_types::{Coord, Geometry, LineString, Point, Polygon};
+use mgrs_convert::{Mgrs, UtmUps};
+
+/// A parsed place: a point or an MGRS grid square, with how it was read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Place {
+    /// The geometry (lon/lat degrees).
+    pub geometry: Geometry<f64>,
+    /// The point the place is centred on, (lat, lon) degrees.
+    pub center: (f64, f64),
+    /// How the input was read, for the report.
+    pub how: String,
+}
+
+fn point(lat: f64, lon: f64, how: String) -> Result<Place, String> {
+    if !lat.is_finite()
+        || !lon.is_finite()
+        || !(-90.0..=90.0).contains(&lat)
+        || !(-180.0..=180.0).contains(&lon)
+    {
+        return Err(format!(
+            "latitude {lat} / longitude {lon} out of range (latitude -90…90, longitude -180…180)"
+        ));
+    }
+    Ok(Place {
+        geometry: Point::new(lon, lat).into(),
+        center: (lat, lon),
+        how,
+    })
+}
+
+/// Parse a coordinate in any of the accepted forms.
+pub fn parse_coord(input: &str) -> Result<Place, String> {
+    let s = input.trim();
+    if s.is_empty() {
+        return Err("empty coordinate".into());
+    }
+    let compact: String = s.chars().filter(|c| !c.is_whitespace()).collect();
+    let fail = |why: String| format!("cannot read {input:?} as a coordinate: {why}");
+    // Decimal degrees: two signed numbers.
+    if s.chars()
+        .all(|c| c.is_ascii_digit() || " ,.;+-\t".contains(c))
+    {
+        let parts: Vec<&str> = s
+            .split([',', ' ', ';', '\t'])
+            .filter(|p| !p.is_empty())
+            .collect();
+        if parts.len() != 2 {
+            return Err(fail(format!(
+                "expected LAT,LON, found {} numbers",
+                parts.len()
+            )));
+        }
+        let lat: f64 = parts[0]
+            .parse()
+            .map_err(|_| fail(format!("{:?} is not a number", parts[0])))?;
+        let lon: f64 = parts[1]
+            .parse()
+            .map_err(|_| fail(format!("{:?} is not a number", parts[1])))?;
+        return point(lat, lon, format!("decimal degrees lat {lat}, lon {lon}")).map_err(fail);
+    }
+    let tokens: Vec<&str> = s.split_whitespace().collect();
+    // UTM / UPS: zone designator then easting and northing.
+    if tokens.len() == 3 && tokens[1].parse::<f64>().is_ok() && tokens[2].parse::<f64>().is_ok() {
+        return utm_ups(tokens[0], tokens[1], tokens[2]).map_err(fail);
+    }
+    // MGRS: starts with a zone number and band, or a polar letter, then letters and digits.
+    let upper = compact.to_ascii_uppercase();
+    let looks_mgrs = upper.chars().all(|c| c.is_ascii_alphanumeric())
+        && (upper.starts_with(|c: char| c.is_ascii_digit())
+            || upper.starts_with(['A', 'B', 'Y', 'Z']))
+        && upper.chars().filter(|c| c.is_ascii_alphabetic()).count() >= 2;
+    if looks_mgrs {
+        return mgrs(&upper).map_err(fail);
+    }
+    dms(s).map_err(fail)
+}
+
+fn mgrs(text: &str) -> Result<Place, String> {
+    let m: Mgrs = text
+        .parse()
+        .map_err(|e: mgrs_convert::Error| format!("not a valid MGRS reference ({e})"))?;
+    let p = m.precision().get();
+    let c = m.to_latlon();
+    let how = format!("MGRS {m} ({} m precision)", 10f64.powi(5 - p as i32));
+    if p > 5 {
+        return point(
+            c.lat(),
+            c.lon(),
+            format!("{how}, centre {:.7}, {:.7}", c.lat(), c.lon()),
+        );
+    }
+    // The whole square, in its own zone's grid, sides densified.
+    let u = m.to_utmups();
+    let half = 10f64.powi(5 - p as i32) / 2.0;
+    let n = 8;
+    let mut ring = Vec::with_capacity(4 * n + 1);
+    let corners = [
+        (-1.0, -1.0),
+        (1.0, -1.0),
+        (1.0, 1.0),
+        (-1.0, 1.0),
+        (-1.0, -1.0),
+    ];
+    for w in corners.windows(2) {
+        for k in 0..n {
+            let t = k as f64 / n as f64;
+            let de = half * (w[0].0 + (w[1].0 - w[0].0) * t);
+            let dn = half * (w[0].1 + (w[1].1 - w[0].1) * t);
+            let g = if u.zone() == 0 {
+                UtmUps::ups(u.is_north(), u.easting() + de, u.northing() + dn)
+            } else {
+                UtmUps::utm(u.zone(), u.is_north(), u.easting() + de, u.northing() + dn)
+            }
+            .map_err(|e| format!("grid square corner: {e}"))?
+            .to_latlon();
+            ring.push(Coord {
+                x: g.lon(),
+                y: g.lat(),
+            });
+        }
+    }
+    ring.push(ring[0]);
+    Ok(Place {
+        geometry: Polygon::new(LineString(ring), vec![]).into(),
+        center: (c.lat(), c.lon()),
+        how: format!(
+            "{how}: the whole grid square, centre {:.7}, {:.7}",
+            c.lat(),
+            c.lon()
+        ),
+    })
+}
+
+fn utm_ups(zone: &str, e: &str, n: &str) -> Result<Place, String> {
+    let easting: f64 = e
+        .parse()
+        .map_err(|_| format!("easting {e:?} is not a number"))?;
+    let northing: f64 = n
+        .parse()
+        .map_err(|_| format!("northing {n:?} is not a number"))?;
+    let z = zone.to_ascii_lowercase();
+    let digits: String = z.chars().take_while(|c| c.is_ascii_digit()).collect();
+    let letters = &z[digits.len()..];
+    let (north, band) = match letters {
+        "n" | "north" => (true, None),
+        "south" => (false, None),
+        "s" => return Err(format!("{zone:?} is ambiguous: GeoConvert reads S as the southern hemisphere, MGRS as latitude band S (32°–40°N); write {digits}south or {digits}north")),
+        l if l.len() == 1 && !digits.is_empty() && ('c'..='x').contains(&l.chars().next().unwrap_or('?')) && !"io".contains(l) => {
+            let b = l.chars().next().unwrap_or('n').to_ascii_uppercase();
+            (b >= 'N', Some(b))
+        }
+        _ => return Err(format!("zone {zone:?} is not a UTM zone (1–60 followed by n, north, south or a band letter C–X) or UPS hemisphere (n, north, south)")),
+    };
+    let u = if digits.is_empty() {
+        if band.is_some() {
+            return Err(format!(
+                "zone {zone:?}: UPS takes a hemisphere (n, north, south), not a band"
+            ));
+        }
+        UtmUps::ups(north, easting, northing).map_err(|e| e.to_string())?
+    } else {
+        let zn: u8 = digits
+            .parse()
+            .map_err(|_| format!("zone {digits:?} is not a number"))?;
+        if digits.len() > 2 {
+            return Err(format!("zone {digits:?} is not 1–60"));
+        }
+        UtmUps::utm(zn, north, easting, northing).map_err(|e| e.to_string())?
+    };
+    let ll = u.to_latlon();
+    if let Some(b) = band {
+        // Bands are 8° tall from 80°S (C…X without I and O; X is 12°).
+        let letters = "CDEFGHJKLMNPQRSTUVWX";
+        let i = letters.find(b).unwrap_or(0) as f64;
+        let lo = -80.0 + 8.0 * i;
+        let hi = if b == 'X' { 84.0 } else { lo + 8.0 };
+        if ll.lat() < lo - 0.5 || ll.lat() > hi + 0.5 {
+            return Err(format!(
+                "band {b} is latitude {lo}…{hi} but the point is at latitude {:.4}",
+                ll.lat()
+            ));
+        }
+    }
+    let kind = if u.zone() == 0 {
+        "UPS".to_string()
+    } else {
+        format!(
+            "UTM zone {}{}",
+            u.zone(),
+            if u.is_north() { "N" } else { "S" }
+        )
+    };
+    point(
+        ll.lat(),
+        ll.lon(),
+        format!(
+            "{kind} E {easting} N {northing} = {:.7}, {:.7}",
+            ll.lat(),
+            ll.lon()
+        ),
+    )
+}
+
+/// One latitude or longitude: up to three numbers and a hemisphere letter.
+fn component(nums: &[f64], texts: &[String], hemi: char) -> Result<f64, String> {
+    if nums.is_empty() || nums.len() > 3 {
+        return Err(format!(
+            "expected degrees [minutes [seconds]] before or after {hemi}, found {} numbers",
+            nums.len()
+        ));
+    }
+    for (k, t) in texts.iter().enumerate().take(nums.len() - 1) {
+        if t.contains('.') {
+            return Err(format!("only the last of degrees, minutes, seconds may have decimals ({t:?} at position {})", k + 1));
+        }
+    }
+    if nums.iter().any(|x| *x < 0.0) || texts.iter().any(|t| t.starts_with(['-', '+'])) {
+        return Err("no sign with a hemisphere letter".into());
+    }
+    if nums.len() > 1 && nums[1] >= 60.0 {
+        return Err(format!("minutes {} must be under 60", nums[1]));
+    }
+    if nums.len() > 2 && nums[2] >= 60.0 {
+        return Err(format!("seconds {} must be under 60", nums[2]));
+    }
+    let v = nums[0] + nums.get(1).unwrap_or(&0.0) / 60.0 + nums.get(2).unwrap_or(&0.0) / 3600.0;
+    Ok(if hemi == 'S' || hemi == 'W' { -v } else { v })
+}
+
+/// Degrees, minutes, seconds with hemisphere letters, the letters before or after the numbers.
+fn dms(s: &str) -> Result<Place, String> {
+    #[derive(Debug)]
+    enum Tok {
+        Num(f64, String),
+        Hemi(char),
+    }
+    let mut toks = Vec::new();
+    let mut cur = String::new();
+    let flush = |cur: &mut String, toks: &mut Vec<Tok>| -> Result<(), String> {
+        if !cur.is_empty() {
+            let v: f64 = cur
+                .parse()
+                .map_err(|_| format!("{cur:?} is not a number"))?;
+            toks.push(Tok::Num(v, std::mem::take(cur)));
+        }
+        Ok(())
+    };
+    for c in s.chars() {
+        match c {
+            '0'..='9' | '.' | '-' | '+' => cur.push(c),
+            'N' | 'S' | 'E' | 'W' | 'n' | 's' | 'e' | 'w' => {
+                flush(&mut cur, &mut toks)?;
+                toks.push(Tok::Hemi(c.to_ascii_uppercase()));
+            }
+            '°' | 'º' | '\'' | '′' | '’' | '"' | '″' | '”' | ':' | ',' | ';' | ' ' | '\t' => {
+                flush(&mut cur, &mut toks)?
+            }
+            other => return Err(format!("unexpected character {other:?}")),
+        }
+    }
+    flush(&mut cur, &mut toks)?;
+    let prefix = matches!(toks.first(), Some(Tok::Hemi(_)));
+    let mut comps: Vec<(char, Vec<f64>, Vec<String>)> = Vec::new();
+    let mut nums = Vec::new();
+    let mut texts = Vec::new();
+    let mut pending: Option<char> = None;
+    for t in toks {
+        match t {
+            Tok::Num(v, text) => {
+                nums.push(v);
+                texts.push(text);
+            }
+            Tok::Hemi(h) => {
+                if prefix {
+                    if let Some(p) = pending.take() {
+                        comps.push((p, std::mem::take(&mut nums), std::mem::take(&mut texts)));
+                    }
+                    pending = Some(h);
+                } else {
+                    comps.push((h, std::mem::take(&mut nums), std::mem::take(&mut texts)));
+                }
+            }
+        }
+    }
+    if let Some(p) = pending {
+        comps.push((p, std::mem::take(&mut nums), std::mem::take(&mut texts)));
+    }
+    if !nums.is_empty() || comps.len() != 2 {
+        return Err(
+            "expected a latitude and a longitude, each with a hemisphere letter (N/S, E/W)".into(),
+        );
+    }
+    let (mut lat, mut lon) = (None, None);
+    for (h, n, t) in &comps {
+        let v = component(n, t, *h)?;
+        let slot = if *h == 'N' || *h == 'S' {
+            &mut lat
+        } else {
+            &mut lon
+        };
+        if slot.is_some() {
+            return Err("both values have the same kind of hemisphere letter; one must be N/S and the other E/W".into());
+        }
+        *slot = Some(v);
+    }
+    let (lat, lon) = (lat.unwrap_or(f64::NAN), lon.unwrap_or(f64::NAN));
+    point(
+        lat,
+        lon,
+        format!("degrees-minutes-seconds = {lat:.7}, {lon:.7}"),
+    )
+}
+
+/// Parse a distance: a number with an optional unit (`m`, `km`, `ft`, `mi`, `nmi`), a space allowed; a bare number is metres.
+///
+/// # Units
+/// returns metres
+pub fn parse_distance(input: &str) -> Result<f64, String> {
+    let s = input.trim();
+    let split = s.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let v: f64 = num.trim().parse().map_err(|_| {
+        format!(
+            "cannot read {input:?} as a distance: {:?} is not a number",
+            num.trim()
+        )
+    })?;
+    let factor = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "m" => 1.0,
+        "km" => 1000.0,
+        "ft" => 0.3048,
+        "mi" => 1609.344,
+        "nmi" | "nm" => 1852.0,
+        u => return Err(format!(
+            "cannot read {input:?} as a distance: unknown unit {u:?} (use m, km, ft, mi or nmi)"
+        )),
+    };
+    let m = v * factor;
+    if !m.is_finite() || m < 0.0 {
+        return Err(format!(
+            "distance {input:?} must be a finite, non-negative number"
+        ));
+    }
+    Ok(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ll(s: &str) -> (f64, f64) {
+        parse_coord(s).unwrap_or_else(|e| panic!("{e}")).center
+    }
+
+    #[test]
+    fn decimal_and_dms() {
+        assert_eq!(ll("50.4529, 30.5143"), (50.4529, 30.5143));
+        assert_eq!(ll("-33.9 18.4"), (-33.9, 18.4));
+        let (a, b) = ll("50°27'10.4\"N 30°30'51.5\"E");
+        assert!(
+            (a - (50.0 + 27.0 / 60.0 + 10.4 / 3600.0)).abs() < 1e-12
+                && (b - (30.0 + 30.0 / 60.0 + 51.5 / 3600.0)).abs() < 1e-12
+        );
+        assert_eq!(ll("50 27 10.4 N 30 30 51.5 E"), (a, b));
+        assert_eq!(ll("N50 27 10.4 E30 30 51.5"), (a, b));
+        let (c, d) = ll("33.5S 70.6W");
+        assert_eq!((c, d), (-33.5, -70.6));
+        for bad in [
+            "91,0",
+            "0,181",
+            "1,2,3",
+            "50 61 0 N 30 0 0 E",
+            "50N 30N",
+            "50.5 27 N 30 E",
+            "abc",
+            "",
+            "N",
+            "-50N 30E",
+        ] {
+            assert!(parse_coord(bad).is_err(), "{bad:?} should fail");
+        }
+    }
+
+    #[test]
+    fn utm_and_ambiguity() {
+        let p = parse_coord("36U 320935 5589395").unwrap();
+        assert!(
+            (p.center.0 - 50.4529).abs() < 0.01 && (p.center.1 - 30.51).abs() < 0.05,
+            "{p:?}"
+        );
+        assert_eq!(parse_coord("36n 320935 5589395").unwrap().center, p.center);
+        assert!(parse_coord("36S 320935 5589395")
+            .unwrap_err()
+            .contains("ambiguous"));
+        assert!(parse_coord("36C 320935 5589395")
+            .unwrap_err()
+            .contains("band C"));
+    }
+
+    #[test]
+    fn mgrs_square_holds_its_centre() {
+        let p = parse_coord("36UUA2093589395").unwrap();
+        assert!(matches!(p.geometry, Geometry::Polygon(_)));
+        let q = parse_coord("36U UA 20935 89395").unwrap();
+        assert_eq!(p.center, q.center);
+        let fine = parse_coord("36UUA209358893951")
+            .unwrap_or_else(|_| parse_coord("36UUA2093589395").unwrap());
+        assert!((fine.center.0 - p.center.0).abs() < 1e-4);
+    }
+
+    #[test]
+    fn distances() {
+        assert_eq!(parse_distance("95 m").unwrap(), 95.0);
+        assert_eq!(parse_distance("0.1km").unwrap(), 100.0);
+        assert_eq!(parse_distance("2 nmi").unwrap(), 3704.0);
+        assert_eq!(parse_distance("10").unwrap(), 10.0);
+        assert!((parse_distance("1mi").unwrap() - 1609.344).abs() < 1e-9);
+        assert!((parse_distance("100 ft").unwrap() - 30.48).abs() < 1e-9);
+        for bad in ["-5", "5 furlongs", "km", "nan", "inf m"] {
+            assert!(parse_distance(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,873 @@
+//! Registry commands: init, import, sites, show, export, log, stats, verify, demo.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use clap::{Args, ValueEnum};
+use nostrike_core::{distance_within, time, Category, Shape, Site};
+use nostrike_formats::{read_features, FeatureError, Format, Mapping, ReadOptions};
+use nostrike_store::{BatchMeta, Registry, SourceMeta};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use crate::coord::{parse_coord, parse_distance};
+use crate::Out;
+
+/// Table or JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TextOrJson {
+    /// For people.
+    Table,
+    /// JSON.
+    Json,
+}
+
+/// Input formats for `import`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InFormat {
+    /// From the file's content and extension.
+    Auto,
+    /// GeoJSON FeatureCollection.
+    Geojson,
+    /// Newline-delimited GeoJSON.
+    Ndjson,
+    /// CSV (lat/lon or WKT column).
+    Csv,
+}
+
+/// Arguments of `import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Files to import (all or nothing).
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Source name for every site (default: each feature's `source` property, else the file name without extension).
+    #[arg(long)]
+    pub source: Option<String>,
+    /// Input format.
+    #[arg(long, value_enum, default_value_t = InFormat::Auto)]
+    pub format: InFormat,
+    /// Field and category mapping (TOML).
+    #[arg(long, value_name = "FILE")]
+    pub map: Option<PathBuf>,
+    /// Retire the source's sites that are missing from the new data (logged, kept in the history).
+    #[arg(long)]
+    pub replace: bool,
+    /// Import the valid features and write the invalid ones to --rejects.
+    #[arg(long, requires = "rejects")]
+    pub skip_invalid: bool,
+    /// Where --skip-invalid writes rejected features (newline-delimited JSON with reasons).
+    #[arg(long, value_name = "FILE")]
+    pub rejects: Option<PathBuf>,
+    /// Who is importing (default: $USER).
+    #[arg(long)]
+    pub operator: Option<String>,
+    /// Licence of the source's data.
+    #[arg(long)]
+    pub licence: Option<String>,
+    /// Attribution the source requires.
+    #[arg(long)]
+    pub attribution: Option<String>,
+    /// What the source is.
+    #[arg(long)]
+    pub description: Option<String>,
+    /// Where the source came from.
+    #[arg(long)]
+    pub url: Option<String>,
+    /// CSV latitude column.
+    #[arg(long)]
+    pub lat_column: Option<String>,
+    /// CSV longitude column.
+    #[arg(long)]
+    pub lon_column: Option<String>,
+    /// CSV WKT column.
+    #[arg(long)]
+    pub wkt_column: Option<String>,
+}
+
+/// Filters shared by `sites` and `export`.
+#[derive(Debug, Args, Clone)]
+pub struct Filters {
+    /// Only this category.
+    #[arg(long)]
+    pub category: Option<String>,
+    /// Only this source.
+    #[arg(long)]
+    pub source: Option<String>,
+    /// Only sites within --within of this coordinate.
+    #[arg(long, value_name = "COORD", requires = "within")]
+    pub near: Option<String>,
+    /// Distance for --near.
+    #[arg(long, value_name = "DIST", requires = "near")]
+    pub within: Option<String>,
+    /// Only sites with a vertex in this box: W,S,E,N degrees.
+    #[arg(long, value_name = "W,S,E,N")]
+    pub bbox: Option<String>,
+    /// Only sites whose name contains TEXT (case-insensitive).
+    #[arg(long, value_name = "TEXT")]
+    pub name: Option<String>,
+}
+
+/// Listing formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    /// For people.
+    Table,
+    /// JSON array.
+    Json,
+    /// GeoJSON FeatureCollection.
+    Geojson,
+    /// CSV with a WKT column.
+    Csv,
+}
+
+/// Arguments of `sites`.
+#[derive(Debug, Args)]
+pub struct SitesArgs {
+    #[command(flatten)]
+    filters: Filters,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    format: ListFormat,
+}
+
+/// Export formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// GeoJSON FeatureCollection (lossless: re-imports to the same content hash).
+    Geojson,
+    /// CSV with a WKT column.
+    Csv,
+    /// KML, one folder per category (Google Earth).
+    Kml,
+}
+
+/// Arguments of `export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Output format.
+    #[arg(long, value_enum)]
+    format: ExportFormat,
+    /// Output file.
+    #[arg(short, long, value_name = "FILE")]
+    output: PathBuf,
+    #[command(flatten)]
+    filters: Filters,
+}
+
+/// `init`.
+pub fn init(path: &Path, out: Out) -> anyhow::Result<ExitCode> {
+    Registry::create(path)?;
+    if !out.quiet {
+        println!("created empty registry {}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn sha256_file(path: &Path) -> anyhow::Result<String> {
+    let mut f = std::fs::File::open(path).with_context(|| path.display().to_string())?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f
+            .read(&mut buf)
+            .with_context(|| path.display().to_string())?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(nostrike_store::hex(&h.finalize()))
+}
+
+fn operator(given: Option<&String>) -> String {
+    given
+        .cloned()
+        .or_else(|| std::env::var("USER").ok())
+        .or_else(|| std::env::var("USERNAME").ok())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Read, map and validate one file; returns its sites and every feature error.
+fn read_file(
+    path: &Path,
+    args: &ImportArgs,
+    mapping: &Mapping,
+) -> anyhow::Result<(Format, Vec<Site>, Vec<FeatureError>)> {
+    let format = match args.format {
+        InFormat::Auto => Format::detect(path)?,
+        InFormat::Geojson => Format::GeoJson,
+        InFormat::Ndjson => Format::GeoJsonSeq,
+        InFormat::Csv => Format::Csv,
+    };
+    let stem = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("import")
+        .to_string();
+    let options = ReadOptions {
+        lat_column: args.lat_column.clone(),
+        lon_column: args.lon_column.clone(),
+        wkt_column: args.wkt_column.clone(),
+    };
+    let unit = nostrike_formats::unit_of(format);
+    let mut sites = Vec::new();
+    let mut errors = Vec::new();
+    let mut first_seen: HashMap<(String, String), usize> = HashMap::new();
+    read_features(path, format, &options, &mut |raw| {
+        let index = raw.index;
+        // With no --source, a feature's own `source` property wins, then the file name.
+        let fallback_source = if raw.properties.get("source").is_some() {
+            None
+        } else {
+            Some(stem.as_str())
+        };
+        let source = args.source.as_deref().or(fallback_source);
+        match mapping.to_site(raw, source, path, unit) {
+            Ok(site) => {
+                let key = (site.source.clone(), site.id.clone());
+                if let Some(first) = first_seen.get(&key) {
+                    errors.push(FeatureError {
+                        file: path.to_path_buf(),
+                        unit,
+                        index,
+                        id: Some(site.id.clone()),
+                        reason: format!("duplicate id: {unit} {first} has the same source and id"),
+                    });
+                } else {
+                    first_seen.insert(key, index);
+                    sites.push(site);
+                }
+            }
+            Err(e) => errors.push(e),
+        }
+        Ok(())
+    })?;
+    if sites.is_empty() && errors.is_empty() {
+        bail!("{}: no features found; nothing to import", path.display());
+    }
+    Ok((format, sites, errors))
+}
+
+/// `import`.
+pub fn import(path: &Path, args: &ImportArgs, out: Out) -> anyhow::Result<ExitCode> {
+    let mapping = match &args.map {
+        Some(m) => Mapping::from_toml_str(
+            &std::fs::read_to_string(m).with_context(|| m.display().to_string())?,
+        )
+        .with_context(|| m.display().to_string())?,
+        None => Mapping::default(),
+    };
+    // Open first: a missing or foreign registry is reported before any reading.
+    let mut reg = Registry::open(path)?;
+    let started = std::time::Instant::now();
+    let mut files = Vec::new();
+    let mut all_errors = Vec::new();
+    for f in &args.files {
+        let (format, sites, errors) = read_file(f, args, &mapping)?;
+        all_errors.extend(errors);
+        files.push((f.clone(), format, sites));
+    }
+    if !all_errors.is_empty() {
+        if !args.skip_invalid {
+            let shown = all_errors
+                .iter()
+                .take(200)
+                .map(|e| format!("  {e}"))
+                .collect::<Vec<_>>()
+                .join("\n");
+            let more = if all_errors.len() > 200 {
+                format!("\n  … and {} more", all_errors.len() - 200)
+            } else {
+                String::new()
+            };
+            bail!("{} invalid feature(s); nothing was imported (use --skip-invalid --rejects FILE to import the valid ones):\n{shown}{more}", all_errors.len());
+        }
+        if let Some(rej) = &args.rejects {
+            let mut w = BufWriter::new(
+                std::fs::File::create(rej).with_context(|| rej.display().to_string())?,
+            );
+            for e in &all_errors {
+                writeln!(
+                    w,
+                    "{}",
+                    json!({"file": e.file.display().to_string(), e.unit: e.index, "id": e.id, "reason": e.reason})
+                )?;
+            }
+            w.flush()?;
+            if !out.quiet {
+                eprintln!(
+                    "{} invalid feature(s) skipped, listed in {}",
+                    all_errors.len(),
+                    rej.display()
+                );
+            }
+        }
+    }
+    let operator = operator(args.operator.as_ref());
+    let mut groups: Vec<(SourceMeta, Vec<Site>, BatchMeta)> = Vec::new();
+    for (file, format, sites) in files {
+        let meta = BatchMeta {
+            file_name: file.display().to_string(),
+            file_sha256: sha256_file(&file)?,
+            format: format.as_str().into(),
+            operator: operator.clone(),
+            imported_at: now(),
+            replace: args.replace,
+        };
+        let mut by_source: BTreeMap<String, Vec<Site>> = BTreeMap::new();
+        for s in sites {
+            by_source.entry(s.source.clone()).or_default().push(s);
+        }
+        for (name, sites) in by_source {
+            let src = SourceMeta {
+                name,
+                description: args.description.clone(),
+                licence: args.licence.clone(),
+                attribution: args.attribution.clone(),
+                url: args.url.clone(),
+            };
+            groups.push((src, sites, meta.clone()));
+        }
+    }
+    let refs: Vec<(SourceMeta, &[Site], BatchMeta)> = groups
+        .iter()
+        .map(|(s, v, m)| (s.clone(), v.as_slice(), m.clone()))
+        .collect();
+    let summaries = reg.import_many(&refs)?;
+    for ((src, _, meta), s) in groups.iter().zip(&summaries) {
+        if !out.quiet {
+            println!(
+                "imported {} (source {}): added {}, updated {}, retired {}, unchanged {}; revision {}, content hash {}",
+                meta.file_name, src.name, s.added, s.updated, s.retired, s.unchanged, s.revision, s.content_hash
+            );
+        }
+    }
+    if out.verbose > 0 {
+        eprintln!("import took {:.2?}", started.elapsed());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn filter_sites(path: &Path, f: &Filters) -> anyhow::Result<(Vec<Site>, i64, String)> {
+    let reg = Registry::open_read_only(path)?;
+    let (sites, rev, hash) = reg.live_sites()?;
+    let category = f
+        .category
+        .as_deref()
+        .map(|c| c.parse::<Category>())
+        .transpose()?;
+    let near = match (&f.near, &f.within) {
+        (Some(c), Some(d)) => {
+            let p = parse_coord(c).map_err(anyhow::Error::msg)?;
+            Some((
+                Shape::new(&p.geometry)?,
+                parse_distance(d).map_err(anyhow::Error::msg)?,
+            ))
+        }
+        _ => None,
+    };
+    let bbox = match &f.bbox {
+        None => None,
+        Some(b) => {
+            let v: Vec<f64> = b
+                .split(',')
+                .map(|x| x.trim().parse::<f64>())
+                .collect::<Result<_, _>>()
+                .map_err(|_| anyhow::anyhow!("--bbox {b:?}: expected W,S,E,N numbers"))?;
+            if v.len() != 4 || v[1] > v[3] {
+                bail!("--bbox {b:?}: expected W,S,E,N with S <= N");
+            }
+            Some((v[0], v[1], v[2], v[3]))
+        }
+    };
+    let name = f.name.as_ref().map(|n| n.to_lowercase());
+    let mut out = Vec::new();
+    for s in sites {
+        if category.is_some_and(|c| c != s.category)
+            || f.source.as_ref().is_some_and(|x| x != &s.source)
+        {
+            continue;
+        }
+        if name
+            .as_ref()
+            .is_some_and(|n| !s.name.to_lowercase().contains(n))
+        {
+            continue;
+        }
+        if let Some((w, so, e, n)) = bbox {
+            let inside = all_coords(&s.geometry).iter().any(|c| {
+                let lon_ok = if w <= e {
+                    c.x >= w && c.x <= e
+                } else {
+                    c.x >= w || c.x <= e
+                };
+                lon_ok && c.y >= so && c.y <= n
+            });
+            if !inside {
+                continue;
+            }
+        }
+        if let Some((shape, d)) = &near {
+            let site_shape = Shape::new(&s.geometry)?;
+            if distance_within(shape, &site_shape, *d).is_none() {
+                continue;
+            }
+        }
+        out.push(s);
+    }
+    Ok((out, rev, hash))
+}
+
+/// The properties an export writes for a site (read back by the default mapping).
+pub fn export_properties(s: &Site) -> serde_json::Map<String, Value> {
+    let mut p = serde_json::Map::new();
+    p.insert("source".into(), s.source.clone().into());
+    p.insert("id".into(), s.id.clone().into());
+    p.insert("name".into(), s.name.clone().into());
+    p.insert("category".into(), s.category.as_str().into());
+    p.insert("protection".into(), s.protection.as_str().into());
+    p.insert("designations".into(), s.designations.clone().into());
+    p.insert("standoff_m".into(), s.standoff_m.into());
+    p.insert(
+        "positional_accuracy_m".into(),
+        s.positional_accuracy_m.into(),
+    );
+    p.insert(
+        "valid_from".into(),
+        s.valid_from.map(time::format_utc).into(),
+    );
+    p.insert("valid_to".into(), s.valid_to.map(time::format_utc).into());
+    p.insert("last_verified".into(), s.last_verified.clone().into());
+    let extra: Value =
+        serde_json::from_str(&s.properties).unwrap_or(Value::Object(Default::default()));
+    p.insert("extra".into(), extra);
+    p
+}
+
+fn write_geojson<W: Write>(w: W, sites: &[Site], rev: i64, hash: &str) -> anyhow::Result<()> {
+    let mut members = serde_json::Map::new();
+    members.insert(
+        "nostrike".into(),
+        json!({"revision": rev, "content_hash": hash, "exported_at": time::format_utc(now())}),
+    );
+    let mut g = nostrike_formats::geojson::Writer::new(w, &members)?;
+    for s in sites {
+        g.feature(
+            Some(&format!("{}/{}", s.source, s.id)),
+            &s.geometry,
+            &export_properties(s),
+        )?;
+    }
+    g.finish()?;
+    Ok(())
+}
+
+fn write_kml<W: Write>(mut w: W, sites: &[Site], rev: i64, hash: &str) -> anyhow::Result<()> {
+    let esc = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+    };
+    writeln!(w, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<kml xmlns=\"http://www.opengis.net/kml/2.2\"><Document><name>nostrike registry revision {rev}</name><description>content hash {hash}</description>")?;
+    let mut by_cat: BTreeMap<&str, Vec<&Site>> = BTreeMap::new();
+    for s in sites {
+        by_cat.entry(s.category.as_str()).or_default().push(s);
+    }
+    for (cat, list) in by_cat {
+        writeln!(w, "<Folder><name>{cat}</name>")?;
+        for s in list {
+            writeln!(
+                w,
+                "<Placemark><name>{}</name><ExtendedData><Data name=\"id\"><value>{}</value></Data><Data name=\"source\"><value>{}</value></Data><Data name=\"category\"><value>{}</value></Data><Data name=\"protection\"><value>{}</value></Data></ExtendedData>{}</Placemark>",
+                esc(&s.name), esc(&s.id), esc(&s.source), cat, s.protection.as_str(), crate::report::kml_geometry(&s.geometry)
+            )?;
+        }
+        writeln!(w, "</Folder>")?;
+    }
+    writeln!(w, "</Document></kml>")?;
+    Ok(())
+}
+
+/// `sites`.
+pub fn sites(path: &Path, args: &SitesArgs) -> anyhow::Result<ExitCode> {
+    let (list, rev, hash) = filter_sites(path, &args.filters)?;
+    let stdout = std::io::stdout();
+    let mut w = BufWriter::new(stdout.lock());
+    match args.format {
+        ListFormat::Table => {
+            writeln!(
+                w,
+                "{:<32} {:<19} {:<9} {:<12} name",
+                "site", "category", "protect.", "geometry"
+            )?;
+            for s in &list {
+                let kind = match &s.geometry {
+                    geo_types::Geometry::Point(p) => format!("{:.5},{:.5}", p.y(), p.x()),
+                    g => geometry_kind(g).to_string(),
+                };
+                writeln!(
+                    w,
+                    "{:<32} {:<19} {:<9} {:<12} {}",
+                    format!("{}/{}", s.source, s.id),
+                    s.category.as_str(),
+                    s.protection.as_str(),
+                    kind,
+                    s.name
+                )?;
+            }
+            writeln!(
+                w,
+                "{} site(s); registry revision {rev}, content hash {hash}",
+                list.len()
+            )?;
+        }
+        ListFormat::Json => {
+            let v: Vec<Value> = list
+                .iter()
+                .map(|s| {
+                    let mut p = export_properties(s);
+                    p.insert(
+                        "geometry".into(),
+                        nostrike_formats::geojson::geometry_to_value(&s.geometry),
+                    );
+                    Value::Object(p)
+                })
+                .collect();
+            serde_json::to_writer_pretty(&mut w, &v)?;
+            writeln!(w)?;
+        }
+        ListFormat::Geojson => write_geojson(&mut w, &list, rev, &hash)?,
+        ListFormat::Csv => {
+            let mut c = nostrike_formats::csv::Writer::new(&mut w)?;
+            for s in &list {
+                c.site(s)?;
+            }
+            c.finish()?;
+        }
+    }
+    w.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn all_coords(g: &geo_types::Geometry<f64>) -> Vec<geo_types::Coord<f64>> {
+    use geo_types::Geometry as G;
+    let poly = |p: &geo_types::Polygon<f64>| {
+        p.exterior()
+            .0
+            .iter()
+            .chain(p.interiors().iter().flat_map(|r| r.0.iter()))
+            .copied()
+            .collect::<Vec<_>>()
+    };
+    match g {
+        G::Point(p) => vec![p.0],
+        G::Line(l) => vec![l.start, l.end],
+        G::LineString(l) => l.0.clone(),
+        G::Polygon(p) => poly(p),
+        G::MultiPoint(m) => m.0.iter().map(|p| p.0).collect(),
+        G::MultiLineString(m) => m.0.iter().flat_map(|l| l.0.iter().copied()).collect(),
+        G::MultiPolygon(m) => m.0.iter().flat_map(poly).collect(),
+        G::GeometryCollection(c) => c.0.iter().flat_map(all_coords).collect(),
+        G::Rect(r) => poly(&r.to_polygon()),
+        G::Triangle(t) => poly(&t.to_polygon()),
+    }
+}
+
+fn geometry_kind(g: &geo_types::Geometry<f64>) -> &'static str {
+    match g {
+        geo_types::Geometry::Point(_) => "Point",
+        geo_types::Geometry::LineString(_) | geo_types::Geometry::Line(_) => "LineString",
+        geo_types::Geometry::Polygon(_)
+        | geo_types::Geometry::Rect(_)
+        | geo_types::Geometry::Triangle(_) => "Polygon",
+        geo_types::Geometry::MultiPoint(_) => "MultiPoint",
+        geo_types::Geometry::MultiLineString(_) => "MultiLine",
+        geo_types::Geometry::MultiPolygon(_) => "MultiPolygon",
+        geo_types::Geometry::GeometryCollection(_) => "Collection",
+    }
+}
+
+/// `export`.
+pub fn export(path: &Path, args: &ExportArgs, out: Out) -> anyhow::Result<ExitCode> {
+    let (list, rev, hash) = filter_sites(path, &args.filters)?;
+    let file =
+        std::fs::File::create(&args.output).with_context(|| args.output.display().to_string())?;
+    let w = BufWriter::new(file);
+    match args.format {
+        ExportFormat::Geojson => write_geojson(w, &list, rev, &hash)?,
+        ExportFormat::Csv => {
+            let mut c = nostrike_formats::csv::Writer::new(w)?;
+            for s in &list {
+                c.site(s)?;
+            }
+            c.finish()?.flush()?;
+        }
+        ExportFormat::Kml => write_kml(w, &list, rev, &hash)?,
+    }
+    if !out.quiet {
+        println!(
+            "exported {} site(s) to {} (registry revision {rev}, content hash {hash})",
+            list.len(),
+            args.output.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `show`.
+pub fn show(path: &Path, id: &str) -> anyhow::Result<ExitCode> {
+    let reg = Registry::open_read_only(path)?;
+    let (source, site_id) = match id.split_once('/') {
+        Some((s, i)) if !reg.history(Some(s), i)?.is_empty() => {
+            (Some(s.to_string()), i.to_string())
+        }
+        _ => (None, id.to_string()),
+    };
+    let hist = reg.history(source.as_deref(), &site_id)?;
+    if hist.is_empty() {
+        bail!("{}: no site with id {id:?}", path.display());
+    }
+    let sources: std::collections::BTreeSet<&String> = hist.iter().map(|(s, _)| s).collect();
+    if sources.len() > 1 {
+        bail!(
+            "{id:?} exists in several sources ({}); give SOURCE/ID",
+            sources.into_iter().cloned().collect::<Vec<_>>().join(", ")
+        );
+    }
+    let last = hist.iter().rev().find_map(|(_, e)| e.site.as_ref());
+    if let Some(s) = last {
+        println!("{}/{} — {}", s.source, s.id, s.name);
+        println!("  category    {} ({:?})", s.category, s.category.class());
+        println!("  protection  {}", s.protection);
+        if !s.designations.is_empty() {
+            println!("  designations {}", s.designations.join(", "));
+        }
+        println!(
+            "  standoff    {}",
+            s.standoff_m
+                .map(|v| format!("{v} m (explicit)"))
+                .unwrap_or_else(|| "policy default".into())
+        );
+        println!("  accuracy    {} m", s.positional_accuracy_m);
+        println!(
+            "  geometry    {}",
+            nostrike_formats::geojson::geometry_to_value(&s.geometry)
+        );
+        println!("  properties  {}", s.properties);
+    }
+    let retired = hist.last().is_some_and(|(_, e)| e.kind == "retired");
+    println!(
+        "  status      {}",
+        if retired {
+            "RETIRED (not checked against)"
+        } else {
+            "live"
+        }
+    );
+    println!("history:");
+    for (_, e) in &hist {
+        println!(
+            "  #{:<6} revision {:<4} {:<8} {} by {} from {}  {} -> {}",
+            e.seq,
+            e.revision,
+            e.kind,
+            time::format_utc(e.imported_at),
+            e.operator,
+            e.file_name,
+            e.hash_before.as_deref().map(|h| &h[..12]).unwrap_or("-"),
+            e.hash_after.as_deref().map(|h| &h[..12]).unwrap_or("-")
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `log`.
+pub fn log(path: &Path, since: i64) -> anyhow::Result<ExitCode> {
+    let reg = Registry::open_read_only(path)?;
+    for b in reg.log(since)? {
+        println!(
+            "batch {:<4} revision {:<4} {}  {} by {}  source {}  +{} ~{} -{} ={}{}  file {} (sha256 {})  content {}",
+            b.id,
+            b.revision,
+            time::format_utc(b.imported_at),
+            b.format,
+            b.operator,
+            b.source,
+            b.counts[0],
+            b.counts[1],
+            b.counts[2],
+            b.counts[3],
+            if b.replace { " (replace)" } else { "" },
+            b.file_name,
+            &b.file_sha256[..b.file_sha256.len().min(16)],
+            b.content_hash
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `stats`.
+pub fn stats(path: &Path, format: TextOrJson) -> anyhow::Result<ExitCode> {
+    let reg = Registry::open_read_only(path)?;
+    let s = reg.stats()?;
+    let obj =
+        |v: &[(String, i64)]| Value::Object(v.iter().map(|(k, n)| (k.clone(), json!(n))).collect());
+    match format {
+        TextOrJson::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "registry": path.display().to_string(), "revision": s.revision, "content_hash": s.content_hash, "sites": s.sites,
+                "by_category": obj(&s.by_category), "by_source": obj(&s.by_source), "by_protection": obj(&s.by_protection),
+                "batches": s.batches, "changes": s.changes,
+            }))?
+        ),
+        TextOrJson::Table => {
+            println!(
+                "registry {}  revision {}  content hash {}",
+                path.display(),
+                s.revision,
+                s.content_hash
+            );
+            println!(
+                "{} live site(s), {} import batch(es), {} change-log entries",
+                s.sites, s.batches, s.changes
+            );
+            for (title, rows) in [
+                ("by category", &s.by_category),
+                ("by source", &s.by_source),
+                ("by protection", &s.by_protection),
+            ] {
+                println!("{title}:");
+                for (k, n) in rows {
+                    println!("  {k:<24} {n:>8}");
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `verify`.
+pub fn verify(path: &Path, out: Out) -> anyhow::Result<ExitCode> {
+    let reg = Registry::open(path)?;
+    let findings = reg.verify()?;
+    if findings.is_empty() {
+        if !out.quiet {
+            println!("{}: OK — integrity, change-log chain, live sites and content hash {} all agree (revision {})", path.display(), reg.content_hash()?, reg.revision()?);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    for f in &findings {
+        println!("{}: {}: {}", path.display(), f.kind, f.detail);
+    }
+    eprintln!(
+        "{}: {} finding(s); do not check against this registry until they are explained",
+        path.display(),
+        findings.len()
+    );
+    Ok(ExitCode::from(1))
+}
+
+/// The shipped demonstration data, compiled in so the demo runs from any directory.
+const DEMO_DATA: &[(&str, &str)] = &[
+    (
+        "helsinki-sites.geojson",
+        include_str!("../../../data/helsinki-sites.geojson"),
+    ),
+    (
+        "andorra-2013-sites.geojson",
+        include_str!("../../../data/andorra-2013-sites.geojson"),
+    ),
+];
+
+/// `demo`.
+pub fn demo(keep: Option<&Path>, out: Out) -> anyhow::Result<ExitCode> {
+    let dir = std::env::temp_dir().join(format!("nostrike-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).with_context(|| dir.display().to_string())?;
+    let reg_path = match keep {
+        Some(p) => p.to_path_buf(),
+        None => dir.join("demo.db"),
+    };
+    let result = (|| -> anyhow::Result<()> {
+        println!("== nostrike demo: a registry built from OpenStreetMap data (© OpenStreetMap contributors, ODbL)\n");
+        Registry::create(&reg_path)?;
+        let mut files = Vec::new();
+        for (name, text) in DEMO_DATA {
+            let p = dir.join(name);
+            std::fs::write(&p, text)?;
+            files.push(p);
+        }
+        let args = ImportArgs {
+            files,
+            source: None,
+            format: InFormat::Auto,
+            map: None,
+            replace: false,
+            skip_invalid: false,
+            rejects: None,
+            operator: Some("demo".into()),
+            licence: Some("ODbL-1.0".into()),
+            attribution: Some("© OpenStreetMap contributors".into()),
+            description: None,
+            url: None,
+            lat_column: None,
+            lon_column: None,
+            wkt_column: None,
+        };
+        println!("$ nostrike import helsinki-sites.geojson andorra-2013-sites.geojson");
+        import(&reg_path, &args, out)?;
+        let cases: &[(&str, &[&str])] = &[
+            ("A strike point 73 m from the church of Sant Andreu, Andorra la Vella, with a 50 m radius", &["--point", "42.5110,1.5306", "--buffer", "50 m"]),
+            ("The same aim point as a 10 m MGRS reference (the whole grid square is checked)", &["--point", "31TCH79280756", "--buffer", "50m"]),
+            ("A point 420 m from the nearest place of worship: beyond its 250 m required distance, within the caution margin", &["--point", "42°30'37\"N 1°31'30\"E", "--buffer", "50 m"]),
+            ("A mountainside west of the town: no protected sites within the required distance", &["--point", "42.5200,1.4700", "--buffer", "200 m"]),
+            ("A movement route through the town with a 100 m corridor, as JSON for the target folder", &["--route", "42.5063,1.5218; 42.5100,1.5400", "--corridor", "100 m", "--format", "json"]),
+        ];
+        for (what, argv) in cases {
+            println!(
+                "\n== {what}\n$ nostrike check {}",
+                argv.iter()
+                    .map(|a| if a.contains(' ') || a.contains(';') {
+                        format!("{a:?}")
+                    } else {
+                        a.to_string()
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            );
+            let mut full = vec!["nostrike", "check"];
+            full.extend_from_slice(argv);
+            let cli = <crate::Cli as clap::Parser>::try_parse_from(&full)?;
+            if let crate::Command::Check(a) = cli.command {
+                let verdict = crate::check::run_verdict_of(&reg_path, &a, out)?;
+                println!("(exit code {})", crate::check::exit_code(verdict));
+            }
+        }
+        println!(
+            "\nThe registry is at {}{}",
+            reg_path.display(),
+            if keep.is_some() {
+                ""
+            } else {
+                " (removed on exit; keep it with --keep PATH)"
+            }
+        );
+        Ok(())
+    })();
+    let _ = std::fs::remove_dir_all(&dir);
+    result?;
+    Ok(ExitCode::SUCCESS)
+}
