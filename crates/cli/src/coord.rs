@@ -351,9 +351,11 @@ pub fn parse_distance(input: &str) -> Result<f64, String> {
         "ft" => 0.3048,
         "mi" => 1609.344,
         "nmi" | "nm" => 1852.0,
-        u => return Err(format!(
+        u => {
+            return Err(format!(
             "cannot read {input:?} as a distance: unknown unit {u:?} (use m, km, ft, mi or nmi)"
-        )),
+        ))
+        }
     };
     let m = v * factor;
     if !m.is_finite() || m < 0.0 {
@@ -427,6 +429,87 @@ mod tests {
         let fine = parse_coord("36UUA209358893951")
             .unwrap_or_else(|_| parse_coord("36UUA2093589395").unwrap());
         assert!((fine.center.0 - p.center.0).abs() < 1e-4);
+    }
+
+    /// Runs GeoConvert (GeographicLib) with `args` over `input` lines.
+    fn geoconvert(args: &[&str], input: &str) -> Vec<String> {
+        use std::io::Write;
+        let mut child = std::process::Command::new("GeoConvert")
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("GeoConvert (geographiclib-tools) must be installed; .ci/run installs it");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success());
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// MGRS references written by GeoConvert, at every precision from
+    /// 100 km to 0.1 m, all over the globe (the Norway and Svalbard zone
+    /// exceptions and both polar UPS caps included), read back here: the
+    /// square's centre is where GeoConvert puts it, and the square holds the
+    /// point the reference was made from.
+    #[test]
+    fn mgrs_reads_as_geoconvert_does() {
+        let mut pts = Vec::new();
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 11) as f64 / (1u64 << 53) as f64
+        };
+        for _ in 0..300 {
+            pts.push((next() * 180.0 - 90.0, next() * 360.0 - 180.0));
+        }
+        for _ in 0..100 {
+            pts.push((56.0 + next() * 28.0, next() * 42.0)); // Norway and Svalbard
+            pts.push((80.0 + next() * 10.0, next() * 360.0 - 180.0)); // north cap and its edge
+            pts.push((-90.0 + next() * 11.0, next() * 360.0 - 180.0)); // south cap and its edge
+        }
+        let input: String = pts.iter().map(|(a, b)| format!("{a} {b}\n")).collect();
+        for prec in ["-5", "-4", "-3", "-2", "-1", "0", "1"] {
+            let refs = geoconvert(&["-m", "-p", prec], &input);
+            let centres = geoconvert(&["-p", "9"], &(refs.join("\n") + "\n"));
+            assert_eq!((refs.len(), centres.len()), (pts.len(), pts.len()));
+            for ((r, c), (lat, lon)) in refs.iter().zip(&centres).zip(&pts) {
+                let p = parse_coord(r).unwrap_or_else(|e| panic!("{r}: {e}"));
+                let g: Vec<f64> = c.split_whitespace().map(|v| v.parse().unwrap()).collect();
+                assert!(
+                    (p.center.0 - g[0]).abs() < 1e-7,
+                    "{r}: lat {} vs GeoConvert {}",
+                    p.center.0,
+                    g[0]
+                );
+                let dlon = ((p.center.1 - g[1] + 540.0) % 360.0 - 180.0).abs();
+                assert!(
+                    dlon < 1e-7 || g[0].abs() > 89.999_999,
+                    "{r}: lon {} vs GeoConvert {}",
+                    p.center.1,
+                    g[1]
+                );
+                if let Geometry::Polygon(_) = p.geometry {
+                    let shape = nostrike_core::Shape::new(&p.geometry).unwrap();
+                    let v = nostrike_core::geodesy::Vertex::new(*lon, *lat);
+                    let d = nostrike_core::distance_to_vertex_within(&shape, &v, 1.0);
+                    assert!(
+                        d.is_some(),
+                        "{r}: the square does not hold its point {lat},{lon}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -47,7 +47,7 @@ fn names(v: &[&str]) -> Vec<String> {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Mapping {
-    /// Id properties, tried after the feature's own id.
+    /// Id properties, tried before the feature's own id.
     pub id: Vec<String>,
     /// Source-name properties (used when no source is given on import).
     pub source: Vec<String>,
@@ -185,7 +185,9 @@ impl Mapping {
     ) -> Result<Site, FeatureError> {
         let mut props = raw.properties;
         let prop_id = take(&mut props, &self.id).map(|(_, v)| text(&v));
-        let id = raw.id.or(prop_id);
+        // An id property named by the mapping wins over the feature's own id
+        // (exports put `SOURCE/ID` in the feature id and the bare id in `id`).
+        let id = prop_id.or(raw.id);
         let err = |reason: String, id: &Option<String>| FeatureError {
             file: file.to_path_buf(),
             unit,

@@ -1,0 +1,617 @@
+//! End-to-end tests: the real `nostrike` binary over every command, exit code and format.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../data");
+const SHARED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data");
+const SCHEMA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/report.schema.json");
+
+fn helsinki() -> PathBuf {
+    Path::new(DATA).join("helsinki-sites.geojson")
+}
+
+fn andorra() -> PathBuf {
+    Path::new(DATA).join("andorra-2013-sites.geojson")
+}
+
+fn ns(reg: &Path) -> Command {
+    let mut c = Command::cargo_bin("nostrike").unwrap();
+    c.arg("--registry")
+        .arg(reg)
+        .env_remove("NOSTRIKE_REGISTRY")
+        .env("USER", "tester");
+    c
+}
+
+fn code(c: &mut Command) -> (i32, String, String) {
+    let o = c.output().unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into(),
+        String::from_utf8_lossy(&o.stderr).into(),
+    )
+}
+
+/// A registry with the Helsinki and Andorra sites.
+fn registry(dir: &Path) -> PathBuf {
+    let reg = dir.join("r.db");
+    ns(&reg).arg("init").assert().success();
+    ns(&reg)
+        .arg("import")
+        .arg(helsinki())
+        .arg(andorra())
+        .assert()
+        .success();
+    reg
+}
+
+fn json_check(reg: &Path, args: &[&str]) -> (i32, Value) {
+    let (c, out, err) = code(ns(reg).arg("check").args(args).args(["--format", "json"]));
+    let v: Value =
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}\n{err}"));
+    (c, v)
+}
+
+fn validate(report: &Value) {
+    let schema: Value = serde_json::from_str(&std::fs::read_to_string(SCHEMA).unwrap()).unwrap();
+    let v = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = v
+        .iter_errors(report)
+        .map(|e| format!("{e} at {}", e.instance_path))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "report does not match docs/report.schema.json: {errors:?}"
+    );
+}
+
+#[test]
+fn conflict_caution_and_clear_have_their_exit_codes_and_reports() {
+    let d = tempfile::tempdir().unwrap();
+    let reg = registry(d.path());
+    let (c, r) = json_check(&reg, &["--point", "42.5110,1.5306", "--buffer", "50 m"]);
+    assert_eq!(c, 4);
+    validate(&r);
+    assert_eq!(r["verdict"], "conflict");
+    assert_eq!(r["registry"]["revision"], 2);
+    let hits = r["areas"][0]["hits"].as_array().unwrap();
+    assert!(hits
+        .iter()
+        .any(|h| h["source_id"] == "osm:way/191582654" && h["verdict"] == "conflict"));
+    let margins: Vec<f64> = hits
+        .iter()
+        .map(|h| h["margin_m"].as_f64().unwrap())
+        .collect();
+    assert!(
+        margins.windows(2).all(|w| w[0] <= w[1]),
+        "hits sorted by margin: {margins:?}"
+    );
+    for h in hits {
+        let (d, q, m) = (
+            h["distance_m"].as_f64().unwrap(),
+            h["required_m"].as_f64().unwrap(),
+            h["margin_m"].as_f64().unwrap(),
+        );
+        assert!((d - q - m).abs() < 1e-9);
+    }
+    let (c, r) = json_check(
+        &reg,
+        &["--point", "42°30'37\"N 1°31'30\"E", "--buffer", "50m"],
+    );
+    assert_eq!((c, r["verdict"].as_str().unwrap()), (3, "caution"));
+    validate(&r);
+    let (c, out, _) =
+        code(ns(&reg).args(["check", "--point", "42.5200,1.4700", "--buffer", "200 m"]));
+    assert_eq!(c, 0);
+    assert!(
+        out.contains("no protected sites within the required distance"),
+        "{out}"
+    );
+    assert!(!out.to_lowercase().contains("cleared") && !out.to_lowercase().contains("safe"));
+    assert!(out.contains("revision 2"));
+}
+
+#[test]
+fn every_report_format_names_the_registry_state() {
+    let d = tempfile::tempdir().unwrap();
+    let reg = registry(d.path());
+    let (_, r) = json_check(&reg, &["--point", "42.5110,1.5306"]);
+    let hash = r["registry"]["content_hash"].as_str().unwrap().to_string();
+    for fmt in ["table", "geojson", "csv", "kml"] {
+        let (c, out, _) = code(ns(&reg).args([
+            "check",
+            "--point",
+            "42.5110,1.5306",
+            "--buffer",
+            "50m",
+            "--format",
+            fmt,
+        ]));
+        assert_eq!(c, 4, "{fmt}");
+        assert!(out.contains(&hash), "{fmt} report lacks the content hash");
+    }
+    let (_, out, _) = code(ns(&reg).args([
+        "check",
+        "--point",
+        "42.5110,1.5306",
+        "--buffer",
+        "50m",
+        "--format",
+        "geojson",
+    ]));
+    let g: Value = serde_json::from_str(&out).unwrap();
+    let roles: Vec<&str> = g["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["properties"]["role"].as_str().unwrap())
+        .collect();
+    assert!(roles.contains(&"area") && roles.contains(&"site") && roles.contains(&"link"));
+    // -o writes the file and still exits with the verdict.
+    let f = d.path().join("report.json");
+    let (c, _, _) = code(
+        ns(&reg)
+            .args([
+                "check",
+                "--point",
+                "42.5110,1.5306",
+                "--format",
+                "json",
+                "-o",
+            ])
+            .arg(&f),
+    );
+    assert_eq!(c, 4);
+    validate(&serde_json::from_str(&std::fs::read_to_string(&f).unwrap()).unwrap());
+}
+
+#[test]
+fn a_registry_that_cannot_be_trusted_is_an_error_never_a_clear() {
+    let d = tempfile::tempdir().unwrap();
+    let p = ["check", "--point", "0,0"];
+    // Missing.
+    let (c, _, err) = code(ns(&d.path().join("nope.db")).args(p));
+    assert_eq!(c, 1, "{err}");
+    assert!(
+        !d.path().join("nope.db").exists(),
+        "check must not create a registry"
+    );
+    // Empty file, foreign file, registry with no sites.
+    let empty = d.path().join("empty.db");
+    std::fs::write(&empty, b"").unwrap();
+    assert_eq!(code(ns(&empty).args(p)).0, 1);
+    let foreign = d.path().join("foreign.db");
+    rusqlite::Connection::open(&foreign)
+        .unwrap()
+        .execute_batch("CREATE TABLE x (y)")
+        .unwrap();
+    let (c, _, err) = code(ns(&foreign).args(p));
+    assert_eq!(c, 1);
+    assert!(err.contains("not a nostrike registry"), "{err}");
+    let bare = d.path().join("bare.db");
+    ns(&bare).arg("init").assert().success();
+    let (c, _, err) = code(ns(&bare).args(p));
+    assert_eq!(c, 1);
+    assert!(err.contains("no sites"), "{err}");
+    // A row edited behind nostrike's back.
+    let reg = registry(d.path());
+    rusqlite::Connection::open(&reg).unwrap().execute_batch("UPDATE sites SET geometry = X'0101000000000000000000F03F0000000000000040' WHERE site_id = 'osm:way/191582654'").unwrap();
+    let (c, _, err) = code(ns(&reg).args(["check", "--point", "42.5110,1.5306"]));
+    assert_eq!(c, 1, "{err}");
+    assert!(err.contains("does not match its recorded hash"), "{err}");
+    let (c, out, _) = code(ns(&reg).arg("verify"));
+    assert_eq!(c, 1);
+    assert!(out.contains("osm:way/191582654 was edited"), "{out}");
+}
+
+#[test]
+fn check_never_writes_to_the_registry() {
+    let d = tempfile::tempdir().unwrap();
+    let reg = registry(d.path());
+    // Let SQLite fold the WAL back in so only the main file holds the data.
+    ns(&reg).arg("verify").assert().success();
+    let before = std::fs::read(&reg).unwrap();
+    let mtime = std::fs::metadata(&reg).unwrap().modified().unwrap();
+    for _ in 0..2 {
+        code(ns(&reg).args(["check", "--point", "42.5110,1.5306"]));
+    }
+    assert_eq!(std::fs::read(&reg).unwrap(), before);
+    assert_eq!(std::fs::metadata(&reg).unwrap().modified().unwrap(), mtime);
+}
+
+#[test]
+fn bad_input_is_an_error_with_a_reason() {
+    let d = tempfile::tempdir().unwrap();
+    let reg = registry(d.path());
+    for (args, needle) in [
+        (vec!["check", "--point", "91,0"], "out of range"),
+        (
+            vec!["check", "--point", "42.5,1.5", "--buffer", "5 furlongs"],
+            "unknown unit",
+        ),
+        (
+            vec!["check", "--point", "42.5,1.5", "--buffer=-3"],
+            "non-negative",
+        ),
+        (vec!["check", "--point", "38S 444140 3684706"], "ambiguous"),
+        (
+            vec!["check", "--wkt", "POLYGON((0 0, 1 1, 1 0, 0 1, 0 0))"],
+            "intersects itself",
+        ),
+        (vec!["check"], "nothing to check"),
+        (
+            vec![
+                "check",
+                "--point",
+                "42.5,1.5",
+                "--policy",
+                "/nonexistent.toml",
+            ],
+            "nonexistent",
+        ),
+    ] {
+        let (c, out, err) = code(ns(&reg).args(&args));
+        assert_eq!(c, 1, "{args:?}: {out}{err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+        assert!(out.is_empty(), "an error prints no report: {out}");
+    }
+    // Usage errors exit 2.
+    assert_eq!(code(ns(&reg).args(["check", "--no-such-flag"])).0, 2);
+    assert_eq!(code(ns(&reg).args(["frobnicate"])).0, 2);
+}
+
+#[test]
+fn imports_are_all_or_nothing_and_skip_invalid_writes_rejects() {
+    let d = tempfile::tempdir().unwrap();
+    let reg = registry(d.path());
+    let stats = |reg: &Path| -> Value {
+        serde_json::from_str(&code(ns(reg).args(["stats", "--format", "json"])).1).unwrap()
+    };
+    let before = stats(&reg);
+    let bad = d.path().join("bad.geojson");
+    std::fs::write(
+        &bad,
+        r#"{"type":"FeatureCollection","features":[
+{"type":"Feature","id":"ok1","properties":{"category":"museum","name":"Fine"},"geometry":{"type":"Point","coordinates":[10,50]}},
+{"type":"Feature","id":"b1","properties":{"category":"church"},"geometry":{"type":"Point","coordinates":[10,50]}},
+{"type":"Feature","id":"b2","properties":{"category":"museum","standoff_m":-4},"geometry":{"type":"Point","coordinates":[10,50]}},
+{"type":"Feature","properties":{"category":"museum"},"geometry":{"type":"Point","coordinates":[10,50]}},
+{"type":"Feature","id":"b4","properties":{"category":"museum"},"geometry":{"type":"Point","coordinates":[200,50]}},
+{"type":"Feature","id":"ok1","properties":{"category":"museum"},"geometry":{"type":"Point","coordinates":[10,51]}},
+{"type":"Feature","id":"b6","properties":{"category":"museum"},"geometry":null}
+]}"#,
+    )
+    .unwrap();
+    let (c, _, err) = code(ns(&reg).arg("import").arg(&bad));
+    assert_eq!(c, 1);
+    for needle in [
+        "feature 2 (id \"b1\")",
+        "unknown category \"church\"",
+        "feature 3 (id \"b2\")",
+        "feature 4: missing id",
+        "feature 5 (id \"b4\")",
+        "out of range",
+        "feature 6 (id \"ok1\"): duplicate id",
+        "feature 7 (id \"b6\")",
+        "nothing was imported",
+    ] {
+        assert!(err.contains(needle), "missing {needle:?} in {err}");
+    }
+    assert_eq!(stats(&reg), before, "a refused import changes nothing");
+    let rejects = d.path().join("rejects.ndjson");
+    ns(&reg)
+        .arg("import")
+        .arg(&bad)
+        .arg("--skip-invalid")
+        .arg("--rejects")
+        .arg(&rejects)
+        .assert()
+        .success();
+    assert_eq!(
+        std::fs::read_to_string(&rejects).unwrap().lines().count(),
+        6
+    );
+    let after = stats(&reg);
+    assert_eq!(after["revision"], 3);
+    assert_eq!(
+        after["sites"].as_i64().unwrap(),
+        before["sites"].as_i64().unwrap() + 1
+    );
+}
+
+#[test]
+fn reimport_is_idempotent_replace_retires_and_as_of_rechecks_the_past() {
+    let d = tempfile::tempdir().unwrap();
+    let reg = registry(d.path());
+    let (_, r2) = json_check(&reg, &["--point", "42.5110,1.5306"]);
+    let out = code(ns(&reg).arg("import").arg(andorra())).1;
+    assert!(
+        out.contains("unchanged 66") && out.contains("revision 2"),
+        "{out}"
+    );
+    // Replace the Andorra source with a file that lacks the church: it is retired.
+    let text = std::fs::read_to_string(andorra()).unwrap();
+    let mut v: Value = serde_json::from_str(&text).unwrap();
+    v["features"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|f| f["id"] != "osm:way/191582654");
+    let smaller = d.path().join("andorra-2013-sites.geojson");
+    std::fs::write(&smaller, v.to_string()).unwrap();
+    let out = code(ns(&reg).arg("import").arg(&smaller).arg("--replace")).1;
+    assert!(
+        out.contains("retired 1") && out.contains("revision 3"),
+        "{out}"
+    );
+    let (_, now) = json_check(&reg, &["--point", "42.5110,1.5306"]);
+    assert!(!now["areas"][0]["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|h| h["source_id"] == "osm:way/191582654"));
+    // As of revision 2 the church is back, with the content hash of then.
+    let (_, then) = json_check(&reg, &["--point", "42.5110,1.5306", "--as-of", "2"]);
+    assert_eq!(then["registry"]["revision"], 2);
+    assert_eq!(
+        then["registry"]["content_hash"],
+        r2["registry"]["content_hash"]
+    );
+    assert_eq!(then["areas"][0]["hits"], r2["areas"][0]["hits"]);
+    assert_eq!(
+        code(ns(&reg).args(["check", "--point", "42.5,1.5", "--as-of", "9"])).0,
+        1
+    );
+    // History and log.
+    let (c, out, _) = code(ns(&reg).args(["show", "andorra-2013-sites/osm:way/191582654"]));
+    assert_eq!(c, 0);
+    assert!(
+        out.contains("RETIRED") && out.contains("added") && out.contains("retired"),
+        "{out}"
+    );
+    let out = code(ns(&reg).arg("log")).1;
+    assert_eq!(out.lines().count(), 4, "{out}");
+    ns(&reg).arg("verify").assert().success();
+}
+
+#[test]
+fn exports_round_trip_to_the_same_content_hash() {
+    let d = tempfile::tempdir().unwrap();
+    let reg = registry(d.path());
+    let hash = |reg: &Path| -> String {
+        let v: Value =
+            serde_json::from_str(&code(ns(reg).args(["stats", "--format", "json"])).1).unwrap();
+        v["content_hash"].as_str().unwrap().to_string()
+    };
+    let original = hash(&reg);
+    for fmt in ["geojson", "csv"] {
+        let f = d.path().join(format!("export.{fmt}"));
+        ns(&reg)
+            .args(["export", "--format", fmt, "-o"])
+            .arg(&f)
+            .assert()
+            .success();
+        let again = d.path().join(format!("again-{fmt}.db"));
+        ns(&again).arg("init").assert().success();
+        ns(&again).arg("import").arg(&f).assert().success();
+        assert_eq!(hash(&again), original, "{fmt} export re-imported");
+    }
+    let kml = d.path().join("export.kml");
+    ns(&reg)
+        .args(["export", "--format", "kml", "-o"])
+        .arg(&kml)
+        .assert()
+        .success();
+    let k = std::fs::read_to_string(&kml).unwrap();
+    assert_eq!(k.matches("<Placemark>").count(), 167);
+    assert!(k.contains("<Folder><name>religious_site</name>"));
+}
+
+#[test]
+fn sites_filters_and_formats() {
+    let d = tempfile::tempdir().unwrap();
+    let reg = registry(d.path());
+    let list = |args: &[&str]| -> Vec<Value> {
+        serde_json::from_str(&code(ns(&reg).arg("sites").args(args).args(["--format", "json"])).1)
+            .unwrap()
+    };
+    assert_eq!(list(&[]).len(), 167);
+    assert_eq!(list(&["--category", "museum"]).len(), 8);
+    assert_eq!(list(&["--source", "andorra-2013-sites"]).len(), 66);
+    let near = list(&["--near", "42.5110,1.5306", "--within", "300m"]);
+    assert!(
+        near.iter().any(|s| s["id"] == "osm:way/191582654"),
+        "{near:?}"
+    );
+    assert!(near.len() < 5);
+    assert_eq!(list(&["--bbox", "1.4,42.4,1.8,42.7"]).len(), 66);
+    assert_eq!(list(&["--name", "ateneum"]).len(), 1);
+    let (c, out, _) = code(ns(&reg).args(["sites", "--category", "museum", "--format", "csv"]));
+    assert_eq!(c, 0);
+    assert_eq!(out.lines().count(), 9);
+    let (c, out, _) = code(ns(&reg).args(["stats"]));
+    assert_eq!(c, 0);
+    assert!(out.contains("167 live site(s)"), "{out}");
+}
+
+#[test]
+fn routes_polygons_and_area_files() {
+    let d = tempfile::tempdir().unwrap();
+    let reg = registry(d.path());
+    let (c, r) = json_check(
+        &reg,
+        &[
+            "--route",
+            "42.5063,1.5218; 42.5100,1.5400",
+            "--corridor",
+            "100 m",
+        ],
+    );
+    assert_eq!(c, 4);
+    validate(&r);
+    assert_eq!(r["areas"][0]["buffer_m"], 100.0);
+    let areas = d.path().join("areas.geojson");
+    std::fs::write(
+        &areas,
+        r#"{"type":"FeatureCollection","features":[
+{"type":"Feature","id":"tgt-1","properties":{"buffer_m":10},"geometry":{"type":"Point","coordinates":[1.5306,42.5110]}},
+{"type":"Feature","properties":{"id":"tgt-2","buffer_m":"0.2 km","location_error_m":15},"geometry":{"type":"Polygon","coordinates":[[[1.46,42.51],[1.47,42.51],[1.47,42.52],[1.46,42.52],[1.46,42.51]]]}}
+]}"#,
+    )
+    .unwrap();
+    let (c, r) = json_check(&reg, &["--areas", areas.to_str().unwrap()]);
+    assert_eq!(c, 4);
+    validate(&r);
+    let a = r["areas"].as_array().unwrap();
+    assert_eq!(
+        (a[0]["id"].as_str(), a[1]["id"].as_str()),
+        (Some("tgt-1"), Some("tgt-2"))
+    );
+    assert_eq!(
+        (a[1]["buffer_m"].as_f64(), a[1]["location_error_m"].as_f64()),
+        (Some(200.0), Some(15.0))
+    );
+    // Standard input.
+    let (c, out, _) = code(
+        ns(&reg)
+            .args(["check", "--areas", "-", "--format", "json"])
+            .write_stdin(std::fs::read_to_string(&areas).unwrap()),
+    );
+    assert_eq!(c, 4, "{out}");
+}
+
+#[test]
+fn gdal_converted_data_imports_to_the_same_sites() {
+    // GDAL is the independent reader: CSV with WKT written by ogr2ogr from the same GeoJSON.
+    let d = tempfile::tempdir().unwrap();
+    let csv = d.path().join("helsinki.csv");
+    let st = std::process::Command::new("ogr2ogr")
+        .args(["-f", "CSV", "-lco", "GEOMETRY=AS_WKT"])
+        .arg(&csv)
+        .arg(helsinki())
+        .status()
+        .expect("ogr2ogr (gdal-bin) must be installed; .ci/run installs it");
+    assert!(st.success());
+    let a = d.path().join("a.db");
+    let b = d.path().join("b.db");
+    for (reg, file) in [(&a, helsinki()), (&b, csv.clone())] {
+        ns(reg).arg("init").assert().success();
+        ns(reg)
+            .arg("import")
+            .arg(&file)
+            .args(["--source", "helsinki"])
+            .assert()
+            .success();
+    }
+    let sites = |reg: &Path| -> Vec<(String, String, String, String)> {
+        let v: Vec<Value> =
+            serde_json::from_str(&code(ns(reg).args(["sites", "--format", "json"])).1).unwrap();
+        let mut out: Vec<_> = v
+            .iter()
+            .map(|s| {
+                (
+                    s["id"].to_string(),
+                    s["name"].to_string(),
+                    s["category"].to_string(),
+                    s["geometry"].to_string(),
+                )
+            })
+            .collect();
+        out.sort();
+        out
+    };
+    let (sa, sb) = (sites(&a), sites(&b));
+    assert_eq!(sa.len(), 101);
+    assert_eq!(sa, sb);
+    // And GDAL reads our GeoJSON export.
+    let exp = d.path().join("export.geojson");
+    ns(&a)
+        .args(["export", "--format", "geojson", "-o"])
+        .arg(&exp)
+        .assert()
+        .success();
+    let o = std::process::Command::new("ogrinfo")
+        .args(["-ro", "-al", "-so"])
+        .arg(&exp)
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    assert!(String::from_utf8_lossy(&o.stdout).contains("Feature Count: 101"));
+}
+
+#[test]
+fn shared_osm_extracts_import_whole() {
+    let d = tempfile::tempdir().unwrap();
+    let reg = d.path().join("r.db");
+    ns(&reg).arg("init").assert().success();
+    for f in [
+        "osm/helsinki-sites.geojson",
+        "osm/andorra-2013-sites.geojson",
+    ] {
+        ns(&reg)
+            .arg("import")
+            .arg(Path::new(SHARED).join(f))
+            .assert()
+            .success();
+    }
+    let v: Value =
+        serde_json::from_str(&code(ns(&reg).args(["stats", "--format", "json"])).1).unwrap();
+    assert_eq!(v["sites"], 167);
+    assert_eq!(v["by_category"]["shelter"], 36);
+}
+
+#[test]
+fn policy_commands_and_demo() {
+    let d = tempfile::tempdir().unwrap();
+    let reg = d.path().join("x.db");
+    let (c, out, _) = code(ns(&reg).args(["policy", "show"]));
+    assert_eq!(c, 0);
+    assert!(out.contains("caution_margin_m"));
+    let bad = d.path().join("bad.toml");
+    std::fs::write(&bad, "caution_margin_m = -1\n[standoff_m]\n").unwrap();
+    let (c, _, err) = code(ns(&reg).args(["policy", "check"]).arg(&bad));
+    assert_eq!(c, 1);
+    assert!(err.contains("caution_margin_m"), "{err}");
+    let (c, out, _) = code(ns(&reg).arg("demo"));
+    assert_eq!(c, 0, "{out}");
+    for needle in [
+        "CONFLICT",
+        "CAUTION",
+        "no protected sites within the required distance",
+        "MGRS 31TCH79280756",
+    ] {
+        assert!(out.contains(needle), "demo lacks {needle:?}");
+    }
+    let (c, out, _) = code(ns(&reg).args(["completions", "bash"]));
+    assert_eq!(c, 0);
+    assert!(out.contains("nostrike"));
+    // init refuses an existing file.
+    ns(&reg).arg("init").assert().success();
+    assert_eq!(code(ns(&reg).arg("init")).0, 1);
+}
+
+#[test]
+fn registry_from_the_environment() {
+    let d = tempfile::tempdir().unwrap();
+    let reg = registry(d.path());
+    let mut c = Command::cargo_bin("nostrike").unwrap();
+    let o = c
+        .env("NOSTRIKE_REGISTRY", &reg)
+        .args(["check", "--point", "42.5110,1.5306"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(4));
+    // The flag is accepted after the subcommand too.
+    let mut c = Command::cargo_bin("nostrike").unwrap();
+    let o = c
+        .env_remove("NOSTRIKE_REGISTRY")
+        .args(["check", "--point", "42.5110,1.5306", "--registry"])
+        .arg(&reg)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(4));
+}
