@@ -388,27 +388,44 @@ impl SiteRow {
     }
 
     fn site(&self) -> Result<Site, String> {
-        let category: Category = self
-            .category
-            .parse()
-            .map_err(|e: nostrike_core::UnknownName| e.to_string())?;
-        let protection: Protection = self
-            .protection
-            .parse()
-            .map_err(|e: nostrike_core::UnknownName| e.to_string())?;
-        let geometry = wkb::decode(&self.geometry).map_err(|e| e.to_string())?;
-        let designations: Vec<String> =
-            serde_json::from_str(&self.designations).map_err(|e| format!("designations: {e}"))?;
-        let mut s = Site::new(self.id.clone(), self.source.clone(), category, geometry);
-        s.name = self.name.clone();
+        SiteRow {
+            source: self.source.clone(),
+            id: self.id.clone(),
+            name: self.name.clone(),
+            category: self.category.clone(),
+            protection: self.protection.clone(),
+            designations: self.designations.clone(),
+            geometry: Vec::new(),
+            standoff_m: self.standoff_m,
+            positional_accuracy_m: self.positional_accuracy_m,
+            valid_from: self.valid_from,
+            valid_to: self.valid_to,
+            last_verified: self.last_verified.clone(),
+            properties: self.properties.clone(),
+        }
+        .into_site_with(&self.geometry)
+    }
+
+    /// Decode into a site, moving the text fields; the geometry is decoded from `wkb_bytes`.
+    fn into_site_with(self, wkb_bytes: &[u8]) -> Result<Site, String> {
+        let category: Category = self.category.parse().map_err(|e: nostrike_core::UnknownName| e.to_string())?;
+        let protection: Protection = self.protection.parse().map_err(|e: nostrike_core::UnknownName| e.to_string())?;
+        let geometry = wkb::decode(wkb_bytes).map_err(|e| e.to_string())?;
+        let designations: Vec<String> = if self.designations == "[]" {
+            Vec::new()
+        } else {
+            serde_json::from_str(&self.designations).map_err(|e| format!("designations: {e}"))?
+        };
+        let mut s = Site::new(self.id, self.source, category, geometry);
+        s.name = self.name;
         s.protection = protection;
         s.designations = designations;
         s.standoff_m = self.standoff_m;
         s.positional_accuracy_m = self.positional_accuracy_m;
         s.valid_from = self.valid_from;
         s.valid_to = self.valid_to;
-        s.last_verified = self.last_verified.clone();
-        s.properties = self.properties.clone();
+        s.last_verified = self.last_verified;
+        s.properties = self.properties;
         Ok(s)
     }
 
@@ -945,16 +962,13 @@ impl Registry {
         tx.finish().map_err(|e| self.err(e))?;
         let decoded: Vec<(Site, String)> = rows
             .into_par_iter()
-            .map(|(row, stored)| {
-                let site = row
-                    .site()
-                    .map_err(|e| format!("site {}/{}: {e}", row.source, row.id))?;
-                let hash = site_hash_with_wkb(&site, &row.geometry);
+            .map(|(mut row, stored)| {
+                let geometry = std::mem::take(&mut row.geometry);
+                let key = format!("{}/{}", row.source, row.id);
+                let site = row.into_site_with(&geometry).map_err(|e| format!("site {key}: {e}"))?;
+                let hash = site_hash_with_wkb(&site, &geometry);
                 if hash != stored {
-                    return Err(format!(
-                        "site {}/{} does not match its recorded hash (edited outside nostrike?)",
-                        row.source, row.id
-                    ));
+                    return Err(format!("site {key} does not match its recorded hash (edited outside nostrike?)"));
                 }
                 Ok((site, hash))
             })
