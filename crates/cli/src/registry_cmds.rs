@@ -36,6 +36,14 @@ pub enum InFormat {
     Ndjson,
     /// CSV (lat/lon or WKT column).
     Csv,
+    /// GeoPackage.
+    Gpkg,
+    /// KML.
+    Kml,
+    /// Shapefile (plain or zipped).
+    Shp,
+    /// OpenStreetMap PBF.
+    Osm,
 }
 
 /// Arguments of `import`.
@@ -141,6 +149,8 @@ pub enum ExportFormat {
     Geojson,
     /// CSV with a WKT column.
     Csv,
+    /// GeoPackage with a spatial index (QGIS, ogrinfo).
+    Gpkg,
     /// KML, one folder per category (Google Earth).
     Kml,
 }
@@ -210,6 +220,10 @@ fn read_file(
         InFormat::Geojson => Format::GeoJson,
         InFormat::Ndjson => Format::GeoJsonSeq,
         InFormat::Csv => Format::Csv,
+        InFormat::Gpkg => Format::Gpkg,
+        InFormat::Kml => Format::Kml,
+        InFormat::Shp => Format::Shp,
+        InFormat::Osm => Format::Osm,
     };
     let stem = path
         .file_stem()
@@ -614,6 +628,10 @@ pub fn export(path: &Path, args: &ExportArgs, out: Out) -> anyhow::Result<ExitCo
                 c.site(s)?;
             }
             c.finish()?.flush()?;
+        }
+        ExportFormat::Gpkg => {
+            drop(w);
+            nostrike_formats::gpkg::write(&args.output, &list).map_err(anyhow::Error::msg)?;
         }
         ExportFormat::Kml => write_kml(w, &list, rev, &hash)?,
     }

@@ -9,7 +9,11 @@
 
 pub mod csv;
 pub mod geojson;
+pub mod gpkg;
+pub mod kml;
 mod mapping;
+pub mod osm;
+pub mod shp;
 mod validate;
 
 use std::fmt;
@@ -27,6 +31,14 @@ pub enum Format {
     GeoJsonSeq,
     /// CSV with lat/lon columns or a WKT column.
     Csv,
+    /// OGC GeoPackage.
+    Gpkg,
+    /// KML (Google Earth).
+    Kml,
+    /// ESRI Shapefile, plain or zipped.
+    Shp,
+    /// OpenStreetMap PBF.
+    Osm,
 }
 
 impl Format {
@@ -36,6 +48,10 @@ impl Format {
             Format::GeoJson => "geojson",
             Format::GeoJsonSeq => "ndjson",
             Format::Csv => "csv",
+            Format::Gpkg => "gpkg",
+            Format::Kml => "kml",
+            Format::Shp => "shp",
+            Format::Osm => "osm",
         }
     }
 
@@ -45,6 +61,10 @@ impl Format {
             "geojson" | "json" => Some(Format::GeoJson),
             "ndjson" | "geojsonl" | "geojsonseq" | "geojsons" => Some(Format::GeoJsonSeq),
             "csv" => Some(Format::Csv),
+            "gpkg" | "geopackage" => Some(Format::Gpkg),
+            "kml" => Some(Format::Kml),
+            "shp" | "shapefile" => Some(Format::Shp),
+            "osm" | "pbf" => Some(Format::Osm),
             _ => None,
         }
     }
@@ -56,7 +76,22 @@ impl Format {
         let n = std::fs::File::open(path)
             .and_then(|mut f| f.read(&mut head))
             .map_err(|e| ReadError::io(path, e))?;
-        let text = String::from_utf8_lossy(&head[..n]);
+        let head = &head[..n];
+        if head.starts_with(b"SQLite format 3\0") {
+            return Ok(Format::Gpkg);
+        }
+        if head.starts_with(b"PK\x03\x04") {
+            return Ok(Format::Shp);
+        }
+        // A shapefile's main file starts with the big-endian file code 9994.
+        if head.starts_with(&[0x00, 0x00, 0x27, 0x0A]) {
+            return Ok(Format::Shp);
+        }
+        // An OSM PBF starts with a 4-byte header length, then a BlobHeader whose type is "OSMHeader".
+        if head.len() > 14 && head[4..].windows(9).any(|w| w == b"OSMHeader") {
+            return Ok(Format::Osm);
+        }
+        let text = String::from_utf8_lossy(head);
         let trimmed = text.trim_start_matches('\u{feff}').trim_start();
         let ext = path
             .extension()
@@ -67,6 +102,9 @@ impl Format {
             if f != Format::GeoJson || !trimmed.starts_with('{') {
                 return Ok(f);
             }
+        }
+        if trimmed.starts_with("<?xml") || trimmed.starts_with("<kml") {
+            return Ok(Format::Kml);
         }
         if trimmed.starts_with('{') {
             // A FeatureCollection spans lines; a sequence has one Feature per line.
@@ -188,6 +226,10 @@ pub fn read_features(
         Format::GeoJson => geojson::read_collection(path, each),
         Format::GeoJsonSeq => geojson::read_sequence(path, each),
         Format::Csv => csv::read(path, options, each),
+        Format::Gpkg => gpkg::read(path, each),
+        Format::Kml => kml::read(path, each),
+        Format::Shp => shp::read(path, each),
+        Format::Osm => osm::read(path, each),
     }
 }
 
@@ -206,6 +248,7 @@ pub struct ReadOptions {
 pub fn unit_of(format: Format) -> &'static str {
     match format {
         Format::Csv => "line",
+        Format::Shp => "record",
         _ => "feature",
     }
 }

@@ -235,6 +235,13 @@ impl Mapping {
         let designations = match take(&mut props, &self.designations) {
             None => vec![],
             Some((_, Value::Array(a))) => a.iter().map(text).collect(),
+            // A JSON array written as text (our CSV and GeoPackage exports).
+            Some((_, Value::String(s))) if s.trim_start().starts_with('[') => {
+                match serde_json::from_str::<Vec<Value>>(&s) {
+                    Ok(a) => a.iter().map(text).collect(),
+                    Err(e) => return Err(err(format!("designations {s:?}: {e}"), &some_id)),
+                }
+            }
             Some((_, v)) => text(&v)
                 .split(',')
                 .map(|s| s.trim().to_string())
@@ -263,6 +270,12 @@ impl Mapping {
         }
         let last_verified = take(&mut props, &self.last_verified).map(|(_, v)| text(&v));
         // Our own exports nest the extra properties under "extra"; flatten them back.
+        // (CSV and GeoPackage carry them as JSON text.)
+        if let Some(Value::String(t)) = props.get("extra") {
+            if let Ok(v @ Value::Object(_)) = serde_json::from_str::<Value>(t) {
+                props.insert("extra".into(), v);
+            }
+        }
         if let Some(Value::Object(extra)) = props.get("extra").cloned() {
             props.remove("extra");
             for (k, v) in extra {

@@ -408,8 +408,14 @@ impl SiteRow {
 
     /// Decode into a site, moving the text fields; the geometry is decoded from `wkb_bytes`.
     fn into_site_with(self, wkb_bytes: &[u8]) -> Result<Site, String> {
-        let category: Category = self.category.parse().map_err(|e: nostrike_core::UnknownName| e.to_string())?;
-        let protection: Protection = self.protection.parse().map_err(|e: nostrike_core::UnknownName| e.to_string())?;
+        let category: Category = self
+            .category
+            .parse()
+            .map_err(|e: nostrike_core::UnknownName| e.to_string())?;
+        let protection: Protection = self
+            .protection
+            .parse()
+            .map_err(|e: nostrike_core::UnknownName| e.to_string())?;
         let geometry = wkb::decode(wkb_bytes).map_err(|e| e.to_string())?;
         let designations: Vec<String> = if self.designations == "[]" {
             Vec::new()
@@ -965,10 +971,14 @@ impl Registry {
             .map(|(mut row, stored)| {
                 let geometry = std::mem::take(&mut row.geometry);
                 let key = format!("{}/{}", row.source, row.id);
-                let site = row.into_site_with(&geometry).map_err(|e| format!("site {key}: {e}"))?;
+                let site = row
+                    .into_site_with(&geometry)
+                    .map_err(|e| format!("site {key}: {e}"))?;
                 let hash = site_hash_with_wkb(&site, &geometry);
                 if hash != stored {
-                    return Err(format!("site {key} does not match its recorded hash (edited outside nostrike?)"));
+                    return Err(format!(
+                        "site {key} does not match its recorded hash (edited outside nostrike?)"
+                    ));
                 }
                 Ok((site, hash))
             })

@@ -1,0 +1,305 @@
+//! GeoPackage: a reader of every feature table (GeoPackage binary header +
+//! WKB; the SRS must be WGS84 lon/lat) and a writer that `ogrinfo` and QGIS open.
+
+use std::path::Path;
+
+use geo_types::Geometry;
+use nostrike_core::{time, wkb, Site};
+use rusqlite::{params, Connection, OpenFlags};
+use serde_json::{Map, Value};
+
+use crate::{RawFeature, ReadError};
+
+const GPKG_APPLICATION_ID: i32 = 0x4750_4B47;
+
+fn sq(path: &Path) -> impl Fn(rusqlite::Error) -> ReadError + '_ {
+    move |e| ReadError::invalid(path, format!("GeoPackage: {e}"))
+}
+
+/// Decode a GeoPackage geometry blob (header, optional envelope, WKB).
+pub fn decode_blob(b: &[u8]) -> Result<Geometry<f64>, String> {
+    if b.len() < 8 || &b[0..2] != b"GP" {
+        return Err("geometry blob does not start with the GeoPackage magic \"GP\"".into());
+    }
+    let flags = b[3];
+    if flags & 0b0010_0000 != 0 {
+        return Err("extended GeoPackage geometry types are not supported".into());
+    }
+    if flags & 0b0001_0000 != 0 {
+        return Err("empty geometry".into());
+    }
+    let env = match (flags >> 1) & 0b111 {
+        0 => 0,
+        1 => 32,
+        2 | 3 => 48,
+        4 => 64,
+        n => return Err(format!("invalid envelope indicator {n}")),
+    };
+    let start = 8 + env;
+    if b.len() <= start {
+        return Err("geometry blob is truncated".into());
+    }
+    wkb::decode(&b[start..]).map_err(|e| e.to_string())
+}
+
+/// Encode a geometry as a GeoPackage blob: little-endian header, SRS 4326, an XY envelope, then WKB.
+pub fn encode_blob(g: &Geometry<f64>) -> Vec<u8> {
+    let body = wkb::encode(g);
+    let (mut minx, mut maxx, mut miny, mut maxy) = (
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+    );
+    for c in coords(g) {
+        minx = minx.min(c.x);
+        maxx = maxx.max(c.x);
+        miny = miny.min(c.y);
+        maxy = maxy.max(c.y);
+    }
+    let mut out = Vec::with_capacity(body.len() + 40);
+    out.extend_from_slice(b"GP");
+    out.push(0); // version 1
+    out.push(0b0000_0011); // little-endian header, XY envelope
+    out.extend_from_slice(&4326i32.to_le_bytes());
+    for v in [minx, maxx, miny, maxy] {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out.extend_from_slice(&body);
+    out
+}
+
+fn coords(g: &Geometry<f64>) -> Vec<geo_types::Coord<f64>> {
+    use geo_types::Geometry as G;
+    let poly = |p: &geo_types::Polygon<f64>| {
+        p.exterior()
+            .0
+            .iter()
+            .chain(p.interiors().iter().flat_map(|r| r.0.iter()))
+            .copied()
+            .collect::<Vec<_>>()
+    };
+    match g {
+        G::Point(p) => vec![p.0],
+        G::Line(l) => vec![l.start, l.end],
+        G::LineString(l) => l.0.clone(),
+        G::Polygon(p) => poly(p),
+        G::MultiPoint(m) => m.0.iter().map(|p| p.0).collect(),
+        G::MultiLineString(m) => m.0.iter().flat_map(|l| l.0.iter().copied()).collect(),
+        G::MultiPolygon(m) => m.0.iter().flat_map(poly).collect(),
+        G::GeometryCollection(c) => c.0.iter().flat_map(coords).collect(),
+        G::Rect(r) => poly(&r.to_polygon()),
+        G::Triangle(t) => poly(&t.to_polygon()),
+    }
+}
+
+/// Read every feature table of a GeoPackage, streaming rows to `each`.
+///
+/// Features are numbered across tables in table order, from 1.
+pub fn read(
+    path: &Path,
+    each: &mut dyn FnMut(RawFeature) -> Result<(), ReadError>,
+) -> Result<(), ReadError> {
+    std::fs::metadata(path).map_err(|e| ReadError::io(path, e))?;
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(sq(path))?;
+    let app: i32 = conn
+        .pragma_query_value(None, "application_id", |r| r.get(0))
+        .map_err(|e| {
+            ReadError::invalid(
+                path,
+                format!("not a GeoPackage (not an SQLite database: {e})"),
+            )
+        })?;
+    let has_contents: bool = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE name = 'gpkg_geometry_columns'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .map_err(|e| ReadError::invalid(path, format!("not a GeoPackage ({e})")))?
+        > 0;
+    if app != GPKG_APPLICATION_ID && !has_contents {
+        return Err(ReadError::invalid(
+            path,
+            "not a GeoPackage (no GPKG application id, no gpkg_geometry_columns table)",
+        ));
+    }
+    let layers: Vec<(String, String, i64)> = {
+        let mut st = conn
+            .prepare("SELECT g.table_name, g.column_name, g.srs_id FROM gpkg_geometry_columns g JOIN gpkg_contents c ON c.table_name = g.table_name WHERE c.data_type = 'features' ORDER BY g.table_name")
+            .map_err(sq(path))?;
+        let v = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .map_err(sq(path))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(sq(path))?;
+        v
+    };
+    if layers.is_empty() {
+        return Err(ReadError::invalid(path, "GeoPackage has no feature tables"));
+    }
+    let mut n = 0usize;
+    for (table, column, srs) in layers {
+        let (org, code, name): (String, i64, String) = conn
+            .query_row("SELECT organization, organization_coordsys_id, srs_name FROM gpkg_spatial_ref_sys WHERE srs_id = ?1", [srs], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .map_err(|e| ReadError::invalid(path, format!("table {table:?}: SRS {srs} is not described in gpkg_spatial_ref_sys ({e})")))?;
+        if !(org.eq_ignore_ascii_case("EPSG") && code == 4326) {
+            return Err(ReadError::invalid(path, format!("table {table:?}: coordinate reference system {org}:{code} ({name}) is not WGS84 lon/lat (EPSG:4326); reproject first, e.g. ogr2ogr -t_srs EPSG:4326")));
+        }
+        let quoted = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+        let mut st = conn
+            .prepare(&format!("SELECT * FROM {}", quoted(&table)))
+            .map_err(sq(path))?;
+        let names: Vec<String> = st.column_names().iter().map(|s| s.to_string()).collect();
+        let pk: Option<String> = {
+            let mut info = conn
+                .prepare(&format!("PRAGMA table_info({})", quoted(&table)))
+                .map_err(sq(path))?;
+            let v = info
+                .query_map([], |r| Ok((r.get::<_, String>(1)?, r.get::<_, i64>(5)?)))
+                .map_err(sq(path))?
+                .filter_map(Result::ok)
+                .find(|(_, pk)| *pk > 0)
+                .map(|(c, _)| c);
+            v
+        };
+        let mut rows = st.query([]).map_err(sq(path))?;
+        while let Some(row) = rows.next().map_err(sq(path))? {
+            n += 1;
+            let mut props = Map::new();
+            let mut geometry = Err("no geometry".to_string());
+            let mut id = None;
+            for (i, col) in names.iter().enumerate() {
+                let v = row.get_ref(i).map_err(sq(path))?;
+                use rusqlite::types::ValueRef as V;
+                if col == &column {
+                    geometry = match v {
+                        V::Blob(b) => decode_blob(b),
+                        V::Null => Err("null geometry".into()),
+                        _ => Err("geometry column does not hold a blob".into()),
+                    };
+                    continue;
+                }
+                let value = match v {
+                    V::Null => Value::Null,
+                    V::Integer(x) => Value::from(x),
+                    V::Real(x) => serde_json::Number::from_f64(x)
+                        .map(Value::Number)
+                        .unwrap_or(Value::Null),
+                    V::Text(t) => Value::String(String::from_utf8_lossy(t).into_owned()),
+                    V::Blob(_) => continue,
+                };
+                if Some(col) == pk.as_ref() {
+                    id = Some(match &value {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    });
+                    continue;
+                }
+                props.insert(col.clone(), value);
+            }
+            let geometry = geometry.map_err(|e| format!("table {table:?}: {e}"));
+            each(RawFeature {
+                index: n,
+                id,
+                geometry,
+                properties: props,
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// Write sites as a GeoPackage with one feature table, `sites`, and an R-tree spatial index.
+pub fn write(path: &Path, sites: &[Site]) -> Result<(), String> {
+    if path.exists() {
+        std::fs::remove_file(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    let mut conn = Connection::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let err = |e: rusqlite::Error| format!("{}: {e}", path.display());
+    conn.pragma_update(None, "application_id", GPKG_APPLICATION_ID)
+        .map_err(err)?;
+    conn.pragma_update(None, "user_version", 10300)
+        .map_err(err)?;
+    let tx = conn.transaction().map_err(err)?;
+    tx.execute_batch(
+        r#"
+CREATE TABLE gpkg_spatial_ref_sys (srs_name TEXT NOT NULL, srs_id INTEGER NOT NULL PRIMARY KEY, organization TEXT NOT NULL, organization_coordsys_id INTEGER NOT NULL, definition TEXT NOT NULL, description TEXT);
+INSERT INTO gpkg_spatial_ref_sys VALUES ('Undefined cartesian SRS', -1, 'NONE', -1, 'undefined', 'undefined cartesian coordinate reference system');
+INSERT INTO gpkg_spatial_ref_sys VALUES ('Undefined geographic SRS', 0, 'NONE', 0, 'undefined', 'undefined geographic coordinate reference system');
+INSERT INTO gpkg_spatial_ref_sys VALUES ('WGS 84 geodetic', 4326, 'EPSG', 4326, 'GEOGCS["WGS 84",DATUM["WGS_1984",SPHEROID["WGS 84",6378137,298.257223563,AUTHORITY["EPSG","7030"]],AUTHORITY["EPSG","6326"]],PRIMEM["Greenwich",0,AUTHORITY["EPSG","8901"]],UNIT["degree",0.0174532925199433,AUTHORITY["EPSG","9122"]],AXIS["Latitude",NORTH],AXIS["Longitude",EAST],AUTHORITY["EPSG","4326"]]', 'longitude/latitude coordinates in decimal degrees on the WGS 84 spheroid');
+CREATE TABLE gpkg_contents (table_name TEXT NOT NULL PRIMARY KEY, data_type TEXT NOT NULL, identifier TEXT UNIQUE, description TEXT DEFAULT '', last_change DATETIME NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')), min_x DOUBLE, min_y DOUBLE, max_x DOUBLE, max_y DOUBLE, srs_id INTEGER, CONSTRAINT fk_gc_r_srs_id FOREIGN KEY (srs_id) REFERENCES gpkg_spatial_ref_sys(srs_id));
+CREATE TABLE gpkg_geometry_columns (table_name TEXT NOT NULL, column_name TEXT NOT NULL, geometry_type_name TEXT NOT NULL, srs_id INTEGER NOT NULL, z TINYINT NOT NULL, m TINYINT NOT NULL, CONSTRAINT pk_geom_cols PRIMARY KEY (table_name, column_name), CONSTRAINT fk_gc_tn FOREIGN KEY (table_name) REFERENCES gpkg_contents(table_name), CONSTRAINT fk_gc_srs FOREIGN KEY (srs_id) REFERENCES gpkg_spatial_ref_sys (srs_id));
+CREATE TABLE gpkg_extensions (table_name TEXT, column_name TEXT, extension_name TEXT NOT NULL, definition TEXT NOT NULL, scope TEXT NOT NULL, CONSTRAINT ge_tce UNIQUE (table_name, column_name, extension_name));
+CREATE TABLE sites (fid INTEGER PRIMARY KEY AUTOINCREMENT, geom GEOMETRY, source TEXT NOT NULL, id TEXT NOT NULL, name TEXT, category TEXT NOT NULL, protection TEXT NOT NULL, designations TEXT, standoff_m DOUBLE, positional_accuracy_m DOUBLE, valid_from TEXT, valid_to TEXT, last_verified TEXT, extra TEXT);
+INSERT INTO gpkg_contents (table_name, data_type, identifier, description, srs_id) VALUES ('sites', 'features', 'sites', 'nostrike protected sites', 4326);
+INSERT INTO gpkg_geometry_columns VALUES ('sites', 'geom', 'GEOMETRY', 4326, 0, 0);
+CREATE VIRTUAL TABLE rtree_sites_geom USING rtree(id, minx, maxx, miny, maxy);
+INSERT INTO gpkg_extensions VALUES ('sites', 'geom', 'gpkg_rtree_index', 'http://www.geopackage.org/spec120/#extension_rtree', 'write-only');
+"#,
+    )
+    .map_err(err)?;
+    let (mut minx, mut miny, mut maxx, mut maxy) = (
+        f64::INFINITY,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::NEG_INFINITY,
+    );
+    {
+        let mut ins = tx
+            .prepare("INSERT INTO sites (geom, source, id, name, category, protection, designations, standoff_m, positional_accuracy_m, valid_from, valid_to, last_verified, extra) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)")
+            .map_err(err)?;
+        let mut rt = tx
+            .prepare("INSERT INTO rtree_sites_geom VALUES (?1, ?2, ?3, ?4, ?5)")
+            .map_err(err)?;
+        for s in sites {
+            let cs = coords(&s.geometry);
+            let (x0, x1) = cs
+                .iter()
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), c| {
+                    (a.min(c.x), b.max(c.x))
+                });
+            let (y0, y1) = cs
+                .iter()
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), c| {
+                    (a.min(c.y), b.max(c.y))
+                });
+            minx = minx.min(x0);
+            maxx = maxx.max(x1);
+            miny = miny.min(y0);
+            maxy = maxy.max(y1);
+            let designations =
+                serde_json::to_string(&s.designations).unwrap_or_else(|_| "[]".into());
+            ins.execute(params![
+                encode_blob(&s.geometry),
+                s.source,
+                s.id,
+                s.name,
+                s.category.as_str(),
+                s.protection.as_str(),
+                designations,
+                s.standoff_m,
+                s.positional_accuracy_m,
+                s.valid_from.map(time::format_utc),
+                s.valid_to.map(time::format_utc),
+                s.last_verified,
+                s.properties
+            ])
+            .map_err(err)?;
+            rt.execute(params![tx.last_insert_rowid(), x0, x1, y0, y1])
+                .map_err(err)?;
+        }
+    }
+    let ext = |v: f64| if v.is_finite() { Some(v) } else { None };
+    tx.execute(
+        "UPDATE gpkg_contents SET min_x = ?1, min_y = ?2, max_x = ?3, max_y = ?4 WHERE table_name = 'sites'",
+        params![ext(minx), ext(miny), ext(maxx), ext(maxy)],
+    )
+    .map_err(err)?;
+    tx.commit().map_err(err)?;
+    Ok(())
+}

@@ -1,0 +1,254 @@
+//! ESRI Shapefile, plain (`.shp` with `.shx`, `.dbf`, `.prj` beside it) or
+//! zipped. The `.prj` must describe WGS84 longitude/latitude; a missing or
+//! projected `.prj` is refused, never guessed at.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use geo_types::{
+    Coord, Geometry, LineString, MultiLineString, MultiPoint, MultiPolygon, Point, Polygon,
+};
+use serde_json::{Map, Value};
+use shapefile::dbase::FieldValue;
+use shapefile::{PolygonRing, Shape};
+
+use crate::{RawFeature, ReadError};
+
+/// Whether a `.prj` WKT names geographic WGS84 (and nothing projected).
+fn prj_is_wgs84(wkt: &str) -> Result<(), String> {
+    let w = wkt.to_ascii_uppercase();
+    if w.contains("PROJCS") || w.contains("PROJCRS") {
+        let name = wkt.split('"').nth(1).unwrap_or("?");
+        return Err(format!("projected coordinate reference system {name:?} is not WGS84 lon/lat; reproject first, e.g. ogr2ogr -t_srs EPSG:4326"));
+    }
+    if (w.contains("GEOGCS") || w.contains("GEOGCRS"))
+        && (w.contains("WGS_1984") || w.contains("WGS 84") || w.contains("WGS84"))
+    {
+        return Ok(());
+    }
+    let name = wkt.split('"').nth(1).unwrap_or("?");
+    Err(format!(
+        "coordinate reference system {name:?} is not WGS84 lon/lat"
+    ))
+}
+
+fn ring<P>(pts: &[P], xy: impl Fn(&P) -> (f64, f64)) -> LineString<f64> {
+    LineString(
+        pts.iter()
+            .map(|p| {
+                let (x, y) = xy(p);
+                Coord { x, y }
+            })
+            .collect(),
+    )
+}
+
+fn polygons<P>(
+    rings: &[PolygonRing<P>],
+    xy: impl Fn(&P) -> (f64, f64) + Copy,
+) -> Result<Geometry<f64>, String> {
+    let mut out: Vec<Polygon<f64>> = Vec::new();
+    for r in rings {
+        match r {
+            PolygonRing::Outer(p) => out.push(Polygon::new(ring(p, xy), vec![])),
+            PolygonRing::Inner(p) => match out.last_mut() {
+                Some(last) => last.interiors_push(ring(p, xy)),
+                None => return Err("a hole comes before any outer ring".into()),
+            },
+        }
+    }
+    Ok(match out.len() {
+        0 => return Err("polygon with no rings".into()),
+        1 => out.remove(0).into(),
+        _ => MultiPolygon(out).into(),
+    })
+}
+
+fn lines<P>(parts: &[Vec<P>], xy: impl Fn(&P) -> (f64, f64) + Copy) -> Geometry<f64> {
+    let ls: Vec<LineString<f64>> = parts.iter().map(|p| ring(p, xy)).collect();
+    if ls.len() == 1 {
+        ls.into_iter()
+            .next()
+            .map(Geometry::LineString)
+            .unwrap_or_else(|| MultiLineString(vec![]).into())
+    } else {
+        MultiLineString(ls).into()
+    }
+}
+
+fn geometry(s: Shape) -> Result<Geometry<f64>, String> {
+    Ok(match s {
+        Shape::NullShape => return Err("null geometry".into()),
+        Shape::Point(p) => Point::new(p.x, p.y).into(),
+        Shape::PointM(p) => Point::new(p.x, p.y).into(),
+        Shape::PointZ(p) => Point::new(p.x, p.y).into(),
+        Shape::Multipoint(m) => {
+            MultiPoint(m.points().iter().map(|p| Point::new(p.x, p.y)).collect()).into()
+        }
+        Shape::MultipointM(m) => {
+            MultiPoint(m.points().iter().map(|p| Point::new(p.x, p.y)).collect()).into()
+        }
+        Shape::MultipointZ(m) => {
+            MultiPoint(m.points().iter().map(|p| Point::new(p.x, p.y)).collect()).into()
+        }
+        Shape::Polyline(l) => lines(l.parts(), |p| (p.x, p.y)),
+        Shape::PolylineM(l) => lines(l.parts(), |p| (p.x, p.y)),
+        Shape::PolylineZ(l) => lines(l.parts(), |p| (p.x, p.y)),
+        Shape::Polygon(p) => polygons(p.rings(), |p| (p.x, p.y))?,
+        Shape::PolygonM(p) => polygons(p.rings(), |p| (p.x, p.y))?,
+        Shape::PolygonZ(p) => polygons(p.rings(), |p| (p.x, p.y))?,
+        Shape::Multipatch(_) => return Err("Multipatch geometries are not supported".into()),
+    })
+}
+
+fn value(v: FieldValue) -> Value {
+    match v {
+        FieldValue::Character(s) => s.map(Value::String).unwrap_or(Value::Null),
+        FieldValue::Numeric(x) => x
+            .and_then(serde_json::Number::from_f64)
+            .map(Value::Number)
+            .unwrap_or(Value::Null),
+        FieldValue::Logical(b) => b.map(Value::Bool).unwrap_or(Value::Null),
+        FieldValue::Date(d) => d
+            .map(|d| Value::String(format!("{:04}-{:02}-{:02}", d.year(), d.month(), d.day())))
+            .unwrap_or(Value::Null),
+        FieldValue::Float(x) => x
+            .and_then(|f| serde_json::Number::from_f64(f as f64))
+            .map(Value::Number)
+            .unwrap_or(Value::Null),
+        FieldValue::Integer(i) => Value::from(i),
+        FieldValue::Currency(x) | FieldValue::Double(x) => serde_json::Number::from_f64(x)
+            .map(Value::Number)
+            .unwrap_or(Value::Null),
+        FieldValue::DateTime(d) => Value::String(format!("{d:?}")),
+        FieldValue::Memo(s) => Value::String(s),
+    }
+}
+
+/// A temporary directory removed on drop.
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Extract the one shapefile in a zip archive; returns the `.shp` path inside a temporary directory.
+fn unzip(path: &Path) -> Result<(PathBuf, TempDir), ReadError> {
+    let file = std::fs::File::open(path).map_err(|e| ReadError::io(path, e))?;
+    let mut zip = zip::ZipArchive::new(file)
+        .map_err(|e| ReadError::invalid(path, format!("not a readable zip archive: {e}")))?;
+    let dir =
+        std::env::temp_dir().join(format!("nostrike-shp-{}-{}", std::process::id(), zip.len()));
+    std::fs::create_dir_all(&dir).map_err(|e| ReadError::io(&dir, e))?;
+    let guard = TempDir(dir.clone());
+    let mut shp = Vec::new();
+    for i in 0..zip.len() {
+        let mut entry = zip
+            .by_index(i)
+            .map_err(|e| ReadError::invalid(path, format!("zip entry {i}: {e}")))?;
+        let name = entry
+            .enclosed_name()
+            .and_then(|p| p.file_name().map(|f| f.to_string_lossy().into_owned()));
+        let Some(name) = name else { continue };
+        let lower = name.to_ascii_lowercase();
+        if !["shp", "shx", "dbf", "prj", "cpg"]
+            .iter()
+            .any(|e| lower.ends_with(&format!(".{e}")))
+        {
+            continue;
+        }
+        // Bounded: a shapefile part is at most 2 GiB by format; refuse bigger claims.
+        if entry.size() > (2u64 << 30) {
+            return Err(ReadError::invalid(
+                path,
+                format!("zip entry {name} claims {} bytes", entry.size()),
+            ));
+        }
+        let mut bytes = Vec::new();
+        entry
+            .by_ref()
+            .take(2u64 << 30)
+            .read_to_end(&mut bytes)
+            .map_err(|e| ReadError::invalid(path, format!("zip entry {name}: {e}")))?;
+        let stem = Path::new(&name)
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let ext = lower.rsplit('.').next().unwrap_or("").to_string();
+        let out = dir.join(format!("{stem}.{ext}"));
+        std::fs::write(&out, bytes).map_err(|e| ReadError::io(&out, e))?;
+        if ext == "shp" {
+            shp.push(out);
+        }
+    }
+    match shp.len() {
+        1 => Ok((shp.remove(0), guard)),
+        0 => Err(ReadError::invalid(
+            path,
+            "the zip archive holds no .shp file",
+        )),
+        n => Err(ReadError::invalid(
+            path,
+            format!("the zip archive holds {n} .shp files; import them one at a time"),
+        )),
+    }
+}
+
+/// Read a shapefile (or a zip holding one), streaming features to `each`.
+pub fn read(
+    path: &Path,
+    each: &mut dyn FnMut(RawFeature) -> Result<(), ReadError>,
+) -> Result<(), ReadError> {
+    let zipped = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("zip"));
+    let (shp, _guard) = if zipped {
+        let (p, g) = unzip(path)?;
+        (p, Some(g))
+    } else {
+        (path.to_path_buf(), None)
+    };
+    let prj = shp.with_extension("prj");
+    let wkt = std::fs::read_to_string(&prj).map_err(|_| ReadError::invalid(path, "no .prj beside the .shp: the coordinate reference system is unknown (nostrike reads WGS84 lon/lat only)"))?;
+    prj_is_wgs84(&wkt).map_err(|e| ReadError::invalid(path, format!(".prj: {e}")))?;
+    let dbf_records = shapefile::dbase::Reader::from_path(shp.with_extension("dbf"))
+        .map_err(|e| ReadError::invalid(path, format!(".dbf: {e}")))?
+        .header()
+        .num_records as usize;
+    let mut reader = shapefile::Reader::from_path(&shp)
+        .map_err(|e| ReadError::invalid(path, format!("not a readable shapefile: {e}")))?;
+    if let Ok(n) = reader.shape_count() {
+        if n != dbf_records {
+            return Err(ReadError::invalid(
+                path,
+                format!("the .shp has {n} shapes but the .dbf has {dbf_records} records"),
+            ));
+        }
+    }
+    let mut n = 0usize;
+    for item in reader.iter_shapes_and_records() {
+        n += 1;
+        let (shape, record) =
+            item.map_err(|e| ReadError::invalid(path, format!("record {n}: {e}")))?;
+        let mut props = Map::new();
+        for (k, v) in record {
+            props.insert(k, value(v));
+        }
+        each(RawFeature {
+            index: n,
+            id: None,
+            geometry: geometry(shape),
+            properties: props,
+        })?;
+    }
+    if n != dbf_records {
+        return Err(ReadError::invalid(
+            path,
+            format!("the .shp has {n} shapes but the .dbf has {dbf_records} records"),
+        ));
+    }
+    Ok(())
+}
