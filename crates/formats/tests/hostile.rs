@@ -1,0 +1,209 @@
+//! Hostile and broken files: each is refused with a reason, never a panic,
+//! never an entity expansion or a file fetched from outside.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+
+use nostrike_formats::{read_features, Format, Mapping, ReadError, ReadOptions};
+
+const SHARED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data");
+
+/// Read every feature; Ok(number of features that mapped to valid sites, reasons of the others) or the file-level error.
+fn read(path: &Path, format: Format) -> Result<(usize, Vec<String>), ReadError> {
+    let mut ok = 0;
+    let mut bad = Vec::new();
+    let mapping = Mapping::default();
+    read_features(path, format, &ReadOptions::default(), &mut |raw| {
+        match mapping.to_site(raw, Some("t"), path, "feature") {
+            Ok(_) => ok += 1,
+            Err(e) => bad.push(e.to_string()),
+        }
+        Ok(())
+    })?;
+    Ok((ok, bad))
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
+
+fn refused(path: &Path, format: Format, needle: &str) {
+    match read(path, format) {
+        Err(e) => assert!(e.to_string().contains(needle), "{}: {e}", path.display()),
+        Ok((ok, bad)) => {
+            assert_eq!(ok, 0, "{}: something was accepted", path.display());
+            assert!(
+                bad.iter().any(|b| b.contains(needle)),
+                "{}: {bad:?}",
+                path.display()
+            );
+        }
+    }
+}
+
+const PLACEMARK: &str = "<Placemark><name>x</name><ExtendedData><Data name=\"category\"><value>museum</value></Data><Data name=\"id\"><value>a</value></Data></ExtendedData><Point><coordinates>10,50</coordinates></Point></Placemark>";
+
+#[test]
+fn kml_external_entities_and_entity_expansion_are_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let xxe = format!("<?xml version=\"1.0\"?><!DOCTYPE kml [<!ENTITY xxe SYSTEM \"file:///etc/passwd\">]><kml><Document><Placemark><name>&xxe;</name></Placemark>{PLACEMARK}</Document></kml>");
+    refused(
+        &write(d.path(), "xxe.kml", xxe.as_bytes()),
+        Format::Kml,
+        "document type declarations",
+    );
+    let lol = "<?xml version=\"1.0\"?><!DOCTYPE lolz [<!ENTITY lol \"lol\"><!ENTITY lol2 \"&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;\"><!ENTITY lol3 \"&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;\">]><kml><Placemark><name>&lol3;</name></Placemark></kml>";
+    refused(
+        &write(d.path(), "lol.kml", lol.as_bytes()),
+        Format::Kml,
+        "document type declarations",
+    );
+    let undefined = format!(
+        "<kml><Document><Placemark><name>&nope;</name></Placemark>{PLACEMARK}</Document></kml>"
+    );
+    refused(
+        &write(d.path(), "undef.kml", undefined.as_bytes()),
+        Format::Kml,
+        "entity &nope; is not defined",
+    );
+    // The good placemark alone reads, with predefined and character entities resolved.
+    let good = "<kml><Placemark><name>A &amp; B &#233;</name><ExtendedData><Data name=\"category\"><value>museum</value></Data><Data name=\"id\"><value>a</value></Data></ExtendedData><Point><coordinates>10,50</coordinates></Point></Placemark></kml>";
+    assert_eq!(
+        read(&write(d.path(), "good.kml", good.as_bytes()), Format::Kml)
+            .unwrap()
+            .0,
+        1
+    );
+    refused(
+        &write(d.path(), "trunc.kml", &good.as_bytes()[..good.len() / 2]),
+        Format::Kml,
+        "",
+    );
+    refused(
+        &write(d.path(), "notkml.kml", b"<html><body>hi</body></html>"),
+        Format::Kml,
+        "not KML",
+    );
+    let open_ring = "<kml><Placemark><ExtendedData><Data name=\"category\"><value>museum</value></Data><Data name=\"id\"><value>a</value></Data></ExtendedData><Polygon><outerBoundaryIs><LinearRing><coordinates>0,0 1,0 1,1 0,1</coordinates></LinearRing></outerBoundaryIs></Polygon></Placemark></kml>";
+    refused(
+        &write(d.path(), "open.kml", open_ring.as_bytes()),
+        Format::Kml,
+        "not closed",
+    );
+}
+
+#[test]
+fn geopackages_that_are_not_wgs84_or_are_damaged_are_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let mut s = nostrike_core::Site::new(
+        "a",
+        "t",
+        nostrike_core::Category::Museum,
+        geo_types::point!(x: 10.0, y: 50.0).into(),
+    );
+    s.name = "x".into();
+    let good = d.path().join("good.gpkg");
+    nostrike_formats::gpkg::write(&good, &[s]).unwrap();
+    assert_eq!(read(&good, Format::Gpkg).unwrap().0, 1);
+    let mercator = d.path().join("mercator.gpkg");
+    std::fs::copy(&good, &mercator).unwrap();
+    let c = rusqlite::Connection::open(&mercator).unwrap();
+    c.execute_batch("INSERT INTO gpkg_spatial_ref_sys VALUES ('WGS 84 / Pseudo-Mercator', 3857, 'EPSG', 3857, 'PROJCS[...]', NULL); PRAGMA foreign_keys = OFF; UPDATE gpkg_geometry_columns SET srs_id = 3857; UPDATE gpkg_contents SET srs_id = 3857;").unwrap();
+    drop(c);
+    refused(&mercator, Format::Gpkg, "EPSG:3857");
+    let blob = d.path().join("blob.gpkg");
+    std::fs::copy(&good, &blob).unwrap();
+    rusqlite::Connection::open(&blob)
+        .unwrap()
+        .execute_batch("UPDATE sites SET geom = X'47500003E6100000'")
+        .unwrap();
+    refused(&blob, Format::Gpkg, "truncated");
+    refused(
+        &write(
+            d.path(),
+            "text.gpkg",
+            b"this is not a database at all, just text, long enough",
+        ),
+        Format::Gpkg,
+        "not a GeoPackage",
+    );
+    let plain = d.path().join("plain.gpkg");
+    rusqlite::Connection::open(&plain)
+        .unwrap()
+        .execute_batch("CREATE TABLE t (x)")
+        .unwrap();
+    refused(&plain, Format::Gpkg, "not a GeoPackage");
+}
+
+#[test]
+fn shapefiles_with_foreign_or_missing_prj_are_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let src = Path::new(SHARED).join("osm/helsinki-sites.geojson");
+    let shp = d.path().join("p.shp");
+    let st = std::process::Command::new("ogr2ogr")
+        .args(["-f", "ESRI Shapefile"])
+        .arg(&shp)
+        .arg(&src)
+        .args(["-where", "OGR_GEOMETRY='POINT'"])
+        .output()
+        .expect("ogr2ogr (gdal-bin) must be installed");
+    assert!(st.status.success());
+    assert_eq!(read(&shp, Format::Shp).unwrap().1.len(), 0);
+    std::fs::write(
+        d.path().join("p.prj"),
+        "PROJCS[\"WGS_1984_Web_Mercator_Auxiliary_Sphere\",GEOGCS[\"GCS_WGS_1984\"]]",
+    )
+    .unwrap();
+    refused(&shp, Format::Shp, "WGS_1984_Web_Mercator_Auxiliary_Sphere");
+    std::fs::remove_file(d.path().join("p.prj")).unwrap();
+    refused(&shp, Format::Shp, "no .prj");
+    refused(
+        &write(d.path(), "junk.zip", b"PK\x03\x04 not really a zip"),
+        Format::Shp,
+        "zip",
+    );
+}
+
+#[test]
+fn damaged_pbf_and_json_are_refused_without_panic() {
+    let d = tempfile::tempdir().unwrap();
+    let mut pbf = std::fs::read(Path::new(SHARED).join("osm/andorra-2013.osm.pbf")).unwrap();
+    let mid = pbf.len() / 2;
+    for b in &mut pbf[mid..mid + 64] {
+        *b ^= 0x5A;
+    }
+    refused(
+        &write(d.path(), "bad.osm.pbf", &pbf),
+        Format::Osm,
+        "not a readable OSM PBF",
+    );
+    let truncated = std::fs::read(Path::new(SHARED).join("osm/andorra-2013.osm.pbf")).unwrap();
+    refused(
+        &write(d.path(), "short.osm.pbf", &truncated[..truncated.len() / 3]),
+        Format::Osm,
+        "not a readable OSM PBF",
+    );
+    let deep = format!(
+        "{{\"type\":\"FeatureCollection\",\"features\":[{}{}]}}",
+        "[".repeat(200_000),
+        "]".repeat(200_000)
+    );
+    refused(
+        &write(d.path(), "deep.geojson", deep.as_bytes()),
+        Format::GeoJson,
+        "recursion limit",
+    );
+    for (name, text, needle) in [
+        ("nan.geojson", "{\"type\":\"FeatureCollection\",\"features\":[{\"type\":\"Feature\",\"id\":\"a\",\"properties\":{\"category\":\"museum\"},\"geometry\":{\"type\":\"Point\",\"coordinates\":[NaN,1]}}]}", "not valid GeoJSON"),
+        ("big.geojson", "{\"type\":\"FeatureCollection\",\"features\":[{\"type\":\"Feature\",\"id\":\"a\",\"properties\":{\"category\":\"museum\"},\"geometry\":{\"type\":\"Point\",\"coordinates\":[1e400,1]}}]}", "not valid GeoJSON"),
+        ("str.geojson", "{\"type\":\"FeatureCollection\",\"features\":[{\"type\":\"Feature\",\"id\":\"a\",\"properties\":{\"category\":\"museum\"},\"geometry\":{\"type\":\"Point\",\"coordinates\":[\"1\",\"2\"]}}]}", "not a number"),
+        ("crs.geojson", "{\"type\":\"FeatureCollection\",\"crs\":{\"type\":\"name\",\"properties\":{\"name\":\"urn:ogc:def:crs:EPSG::3857\"}},\"features\":[]}", "EPSG::3857"),
+        ("feature.geojson", "{\"type\":\"Feature\",\"properties\":{},\"geometry\":null}", "expected \"FeatureCollection\""),
+        ("empty.geojson", "", "not valid GeoJSON"),
+    ] {
+        refused(&write(d.path(), name, text.as_bytes()), Format::GeoJson, needle);
+    }
+}
