@@ -78,7 +78,7 @@ fn conflict_caution_and_clear_have_their_exit_codes_and_reports() {
     assert_eq!(c, 4);
     validate(&r);
     assert_eq!(r["verdict"], "conflict");
-    assert_eq!(r["registry"]["revision"], 2);
+    assert_eq!(r["registry"]["revision"], 1);
     let hits = r["areas"][0]["hits"].as_array().unwrap();
     assert!(hits
         .iter()
@@ -113,7 +113,7 @@ fn conflict_caution_and_clear_have_their_exit_codes_and_reports() {
         "{out}"
     );
     assert!(!out.to_lowercase().contains("cleared") && !out.to_lowercase().contains("safe"));
-    assert!(out.contains("revision 2"));
+    assert!(out.contains("revision 1"));
 }
 
 #[test]
@@ -317,7 +317,7 @@ fn imports_are_all_or_nothing_and_skip_invalid_writes_rejects() {
         6
     );
     let after = stats(&reg);
-    assert_eq!(after["revision"], 3);
+    assert_eq!(after["revision"], 2);
     assert_eq!(
         after["sites"].as_i64().unwrap(),
         before["sites"].as_i64().unwrap() + 1
@@ -331,7 +331,7 @@ fn reimport_is_idempotent_replace_retires_and_as_of_rechecks_the_past() {
     let (_, r2) = json_check(&reg, &["--point", "42.5110,1.5306"]);
     let out = code(ns(&reg).arg("import").arg(andorra())).1;
     assert!(
-        out.contains("unchanged 66") && out.contains("revision 2"),
+        out.contains("unchanged 66") && out.contains("revision 1"),
         "{out}"
     );
     // Replace the Andorra source with a file that lacks the church: it is retired.
@@ -345,7 +345,7 @@ fn reimport_is_idempotent_replace_retires_and_as_of_rechecks_the_past() {
     std::fs::write(&smaller, v.to_string()).unwrap();
     let out = code(ns(&reg).arg("import").arg(&smaller).arg("--replace")).1;
     assert!(
-        out.contains("retired 1") && out.contains("revision 3"),
+        out.contains("retired 1") && out.contains("revision 2"),
         "{out}"
     );
     let (_, now) = json_check(&reg, &["--point", "42.5110,1.5306"]);
@@ -354,9 +354,9 @@ fn reimport_is_idempotent_replace_retires_and_as_of_rechecks_the_past() {
         .unwrap()
         .iter()
         .any(|h| h["source_id"] == "osm:way/191582654"));
-    // As of revision 2 the church is back, with the content hash of then.
-    let (_, then) = json_check(&reg, &["--point", "42.5110,1.5306", "--as-of", "2"]);
-    assert_eq!(then["registry"]["revision"], 2);
+    // As of revision 1 the church is back, with the content hash of then.
+    let (_, then) = json_check(&reg, &["--point", "42.5110,1.5306", "--as-of", "1"]);
+    assert_eq!(then["registry"]["revision"], 1);
     assert_eq!(
         then["registry"]["content_hash"],
         r2["registry"]["content_hash"]

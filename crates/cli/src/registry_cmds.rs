@@ -1,7 +1,7 @@
 //! Registry commands: init, import, sites, show, export, log, stats, verify, demo.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::{BufWriter, Read, Write};
+use std::io::{BufWriter, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -209,13 +209,11 @@ fn now() -> i64 {
         .unwrap_or(0)
 }
 
-/// Read, map and validate one file; returns its sites and every feature error.
-fn read_file(
-    path: &Path,
-    args: &ImportArgs,
-    mapping: &Mapping,
-) -> anyhow::Result<(Format, Vec<Site>, Vec<FeatureError>)> {
-    let format = match args.format {
+/// How many feature errors are kept for the message (all are counted).
+const MAX_ERRORS_SHOWN: usize = 200;
+
+fn in_format(f: InFormat, path: &Path) -> anyhow::Result<Format> {
+    Ok(match f {
         InFormat::Auto => Format::detect(path)?,
         InFormat::Geojson => Format::GeoJson,
         InFormat::Ndjson => Format::GeoJsonSeq,
@@ -224,57 +222,36 @@ fn read_file(
         InFormat::Kml => Format::Kml,
         InFormat::Shp => Format::Shp,
         InFormat::Osm => Format::Osm,
-    };
-    let stem = path
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .unwrap_or("import")
-        .to_string();
-    let options = ReadOptions {
-        lat_column: args.lat_column.clone(),
-        lon_column: args.lon_column.clone(),
-        wkt_column: args.wkt_column.clone(),
-    };
-    let unit = nostrike_formats::unit_of(format);
-    let mut sites = Vec::new();
-    let mut errors = Vec::new();
-    let mut first_seen: HashMap<(String, String), usize> = HashMap::new();
-    read_features(path, format, &options, &mut |raw| {
-        let index = raw.index;
-        // With no --source, a feature's own `source` property wins, then the file name.
-        let fallback_source = if raw.properties.get("source").is_some() {
-            None
-        } else {
-            Some(stem.as_str())
-        };
-        let source = args.source.as_deref().or(fallback_source);
-        match mapping.to_site(raw, source, path, unit) {
-            Ok(site) => {
-                let key = (site.source.clone(), site.id.clone());
-                if let Some(first) = first_seen.get(&key) {
-                    errors.push(FeatureError {
-                        file: path.to_path_buf(),
-                        unit,
-                        index,
-                        id: Some(site.id.clone()),
-                        reason: format!("duplicate id: {unit} {first} has the same source and id"),
-                    });
-                } else {
-                    first_seen.insert(key, index);
-                    sites.push(site);
-                }
-            }
-            Err(e) => errors.push(e),
-        }
-        Ok(())
-    })?;
-    if sites.is_empty() && errors.is_empty() {
-        bail!("{}: no features found; nothing to import", path.display());
-    }
-    Ok((format, sites, errors))
+    })
 }
 
-/// `import`.
+/// Feature errors of an import: the first ones kept, all counted, and written to --rejects as they come.
+struct Errors {
+    shown: Vec<FeatureError>,
+    count: usize,
+    rejects: Option<BufWriter<std::fs::File>>,
+}
+
+impl Errors {
+    fn push(&mut self, e: FeatureError) -> std::io::Result<()> {
+        self.count += 1;
+        if let Some(w) = self.rejects.as_mut() {
+            writeln!(
+                w,
+                "{}",
+                json!({"file": e.file.display().to_string(), e.unit: e.index, "id": e.id, "reason": e.reason})
+            )?;
+        }
+        if self.shown.len() < MAX_ERRORS_SHOWN {
+            self.shown.push(e);
+        }
+        Ok(())
+    }
+}
+
+/// `import`: every file is read once, streaming; sites go to the registry in
+/// chunks inside one transaction, which is committed only if no feature was
+/// invalid (or --skip-invalid was given). Memory stays bounded whatever the file size.
 pub fn import(path: &Path, args: &ImportArgs, out: Out) -> anyhow::Result<ExitCode> {
     let mapping = match &args.map {
         Some(m) => Mapping::from_toml_str(
@@ -283,93 +260,190 @@ pub fn import(path: &Path, args: &ImportArgs, out: Out) -> anyhow::Result<ExitCo
         .with_context(|| m.display().to_string())?,
         None => Mapping::default(),
     };
-    // Open first: a missing or foreign registry is reported before any reading.
-    let mut reg = Registry::open(path)?;
     let started = std::time::Instant::now();
-    let mut files = Vec::new();
-    let mut all_errors = Vec::new();
-    for f in &args.files {
-        let (format, sites, errors) = read_file(f, args, &mapping)?;
-        all_errors.extend(errors);
-        files.push((f.clone(), format, sites));
-    }
-    if !all_errors.is_empty() {
-        if !args.skip_invalid {
-            let shown = all_errors
-                .iter()
-                .take(200)
-                .map(|e| format!("  {e}"))
-                .collect::<Vec<_>>()
-                .join("\n");
-            let more = if all_errors.len() > 200 {
-                format!("\n  … and {} more", all_errors.len() - 200)
-            } else {
-                String::new()
-            };
-            bail!("{} invalid feature(s); nothing was imported (use --skip-invalid --rejects FILE to import the valid ones):\n{shown}{more}", all_errors.len());
-        }
-        if let Some(rej) = &args.rejects {
-            let mut w = BufWriter::new(
-                std::fs::File::create(rej).with_context(|| rej.display().to_string())?,
-            );
-            for e in &all_errors {
-                writeln!(
-                    w,
-                    "{}",
-                    json!({"file": e.file.display().to_string(), e.unit: e.index, "id": e.id, "reason": e.reason})
-                )?;
-            }
-            w.flush()?;
-            if !out.quiet {
-                eprintln!(
-                    "{} invalid feature(s) skipped, listed in {}",
-                    all_errors.len(),
-                    rej.display()
-                );
-            }
-        }
-    }
+    let mut reg = Registry::open(path)?;
+    let formats = args
+        .files
+        .iter()
+        .map(|f| in_format(args.format, f))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let rejects = match (&args.rejects, args.skip_invalid) {
+        (Some(r), true) => Some(BufWriter::new(
+            std::fs::File::create(r).with_context(|| r.display().to_string())?,
+        )),
+        _ => None,
+    };
+    let mut errors = Errors {
+        shown: Vec::new(),
+        count: 0,
+        rejects,
+    };
     let operator = operator(args.operator.as_ref());
-    let mut groups: Vec<(SourceMeta, Vec<Site>, BatchMeta)> = Vec::new();
-    for (file, format, sites) in files {
+    let progress = indicatif::ProgressBar::new_spinner();
+    if out.quiet || !std::io::stderr().is_terminal() {
+        progress.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    progress.enable_steady_tick(std::time::Duration::from_millis(200));
+    let mut session = reg.begin_import()?;
+    let mut total = 0usize;
+    for (file, format) in args.files.iter().zip(formats) {
         let meta = BatchMeta {
             file_name: file.display().to_string(),
-            file_sha256: sha256_file(&file)?,
+            file_sha256: sha256_file(file)?,
             format: format.as_str().into(),
             operator: operator.clone(),
             imported_at: now(),
             replace: args.replace,
         };
-        let mut by_source: BTreeMap<String, Vec<Site>> = BTreeMap::new();
-        for s in sites {
-            by_source.entry(s.source.clone()).or_default().push(s);
-        }
-        for (name, sites) in by_source {
-            let src = SourceMeta {
-                name,
-                description: args.description.clone(),
-                licence: args.licence.clone(),
-                attribution: args.attribution.clone(),
-                url: args.url.clone(),
+        let stem = file
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("import")
+            .to_string();
+        let options = ReadOptions {
+            lat_column: args.lat_column.clone(),
+            lon_column: args.lon_column.clone(),
+            wkt_column: args.wkt_column.clone(),
+        };
+        let unit = nostrike_formats::unit_of(format);
+        // One batch per (file, source); sites wait in a small buffer per batch.
+        let mut batches: BTreeMap<String, (nostrike_store::FileHandle, Vec<Site>)> =
+            BTreeMap::new();
+        let mut in_buffer: HashMap<(String, String), usize> = HashMap::new();
+        let mut store_error: Option<anyhow::Error> = None;
+        let mut features = 0usize;
+        read_features(file, format, &options, &mut |raw| {
+            features += 1;
+            if features % 10_000 == 0 {
+                progress.set_message(format!("{}: {features} features read", file.display()));
+            }
+            let index = raw.index;
+            let fallback_source = if raw.properties.get("source").is_some() {
+                None
+            } else {
+                Some(stem.as_str())
             };
-            groups.push((src, sites, meta.clone()));
+            let source = args.source.as_deref().or(fallback_source);
+            let site = match mapping.to_site(raw, source, file, unit) {
+                Ok(site) => site,
+                Err(e) => {
+                    return errors.push(e).map_err(|e| nostrike_formats::ReadError::Io {
+                        file: file.clone(),
+                        source: e,
+                    })
+                }
+            };
+            let key = (site.source.clone(), site.id.clone());
+            let earlier = in_buffer
+                .get(&key)
+                .map(|i| format!("{unit} {i}"))
+                .or_else(|| {
+                    session
+                        .has(&key.0, &key.1)
+                        .then(|| "an earlier feature".to_string())
+                });
+            if let Some(first) = earlier {
+                let e = FeatureError {
+                    file: file.clone(),
+                    unit,
+                    index,
+                    id: Some(site.id.clone()),
+                    reason: format!("duplicate id: {first} has the same source and id"),
+                };
+                return errors.push(e).map_err(|e| nostrike_formats::ReadError::Io {
+                    file: file.clone(),
+                    source: e,
+                });
+            }
+            if errors.count > 0 && !args.skip_invalid {
+                // The import will be refused; keep reading only to list every invalid feature.
+                return Ok(());
+            }
+            in_buffer.insert(key, index);
+            let entry = batches.entry(site.source.clone()).or_insert_with(|| {
+                let src = SourceMeta {
+                    name: site.source.clone(),
+                    description: args.description.clone(),
+                    licence: args.licence.clone(),
+                    attribution: args.attribution.clone(),
+                    url: args.url.clone(),
+                };
+                (session.file(&src, &meta), Vec::new())
+            });
+            entry.1.push(site);
+            if entry.1.len() >= nostrike_store::IMPORT_CHUNK {
+                let chunk = std::mem::take(&mut entry.1);
+                if let Err(e) = session.add(entry.0, &chunk) {
+                    store_error = Some(e.into());
+                    return Err(nostrike_formats::ReadError::Invalid {
+                        file: file.clone(),
+                        reason: "stopped".into(),
+                    });
+                }
+                in_buffer.retain(|k, _| k.0 != chunk[0].source);
+            }
+            Ok(())
+        })
+        .map_err(|e| store_error.take().unwrap_or_else(|| e.into()))?;
+        if features == 0 {
+            bail!("{}: no features found; nothing to import", file.display());
+        }
+        for (handle, rest) in batches.values() {
+            session.add(*handle, rest)?;
+        }
+        total += features;
+    }
+    progress.finish_and_clear();
+    if errors.count > 0 {
+        if let Some(mut w) = errors.rejects.take() {
+            w.flush()?;
+        }
+        if !args.skip_invalid {
+            drop(session);
+            let shown = errors
+                .shown
+                .iter()
+                .map(|e| format!("  {e}"))
+                .collect::<Vec<_>>()
+                .join("\n");
+            let more = if errors.count > errors.shown.len() {
+                format!("\n  … and {} more", errors.count - errors.shown.len())
+            } else {
+                String::new()
+            };
+            bail!("{} invalid feature(s); nothing was imported (use --skip-invalid --rejects FILE to import the valid ones):\n{shown}{more}", errors.count);
+        }
+        if !out.quiet {
+            eprintln!(
+                "{} invalid feature(s) skipped, listed in {}",
+                errors.count,
+                args.rejects
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default()
+            );
         }
     }
-    let refs: Vec<(SourceMeta, &[Site], BatchMeta)> = groups
-        .iter()
-        .map(|(s, v, m)| (s.clone(), v.as_slice(), m.clone()))
-        .collect();
-    let summaries = reg.import_many(&refs)?;
-    for ((src, _, meta), s) in groups.iter().zip(&summaries) {
+    let summaries = session.commit()?;
+    let log = Registry::open_read_only(path)?.log(0)?;
+    for s in &summaries {
         if !out.quiet {
+            let b = log.iter().find(|b| b.id == s.batch);
             println!(
                 "imported {} (source {}): added {}, updated {}, retired {}, unchanged {}; revision {}, content hash {}",
-                meta.file_name, src.name, s.added, s.updated, s.retired, s.unchanged, s.revision, s.content_hash
+                b.map(|b| b.file_name.as_str()).unwrap_or("?"),
+                b.map(|b| b.source.as_str()).unwrap_or("?"),
+                s.added,
+                s.updated,
+                s.retired,
+                s.unchanged,
+                s.revision,
+                s.content_hash
             );
         }
     }
     if out.verbose > 0 {
-        eprintln!("import took {:.2?}", started.elapsed());
+        eprintln!("{total} features in {:.2?}", started.elapsed());
     }
     Ok(ExitCode::SUCCESS)
 }

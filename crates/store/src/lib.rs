@@ -21,6 +21,7 @@ mod registry;
 
 pub use canonical::{canonical_properties, content_hash, hex, site_hash};
 pub use registry::{
-    BatchInfo, BatchMeta, ChangeEntry, Finding, ImportSummary, LoadedIndex, Registry, SourceMeta,
-    Stats, StoreError, APPLICATION_ID, SCHEMA_VERSION,
+    BatchInfo, BatchMeta, ChangeEntry, FileHandle, Finding, ImportSession, ImportSummary,
+    LoadedIndex, Registry, SourceMeta, Stats, StoreError, APPLICATION_ID, IMPORT_CHUNK,
+    SCHEMA_VERSION,
 };

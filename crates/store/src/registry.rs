@@ -1,6 +1,14 @@
 //! The SQLite registry.
 
 use std::collections::{HashMap, HashSet};
+
+fn seen_key(source: &str, id: &str) -> String {
+    let mut k = String::with_capacity(source.len() + id.len() + 1);
+    k.push_str(source);
+    k.push('\u{1f}');
+    k.push_str(id);
+    k
+}
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -680,15 +688,25 @@ impl Registry {
     }
 
     /// Import several batches (e.g. several files, or several sources in
-    /// one file) in one transaction: all or nothing, one batch each.
+    /// one file) in one transaction: all or nothing.
     pub fn import_many(
         &mut self,
         groups: &[(SourceMeta, &[Site], BatchMeta)],
     ) -> Result<Vec<ImportSummary>, StoreError> {
-        let mut prepared = Vec::with_capacity(groups.len());
+        let mut session = self.begin_import()?;
         for (source, sites, meta) in groups {
-            prepared.push((source, self.prepare_rows(source, sites)?, meta));
+            let file = session.file(source, meta);
+            for chunk in sites.chunks(IMPORT_CHUNK) {
+                session.add(file, chunk)?;
+            }
         }
+        session.commit()
+    }
+
+    /// Start an import: takes the write lock (waiting up to 10 s for another
+    /// import) and opens the transaction that [`ImportSession::commit`]
+    /// commits. Dropping the session without committing rolls everything back.
+    pub fn begin_import(&mut self) -> Result<ImportSession<'_>, StoreError> {
         let path = self.path.clone();
         let sq = |source| StoreError::Sqlite {
             path: path.clone(),
@@ -708,244 +726,34 @@ impl Registry {
                 }
                 e => sq(e),
             })?;
-        let mut out = Vec::with_capacity(prepared.len());
-        for (source, rows, meta) in &prepared {
-            out.push(Registry::import_in(&tx, source, meta, rows).map_err(sq)?);
-        }
-        tx.commit().map_err(sq)?;
-        Ok(out)
-    }
-
-    /// Canonical rows and hashes, in parallel, before any lock is taken.
-    fn prepare_rows(
-        &self,
-        source: &SourceMeta,
-        sites: &[Site],
-    ) -> Result<Vec<(SiteRow, String)>, StoreError> {
-        let path = self.path.clone();
-        let rows: Vec<(SiteRow, String)> = sites
-            .par_iter()
-            .map(|s| {
-                let bad = |reason: String| StoreError::BadSite {
-                    path: path.clone(),
-                    source_name: s.source.clone(),
-                    id: s.id.clone(),
-                    reason,
-                };
-                if s.source != source.name {
-                    return Err(bad(format!(
-                        "source {:?} differs from the batch's source {:?}",
-                        s.source, source.name
-                    )));
-                }
-                let row = SiteRow::of(s).map_err(bad)?;
-                let hash = row.hash().map_err(bad)?;
-                Ok((row, hash))
-            })
-            .collect::<Result<_, _>>()?;
-        let mut seen = HashSet::with_capacity(rows.len());
-        for (r, _) in &rows {
-            if !seen.insert(r.id.as_str()) {
-                return Err(StoreError::BadSite {
-                    path: self.path.clone(),
-                    source_name: r.source.clone(),
-                    id: r.id.clone(),
-                    reason: "duplicate id in one import".into(),
-                });
-            }
-        }
-        Ok(rows)
-    }
-
-    fn import_in(
-        tx: &Transaction<'_>,
-        source: &SourceMeta,
-        meta: &BatchMeta,
-        rows: &[(SiteRow, String)],
-    ) -> rusqlite::Result<ImportSummary> {
-        tx.execute(
-            "INSERT INTO sources (name, description, licence, attribution, url) VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT(name) DO UPDATE SET description = coalesce(excluded.description, description),
-               licence = coalesce(excluded.licence, licence), attribution = coalesce(excluded.attribution, attribution),
-               url = coalesce(excluded.url, url)",
-            params![source.name, source.description, source.licence, source.attribution, source.url],
-        )?;
-        let old_rev: i64 = Registry::meta_in(tx, "revision")?
+        let old_revision: i64 = Registry::meta_in(&tx, "revision")
+            .map_err(sq)?
             .and_then(|v| v.parse().ok())
             .unwrap_or(0);
-        let mut existing: HashMap<String, String> = HashMap::new();
-        {
-            let mut st = tx.prepare("SELECT site_id, hash FROM sites WHERE source = ?1")?;
-            let mut rs = st.query([&source.name])?;
-            while let Some(r) = rs.next()? {
-                existing.insert(r.get(0)?, r.get(1)?);
-            }
-        }
-        let mut added = Vec::new();
-        let mut updated = Vec::new();
-        let mut unchanged = 0usize;
-        for (i, (row, hash)) in rows.iter().enumerate() {
-            match existing.remove(&row.id) {
-                None => added.push(i),
-                Some(h) if &h == hash => unchanged += 1,
-                Some(h) => updated.push((i, h)),
-            }
-        }
-        let retired: Vec<(String, String)> = if meta.replace {
-            existing.into_iter().collect()
-        } else {
-            vec![]
-        };
-        let changed = !added.is_empty() || !updated.is_empty() || !retired.is_empty();
-        let revision = if changed { old_rev + 1 } else { old_rev };
-        let batch: i64 = tx.query_row("SELECT coalesce(max(id), 0) + 1 FROM batches", [], |r| {
-            r.get(0)
-        })?;
-        let (mut seq, mut prev): (i64, String) = tx
+        let (seq, prev): (i64, String) = tx
             .query_row(
                 "SELECT seq, entry_hash FROM changes ORDER BY seq DESC LIMIT 1",
                 [],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
-            .optional()?
+            .optional()
+            .map_err(sq)?
             .unwrap_or((0, GENESIS.to_string()));
-        // The batch row first (changes reference it); counts and hashes are filled in below.
-        tx.execute(
-            "INSERT INTO batches (id, revision, source, file_name, file_sha256, format, replace, added, updated, retired, unchanged, imported_at, operator, content_hash, log_head)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, 0, 0, 0, ?8, ?9, '', '')",
-            params![batch, revision, source.name, meta.file_name, meta.file_sha256, meta.format, meta.replace as i64, meta.imported_at, meta.operator],
-        )?;
-        {
-            let mut put_site = tx.prepare(&format!(
-                "INSERT INTO sites ({SITE_COLUMNS}, hash, revision) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
-                 ON CONFLICT(source, site_id) DO UPDATE SET name = excluded.name, category = excluded.category, protection = excluded.protection,
-                   designations = excluded.designations, geometry = excluded.geometry, standoff_m = excluded.standoff_m,
-                   positional_accuracy_m = excluded.positional_accuracy_m, valid_from = excluded.valid_from, valid_to = excluded.valid_to,
-                   last_verified = excluded.last_verified, properties = excluded.properties, hash = excluded.hash, revision = excluded.revision"
-            ))?;
-            let mut put_change = tx.prepare(&format!(
-                "INSERT INTO changes (seq, batch, revision, kind, hash_before, hash_after, {SITE_COLUMNS}, prev_hash, entry_hash)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)"
-            ))?;
-            let mut del = tx.prepare("DELETE FROM sites WHERE source = ?1 AND site_id = ?2")?;
-            let mut log = |kind: &str,
-                           before: Option<&str>,
-                           after: Option<&str>,
-                           row: Option<&SiteRow>,
-                           src: &str,
-                           id: &str|
-             -> rusqlite::Result<()> {
-                seq += 1;
-                let h = entry_hash(
-                    &Entry {
-                        seq,
-                        batch,
-                        revision,
-                        kind,
-                        source: src,
-                        id,
-                        before,
-                        after,
-                    },
-                    &prev,
-                );
-                put_change.execute(params![
-                    seq,
-                    batch,
-                    revision,
-                    kind,
-                    before,
-                    after,
-                    src,
-                    id,
-                    row.map(|r| &r.name),
-                    row.map(|r| &r.category),
-                    row.map(|r| &r.protection),
-                    row.map(|r| &r.designations),
-                    row.map(|r| &r.geometry),
-                    row.and_then(|r| r.standoff_m),
-                    row.map(|r| r.positional_accuracy_m),
-                    row.and_then(|r| r.valid_from),
-                    row.and_then(|r| r.valid_to),
-                    row.and_then(|r| r.last_verified.as_ref()),
-                    row.map(|r| &r.properties),
-                    prev,
-                    h
-                ])?;
-                prev = h;
-                Ok(())
-            };
-            let mut write = |row: &SiteRow, hash: &str| -> rusqlite::Result<()> {
-                put_site.execute(params![
-                    row.source,
-                    row.id,
-                    row.name,
-                    row.category,
-                    row.protection,
-                    row.designations,
-                    row.geometry,
-                    row.standoff_m,
-                    row.positional_accuracy_m,
-                    row.valid_from,
-                    row.valid_to,
-                    row.last_verified,
-                    row.properties,
-                    hash,
-                    revision
-                ])?;
-                Ok(())
-            };
-            for &i in &added {
-                let (row, hash) = &rows[i];
-                write(row, hash)?;
-                log("added", None, Some(hash), Some(row), &row.source, &row.id)?;
-            }
-            for (i, before) in &updated {
-                let (row, hash) = &rows[*i];
-                write(row, hash)?;
-                log(
-                    "updated",
-                    Some(before),
-                    Some(hash),
-                    Some(row),
-                    &row.source,
-                    &row.id,
-                )?;
-            }
-            let mut retired_sorted = retired.clone();
-            retired_sorted.sort();
-            for (id, before) in &retired_sorted {
-                del.execute(params![source.name, id])?;
-                log("retired", Some(before), None, None, &source.name, id)?;
-            }
-        }
-        let content = if changed {
-            let mut hashes: Vec<String> = {
-                let mut st = tx.prepare("SELECT hash FROM sites")?;
-                let v = st
-                    .query_map([], |r| r.get::<_, String>(0))?
-                    .collect::<Result<Vec<_>, _>>()?;
-                v
-            };
-            content_hash(&mut hashes)
-        } else {
-            Registry::meta_in(tx, "content_hash")?
-                .unwrap_or_else(|| content_hash::<String>(&mut []))
-        };
-        tx.execute(
-            "UPDATE batches SET added = ?2, updated = ?3, retired = ?4, unchanged = ?5, content_hash = ?6, log_head = ?7 WHERE id = ?1",
-            params![batch, added.len() as i64, updated.len() as i64, retired.len() as i64, unchanged as i64, content, prev],
-        )?;
-        tx.execute("INSERT INTO meta (key, value) VALUES ('revision', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value", [revision.to_string()])?;
-        tx.execute("INSERT INTO meta (key, value) VALUES ('content_hash', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value", [&content])?;
-        Ok(ImportSummary {
-            batch,
-            added: added.len(),
-            updated: updated.len(),
-            retired: retired.len(),
-            unchanged,
-            revision,
-            content_hash: content,
+        let next_batch: i64 = tx
+            .query_row("SELECT coalesce(max(id), 0) + 1 FROM batches", [], |r| {
+                r.get(0)
+            })
+            .map_err(sq)?;
+        Ok(ImportSession {
+            tx,
+            path,
+            old_revision,
+            seq,
+            prev,
+            next_batch,
+            files: Vec::new(),
+            seen: HashSet::new(),
+            changed: false,
         })
     }
 
@@ -1379,5 +1187,352 @@ impl Registry {
             return Err(self.damaged(format!("SQLite quick_check: {r}")));
         }
         Ok(())
+    }
+}
+
+/// How many sites an import prepares (canonical rows and hashes, in parallel) at a time.
+pub const IMPORT_CHUNK: usize = 8192;
+
+/// One file (or one source of a file) within an import session: its batch row and counts.
+struct FileBatch {
+    source: SourceMeta,
+    meta: BatchMeta,
+    batch: i64,
+    added: usize,
+    updated: usize,
+    retired: usize,
+    unchanged: usize,
+}
+
+/// A running import: one transaction, streaming sites in chunks so that a
+/// file of any size is imported in bounded memory. Nothing is visible to
+/// readers until [`ImportSession::commit`]; dropping the session rolls back.
+///
+/// The whole session is one revision: the registry's revision rises by one
+/// if anything changed, and every batch (file) of the session records it.
+pub struct ImportSession<'a> {
+    tx: Transaction<'a>,
+    path: PathBuf,
+    old_revision: i64,
+    seq: i64,
+    prev: String,
+    next_batch: i64,
+    files: Vec<FileBatch>,
+    /// `source \x1f id` of every site added in this session, for duplicates and `--replace`.
+    seen: HashSet<String>,
+    changed: bool,
+}
+
+impl std::fmt::Debug for ImportSession<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImportSession")
+            .field("path", &self.path)
+            .field("files", &self.files.len())
+            .finish()
+    }
+}
+
+/// A handle to one file's batch within an [`ImportSession`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileHandle(usize);
+
+impl ImportSession<'_> {
+    fn sq(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+        move |source| StoreError::Sqlite {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// Whether a site with this source and id was already added in this session.
+    pub fn has(&self, source: &str, id: &str) -> bool {
+        self.seen.contains(&seen_key(source, id))
+    }
+
+    /// Register a file (batch) whose sites belong to `source`.
+    pub fn file(&mut self, source: &SourceMeta, meta: &BatchMeta) -> FileHandle {
+        let batch = self.next_batch;
+        self.next_batch += 1;
+        self.files.push(FileBatch {
+            source: source.clone(),
+            meta: meta.clone(),
+            batch,
+            added: 0,
+            updated: 0,
+            retired: 0,
+            unchanged: 0,
+        });
+        FileHandle(self.files.len() - 1)
+    }
+
+    fn ensure_batch_row(&mut self, f: usize) -> Result<(), StoreError> {
+        let fb = &self.files[f];
+        let exists: i64 = self
+            .tx
+            .query_row(
+                "SELECT count(*) FROM batches WHERE id = ?1",
+                [fb.batch],
+                |r| r.get(0),
+            )
+            .map_err(self.sq())?;
+        if exists > 0 {
+            return Ok(());
+        }
+        let (s, m, batch) = (&fb.source, &fb.meta, fb.batch);
+        self.tx
+            .execute(
+                "INSERT INTO sources (name, description, licence, attribution, url) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT(name) DO UPDATE SET description = coalesce(excluded.description, description),
+                   licence = coalesce(excluded.licence, licence), attribution = coalesce(excluded.attribution, attribution),
+                   url = coalesce(excluded.url, url)",
+                params![s.name, s.description, s.licence, s.attribution, s.url],
+            )
+            .map_err(self.sq())?;
+        self.tx
+            .execute(
+                "INSERT INTO batches (id, revision, source, file_name, file_sha256, format, replace, added, updated, retired, unchanged, imported_at, operator, content_hash, log_head)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, 0, 0, 0, ?8, ?9, '', '')",
+                params![batch, self.old_revision + 1, s.name, m.file_name, m.file_sha256, m.format, m.replace as i64, m.imported_at, m.operator],
+            )
+            .map_err(self.sq())?;
+        Ok(())
+    }
+
+    fn log(
+        &mut self,
+        batch: i64,
+        kind: &str,
+        before: Option<&str>,
+        after: Option<&str>,
+        row: Option<&SiteRow>,
+        src: &str,
+        id: &str,
+    ) -> Result<(), StoreError> {
+        self.seq += 1;
+        let revision = self.old_revision + 1;
+        let h = entry_hash(
+            &Entry {
+                seq: self.seq,
+                batch,
+                revision,
+                kind,
+                source: src,
+                id,
+                before,
+                after,
+            },
+            &self.prev,
+        );
+        let mut st = self
+            .tx
+            .prepare_cached(&format!(
+                "INSERT INTO changes (seq, batch, revision, kind, hash_before, hash_after, {SITE_COLUMNS}, prev_hash, entry_hash)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)"
+            ))
+            .map_err(self.sq())?;
+        st.execute(params![
+            self.seq,
+            batch,
+            revision,
+            kind,
+            before,
+            after,
+            src,
+            id,
+            row.map(|r| &r.name),
+            row.map(|r| &r.category),
+            row.map(|r| &r.protection),
+            row.map(|r| &r.designations),
+            row.map(|r| &r.geometry),
+            row.and_then(|r| r.standoff_m),
+            row.map(|r| r.positional_accuracy_m),
+            row.and_then(|r| r.valid_from),
+            row.and_then(|r| r.valid_to),
+            row.and_then(|r| r.last_verified.as_ref()),
+            row.map(|r| &r.properties),
+            self.prev,
+            h
+        ])
+        .map_err(self.sq())?;
+        drop(st);
+        self.prev = h;
+        self.changed = true;
+        Ok(())
+    }
+
+    /// Add sites to a file's batch (upsert by source and id). Every site
+    /// must belong to the file's source; a (source, id) already added in
+    /// this session is an error.
+    pub fn add(&mut self, file: FileHandle, sites: &[Site]) -> Result<(), StoreError> {
+        let f = file.0;
+        let source = self.files[f].source.name.clone();
+        let path = self.path.clone();
+        let rows: Vec<(SiteRow, String)> = sites
+            .par_iter()
+            .map(|s| {
+                let bad = |reason: String| StoreError::BadSite {
+                    path: path.clone(),
+                    source_name: s.source.clone(),
+                    id: s.id.clone(),
+                    reason,
+                };
+                if s.source != source {
+                    return Err(bad(format!(
+                        "source {:?} differs from the batch's source {source:?}",
+                        s.source
+                    )));
+                }
+                let row = SiteRow::of(s).map_err(bad)?;
+                let hash = row.hash().map_err(bad)?;
+                Ok((row, hash))
+            })
+            .collect::<Result<_, _>>()?;
+        self.ensure_batch_row(f)?;
+        let batch = self.files[f].batch;
+        let revision = self.old_revision + 1;
+        for (row, hash) in &rows {
+            if !self.seen.insert(seen_key(&row.source, &row.id)) {
+                return Err(StoreError::BadSite {
+                    path: self.path.clone(),
+                    source_name: row.source.clone(),
+                    id: row.id.clone(),
+                    reason: "duplicate id in one import".into(),
+                });
+            }
+            let before: Option<String> = self
+                .tx
+                .prepare_cached("SELECT hash FROM sites WHERE source = ?1 AND site_id = ?2")
+                .and_then(|mut st| {
+                    st.query_row(params![row.source, row.id], |r| r.get(0))
+                        .optional()
+                })
+                .map_err(self.sq())?;
+            if before.as_deref() == Some(hash.as_str()) {
+                self.files[f].unchanged += 1;
+                continue;
+            }
+            self.tx
+                .prepare_cached(&format!(
+                    "INSERT INTO sites ({SITE_COLUMNS}, hash, revision) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+                     ON CONFLICT(source, site_id) DO UPDATE SET name = excluded.name, category = excluded.category, protection = excluded.protection,
+                       designations = excluded.designations, geometry = excluded.geometry, standoff_m = excluded.standoff_m,
+                       positional_accuracy_m = excluded.positional_accuracy_m, valid_from = excluded.valid_from, valid_to = excluded.valid_to,
+                       last_verified = excluded.last_verified, properties = excluded.properties, hash = excluded.hash, revision = excluded.revision"
+                ))
+                .and_then(|mut st| {
+                    st.execute(params![
+                        row.source, row.id, row.name, row.category, row.protection, row.designations, row.geometry, row.standoff_m,
+                        row.positional_accuracy_m, row.valid_from, row.valid_to, row.last_verified, row.properties, hash, revision
+                    ])
+                })
+                .map_err(self.sq())?;
+            let kind = if before.is_some() { "updated" } else { "added" };
+            if before.is_some() {
+                self.files[f].updated += 1;
+            } else {
+                self.files[f].added += 1;
+            }
+            self.log(
+                batch,
+                kind,
+                before.as_deref(),
+                Some(hash),
+                Some(row),
+                &row.source,
+                &row.id,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Retire what `--replace` files leave out, record counts, revision and
+    /// content hash, and commit. Returns one summary per file (batch).
+    pub fn commit(mut self) -> Result<Vec<ImportSummary>, StoreError> {
+        for f in 0..self.files.len() {
+            self.ensure_batch_row(f)?;
+            if !self.files[f].meta.replace {
+                continue;
+            }
+            let source = self.files[f].source.name.clone();
+            let live: Vec<(String, String)> = {
+                let mut st = self
+                    .tx
+                    .prepare("SELECT site_id, hash FROM sites WHERE source = ?1 ORDER BY site_id")
+                    .map_err(self.sq())?;
+                let v = st
+                    .query_map([&source], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .map_err(self.sq())?
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(self.sq())?;
+                v
+            };
+            let batch = self.files[f].batch;
+            for (id, before) in live {
+                if self.seen.contains(&seen_key(&source, &id)) {
+                    continue;
+                }
+                self.tx
+                    .execute(
+                        "DELETE FROM sites WHERE source = ?1 AND site_id = ?2",
+                        params![source, id],
+                    )
+                    .map_err(self.sq())?;
+                self.files[f].retired += 1;
+                self.log(batch, "retired", Some(&before), None, None, &source, &id)?;
+            }
+        }
+        let revision = if self.changed {
+            self.old_revision + 1
+        } else {
+            self.old_revision
+        };
+        let content = if self.changed {
+            let mut hashes: Vec<String> = {
+                let mut st = self
+                    .tx
+                    .prepare("SELECT hash FROM sites")
+                    .map_err(self.sq())?;
+                let v = st
+                    .query_map([], |r| r.get::<_, String>(0))
+                    .map_err(self.sq())?
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(self.sq())?;
+                v
+            };
+            content_hash(&mut hashes)
+        } else {
+            Registry::meta_in(&self.tx, "content_hash")
+                .map_err(self.sq())?
+                .unwrap_or_else(|| content_hash::<String>(&mut []))
+        };
+        let mut out = Vec::with_capacity(self.files.len());
+        for fb in &self.files {
+            self.tx
+                .execute(
+                    "UPDATE batches SET revision = ?2, added = ?3, updated = ?4, retired = ?5, unchanged = ?6, content_hash = ?7, log_head = ?8 WHERE id = ?1",
+                    params![fb.batch, revision, fb.added as i64, fb.updated as i64, fb.retired as i64, fb.unchanged as i64, content, self.prev],
+                )
+                .map_err(self.sq())?;
+            out.push(ImportSummary {
+                batch: fb.batch,
+                added: fb.added,
+                updated: fb.updated,
+                retired: fb.retired,
+                unchanged: fb.unchanged,
+                revision,
+                content_hash: content.clone(),
+            });
+        }
+        self.tx
+            .execute("INSERT INTO meta (key, value) VALUES ('revision', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value", [revision.to_string()])
+            .map_err(self.sq())?;
+        self.tx
+            .execute("INSERT INTO meta (key, value) VALUES ('content_hash', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value", [&content])
+            .map_err(self.sq())?;
+        let path = self.path.clone();
+        self.tx
+            .commit()
+            .map_err(|source| StoreError::Sqlite { path, source })?;
+        Ok(out)
     }
 }
