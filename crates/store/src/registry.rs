@@ -1298,6 +1298,8 @@ impl ImportSession<'_> {
         Ok(())
     }
 
+    /// Append one change-log entry (chained to the previous one).
+    #[allow(clippy::too_many_arguments)] // the entry's fields, each distinct; a struct would only rename them
     fn log(
         &mut self,
         batch: i64,
