@@ -314,7 +314,7 @@ pub fn import(path: &Path, args: &ImportArgs, out: Out) -> anyhow::Result<ExitCo
         let mut features = 0usize;
         read_features(file, format, &options, &mut |raw| {
             features += 1;
-            if features % 10_000 == 0 {
+            if features.is_multiple_of(10_000) {
                 progress.set_message(format!("{}: {features} features read", file.display()));
             }
             let index = raw.index;
