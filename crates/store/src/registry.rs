@@ -73,8 +73,8 @@ CREATE TABLE sites (
   properties            TEXT NOT NULL,
   hash                  TEXT NOT NULL,
   revision              INTEGER NOT NULL,
-  PRIMARY KEY (source, site_id)
-) STRICT, WITHOUT ROWID;
+  UNIQUE (source, site_id)
+) STRICT;
 CREATE TABLE changes (
   seq                   INTEGER PRIMARY KEY,
   batch                 INTEGER NOT NULL REFERENCES batches(id),
@@ -708,6 +708,13 @@ impl Registry {
     /// commits. Dropping the session without committing rolls everything back.
     pub fn begin_import(&mut self) -> Result<ImportSession<'_>, StoreError> {
         let path = self.path.clone();
+        // A 64 MiB page cache keeps a large import from spilling pages mid-transaction.
+        self.conn
+            .pragma_update(None, "cache_size", -65_536)
+            .map_err(|source| StoreError::Sqlite {
+                path: path.clone(),
+                source,
+            })?;
         let sq = |source| StoreError::Sqlite {
             path: path.clone(),
             source,
@@ -1195,6 +1202,8 @@ pub const IMPORT_CHUNK: usize = 8192;
 
 /// One file (or one source of a file) within an import session: its batch row and counts.
 struct FileBatch {
+    /// The source had no live sites when this batch began and no earlier batch of the session had it: no lookups needed.
+    fresh: bool,
     source: SourceMeta,
     meta: BatchMeta,
     batch: i64,
@@ -1254,6 +1263,7 @@ impl ImportSession<'_> {
         let batch = self.next_batch;
         self.next_batch += 1;
         self.files.push(FileBatch {
+            fresh: false,
             source: source.clone(),
             meta: meta.clone(),
             batch,
@@ -1295,6 +1305,17 @@ impl ImportSession<'_> {
                 params![batch, self.old_revision + 1, s.name, m.file_name, m.file_sha256, m.format, m.replace as i64, m.imported_at, m.operator],
             )
             .map_err(self.sq())?;
+        let name = self.files[f].source.name.clone();
+        let live: bool = self
+            .tx
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM sites WHERE source = ?1)",
+                [&name],
+                |r| r.get(0),
+            )
+            .map_err(self.sq())?;
+        let earlier = self.files[..f].iter().any(|o| o.source.name == name);
+        self.files[f].fresh = !live && !earlier;
         Ok(())
     }
 
@@ -1401,14 +1422,17 @@ impl ImportSession<'_> {
                     reason: "duplicate id in one import".into(),
                 });
             }
-            let before: Option<String> = self
-                .tx
-                .prepare_cached("SELECT hash FROM sites WHERE source = ?1 AND site_id = ?2")
-                .and_then(|mut st| {
-                    st.query_row(params![row.source, row.id], |r| r.get(0))
-                        .optional()
-                })
-                .map_err(self.sq())?;
+            let before: Option<String> = if self.files[f].fresh {
+                None
+            } else {
+                self.tx
+                    .prepare_cached("SELECT hash FROM sites WHERE source = ?1 AND site_id = ?2")
+                    .and_then(|mut st| {
+                        st.query_row(params![row.source, row.id], |r| r.get(0))
+                            .optional()
+                    })
+                    .map_err(self.sq())?
+            };
             if before.as_deref() == Some(hash.as_str()) {
                 self.files[f].unchanged += 1;
                 continue;
