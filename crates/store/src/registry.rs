@@ -416,19 +416,21 @@ impl SiteRow {
 
     /// Decode into a site, moving the text fields; the geometry is decoded from `wkb_bytes`.
     fn into_site_with(self, wkb_bytes: &[u8]) -> Result<Site, String> {
+        let fail = |what: String| format!("site {}/{}: {what}", self.source, self.id);
         let category: Category = self
             .category
             .parse()
-            .map_err(|e: nostrike_core::UnknownName| e.to_string())?;
+            .map_err(|e: nostrike_core::UnknownName| fail(e.to_string()))?;
         let protection: Protection = self
             .protection
             .parse()
-            .map_err(|e: nostrike_core::UnknownName| e.to_string())?;
-        let geometry = wkb::decode(wkb_bytes).map_err(|e| e.to_string())?;
+            .map_err(|e: nostrike_core::UnknownName| fail(e.to_string()))?;
+        let geometry = wkb::decode(wkb_bytes).map_err(|e| fail(e.to_string()))?;
         let designations: Vec<String> = if self.designations == "[]" {
             Vec::new()
         } else {
-            serde_json::from_str(&self.designations).map_err(|e| format!("designations: {e}"))?
+            serde_json::from_str(&self.designations)
+                .map_err(|e| fail(format!("designations: {e}")))?
         };
         let mut s = Site::new(self.id, self.source, category, geometry);
         s.name = self.name;
@@ -774,32 +776,54 @@ impl Registry {
         let mut st = tx
             .prepare(&format!("SELECT {SITE_COLUMNS}, hash FROM sites"))
             .map_err(|e| self.err(e))?;
-        let rows: Vec<(SiteRow, String)> = st
-            .query_map([], |r| Ok((SiteRow::read(r, 0)?, r.get(13)?)))
-            .map_err(|e| self.err(e))?
-            .collect::<Result<_, _>>()
+        // Rows are decoded and verified in parallel, a chunk at a time, so
+        // the raw rows of the whole registry are never in memory at once.
+        let decode = |chunk: Vec<(SiteRow, String)>| -> Result<Vec<(Site, String)>, String> {
+            chunk
+                .into_par_iter()
+                .map(|(mut row, stored)| {
+                    let geometry = std::mem::take(&mut row.geometry);
+                    let site = row.into_site_with(&geometry)?;
+                    if site_hash_with_wkb(&site, &geometry) != stored {
+                        return Err(format!("site {}/{} does not match its recorded hash (edited outside nostrike?)", site.source, site.id));
+                    }
+                    Ok((site, stored))
+                })
+                .collect()
+        };
+        let count: i64 = tx
+            .query_row("SELECT count(*) FROM sites", [], |r| r.get(0))
             .map_err(|e| self.err(e))?;
+        let mut sites = Vec::with_capacity(count.max(0) as usize);
+        let mut hashes = Vec::with_capacity(count.max(0) as usize);
+        let mut chunk = Vec::with_capacity(LOAD_CHUNK);
+        let mut rows = st.query([]).map_err(|e| self.err(e))?;
+        loop {
+            let next = rows.next().map_err(|e| self.err(e))?;
+            if let Some(r) = next {
+                chunk.push((
+                    SiteRow::read(r, 0).map_err(|e| self.err(e))?,
+                    r.get(13).map_err(|e| self.err(e))?,
+                ));
+            }
+            if chunk.len() == LOAD_CHUNK || (next.is_none() && !chunk.is_empty()) {
+                for (site, hash) in decode(std::mem::replace(
+                    &mut chunk,
+                    Vec::with_capacity(LOAD_CHUNK),
+                ))
+                .map_err(|e| self.damaged(e))?
+                {
+                    sites.push(site);
+                    hashes.push(hash);
+                }
+            }
+            if next.is_none() {
+                break;
+            }
+        }
+        drop(rows);
         drop(st);
         tx.finish().map_err(|e| self.err(e))?;
-        let decoded: Vec<(Site, String)> = rows
-            .into_par_iter()
-            .map(|(mut row, stored)| {
-                let geometry = std::mem::take(&mut row.geometry);
-                let key = format!("{}/{}", row.source, row.id);
-                let site = row
-                    .into_site_with(&geometry)
-                    .map_err(|e| format!("site {key}: {e}"))?;
-                let hash = site_hash_with_wkb(&site, &geometry);
-                if hash != stored {
-                    return Err(format!(
-                        "site {key} does not match its recorded hash (edited outside nostrike?)"
-                    ));
-                }
-                Ok((site, hash))
-            })
-            .collect::<Result<_, String>>()
-            .map_err(|e| self.damaged(e))?;
-        let (sites, mut hashes): (Vec<Site>, Vec<String>) = decoded.into_iter().unzip();
         let actual = content_hash(&mut hashes);
         if actual != recorded {
             return Err(self.damaged(format!("live sites hash to {actual} but the registry records {recorded} (rows added, removed or edited outside nostrike?); run `nostrike verify`")));
@@ -1196,6 +1220,9 @@ impl Registry {
         Ok(())
     }
 }
+
+/// How many rows a load decodes and verifies at a time.
+const LOAD_CHUNK: usize = 16_384;
 
 /// How many sites an import prepares (canonical rows and hashes, in parallel) at a time.
 pub const IMPORT_CHUNK: usize = 8192;
