@@ -1,0 +1,209 @@
+//! Crash safety and concurrency with real processes: `kill -9` at many
+//! moments of an import, checks while an import runs, two imports at once.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+fn bin() -> PathBuf {
+    assert_cmd::cargo::cargo_bin("nostrike")
+}
+
+fn ns(reg: &Path) -> Command {
+    let mut c = Command::new(bin());
+    c.arg("--registry").arg(reg).env_remove("NOSTRIKE_REGISTRY");
+    c
+}
+
+/// A GeoJSON file of `n` point sites with ids `{prefix}{i}`.
+fn points(path: &Path, n: usize, prefix: &str, lon0: f64) {
+    let mut s = String::from("{\"type\":\"FeatureCollection\",\"features\":[\n");
+    for i in 0..n {
+        if i > 0 {
+            s.push_str(",\n");
+        }
+        let lon = lon0 + (i % 1000) as f64 * 0.001;
+        let lat = 10.0 + (i / 1000) as f64 * 0.001;
+        s.push_str(&format!("{{\"type\":\"Feature\",\"id\":\"{prefix}{i}\",\"properties\":{{\"category\":\"museum\",\"name\":\"site {i}\"}},\"geometry\":{{\"type\":\"Point\",\"coordinates\":[{lon},{lat}]}}}}"));
+    }
+    s.push_str("\n]}\n");
+    std::fs::write(path, s).unwrap();
+}
+
+fn stats(reg: &Path) -> (i64, String) {
+    let o = ns(reg)
+        .args(["stats", "--format", "json"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    (
+        v["revision"].as_i64().unwrap(),
+        v["content_hash"].as_str().unwrap().to_string(),
+    )
+}
+
+fn verify_ok(reg: &Path) {
+    let o = ns(reg).arg("verify").output().unwrap();
+    assert!(
+        o.status.success(),
+        "verify failed:\n{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// `kill -9` an import at many moments: afterwards the registry is exactly as
+/// before or exactly as after the import, and `verify` passes.
+#[test]
+fn kill_9_at_any_moment_leaves_the_registry_before_or_after() {
+    let d = tempfile::tempdir().unwrap();
+    let base = d.path().join("base.geojson");
+    let more = d.path().join("more.geojson");
+    points(&base, 2_000, "b", 20.0);
+    points(&more, 30_000, "m", 30.0);
+    // The state after a complete import, for comparison.
+    let reference = d.path().join("ref.db");
+    ns(&reference).arg("init").output().unwrap();
+    ns(&reference).arg("import").arg(&base).output().unwrap();
+    let before = stats(&reference);
+    assert!(ns(&reference)
+        .arg("import")
+        .arg(&more)
+        .output()
+        .unwrap()
+        .status
+        .success());
+    let after = stats(&reference);
+    assert_ne!(before, after);
+    // How long a whole import takes here, to spread the kills over it.
+    let t0 = Instant::now();
+    let probe = d.path().join("probe.db");
+    ns(&probe).arg("init").output().unwrap();
+    ns(&probe).arg("import").arg(&more).output().unwrap();
+    let full = t0.elapsed().max(Duration::from_millis(50));
+    let (mut saw_before, mut saw_after) = (0, 0);
+    for k in 0..12u32 {
+        let reg = d.path().join(format!("k{k}.db"));
+        ns(&reg).arg("init").output().unwrap();
+        ns(&reg).arg("import").arg(&base).output().unwrap();
+        let mut child = ns(&reg)
+            .arg("import")
+            .arg(&more)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(full.mul_f64(k as f64 / 10.0));
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        let now = stats(&reg);
+        assert!(
+            now == before || now == after,
+            "kill {k}: registry is neither before nor after: {now:?}"
+        );
+        if now == before {
+            saw_before += 1;
+        } else {
+            saw_after += 1;
+        }
+        verify_ok(&reg);
+        // And the registry still takes the import afterwards.
+        assert!(ns(&reg)
+            .arg("import")
+            .arg(&more)
+            .output()
+            .unwrap()
+            .status
+            .success());
+        assert_eq!(stats(&reg), after);
+    }
+    eprintln!("killed 12 imports: {saw_before} left the registry as before, {saw_after} as after");
+    assert!(
+        saw_before > 0,
+        "no kill landed inside an import; the test proves nothing"
+    );
+}
+
+/// Checks run while an import runs see one whole revision and say which; a
+/// second import waits for the first.
+#[test]
+fn checks_during_an_import_see_one_whole_revision_and_imports_serialise() {
+    let d = tempfile::tempdir().unwrap();
+    let reg = d.path().join("r.db");
+    let a = d.path().join("a.geojson");
+    let b = d.path().join("b.geojson");
+    points(&a, 1_000, "a", 20.0);
+    points(&b, 40_000, "x", 20.0);
+    ns(&reg).arg("init").output().unwrap();
+    assert!(ns(&reg)
+        .arg("import")
+        .arg(&a)
+        .output()
+        .unwrap()
+        .status
+        .success());
+    let rev1 = stats(&reg);
+    let mut import_b = ns(&reg)
+        .arg("import")
+        .arg(&b)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let c = d.path().join("c.geojson");
+    points(&c, 500, "c", 40.0);
+    let mut import_c = ns(&reg)
+        .arg("import")
+        .arg(&c)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut revisions = std::collections::BTreeSet::new();
+    while import_b.try_wait().unwrap().is_none() {
+        let o = ns(&reg)
+            .args([
+                "check",
+                "--point",
+                "10.0005,20.0005",
+                "--buffer",
+                "200m",
+                "--format",
+                "json",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            matches!(o.status.code(), Some(0 | 3 | 4)),
+            "check failed during an import: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+        let rev = v["registry"]["revision"].as_i64().unwrap();
+        let hits = v["areas"][0]["hits"].as_array().unwrap().len();
+        // Revision 1 holds only the `a` sites near the point; a later revision the `x` sites too.
+        let has_x = v["areas"][0]["hits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h["source_id"].as_str().unwrap().starts_with('x'));
+        assert_eq!(has_x, rev > 1, "revision {rev} with {hits} hits");
+        revisions.insert(rev);
+    }
+    assert!(import_b.wait().unwrap().success());
+    let out_c = import_c.wait_with_output().unwrap();
+    assert!(
+        out_c.status.success(),
+        "the second import should wait, then run: {}",
+        String::from_utf8_lossy(&out_c.stderr)
+    );
+    let (rev, _) = stats(&reg);
+    assert_eq!(rev, rev1.0 + 2, "both imports landed, one after the other");
+    verify_ok(&reg);
+    eprintln!("checks during the import saw revisions {revisions:?}");
+}
