@@ -157,7 +157,7 @@ fn checks_during_an_import_see_one_whole_revision_and_imports_serialise() {
         .unwrap();
     let c = d.path().join("c.geojson");
     points(&c, 500, "c", 40.0);
-    let mut import_c = ns(&reg)
+    let import_c = ns(&reg)
         .arg("import")
         .arg(&c)
         .stdout(Stdio::null())
