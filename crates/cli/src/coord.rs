@@ -4,7 +4,7 @@
 //! hemisphere letters (`50°27'10.4"N 30°30'51.5"E`, `50 27 10.4 N 30 30 51.5 E`,
 //! `50.45N 30.51E`); MGRS at any precision (`36UUA2093589395`, spaces allowed);
 //! UTM (`36U 320935 5589395`, `36n 320935 5589395`, `36north …`) and UPS
-//! (`n 2000000 2000000`, `south …`).
+//! (`n 2000000 2000000`, `s 1500000 2500000`, `south …`).
 //!
 //! MGRS is read by the `mgrs-convert` crate, which follows NGA's grid with the
 //! Norway and Svalbard exceptions and the polar UPS zones and is tested here
@@ -164,6 +164,7 @@ fn utm_ups(zone: &str, e: &str, n: &str) -> Result<Place, String> {
     let (north, band) = match letters {
         "n" | "north" => (true, None),
         "south" => (false, None),
+        "s" if digits.is_empty() => (false, None),
         "s" => return Err(format!("{zone:?} is ambiguous: GeoConvert reads S as the southern hemisphere, MGRS as latitude band S (32°–40°N); write {digits}south or {digits}north")),
         l if l.len() == 1 && !digits.is_empty() && ('c'..='x').contains(&l.chars().next().unwrap_or('?')) && !"io".contains(l) => {
             let b = l.chars().next().unwrap_or('n').to_ascii_uppercase();
@@ -509,6 +510,58 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    /// UTM and UPS coordinates written by GeoConvert read back to GeoConvert's own latitude and longitude.
+    #[test]
+    fn utm_and_ups_read_as_geoconvert_does() {
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let pts: Vec<(f64, f64)> = (0..600)
+            .map(|i| {
+                let lat = if i % 3 == 0 {
+                    80.0 + next() * 10.0
+                } else if i % 3 == 1 {
+                    -90.0 + next() * 12.0
+                } else {
+                    next() * 160.0 - 80.0
+                };
+                (lat, next() * 360.0 - 180.0)
+            })
+            .collect();
+        let input: String = pts.iter().map(|(a, b)| format!("{a} {b}\n")).collect();
+        let grid = geoconvert(&["-u", "-p", "1"], &input);
+        let back = geoconvert(&["-p", "9"], &(grid.join("\n") + "\n"));
+        assert_eq!(grid.len(), pts.len());
+        for (g, b) in grid.iter().zip(&back) {
+            // GeoConvert writes the hemisphere as n/s; read "Ns" as we require (UTM zones with a bare s are refused as ambiguous).
+            let text = match g.split_once(' ') {
+                Some((z, rest)) if z.len() > 1 && z.ends_with('s') => {
+                    format!("{}south {rest}", &z[..z.len() - 1])
+                }
+                _ => g.clone(),
+            };
+            let p = parse_coord(&text).unwrap_or_else(|e| panic!("{g}: {e}"));
+            let want: Vec<f64> = b.split_whitespace().map(|v| v.parse().unwrap()).collect();
+            assert!(
+                (p.center.0 - want[0]).abs() < 1e-7,
+                "{g}: lat {} vs {}",
+                p.center.0,
+                want[0]
+            );
+            let dlon = ((p.center.1 - want[1] + 540.0) % 360.0 - 180.0).abs();
+            assert!(
+                dlon < 1e-7 || want[0].abs() > 89.999_999,
+                "{g}: lon {} vs {}",
+                p.center.1,
+                want[1]
+            );
         }
     }
 
