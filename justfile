@@ -25,3 +25,8 @@ oracle cases="1000":
 # What CI runs.
 ci:
     bash .ci/run
+
+# Long fuzz runs of the readers and the coordinate parsers (generated input, stable Rust).
+fuzz cases="20000":
+    PROPTEST_CASES={{cases}} cargo test --release -p nostrike-formats --test hostile fuzz
+    PROPTEST_CASES={{cases}} cargo test --release -p nostrike --bin nostrike never_panic

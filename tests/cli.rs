@@ -806,3 +806,47 @@ fn openstreetmap_pbf_imports_as_the_shared_extracts_were_derived() {
     expect.retain(|s| s.0 != "osm:way/17429106");
     assert_eq!(site_summary(&reg, true), expect);
 }
+
+/// Every file of the malformed corpus (`tests/corpus/bad/`, notes in
+/// `NOTES.tsv`) is refused whole by a default import: exit 1, a message that
+/// names the file, no panic, and the registry unchanged.
+#[test]
+fn the_malformed_corpus_is_refused_whole() {
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/corpus/bad");
+    let notes = std::fs::read_to_string(corpus.join("NOTES.tsv")).unwrap();
+    let files: Vec<&str> = notes
+        .lines()
+        .skip(1)
+        .map(|l| l.split('\t').next().unwrap())
+        .collect();
+    assert!(files.len() >= 60, "the corpus has {} files", files.len());
+    let d = tempfile::tempdir().unwrap();
+    let reg = registry(d.path());
+    let state = |reg: &Path| -> Value {
+        serde_json::from_str(&code(ns(reg).args(["stats", "--format", "json"])).1).unwrap()
+    };
+    let before = state(&reg);
+    for f in files {
+        let path = corpus.join(f);
+        assert!(path.exists(), "{f} is listed but missing");
+        let (c, out, err) = code(
+            ns(&reg)
+                .arg("import")
+                .arg(&path)
+                .args(["--source", "corpus"]),
+        );
+        assert_eq!(c, 1, "{f}: exit {c}\n{out}{err}");
+        assert!(!err.contains("panicked"), "{f}: {err}");
+        assert!(
+            err.contains(f),
+            "{f}: the message does not name the file: {err}"
+        );
+        assert!(
+            err.lines().count() <= 210,
+            "{f}: message of {} lines",
+            err.lines().count()
+        );
+    }
+    assert_eq!(state(&reg), before, "a refused import changed the registry");
+    ns(&reg).arg("verify").assert().success();
+}

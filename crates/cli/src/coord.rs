@@ -565,6 +565,23 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(512), failure_persistence: None, ..Default::default() })]
+        /// Fuzz: any text at all is read or refused, never a panic, and a
+        /// point read is always a valid latitude and longitude.
+        #[test]
+        fn coordinate_and_distance_parsers_never_panic(text in "\\PC{0,40}", digits in "[0-9NSEWnsew.,:°'\" -]{0,30}") {
+            for t in [&text, &digits] {
+                if let Ok(p) = parse_coord(t) {
+                    proptest::prop_assert!(p.center.0.abs() <= 90.0 && p.center.1.abs() <= 180.0, "{t:?} -> {p:?}");
+                }
+                if let Ok(d) = parse_distance(t) {
+                    proptest::prop_assert!(d.is_finite() && d >= 0.0);
+                }
+            }
+        }
+    }
+
     #[test]
     fn distances() {
         assert_eq!(parse_distance("95 m").unwrap(), 95.0);

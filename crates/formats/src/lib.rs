@@ -98,10 +98,9 @@ impl Format {
             .and_then(|e| e.to_str())
             .unwrap_or("")
             .to_ascii_lowercase();
+        // A known extension decides (a `.geojson` holding a bare Feature is then refused as the wrong top-level type).
         if let Some(f) = Format::from_name(&ext) {
-            if f != Format::GeoJson || !trimmed.starts_with('{') {
-                return Ok(f);
-            }
+            return Ok(f);
         }
         if trimmed.starts_with("<?xml") || trimmed.starts_with("<kml") {
             return Ok(Format::Kml);

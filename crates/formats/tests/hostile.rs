@@ -207,3 +207,95 @@ fn damaged_pbf_and_json_are_refused_without_panic() {
         refused(&write(d.path(), name, text.as_bytes()), Format::GeoJson, needle);
     }
 }
+
+mod fuzz {
+    //! Generated-input fuzzing on the stable toolchain: valid files of every
+    //! format, mutated (bytes flipped, cut, spliced, random), fed to the
+    //! readers; none may panic. A short run here; `just fuzz` runs long
+    //! (set `PROPTEST_CASES`). A crash found becomes a named regression test above.
+    use super::*;
+    use proptest::prelude::*;
+
+    fn seeds() -> Vec<(&'static str, Format, Vec<u8>)> {
+        let d = tempfile::tempdir().unwrap();
+        let mut s = nostrike_core::Site::new(
+            "a",
+            "t",
+            nostrike_core::Category::Museum,
+            geo_types::point!(x: 10.0, y: 50.0).into(),
+        );
+        s.name = "x".into();
+        let g = d.path().join("s.gpkg");
+        nostrike_formats::gpkg::write(&g, &[s]).unwrap();
+        vec![
+            ("s.geojson", Format::GeoJson, std::fs::read(Path::new(SHARED).join("osm/andorra-2013-sites.geojson")).unwrap()[..4000].to_vec()),
+            ("s.ndjson", Format::GeoJsonSeq, b"{\"type\":\"Feature\",\"id\":\"a\",\"properties\":{\"category\":\"museum\"},\"geometry\":{\"type\":\"Polygon\",\"coordinates\":[[[0,0],[1,0],[1,1],[0,0]]]}}\n".to_vec()),
+            ("s.csv", Format::Csv, b"id,category,wkt\na,museum,\"POLYGON((0 0,1 0,1 1,0 0))\"\nb,water,\"POINT(1 2)\"\n".to_vec()),
+            ("s.kml", Format::Kml, format!("<kml><Document>{PLACEMARK}</Document></kml>").into_bytes()),
+            ("s.gpkg", Format::Gpkg, std::fs::read(&g).unwrap()),
+            ("s.osm.pbf", Format::Osm, std::fs::read(Path::new(SHARED).join("osm/andorra-2013.osm.pbf")).unwrap()[..20000].to_vec()),
+        ]
+    }
+
+    /// `PROPTEST_CASES` when set (long runs), else `short`.
+    fn cases(short: u32) -> u32 {
+        std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(short)
+    }
+
+    #[derive(Debug, Clone)]
+    enum Mutation {
+        Flip(usize, u8),
+        Cut(usize),
+        Splice(usize, Vec<u8>),
+        Random(Vec<u8>),
+    }
+
+    fn mutation() -> impl Strategy<Value = Mutation> {
+        prop_oneof![
+            (any::<usize>(), any::<u8>()).prop_map(|(i, b)| Mutation::Flip(i, b)),
+            any::<usize>().prop_map(Mutation::Cut),
+            (
+                any::<usize>(),
+                proptest::collection::vec(any::<u8>(), 0..64)
+            )
+                .prop_map(|(i, v)| Mutation::Splice(i, v)),
+            proptest::collection::vec(any::<u8>(), 0..512).prop_map(Mutation::Random),
+        ]
+    }
+
+    fn apply(mut data: Vec<u8>, ms: &[Mutation]) -> Vec<u8> {
+        for m in ms {
+            let n = data.len().max(1);
+            match m {
+                Mutation::Flip(i, b) => {
+                    if !data.is_empty() {
+                        data[i % n] ^= b | 1;
+                    }
+                }
+                Mutation::Cut(i) => data.truncate(i % n),
+                Mutation::Splice(i, v) => {
+                    let at = i % n;
+                    let at = at.min(data.len());
+                    data.splice(at..at, v.iter().copied());
+                }
+                Mutation::Random(v) => data = v.clone(),
+            }
+        }
+        data
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: cases(48), failure_persistence: None, ..ProptestConfig::default() })]
+        #[test]
+        fn readers_never_panic(which in 0usize..6, ms in proptest::collection::vec(mutation(), 1..4)) {
+            let d = tempfile::tempdir().unwrap();
+            let (name, format, data) = seeds().swap_remove(which);
+            let p = write(d.path(), name, &apply(data, &ms));
+            // Ok or Err are both fine; a panic fails the test.
+            let _ = read(&p, format);
+        }
+    }
+}
