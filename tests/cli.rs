@@ -850,3 +850,65 @@ fn the_malformed_corpus_is_refused_whole() {
     assert_eq!(state(&reg), before, "a refused import changed the registry");
     ns(&reg).arg("verify").assert().success();
 }
+
+/// Odd but valid values are stored and exported verbatim, in every script.
+#[test]
+fn odd_values_are_kept_verbatim() {
+    let d = tempfile::tempdir().unwrap();
+    let names = [
+        "المتحف الوطني".to_string(),
+        "\u{202B}בית הכנסת הגדול\u{202C}".to_string(),
+        "故宫博物院".to_string(),
+        "🏛️ museum 🕌⛪🕍".to_string(),
+        "quote \" apostrophe ' backslash \\ slash /".to_string(),
+        "line\nbreak\ttab\rreturn".to_string(),
+        "Robert'); DROP TABLE sites;--".to_string(),
+        "=HYPERLINK(\"http://x\")".to_string(),
+        "@SUM(A1:A2)".to_string(),
+        "x".repeat(100_000),
+    ];
+    let features: Vec<Value> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| serde_json::json!({"type": "Feature", "id": format!("odd-{i}"), "properties": {"category": "museum", "name": n, "note": n}, "geometry": {"type": "Point", "coordinates": [10.0 + i as f64 * 0.01, 50.0]}}))
+        .collect();
+    let f = d.path().join("odd.geojson");
+    std::fs::write(
+        &f,
+        serde_json::json!({"type": "FeatureCollection", "features": features}).to_string(),
+    )
+    .unwrap();
+    let reg = d.path().join("r.db");
+    ns(&reg).arg("init").assert().success();
+    ns(&reg).arg("import").arg(&f).assert().success();
+    let listed: Vec<Value> =
+        serde_json::from_str(&code(ns(&reg).args(["sites", "--format", "json"])).1).unwrap();
+    for (i, n) in names.iter().enumerate() {
+        let s = listed
+            .iter()
+            .find(|s| s["id"] == format!("odd-{i}"))
+            .unwrap();
+        assert_eq!(s["name"].as_str().unwrap(), n);
+        assert_eq!(s["extra"]["note"].as_str().unwrap(), n);
+    }
+    let hash = |r: &Path| -> Value {
+        serde_json::from_str::<Value>(&code(ns(r).args(["stats", "--format", "json"])).1).unwrap()
+            ["content_hash"]
+            .clone()
+    };
+    for fmt in ["geojson", "csv", "gpkg"] {
+        let out = d.path().join(format!("odd-out.{fmt}"));
+        ns(&reg)
+            .args(["export", "--format", fmt, "-o"])
+            .arg(&out)
+            .assert()
+            .success();
+        let again = d.path().join(format!("again-{fmt}.db"));
+        ns(&again).arg("init").assert().success();
+        ns(&again).arg("import").arg(&out).assert().success();
+        assert_eq!(hash(&again), hash(&reg), "{fmt} round trip");
+    }
+    // The CSV export guards formula-looking cells.
+    let csv_text = std::fs::read_to_string(d.path().join("odd-out.csv")).unwrap();
+    assert!(csv_text.contains("'=HYPERLINK") && csv_text.contains("'@SUM"));
+}

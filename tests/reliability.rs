@@ -207,3 +207,41 @@ fn checks_during_an_import_see_one_whole_revision_and_imports_serialise() {
     verify_ok(&reg);
     eprintln!("checks during the import saw revisions {revisions:?}");
 }
+
+/// The disk fills up in the middle of an import (simulated with a file-size
+/// limit and SIGXFSZ ignored, so writes fail with EFBIG): a clear error,
+/// exit 1, and the registry exactly as before.
+#[test]
+fn a_full_disk_during_an_import_is_an_error_and_changes_nothing() {
+    let d = tempfile::tempdir().unwrap();
+    let reg = d.path().join("r.db");
+    let a = d.path().join("a.geojson");
+    let b = d.path().join("b.geojson");
+    points(&a, 300, "a", 20.0);
+    points(&b, 20_000, "b", 30.0);
+    ns(&reg).arg("init").output().unwrap();
+    assert!(ns(&reg)
+        .arg("import")
+        .arg(&a)
+        .output()
+        .unwrap()
+        .status
+        .success());
+    let before = stats(&reg);
+    let script = format!(
+        "trap '' XFSZ; ulimit -f 400; exec '{}' --registry '{}' import '{}'",
+        bin().display(),
+        reg.display(),
+        b.display()
+    );
+    let o = Command::new("bash").args(["-c", &script]).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("r.db")
+            && (err.contains("disk") || err.contains("full") || err.contains("I/O")),
+        "{err}"
+    );
+    assert_eq!(stats(&reg), before);
+    verify_ok(&reg);
+}

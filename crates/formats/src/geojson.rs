@@ -45,6 +45,34 @@ struct Reader<'a, 'b> {
     path: &'a Path,
     count: usize,
     stopped: Option<ReadError>,
+    /// Bytes the current feature may still take (see [`MAX_FEATURE_BYTES`]).
+    budget: std::rc::Rc<std::cell::Cell<u64>>,
+}
+
+/// The most bytes one feature of a FeatureCollection may take (256 MiB): a
+/// larger one is refused with a message instead of being held in memory.
+pub const MAX_FEATURE_BYTES: u64 = 256 << 20;
+
+/// A reader that fails once the current feature has used up its byte budget.
+struct Budgeted<R> {
+    inner: R,
+    budget: std::rc::Rc<std::cell::Cell<u64>>,
+}
+
+impl<R: std::io::Read> std::io::Read for Budgeted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let left = self.budget.get();
+        if left == 0 {
+            return Err(std::io::Error::other(format!(
+                "a feature is larger than {} MiB; split it or simplify its geometry",
+                MAX_FEATURE_BYTES >> 20
+            )));
+        }
+        let take = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..take])?;
+        self.budget.set(left - n as u64);
+        Ok(n)
+    }
 }
 
 impl<'de> Visitor<'de> for &mut Reader<'_, '_> {
@@ -106,7 +134,11 @@ impl<'de> Visitor<'de> for Features<'_, '_, '_> {
         f.write_str("an array of Features")
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while let Some(v) = seq.next_element::<Value>()? {
+        loop {
+            self.0.budget.set(MAX_FEATURE_BYTES);
+            let Some(v) = seq.next_element::<Value>()? else {
+                break;
+            };
             self.0.count += 1;
             let raw = feature_from_value(self.0.count, v);
             if let Err(e) = (self.0.each)(raw) {
@@ -128,13 +160,22 @@ impl<'de> DeserializeSeed<'de> for Features<'_, '_, '_> {
 /// Read a FeatureCollection, streaming its features to `each`.
 pub fn read_collection(path: &Path, each: Each<'_>) -> Result<(), ReadError> {
     let file = std::fs::File::open(path).map_err(|e| ReadError::io(path, e))?;
-    let mut input = BufReader::with_capacity(1 << 20, file);
+    let budget = std::rc::Rc::new(std::cell::Cell::new(u64::MAX));
+    // Under the buffer, so the count costs nothing per byte; it is exact to within the buffer's 1 MiB.
+    let mut input = BufReader::with_capacity(
+        1 << 20,
+        Budgeted {
+            inner: file,
+            budget: budget.clone(),
+        },
+    );
     skip_bom(&mut input).map_err(|e| ReadError::io(path, e))?;
     let mut reader = Reader {
         each,
         path,
         count: 0,
         stopped: None,
+        budget,
     };
     let mut de = serde_json::Deserializer::from_reader(input);
     let result = (&mut reader).deserialize(&mut de).and_then(|()| de.end());
@@ -143,9 +184,9 @@ pub fn read_collection(path: &Path, each: Each<'_>) -> Result<(), ReadError> {
     }
     result.map_err(|e| {
         let what = if e.is_io() {
-            "read error"
+            format!("feature {}", reader.count + 1)
         } else {
-            "not valid GeoJSON"
+            "not valid GeoJSON".to_string()
         };
         ReadError::invalid(reader.path, format!("{what}: {e}"))
     })

@@ -12,6 +12,12 @@ use nostrike_core::Shape;
 /// across ±180°, or, for a shell that winds around a pole, in a polar view
 /// centred on that pole.
 pub fn validate_geometry(g: &Geometry<f64>) -> Result<(), String> {
+    let n = vertex_count(g);
+    if n > MAX_VERTICES {
+        return Err(format!(
+            "geometry has {n} vertices; at most {MAX_VERTICES} are accepted (simplify or split it)"
+        ));
+    }
     Shape::new(g).map_err(|e| e.to_string())?;
     match g {
         Geometry::Polygon(p) => polygon(p, None),
@@ -27,6 +33,27 @@ pub fn validate_geometry(g: &Geometry<f64>) -> Result<(), String> {
 
 /// Longitudes made continuous along the ring (each step under 180°), the
 /// first one brought within 180° of `ref_lon`.
+/// The most vertices one site or area geometry may have.
+pub const MAX_VERTICES: usize = 1_000_000;
+
+fn vertex_count(g: &Geometry<f64>) -> usize {
+    let poly = |p: &Polygon<f64>| {
+        p.exterior().0.len() + p.interiors().iter().map(|r| r.0.len()).sum::<usize>()
+    };
+    match g {
+        Geometry::Point(_) => 1,
+        Geometry::Line(_) => 2,
+        Geometry::LineString(l) => l.0.len(),
+        Geometry::Polygon(p) => poly(p),
+        Geometry::MultiPoint(m) => m.0.len(),
+        Geometry::MultiLineString(m) => m.0.iter().map(|l| l.0.len()).sum(),
+        Geometry::MultiPolygon(m) => m.0.iter().map(poly).sum(),
+        Geometry::GeometryCollection(c) => c.0.iter().map(vertex_count).sum(),
+        Geometry::Rect(_) => 5,
+        Geometry::Triangle(_) => 4,
+    }
+}
+
 fn unwrap_ring(r: &LineString<f64>, ref_lon: f64) -> Vec<Coord<f64>> {
     let mut prev = ref_lon;
     r.0.iter()
@@ -205,6 +232,13 @@ mod tests {
             .contains("intersects itself"));
         let sq: Geometry<f64> = polygon![(x: 0.0, y: 0.0), (x: 1.0, y: 0.0), (x: 1.0, y: 1.0), (x: 0.0, y: 1.0), (x: 0.0, y: 0.0)].into();
         assert!(validate_geometry(&sq).is_ok());
+    }
+
+    #[test]
+    fn too_many_vertices_are_refused_by_count() {
+        let line: Vec<(f64, f64)> = (0..=MAX_VERTICES).map(|i| (i as f64 * 1e-7, 0.0)).collect();
+        let g: Geometry<f64> = LineString::from(line).into();
+        assert!(validate_geometry(&g).unwrap_err().contains("vertices"));
     }
 
     #[test]
