@@ -245,3 +245,63 @@ fn a_full_disk_during_an_import_is_an_error_and_changes_nothing() {
     assert_eq!(stats(&reg), before);
     verify_ok(&reg);
 }
+
+/// On a read-only file system an import fails with a clear error and a check
+/// still answers (the registry is opened as immutable). Runs in a private
+/// mount namespace (`unshare -rm`); where the kernel does not allow one the
+/// test says so and checks nothing else.
+#[test]
+fn read_only_file_system_refuses_imports_and_still_checks() {
+    if !Command::new("unshare")
+        .args(["-rm", "true"])
+        .status()
+        .is_ok_and(|s| s.success())
+    {
+        eprintln!("unshare -rm is not permitted here; read-only file system not exercised");
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path().join("ro");
+    std::fs::create_dir(&dir).unwrap();
+    let reg = dir.join("r.db");
+    let a = d.path().join("a.geojson");
+    let b = d.path().join("b.geojson");
+    points(&a, 300, "a", 20.0);
+    points(&b, 300, "b", 30.0);
+    ns(&reg).arg("init").output().unwrap();
+    assert!(ns(&reg)
+        .arg("import")
+        .arg(&a)
+        .output()
+        .unwrap()
+        .status
+        .success());
+    let before = stats(&reg);
+    let script = format!(
+        "mount --bind '{dir}' '{dir}' && mount -o remount,bind,ro '{dir}' && \
+         '{bin}' --registry '{reg}' import '{b}'; echo \"import=$?\"; \
+         '{bin}' --registry '{reg}' check --point 10.0005,20.0005 --buffer 100m --format json > '{out}'; echo \"check=$?\"",
+        dir = dir.display(),
+        bin = bin().display(),
+        reg = reg.display(),
+        b = b.display(),
+        out = d.path().join("report.json").display()
+    );
+    let o = Command::new("unshare")
+        .args(["-rm", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(text.contains("import=1"), "{text}{err}");
+    assert!(err.contains("r.db"), "{err}");
+    assert!(text.contains("check=4"), "{text}{err}");
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(d.path().join("report.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        report["registry"]["content_hash"].as_str().unwrap(),
+        before.1
+    );
+    assert_eq!(stats(&reg), before);
+}

@@ -548,8 +548,28 @@ impl Registry {
     }
 
     /// Open an existing registry read-only: nothing is ever written to it.
+    ///
+    /// On a read-only medium (where SQLite cannot create the WAL index beside
+    /// the file) the registry is opened as immutable, provided no write-ahead
+    /// log with unmerged changes lies beside it; otherwise that is an error.
     pub fn open_read_only(path: &Path) -> Result<Registry, StoreError> {
-        let reg = Registry::open_with(path, true)?;
+        let reg = match Registry::open_with(path, true) {
+            Err(StoreError::Sqlite {
+                source: rusqlite::Error::SqliteFailure(f, _),
+                ..
+            }) if f.code == rusqlite::ErrorCode::CannotOpen => {
+                let mut wal = path.as_os_str().to_owned();
+                wal.push("-wal");
+                if std::fs::metadata(&wal).is_ok_and(|m| m.len() > 0) {
+                    return Err(StoreError::Damaged {
+                        path: path.to_path_buf(),
+                        reason: "cannot be opened on this read-only medium: its write-ahead log holds changes not yet merged; open it once where it is writable (e.g. `nostrike verify`)".into(),
+                    });
+                }
+                Registry::open_immutable(path)?
+            }
+            other => other?,
+        };
         reg.conn
             .busy_timeout(Duration::from_secs(10))
             .map_err(|e| reg.err(e))?;
@@ -559,6 +579,44 @@ impl Registry {
             .map_err(|e| reg.err(e))?;
         if version < SCHEMA_VERSION {
             return Err(reg.damaged(format!("schema version {version} is older than {SCHEMA_VERSION}; open it once with a writing command (e.g. `nostrike verify`) to upgrade")));
+        }
+        Ok(reg)
+    }
+
+    /// Open a registry on a read-only medium (SQLite's `immutable` mode).
+    fn open_immutable(path: &Path) -> Result<Registry, StoreError> {
+        let text = path.to_string_lossy();
+        let mut uri = String::from("file:");
+        for c in text.chars() {
+            match c {
+                '%' => uri.push_str("%25"),
+                '?' => uri.push_str("%3f"),
+                '#' => uri.push_str("%23"),
+                c => uri.push(c),
+            }
+        }
+        uri.push_str("?immutable=1");
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn =
+            Connection::open_with_flags(&uri, flags).map_err(|source| StoreError::Sqlite {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        let reg = Registry {
+            conn,
+            path: path.to_path_buf(),
+        };
+        let app: i32 = reg
+            .conn
+            .pragma_query_value(None, "application_id", |r| r.get(0))
+            .map_err(|e| reg.err(e))?;
+        if app != APPLICATION_ID {
+            return Err(StoreError::Foreign {
+                path: path.to_path_buf(),
+                reason: format!("SQLite application_id is {app:#x}, not {APPLICATION_ID:#x}"),
+            });
         }
         Ok(reg)
     }
