@@ -30,3 +30,8 @@ ci:
 fuzz cases="20000":
     PROPTEST_CASES={{cases}} cargo test --release -p nostrike-formats --test hostile fuzz
     PROPTEST_CASES={{cases}} cargo test --release -p nostrike --bin nostrike never_panic
+
+# nostrike against PostGIS and GDAL on the same data (needs postgresql-15-postgis-3 and gdal-bin).
+bench-peers sites="100000" areas="10000":
+    bash bench/peers.sh {{sites}} {{areas}}
+    bash bench/import_vs_ogr2ogr.sh 1000000

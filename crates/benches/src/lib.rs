@@ -46,15 +46,22 @@ impl Rng {
 
 /// (lon, lat) of every city in the shared GeoNames file; panics with the path if it cannot be read.
 pub fn cities() -> Vec<(f64, f64)> {
+    cities_with_population(0)
+}
+
+/// (lon, lat) of the cities with at least `min_population` people.
+pub fn cities_with_population(min_population: u64) -> Vec<(f64, f64)> {
     let text = std::fs::read_to_string(CITIES_CSV).unwrap_or_else(|e| panic!("{CITIES_CSV}: {e}"));
     let mut out = Vec::new();
     for line in text.lines().skip(1) {
         // id,name,country,lat,lon,population; the name may be quoted and hold commas,
         // so read the numeric columns from the right.
         let f: Vec<&str> = line.rsplitn(4, ',').collect();
-        if let (Some(lon), Some(lat)) = (f.get(1), f.get(2)) {
-            if let (Ok(lon), Ok(lat)) = (lon.parse::<f64>(), lat.parse::<f64>()) {
-                out.push((lon, lat));
+        if let (Some(pop), Some(lon), Some(lat)) = (f.first(), f.get(1), f.get(2)) {
+            if let (Ok(pop), Ok(lon), Ok(lat)) = (pop.parse::<u64>(), lon.parse::<f64>(), lat.parse::<f64>()) {
+                if pop >= min_population {
+                    out.push((lon, lat));
+                }
             }
         }
     }
@@ -109,6 +116,11 @@ fn short_line(g: &Geodesic, rng: &mut Rng, c: (f64, f64), r: f64) -> Geometry<f6
 /// uniform over the globe; 80 % points, 15 % polygons (40–400 m across),
 /// 5 % lines. Categories cycle through every category. Deterministic for a seed.
 pub fn sites(n: usize, seed: u64, cities: &[(f64, f64)]) -> Vec<Site> {
+    sites_around(n, seed, cities, 20_000.0)
+}
+
+/// As [`sites`], clustered within `radius_m` of the cities.
+pub fn sites_around(n: usize, seed: u64, cities: &[(f64, f64)], radius_m: f64) -> Vec<Site> {
     let g = Geodesic::wgs84();
     let mut rng = Rng::new(seed);
     (0..n)
@@ -119,7 +131,7 @@ pub fn sites(n: usize, seed: u64, cities: &[(f64, f64)]) -> Vec<Site> {
                     &g,
                     city,
                     rng.range(0.0, 360.0),
-                    20_000.0 * rng.unit().sqrt(),
+                    radius_m * rng.unit().sqrt(),
                 )
             } else {
                 uniform(&mut rng)
@@ -154,6 +166,11 @@ pub fn sites(n: usize, seed: u64, cities: &[(f64, f64)]) -> Vec<Site> {
 /// near a city), 10 % polygons a few km across, 10 % routes of a few km with
 /// a 100–500 m corridor.
 pub fn areas(n: usize, seed: u64, cities: &[(f64, f64)]) -> Vec<Area> {
+    areas_around(n, seed, cities, 30_000.0)
+}
+
+/// As [`areas`], within `radius_m` of the cities.
+pub fn areas_around(n: usize, seed: u64, cities: &[(f64, f64)], radius_m: f64) -> Vec<Area> {
     let g = Geodesic::wgs84();
     let mut rng = Rng::new(seed);
     (0..n)
@@ -164,7 +181,7 @@ pub fn areas(n: usize, seed: u64, cities: &[(f64, f64)]) -> Vec<Area> {
                     &g,
                     city,
                     rng.range(0.0, 360.0),
-                    30_000.0 * rng.unit().sqrt(),
+                    radius_m * rng.unit().sqrt(),
                 )
             } else {
                 uniform(&mut rng)

@@ -382,25 +382,39 @@ pub fn run_verdict_of(path: &Path, args: &CheckArgs, out: Out) -> anyhow::Result
         verdict,
     };
     let text = match args.format {
-        ReportFormat::Table => report::table(&report, out.color),
-        ReportFormat::Json => report::json(&report),
-        ReportFormat::Geojson => report::geojson(&report),
-        ReportFormat::Csv => report::csv(&report)?,
-        ReportFormat::Kml => report::kml(&report),
+        ReportFormat::Json => {
+            // Streamed straight to its destination: a report of many hits is never built in memory.
+            match &args.output {
+                Some(f) => {
+                    let file = std::fs::File::create(f).with_context(|| format!("writing {}", f.display()))?;
+                    report::write_json(&report, std::io::BufWriter::with_capacity(1 << 20, file), false)
+                        .with_context(|| format!("writing {}", f.display()))?;
+                }
+                None => {
+                    let stdout = std::io::stdout();
+                    let pretty = std::io::IsTerminal::is_terminal(&stdout);
+                    report::write_json(&report, std::io::BufWriter::with_capacity(1 << 20, stdout.lock()), pretty)
+                        .context("writing the report")?;
+                }
+            }
+            None
+        }
+        ReportFormat::Table => Some(report::table(&report, out.color)),
+        ReportFormat::Geojson => Some(report::geojson(&report)),
+        ReportFormat::Csv => Some(report::csv(&report)?),
+        ReportFormat::Kml => Some(report::kml(&report)),
     };
-    match &args.output {
-        Some(f) => {
-            std::fs::write(f, text).with_context(|| format!("writing {}", f.display()))?;
+    match (&args.output, text) {
+        (Some(f), text) => {
+            if let Some(text) = text {
+                std::fs::write(f, text).with_context(|| format!("writing {}", f.display()))?;
+            }
             if !out.quiet {
-                eprintln!(
-                    "{}: {} — report written to {}",
-                    verdict_word(verdict),
-                    report::verdict_sentence(verdict),
-                    f.display()
-                );
+                eprintln!("{}: {} — report written to {}", verdict_word(verdict), report::verdict_sentence(verdict), f.display());
             }
         }
-        None => print!("{text}"),
+        (None, Some(text)) => print!("{text}"),
+        (None, None) => {}
     }
     Ok(verdict)
 }

@@ -5,6 +5,8 @@ use std::fmt::Write as _;
 use geo_types::{Geometry, LineString, Point};
 use nostrike_core::{Area, AreaResult, Policy, Site, SiteIndex, Verdict};
 use nostrike_formats::geojson::geometry_to_value;
+use serde::ser::SerializeSeq;
+use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use crate::check::verdict_word;
@@ -161,52 +163,9 @@ pub fn table(r: &Report<'_>, color: bool) -> String {
     o
 }
 
-fn pt(p: (f64, f64)) -> Value {
-    json!([p.0, p.1])
-}
 
-/// The JSON report (schema: docs/report.schema.json).
-pub fn json_value(r: &Report<'_>) -> Value {
-    let areas: Vec<Value> = r
-        .areas
-        .iter()
-        .zip(r.results)
-        .map(|((area, input), res)| {
-            let hits: Vec<Value> = res
-                .hits
-                .iter()
-                .map(|h| {
-                    let s = &r.index.sites()[h.site];
-                    json!({
-                        "site_id": site_key(s),
-                        "source": s.source,
-                        "source_id": s.id,
-                        "name": s.name,
-                        "category": s.category.as_str(),
-                        "class": match s.category.class() { nostrike_core::Class::Cultural => "cultural", nostrike_core::Class::Civilian => "civilian" },
-                        "protection": s.protection.as_str(),
-                        "distance_m": h.distance_m,
-                        "required_m": h.required_m,
-                        "margin_m": h.margin_m,
-                        "verdict": h.verdict.as_str(),
-                        "bearing_deg": h.bearing_deg,
-                        "nearest_on_area": pt(h.nearest_on_area),
-                        "nearest_on_site": pt(h.nearest_on_site),
-                    })
-                })
-                .collect();
-            json!({
-                "id": area.id,
-                "input": input.text,
-                "read_as": input.how,
-                "geometry": geometry_to_value(&area.geometry),
-                "buffer_m": area.buffer_m,
-                "location_error_m": area.location_error_m,
-                "verdict": res.verdict.as_str(),
-                "hits": hits,
-            })
-        })
-        .collect();
+/// The report's header as JSON: everything but the areas.
+pub fn head_value(r: &Report<'_>) -> Value {
     json!({
         "verdict": r.verdict.as_str(),
         "summary": verdict_sentence(r.verdict),
@@ -217,16 +176,123 @@ pub fn json_value(r: &Report<'_>) -> Value {
         "as_of": r.as_of,
         "validity_time": r.validity_time,
         "policy": {"name": r.policy.name, "source": r.policy_source, "caution_margin_m": r.policy.caution_margin_m},
-        "areas": areas,
     })
 }
 
-/// The JSON report as text.
-pub fn json(r: &Report<'_>) -> String {
-    let mut s = serde_json::to_string_pretty(&json_value(r))
-        .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
-    s.push('\n');
-    s
+#[derive(Serialize)]
+struct JsonHit<'a> {
+    site_id: String,
+    source: &'a str,
+    source_id: &'a str,
+    name: &'a str,
+    category: &'static str,
+    class: &'static str,
+    protection: &'static str,
+    distance_m: f64,
+    required_m: f64,
+    margin_m: f64,
+    verdict: &'static str,
+    bearing_deg: Option<f64>,
+    nearest_on_area: [f64; 2],
+    nearest_on_site: [f64; 2],
+}
+
+/// The hits of one area, serialised one at a time (no intermediate tree).
+struct JsonHits<'a> {
+    hits: &'a [nostrike_core::Hit],
+    index: &'a SiteIndex,
+}
+
+impl Serialize for JsonHits<'_> {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        let mut seq = ser.serialize_seq(Some(self.hits.len()))?;
+        for h in self.hits {
+            let s = &self.index.sites()[h.site];
+            seq.serialize_element(&JsonHit {
+                site_id: site_key(s),
+                source: &s.source,
+                source_id: &s.id,
+                name: &s.name,
+                category: s.category.as_str(),
+                class: match s.category.class() {
+                    nostrike_core::Class::Cultural => "cultural",
+                    nostrike_core::Class::Civilian => "civilian",
+                },
+                protection: s.protection.as_str(),
+                distance_m: h.distance_m,
+                required_m: h.required_m,
+                margin_m: h.margin_m,
+                verdict: h.verdict.as_str(),
+                bearing_deg: h.bearing_deg,
+                nearest_on_area: [h.nearest_on_area.0, h.nearest_on_area.1],
+                nearest_on_site: [h.nearest_on_site.0, h.nearest_on_site.1],
+            })?;
+        }
+        seq.end()
+    }
+}
+
+#[derive(Serialize)]
+struct JsonArea<'a> {
+    id: &'a str,
+    input: &'a str,
+    read_as: &'a str,
+    geometry: Value,
+    buffer_m: f64,
+    location_error_m: f64,
+    verdict: &'static str,
+    hits: JsonHits<'a>,
+}
+
+struct JsonAreas<'a>(&'a Report<'a>);
+
+impl Serialize for JsonAreas<'_> {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        let r = self.0;
+        let mut seq = ser.serialize_seq(Some(r.results.len()))?;
+        for ((area, input), res) in r.areas.iter().zip(r.results) {
+            seq.serialize_element(&JsonArea {
+                id: &area.id,
+                input: &input.text,
+                read_as: &input.how,
+                geometry: geometry_to_value(&area.geometry),
+                buffer_m: area.buffer_m,
+                location_error_m: area.location_error_m,
+                verdict: res.verdict.as_str(),
+                hits: JsonHits { hits: &res.hits, index: r.index },
+            })?;
+        }
+        seq.end()
+    }
+}
+
+/// The whole JSON report, streamed field by field.
+struct JsonReport<'a>(&'a Report<'a>);
+
+impl Serialize for JsonReport<'_> {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let head = head_value(self.0);
+        let mut map = ser.serialize_map(None)?;
+        if let Value::Object(h) = &head {
+            for (k, v) in h {
+                map.serialize_entry(k, v)?;
+            }
+        }
+        map.serialize_entry("areas", &JsonAreas(self.0))?;
+        map.end()
+    }
+}
+
+/// Write the JSON report (schema: docs/report.schema.json); indented when `pretty`.
+pub fn write_json<W: std::io::Write>(r: &Report<'_>, mut w: W, pretty: bool) -> std::io::Result<()> {
+    if pretty {
+        serde_json::to_writer_pretty(&mut w, &JsonReport(r))?;
+    } else {
+        serde_json::to_writer(&mut w, &JsonReport(r))?;
+    }
+    w.write_all(b"\n")?;
+    w.flush()
 }
 
 fn feature(geometry: &Geometry<f64>, props: Value) -> Value {
@@ -256,7 +322,7 @@ pub fn geojson(r: &Report<'_>) -> String {
     }
     let mut top = Map::new();
     top.insert("type".into(), "FeatureCollection".into());
-    let head = json_value(r);
+    let head = head_value(r);
     for k in [
         "verdict",
         "tool",
