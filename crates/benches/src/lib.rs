@@ -58,7 +58,9 @@ pub fn cities_with_population(min_population: u64) -> Vec<(f64, f64)> {
         // so read the numeric columns from the right.
         let f: Vec<&str> = line.rsplitn(4, ',').collect();
         if let (Some(pop), Some(lon), Some(lat)) = (f.first(), f.get(1), f.get(2)) {
-            if let (Ok(pop), Ok(lon), Ok(lat)) = (pop.parse::<u64>(), lon.parse::<f64>(), lat.parse::<f64>()) {
+            if let (Ok(pop), Ok(lon), Ok(lat)) =
+                (pop.parse::<u64>(), lon.parse::<f64>(), lat.parse::<f64>())
+            {
                 if pop >= min_population {
                     out.push((lon, lat));
                 }

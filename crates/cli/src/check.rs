@@ -386,15 +386,24 @@ pub fn run_verdict_of(path: &Path, args: &CheckArgs, out: Out) -> anyhow::Result
             // Streamed straight to its destination: a report of many hits is never built in memory.
             match &args.output {
                 Some(f) => {
-                    let file = std::fs::File::create(f).with_context(|| format!("writing {}", f.display()))?;
-                    report::write_json(&report, std::io::BufWriter::with_capacity(1 << 20, file), false)
+                    let file = std::fs::File::create(f)
                         .with_context(|| format!("writing {}", f.display()))?;
+                    report::write_json(
+                        &report,
+                        std::io::BufWriter::with_capacity(1 << 20, file),
+                        false,
+                    )
+                    .with_context(|| format!("writing {}", f.display()))?;
                 }
                 None => {
                     let stdout = std::io::stdout();
                     let pretty = std::io::IsTerminal::is_terminal(&stdout);
-                    report::write_json(&report, std::io::BufWriter::with_capacity(1 << 20, stdout.lock()), pretty)
-                        .context("writing the report")?;
+                    report::write_json(
+                        &report,
+                        std::io::BufWriter::with_capacity(1 << 20, stdout.lock()),
+                        pretty,
+                    )
+                    .context("writing the report")?;
                 }
             }
             None
@@ -410,7 +419,12 @@ pub fn run_verdict_of(path: &Path, args: &CheckArgs, out: Out) -> anyhow::Result
                 std::fs::write(f, text).with_context(|| format!("writing {}", f.display()))?;
             }
             if !out.quiet {
-                eprintln!("{}: {} — report written to {}", verdict_word(verdict), report::verdict_sentence(verdict), f.display());
+                eprintln!(
+                    "{}: {} — report written to {}",
+                    verdict_word(verdict),
+                    report::verdict_sentence(verdict),
+                    f.display()
+                );
             }
         }
         (None, Some(text)) => print!("{text}"),

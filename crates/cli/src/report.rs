@@ -163,7 +163,6 @@ pub fn table(r: &Report<'_>, color: bool) -> String {
     o
 }
 
-
 /// The report's header as JSON: everything but the areas.
 pub fn head_value(r: &Report<'_>) -> Value {
     json!({
@@ -259,7 +258,10 @@ impl Serialize for JsonAreas<'_> {
                 buffer_m: area.buffer_m,
                 location_error_m: area.location_error_m,
                 verdict: res.verdict.as_str(),
-                hits: JsonHits { hits: &res.hits, index: r.index },
+                hits: JsonHits {
+                    hits: &res.hits,
+                    index: r.index,
+                },
             })?;
         }
         seq.end()
@@ -285,7 +287,11 @@ impl Serialize for JsonReport<'_> {
 }
 
 /// Write the JSON report (schema: docs/report.schema.json); indented when `pretty`.
-pub fn write_json<W: std::io::Write>(r: &Report<'_>, mut w: W, pretty: bool) -> std::io::Result<()> {
+pub fn write_json<W: std::io::Write>(
+    r: &Report<'_>,
+    mut w: W,
+    pretty: bool,
+) -> std::io::Result<()> {
     if pretty {
         serde_json::to_writer_pretty(&mut w, &JsonReport(r))?;
     } else {

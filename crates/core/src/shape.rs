@@ -111,6 +111,8 @@ pub struct Nearest {
     pub on_a: Vertex,
     /// Nearest point on the second shape.
     pub on_b: Vertex,
+    /// Initial azimuth from `on_a` toward `on_b` (degrees), when it came for free with the distance.
+    pub azimuth_deg: Option<f64>,
 }
 
 struct Builder {
@@ -420,6 +422,7 @@ pub fn distance_within(a: &Shape, b: &Shape, limit_m: f64) -> Option<Nearest> {
             distance_m: d,
             on_a: *p,
             on_b: *q,
+            azimuth_deg: None,
         });
     }
     for r in a.representatives() {
@@ -428,6 +431,7 @@ pub fn distance_within(a: &Shape, b: &Shape, limit_m: f64) -> Option<Nearest> {
                 distance_m: 0.0,
                 on_a: *r,
                 on_b: *r,
+                azimuth_deg: None,
             });
         }
     }
@@ -437,6 +441,7 @@ pub fn distance_within(a: &Shape, b: &Shape, limit_m: f64) -> Option<Nearest> {
                 distance_m: 0.0,
                 on_a: *r,
                 on_b: *r,
+                azimuth_deg: None,
             });
         }
     }
@@ -456,6 +461,7 @@ pub fn distance_within(a: &Shape, b: &Shape, limit_m: f64) -> Option<Nearest> {
                     distance_m: 0.0,
                     on_a: x,
                     on_b: x,
+                    azimuth_deg: None,
                 });
             }
         }
@@ -469,6 +475,7 @@ pub fn distance_within(a: &Shape, b: &Shape, limit_m: f64) -> Option<Nearest> {
                 distance_m: d,
                 on_a,
                 on_b,
+                azimuth_deg: None,
             });
         }
     };
@@ -511,11 +518,22 @@ pub fn distance_to_vertex_within(a: &Shape, q: &Vertex, limit_m: f64) -> Option<
     if a.bbox.distance_to_point(&q.ecef) > limit_m {
         return None;
     }
+    if let Some(p) = a.as_point() {
+        // Point to point, the commonest case: one inverse gives distance and bearing.
+        let (d, azi, _) = geodesy::inverse(p, q);
+        return (d <= limit_m).then_some(Nearest {
+            distance_m: d,
+            on_a: *p,
+            on_b: *q,
+            azimuth_deg: Some(azi),
+        });
+    }
     if a.contains(q) {
         return Some(Nearest {
             distance_m: 0.0,
             on_a: *q,
             on_b: *q,
+            azimuth_deg: None,
         });
     }
     let mut best: Option<Nearest> = None;
@@ -529,6 +547,7 @@ pub fn distance_to_vertex_within(a: &Shape, q: &Vertex, limit_m: f64) -> Option<
                     distance_m: d,
                     on_a: *p,
                     on_b: *q,
+                    azimuth_deg: None,
                 });
             }
         }
@@ -542,6 +561,7 @@ pub fn distance_to_vertex_within(a: &Shape, q: &Vertex, limit_m: f64) -> Option<
                     distance_m: d,
                     on_a: x,
                     on_b: *q,
+                    azimuth_deg: None,
                 });
             }
         }

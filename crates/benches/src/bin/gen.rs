@@ -22,7 +22,9 @@ fn main() -> std::io::Result<()> {
     if args.len() != 5 {
         return usage();
     }
-    let (Ok(n), Ok(seed)) = (args[2].parse::<usize>(), args[3].parse::<u64>()) else { return usage() };
+    let (Ok(n), Ok(seed)) = (args[2].parse::<usize>(), args[3].parse::<u64>()) else {
+        return usage();
+    };
     let cities = cities_with_population(500_000);
     let mut out = BufWriter::new(std::fs::File::create(&args[4])?);
     out.write_all(b"{\"type\":\"FeatureCollection\",\"features\":[\n")?;
