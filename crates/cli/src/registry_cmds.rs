@@ -495,7 +495,7 @@ fn filter_sites(path: &Path, f: &Filters) -> anyhow::Result<(Vec<Site>, i64, Str
             continue;
         }
         if let Some((w, so, e, n)) = bbox {
-            let inside = all_coords(&s.geometry).iter().any(|c| {
+            let inside = nostrike_formats::coords(&s.geometry).iter().any(|c| {
                 let lon_ok = if w <= e {
                     c.x >= w && c.x <= e
                 } else {
@@ -648,30 +648,6 @@ pub fn sites(path: &Path, args: &SitesArgs) -> anyhow::Result<ExitCode> {
     }
     w.flush()?;
     Ok(ExitCode::SUCCESS)
-}
-
-fn all_coords(g: &geo_types::Geometry<f64>) -> Vec<geo_types::Coord<f64>> {
-    use geo_types::Geometry as G;
-    let poly = |p: &geo_types::Polygon<f64>| {
-        p.exterior()
-            .0
-            .iter()
-            .chain(p.interiors().iter().flat_map(|r| r.0.iter()))
-            .copied()
-            .collect::<Vec<_>>()
-    };
-    match g {
-        G::Point(p) => vec![p.0],
-        G::Line(l) => vec![l.start, l.end],
-        G::LineString(l) => l.0.clone(),
-        G::Polygon(p) => poly(p),
-        G::MultiPoint(m) => m.0.iter().map(|p| p.0).collect(),
-        G::MultiLineString(m) => m.0.iter().flat_map(|l| l.0.iter().copied()).collect(),
-        G::MultiPolygon(m) => m.0.iter().flat_map(poly).collect(),
-        G::GeometryCollection(c) => c.0.iter().flat_map(all_coords).collect(),
-        G::Rect(r) => poly(&r.to_polygon()),
-        G::Triangle(t) => poly(&t.to_polygon()),
-    }
 }
 
 fn geometry_kind(g: &geo_types::Geometry<f64>) -> &'static str {

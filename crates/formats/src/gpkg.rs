@@ -51,7 +51,7 @@ pub fn encode_blob(g: &Geometry<f64>) -> Vec<u8> {
         f64::INFINITY,
         f64::NEG_INFINITY,
     );
-    for c in coords(g) {
+    for c in crate::coords(g) {
         minx = minx.min(c.x);
         maxx = maxx.max(c.x);
         miny = miny.min(c.y);
@@ -67,30 +67,6 @@ pub fn encode_blob(g: &Geometry<f64>) -> Vec<u8> {
     }
     out.extend_from_slice(&body);
     out
-}
-
-fn coords(g: &Geometry<f64>) -> Vec<geo_types::Coord<f64>> {
-    use geo_types::Geometry as G;
-    let poly = |p: &geo_types::Polygon<f64>| {
-        p.exterior()
-            .0
-            .iter()
-            .chain(p.interiors().iter().flat_map(|r| r.0.iter()))
-            .copied()
-            .collect::<Vec<_>>()
-    };
-    match g {
-        G::Point(p) => vec![p.0],
-        G::Line(l) => vec![l.start, l.end],
-        G::LineString(l) => l.0.clone(),
-        G::Polygon(p) => poly(p),
-        G::MultiPoint(m) => m.0.iter().map(|p| p.0).collect(),
-        G::MultiLineString(m) => m.0.iter().flat_map(|l| l.0.iter().copied()).collect(),
-        G::MultiPolygon(m) => m.0.iter().flat_map(poly).collect(),
-        G::GeometryCollection(c) => c.0.iter().flat_map(coords).collect(),
-        G::Rect(r) => poly(&r.to_polygon()),
-        G::Triangle(t) => poly(&t.to_polygon()),
-    }
 }
 
 /// Read every feature table of a GeoPackage, streaming rows to `each`.
@@ -257,7 +233,7 @@ INSERT INTO gpkg_extensions VALUES ('sites', 'geom', 'gpkg_rtree_index', 'http:/
             .prepare("INSERT INTO rtree_sites_geom VALUES (?1, ?2, ?3, ?4, ?5)")
             .map_err(err)?;
         for s in sites {
-            let cs = coords(&s.geometry);
+            let cs = crate::coords(&s.geometry);
             let (x0, x1) = cs
                 .iter()
                 .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), c| {

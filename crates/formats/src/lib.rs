@@ -251,3 +251,28 @@ pub fn unit_of(format: Format) -> &'static str {
         _ => "feature",
     }
 }
+
+/// Every coordinate of a geometry, in order (rings and parts concatenated).
+pub fn coords(g: &geo_types::Geometry<f64>) -> Vec<geo_types::Coord<f64>> {
+    use geo_types::Geometry as G;
+    let poly = |p: &geo_types::Polygon<f64>| {
+        p.exterior()
+            .0
+            .iter()
+            .chain(p.interiors().iter().flat_map(|r| r.0.iter()))
+            .copied()
+            .collect::<Vec<_>>()
+    };
+    match g {
+        G::Point(p) => vec![p.0],
+        G::Line(l) => vec![l.start, l.end],
+        G::LineString(l) => l.0.clone(),
+        G::Polygon(p) => poly(p),
+        G::MultiPoint(m) => m.0.iter().map(|p| p.0).collect(),
+        G::MultiLineString(m) => m.0.iter().flat_map(|l| l.0.iter().copied()).collect(),
+        G::MultiPolygon(m) => m.0.iter().flat_map(poly).collect(),
+        G::GeometryCollection(c) => c.0.iter().flat_map(coords).collect(),
+        G::Rect(r) => poly(&r.to_polygon()),
+        G::Triangle(t) => poly(&t.to_polygon()),
+    }
+}

@@ -234,17 +234,6 @@ fn rings(mut ways: Vec<Vec<i64>>) -> Option<Vec<Vec<i64>>> {
     Some(out)
 }
 
-fn point_in(p: &Coord<f64>, r: &[Coord<f64>]) -> bool {
-    let mut inside = false;
-    for w in r.windows(2) {
-        let (a, b) = (&w[0], &w[1]);
-        if (a.y > p.y) != (b.y > p.y) && p.x < (b.x - a.x) * (p.y - a.y) / (b.y - a.y) + a.x {
-            inside = !inside;
-        }
-    }
-    inside
-}
-
 /// Read protected-site candidates from an OSM PBF file, streaming them to `each` (nodes, then ways, then relations, each by id).
 pub fn read(
     path: &Path,
@@ -382,7 +371,7 @@ pub fn read(
                 let c = line_of(&r)?;
                 let k = polys
                     .iter()
-                    .position(|p| point_in(&c[0], &p.exterior().0))
+                    .position(|p| crate::validate::point_in_ring(&c[0], &p.exterior().0))
                     .ok_or("an inner ring lies in no outer ring")?;
                 polys[k].interiors_push(LineString(c));
             }

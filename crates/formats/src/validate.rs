@@ -208,7 +208,8 @@ fn crossing_between(shell: &[Coord<f64>], hole: &[Coord<f64>]) -> Option<usize> 
     None
 }
 
-fn point_in_ring(p: &Coord<f64>, r: &[Coord<f64>]) -> bool {
+/// Planar even-odd point-in-ring test.
+pub(crate) fn point_in_ring(p: &Coord<f64>, r: &[Coord<f64>]) -> bool {
     let mut inside = false;
     for w in r.windows(2) {
         let (a, b) = (&w[0], &w[1]);

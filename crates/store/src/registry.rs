@@ -599,26 +599,7 @@ impl Registry {
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
             | OpenFlags::SQLITE_OPEN_URI
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn =
-            Connection::open_with_flags(&uri, flags).map_err(|source| StoreError::Sqlite {
-                path: path.to_path_buf(),
-                source,
-            })?;
-        let reg = Registry {
-            conn,
-            path: path.to_path_buf(),
-        };
-        let app: i32 = reg
-            .conn
-            .pragma_query_value(None, "application_id", |r| r.get(0))
-            .map_err(|e| reg.err(e))?;
-        if app != APPLICATION_ID {
-            return Err(StoreError::Foreign {
-                path: path.to_path_buf(),
-                reason: format!("SQLite application_id is {app:#x}, not {APPLICATION_ID:#x}"),
-            });
-        }
-        Ok(reg)
+        Registry::connect(path, uri, flags)
     }
 
     fn open_with(path: &Path, read_only: bool) -> Result<Registry, StoreError> {
@@ -636,8 +617,18 @@ impl Registry {
         } else {
             OpenFlags::SQLITE_OPEN_READ_WRITE
         } | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        Registry::connect(path, path, flags)
+    }
+
+    /// Open `target` (the file, or an SQLite URI for it) and check that it is a
+    /// nostrike registry this build can read: application id and schema version.
+    fn connect<P: AsRef<Path>>(
+        path: &Path,
+        target: P,
+        flags: OpenFlags,
+    ) -> Result<Registry, StoreError> {
         let conn =
-            Connection::open_with_flags(path, flags).map_err(|source| StoreError::Sqlite {
+            Connection::open_with_flags(target, flags).map_err(|source| StoreError::Sqlite {
                 path: path.to_path_buf(),
                 source,
             })?;
