@@ -74,7 +74,10 @@ impl Enc {
         }
     }
     pub(crate) fn sha256_hex(&self) -> String {
-        hex(&Sha256::digest(&self.0))
+        hex(&self.sha256())
+    }
+    pub(crate) fn sha256(&self) -> [u8; 32] {
+        Sha256::digest(&self.0).into()
     }
 }
 
@@ -92,6 +95,11 @@ pub fn canonical_properties(text: &str) -> Result<String, String> {
 /// every field of the site, with the geometry as WKB. `geometry_wkb` must be
 /// `wkb::encode(&site.geometry)`.
 pub fn site_hash_with_wkb(site: &Site, geometry_wkb: &[u8]) -> String {
+    hex(&site_digest_with_wkb(site, geometry_wkb))
+}
+
+/// The site hash as raw bytes (see [`site_hash_with_wkb`]).
+pub(crate) fn site_digest_with_wkb(site: &Site, geometry_wkb: &[u8]) -> [u8; 32] {
     let mut e = Enc::default();
     e.text("nostrike-site-v1")
         .text(&site.source)
@@ -110,7 +118,7 @@ pub fn site_hash_with_wkb(site: &Site, geometry_wkb: &[u8]) -> String {
         .opt_i64(site.valid_to)
         .opt_text(site.last_verified.as_deref())
         .text(&site.properties);
-    e.sha256_hex()
+    e.sha256()
 }
 
 /// The site hash of a site (see [`site_hash_with_wkb`]).
@@ -129,4 +137,34 @@ pub fn content_hash<S: AsRef<str>>(site_hashes: &mut [S]) -> String {
         h.update(b"\n");
     }
     hex(&h.finalize())
+}
+
+/// [`content_hash`] from raw digests (sorted in parallel; raw-byte order is the order of their lowercase hex).
+pub(crate) fn content_hash_of_digests(digests: &mut [[u8; 32]]) -> String {
+    use rayon::slice::ParallelSliceMut;
+    digests.par_sort_unstable();
+    let mut h = Sha256::new();
+    for d in digests.iter() {
+        h.update(hex(d).as_bytes());
+        h.update(b"\n");
+    }
+    hex(&h.finalize())
+}
+
+/// Parse 64 lowercase hex digits into a digest.
+pub(crate) fn parse_hex(text: &str) -> Option<[u8; 32]> {
+    let b = text.as_bytes();
+    if b.len() != 64 {
+        return None;
+    }
+    let nib = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None,
+    };
+    let mut out = [0u8; 32];
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = (nib(b[2 * i])? << 4) | nib(b[2 * i + 1])?;
+    }
+    Some(out)
 }

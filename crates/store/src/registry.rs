@@ -18,7 +18,10 @@ use rusqlite::{
     params, Connection, OpenFlags, OptionalExtension, Row, Transaction, TransactionBehavior,
 };
 
-use crate::canonical::{canonical_properties, content_hash, site_hash_with_wkb, Enc};
+use crate::canonical::{
+    canonical_properties, content_hash, content_hash_of_digests, parse_hex, site_digest_with_wkb,
+    site_hash_with_wkb, Enc,
+};
 
 /// `PRAGMA application_id` of a nostrike registry ("NSTR").
 pub const APPLICATION_ID: i32 = 0x4E53_5452;
@@ -827,16 +830,17 @@ impl Registry {
             .map_err(|e| self.err(e))?;
         // Rows are decoded and verified in parallel, a chunk at a time, so
         // the raw rows of the whole registry are never in memory at once.
-        let decode = |chunk: Vec<(SiteRow, String)>| -> Result<Vec<(Site, String)>, String> {
+        let decode = |chunk: Vec<(SiteRow, String)>| -> Result<Vec<(Site, [u8; 32])>, String> {
             chunk
                 .into_par_iter()
                 .map(|(mut row, stored)| {
                     let geometry = std::mem::take(&mut row.geometry);
                     let site = row.into_site_with(&geometry)?;
-                    if site_hash_with_wkb(&site, &geometry) != stored {
+                    let digest = site_digest_with_wkb(&site, &geometry);
+                    if parse_hex(&stored) != Some(digest) {
                         return Err(format!("site {}/{} does not match its recorded hash (edited outside nostrike?)", site.source, site.id));
                     }
-                    Ok((site, stored))
+                    Ok((site, digest))
                 })
                 .collect()
         };
@@ -873,7 +877,7 @@ impl Registry {
         drop(rows);
         drop(st);
         tx.finish().map_err(|e| self.err(e))?;
-        let actual = content_hash(&mut hashes);
+        let actual = content_hash_of_digests(&mut hashes);
         if actual != recorded {
             return Err(self.damaged(format!("live sites hash to {actual} but the registry records {recorded} (rows added, removed or edited outside nostrike?); run `nostrike verify`")));
         }
