@@ -1260,18 +1260,6 @@ impl Registry {
         tx.finish().map_err(|e| self.err(e))?;
         Ok(findings)
     }
-
-    /// A quick self-check for readers: SQLite's `quick_check`.
-    pub fn quick_check(&self) -> Result<(), StoreError> {
-        let r: String = self
-            .conn
-            .query_row("PRAGMA quick_check", [], |r| r.get(0))
-            .map_err(|e| self.err(e))?;
-        if r != "ok" {
-            return Err(self.damaged(format!("SQLite quick_check: {r}")));
-        }
-        Ok(())
-    }
 }
 
 /// How many rows a load decodes and verifies at a time.
