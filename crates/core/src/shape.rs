@@ -520,7 +520,7 @@ pub fn distance_to_vertex_within(a: &Shape, q: &Vertex, limit_m: f64) -> Option<
     }
     if let Some(p) = a.as_point() {
         // Point to point, the commonest case: one inverse gives distance and bearing.
-        let (d, azi, _) = geodesy::inverse(p, q);
+        let (d, azi) = geodesy::distance_azimuth(p, q);
         return (d <= limit_m).then_some(Nearest {
             distance_m: d,
             on_a: *p,
