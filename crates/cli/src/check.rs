@@ -61,7 +61,7 @@ pub struct CheckArgs {
     /// Policy TOML file (default: the shipped example, illustrative only).
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
-    /// Check against the registry as it was at revision REV or date DATE (YYYY-MM-DD or UTC time).
+    /// Check against the registry as it was at revision REV, or at a UTC time (`2026-03-01T14:00:00Z`; a bare date means 00:00 UTC that day), judging site validity at that time.
     #[arg(long, value_name = "REV|DATE")]
     pub as_of: Option<String>,
     /// Report format.
