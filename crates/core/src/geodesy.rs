@@ -375,7 +375,7 @@ impl Edge {
         let mut best = (self.a, da, 0.0);
         for _ in 0..40 {
             let (x, alpha) = self.point_at(s);
-            let (d, beta, _) = inverse(&x, p);
+            let (d, beta) = distance_azimuth(&x, p);
             // Later iterates are nearer the foot; prefer them when the distance is flat to 1 nm.
             if d <= best.1 + 1e-9 {
                 best = (x, d, s);
