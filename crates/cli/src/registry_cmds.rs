@@ -755,8 +755,14 @@ pub fn show(path: &Path, id: &str) -> anyhow::Result<ExitCode> {
             time::format_utc(e.imported_at),
             e.operator,
             e.file_name,
-            e.hash_before.as_deref().map(|h| h.get(..12).unwrap_or(h)).unwrap_or("-"),
-            e.hash_after.as_deref().map(|h| h.get(..12).unwrap_or(h)).unwrap_or("-")
+            e.hash_before
+                .as_deref()
+                .map(|h| h.get(..12).unwrap_or(h))
+                .unwrap_or("-"),
+            e.hash_after
+                .as_deref()
+                .map(|h| h.get(..12).unwrap_or(h))
+                .unwrap_or("-")
         );
     }
     Ok(ExitCode::SUCCESS)
