@@ -50,6 +50,19 @@ fn registry(dir: &Path) -> PathBuf {
     reg
 }
 
+/// `nostrike stats --format json` of a registry.
+fn stats_json(reg: &Path) -> Value {
+    serde_json::from_str(&code(ns(reg).args(["stats", "--format", "json"])).1).unwrap()
+}
+
+/// The registry's content hash, from `stats`.
+fn content_hash(reg: &Path) -> String {
+    stats_json(reg)["content_hash"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
 fn json_check(reg: &Path, args: &[&str]) -> (i32, Value) {
     let (c, out, err) = code(ns(reg).arg("check").args(args).args(["--format", "json"]));
     let v: Value =
@@ -269,10 +282,7 @@ fn bad_input_is_an_error_with_a_reason() {
 fn imports_are_all_or_nothing_and_skip_invalid_writes_rejects() {
     let d = tempfile::tempdir().unwrap();
     let reg = registry(d.path());
-    let stats = |reg: &Path| -> Value {
-        serde_json::from_str(&code(ns(reg).args(["stats", "--format", "json"])).1).unwrap()
-    };
-    let before = stats(&reg);
+    let before = stats_json(&reg);
     let bad = d.path().join("bad.geojson");
     std::fs::write(
         &bad,
@@ -302,7 +312,7 @@ fn imports_are_all_or_nothing_and_skip_invalid_writes_rejects() {
     ] {
         assert!(err.contains(needle), "missing {needle:?} in {err}");
     }
-    assert_eq!(stats(&reg), before, "a refused import changes nothing");
+    assert_eq!(stats_json(&reg), before, "a refused import changes nothing");
     let rejects = d.path().join("rejects.ndjson");
     ns(&reg)
         .arg("import")
@@ -316,7 +326,7 @@ fn imports_are_all_or_nothing_and_skip_invalid_writes_rejects() {
         std::fs::read_to_string(&rejects).unwrap().lines().count(),
         6
     );
-    let after = stats(&reg);
+    let after = stats_json(&reg);
     assert_eq!(after["revision"], 2);
     assert_eq!(
         after["sites"].as_i64().unwrap(),
@@ -382,12 +392,7 @@ fn reimport_is_idempotent_replace_retires_and_as_of_rechecks_the_past() {
 fn exports_round_trip_to_the_same_content_hash() {
     let d = tempfile::tempdir().unwrap();
     let reg = registry(d.path());
-    let hash = |reg: &Path| -> String {
-        let v: Value =
-            serde_json::from_str(&code(ns(reg).args(["stats", "--format", "json"])).1).unwrap();
-        v["content_hash"].as_str().unwrap().to_string()
-    };
-    let original = hash(&reg);
+    let original = content_hash(&reg);
     for fmt in ["geojson", "csv"] {
         let f = d.path().join(format!("export.{fmt}"));
         ns(&reg)
@@ -398,7 +403,7 @@ fn exports_round_trip_to_the_same_content_hash() {
         let again = d.path().join(format!("again-{fmt}.db"));
         ns(&again).arg("init").assert().success();
         ns(&again).arg("import").arg(&f).assert().success();
-        assert_eq!(hash(&again), original, "{fmt} export re-imported");
+        assert_eq!(content_hash(&again), original, "{fmt} export re-imported");
     }
     let kml = d.path().join("export.kml");
     ns(&reg)
@@ -534,13 +539,7 @@ fn gdal_converted_data_imports_to_the_same_sites() {
         .arg(&exp)
         .assert()
         .success();
-    let o = std::process::Command::new("ogrinfo")
-        .args(["-ro", "-al", "-so"])
-        .arg(&exp)
-        .output()
-        .unwrap();
-    assert!(o.status.success());
-    assert!(String::from_utf8_lossy(&o.stdout).contains("Feature Count: 101"));
+    assert_gdal_reads(&exp, 101);
 }
 
 #[test]
@@ -657,6 +656,18 @@ fn site_summary(reg: &Path, with_names: bool) -> Vec<Summary> {
     out
 }
 
+/// GDAL's `ogrinfo` opens `path` and counts `features` features.
+fn assert_gdal_reads(path: &Path, features: usize) {
+    let o = std::process::Command::new("ogrinfo")
+        .args(["-ro", "-al", "-so"])
+        .arg(path)
+        .output()
+        .expect("ogrinfo (gdal-bin) must be installed");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains(&format!("Feature Count: {features}")), "{out}");
+}
+
 fn ogr2ogr(args: &[&str]) {
     let st = std::process::Command::new("ogr2ogr")
         .args(args)
@@ -752,22 +763,11 @@ fn geopackage_kml_and_shapefiles_written_by_gdal_import_to_the_same_sites() {
         .arg(&out)
         .assert()
         .success();
-    let o = std::process::Command::new("ogrinfo")
-        .args(["-ro", "-al", "-so"])
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert!(String::from_utf8_lossy(&o.stdout).contains("Feature Count: 101"));
+    assert_gdal_reads(&out, 101);
     let again = dp.join("again.db");
     ns(&again).arg("init").assert().success();
     ns(&again).arg("import").arg(&out).assert().success();
-    let hash = |r: &Path| -> Value {
-        serde_json::from_str::<Value>(&code(ns(r).args(["stats", "--format", "json"])).1).unwrap()
-            ["content_hash"]
-            .clone()
-    };
-    assert_eq!(hash(&again), hash(&reference));
+    assert_eq!(content_hash(&again), content_hash(&reference));
 }
 
 #[test]
@@ -822,10 +822,7 @@ fn the_malformed_corpus_is_refused_whole() {
     assert!(files.len() >= 60, "the corpus has {} files", files.len());
     let d = tempfile::tempdir().unwrap();
     let reg = registry(d.path());
-    let state = |reg: &Path| -> Value {
-        serde_json::from_str(&code(ns(reg).args(["stats", "--format", "json"])).1).unwrap()
-    };
-    let before = state(&reg);
+    let before = stats_json(&reg);
     for f in files {
         let path = corpus.join(f);
         assert!(path.exists(), "{f} is listed but missing");
@@ -847,7 +844,11 @@ fn the_malformed_corpus_is_refused_whole() {
             err.lines().count()
         );
     }
-    assert_eq!(state(&reg), before, "a refused import changed the registry");
+    assert_eq!(
+        stats_json(&reg),
+        before,
+        "a refused import changed the registry"
+    );
     ns(&reg).arg("verify").assert().success();
 }
 
@@ -891,11 +892,6 @@ fn odd_values_are_kept_verbatim() {
         assert_eq!(s["name"].as_str().unwrap(), n);
         assert_eq!(s["extra"]["note"].as_str().unwrap(), n);
     }
-    let hash = |r: &Path| -> Value {
-        serde_json::from_str::<Value>(&code(ns(r).args(["stats", "--format", "json"])).1).unwrap()
-            ["content_hash"]
-            .clone()
-    };
     for fmt in ["geojson", "csv", "gpkg"] {
         let out = d.path().join(format!("odd-out.{fmt}"));
         ns(&reg)
@@ -906,7 +902,7 @@ fn odd_values_are_kept_verbatim() {
         let again = d.path().join(format!("again-{fmt}.db"));
         ns(&again).arg("init").assert().success();
         ns(&again).arg("import").arg(&out).assert().success();
-        assert_eq!(hash(&again), hash(&reg), "{fmt} round trip");
+        assert_eq!(content_hash(&again), content_hash(&reg), "{fmt} round trip");
     }
     // The CSV export guards formula-looking cells.
     let csv_text = std::fs::read_to_string(d.path().join("odd-out.csv")).unwrap();

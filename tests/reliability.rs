@@ -34,6 +34,16 @@ fn points(path: &Path, n: usize, prefix: &str, lon0: f64) {
     std::fs::write(path, s).unwrap();
 }
 
+fn import_ok(reg: &Path, file: &Path) {
+    let o = ns(reg).arg("import").arg(file).output().unwrap();
+    assert!(
+        o.status.success(),
+        "import {}: {}",
+        file.display(),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
 fn stats(reg: &Path) -> (i64, String) {
     let o = ns(reg)
         .args(["stats", "--format", "json"])
@@ -69,28 +79,22 @@ fn kill_9_at_any_moment_leaves_the_registry_before_or_after() {
     // The state after a complete import, for comparison.
     let reference = d.path().join("ref.db");
     ns(&reference).arg("init").output().unwrap();
-    ns(&reference).arg("import").arg(&base).output().unwrap();
+    import_ok(&reference, &base);
     let before = stats(&reference);
-    assert!(ns(&reference)
-        .arg("import")
-        .arg(&more)
-        .output()
-        .unwrap()
-        .status
-        .success());
+    import_ok(&reference, &more);
     let after = stats(&reference);
     assert_ne!(before, after);
     // How long a whole import takes here, to spread the kills over it.
     let t0 = Instant::now();
     let probe = d.path().join("probe.db");
     ns(&probe).arg("init").output().unwrap();
-    ns(&probe).arg("import").arg(&more).output().unwrap();
+    import_ok(&probe, &more);
     let full = t0.elapsed().max(Duration::from_millis(50));
     let (mut saw_before, mut saw_after) = (0, 0);
     for k in 0..12u32 {
         let reg = d.path().join(format!("k{k}.db"));
         ns(&reg).arg("init").output().unwrap();
-        ns(&reg).arg("import").arg(&base).output().unwrap();
+        import_ok(&reg, &base);
         let mut child = ns(&reg)
             .arg("import")
             .arg(&more)
@@ -113,13 +117,7 @@ fn kill_9_at_any_moment_leaves_the_registry_before_or_after() {
         }
         verify_ok(&reg);
         // And the registry still takes the import afterwards.
-        assert!(ns(&reg)
-            .arg("import")
-            .arg(&more)
-            .output()
-            .unwrap()
-            .status
-            .success());
+        import_ok(&reg, &more);
         assert_eq!(stats(&reg), after);
     }
     eprintln!("killed 12 imports: {saw_before} left the registry as before, {saw_after} as after");
@@ -140,13 +138,7 @@ fn checks_during_an_import_see_one_whole_revision_and_imports_serialise() {
     points(&a, 1_000, "a", 20.0);
     points(&b, 40_000, "x", 20.0);
     ns(&reg).arg("init").output().unwrap();
-    assert!(ns(&reg)
-        .arg("import")
-        .arg(&a)
-        .output()
-        .unwrap()
-        .status
-        .success());
+    import_ok(&reg, &a);
     let rev1 = stats(&reg);
     let mut import_b = ns(&reg)
         .arg("import")
@@ -220,13 +212,7 @@ fn a_full_disk_during_an_import_is_an_error_and_changes_nothing() {
     points(&a, 300, "a", 20.0);
     points(&b, 20_000, "b", 30.0);
     ns(&reg).arg("init").output().unwrap();
-    assert!(ns(&reg)
-        .arg("import")
-        .arg(&a)
-        .output()
-        .unwrap()
-        .status
-        .success());
+    import_ok(&reg, &a);
     let before = stats(&reg);
     let script = format!(
         "trap '' XFSZ; ulimit -f 400; exec '{}' --registry '{}' import '{}'",
@@ -269,13 +255,7 @@ fn read_only_file_system_refuses_imports_and_still_checks() {
     points(&a, 300, "a", 20.0);
     points(&b, 300, "b", 30.0);
     ns(&reg).arg("init").output().unwrap();
-    assert!(ns(&reg)
-        .arg("import")
-        .arg(&a)
-        .output()
-        .unwrap()
-        .status
-        .success());
+    import_ok(&reg, &a);
     let before = stats(&reg);
     let script = format!(
         "mount --bind '{dir}' '{dir}' && mount -o remount,bind,ro '{dir}' && \

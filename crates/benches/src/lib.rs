@@ -82,6 +82,16 @@ fn uniform(rng: &mut Rng) -> (f64, f64) {
     )
 }
 
+/// 70 % of the time a point uniformly within `radius_m` of a random city, else uniform on the globe.
+fn place(g: &Geodesic, rng: &mut Rng, cities: &[(f64, f64)], radius_m: f64) -> (f64, f64) {
+    if rng.unit() < 0.7 && !cities.is_empty() {
+        let city = cities[rng.below(cities.len())];
+        offset(g, city, rng.range(0.0, 360.0), radius_m * rng.unit().sqrt())
+    } else {
+        uniform(rng)
+    }
+}
+
 fn small_polygon(g: &Geodesic, rng: &mut Rng, c: (f64, f64), r: f64) -> Geometry<f64> {
     let n = 4 + rng.below(5);
     let rot = rng.range(0.0, 360.0);
@@ -127,17 +137,7 @@ pub fn sites_around(n: usize, seed: u64, cities: &[(f64, f64)], radius_m: f64) -
     let mut rng = Rng::new(seed);
     (0..n)
         .map(|i| {
-            let c = if rng.unit() < 0.7 && !cities.is_empty() {
-                let city = cities[rng.below(cities.len())];
-                offset(
-                    &g,
-                    city,
-                    rng.range(0.0, 360.0),
-                    radius_m * rng.unit().sqrt(),
-                )
-            } else {
-                uniform(&mut rng)
-            };
+            let c = place(&g, &mut rng, cities, radius_m);
             let kind = rng.unit();
             let geometry = if kind < 0.8 {
                 Point::new(c.0, c.1).into()
@@ -177,17 +177,7 @@ pub fn areas_around(n: usize, seed: u64, cities: &[(f64, f64)], radius_m: f64) -
     let mut rng = Rng::new(seed);
     (0..n)
         .map(|i| {
-            let c = if rng.unit() < 0.7 && !cities.is_empty() {
-                let city = cities[rng.below(cities.len())];
-                offset(
-                    &g,
-                    city,
-                    rng.range(0.0, 360.0),
-                    radius_m * rng.unit().sqrt(),
-                )
-            } else {
-                uniform(&mut rng)
-            };
+            let c = place(&g, &mut rng, cities, radius_m);
             let kind = rng.unit();
             let id = format!("area-{i}");
             if kind < 0.8 {

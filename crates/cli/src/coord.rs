@@ -427,9 +427,16 @@ mod tests {
         assert!(matches!(p.geometry, Geometry::Polygon(_)));
         let q = parse_coord("36U UA 20935 89395").unwrap();
         assert_eq!(p.center, q.center);
-        let fine = parse_coord("36UUA209358893951")
-            .unwrap_or_else(|_| parse_coord("36UUA2093589395").unwrap());
-        assert!((fine.center.0 - p.center.0).abs() < 1e-4);
+        // At 0.1 m precision the reference is a point inside the 1 m square.
+        let fine = parse_coord("36UUA209350893950").unwrap();
+        assert!(matches!(fine.geometry, Geometry::Point(_)));
+        assert!(
+            (fine.center.0 - p.center.0).abs() < 1e-5 && (fine.center.1 - p.center.1).abs() < 1e-5
+        );
+        assert!(
+            parse_coord("36UUA209358939").is_err(),
+            "an odd number of digits is not MGRS"
+        );
     }
 
     /// Runs GeoConvert (GeographicLib) with `args` over `input` lines.

@@ -425,20 +425,11 @@ pub fn import(path: &Path, args: &ImportArgs, out: Out) -> anyhow::Result<ExitCo
         }
     }
     let summaries = session.commit()?;
-    let log = Registry::open_read_only(path)?.log(0)?;
-    for s in &summaries {
-        if !out.quiet {
-            let b = log.iter().find(|b| b.id == s.batch);
+    if !out.quiet {
+        for s in &summaries {
             println!(
                 "imported {} (source {}): added {}, updated {}, retired {}, unchanged {}; revision {}, content hash {}",
-                b.map(|b| b.file_name.as_str()).unwrap_or("?"),
-                b.map(|b| b.source.as_str()).unwrap_or("?"),
-                s.added,
-                s.updated,
-                s.retired,
-                s.unchanged,
-                s.revision,
-                s.content_hash
+                s.file_name, s.source, s.added, s.updated, s.retired, s.unchanged, s.revision, s.content_hash
             );
         }
     }

@@ -373,30 +373,14 @@ pub fn csv(r: &Report<'_>) -> anyhow::Result<String> {
     ])?;
     for ((area, _), res) in r.areas.iter().zip(r.results) {
         if res.hits.is_empty() {
+            // An area without hits still gets a row: its id, verdict and the registry state.
             let rev = r.revision.to_string();
-            let empty = "";
-            w.write_record([
-                guard(&area.id).as_ref(),
-                res.verdict.as_str(),
-                empty,
-                empty,
-                empty,
-                empty,
-                empty,
-                empty,
-                empty,
-                empty,
-                empty,
-                empty,
-                empty,
-                empty,
-                empty,
-                empty,
-                empty,
-                &rev,
-                &r.content_hash,
-                &r.checked_at,
-            ])?;
+            let area_id = guard(&area.id);
+            let row = [area_id.as_ref(), res.verdict.as_str()]
+                .into_iter()
+                .chain(std::iter::repeat_n("", 15))
+                .chain([rev.as_str(), r.content_hash.as_str(), r.checked_at.as_str()]);
+            w.write_record(row)?;
         }
         for h in &res.hits {
             let s = &r.index.sites()[h.site];

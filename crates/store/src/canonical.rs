@@ -27,17 +27,21 @@ impl Enc {
     pub(crate) fn text(&mut self, s: &str) -> &mut Self {
         self.bytes(s.as_bytes())
     }
-    pub(crate) fn opt_text(&mut self, s: Option<&str>) -> &mut Self {
-        match s {
+    /// An optional value: byte 0 when absent, byte 1 then the value when present.
+    fn opt<T>(&mut self, x: Option<T>, put: impl FnOnce(&mut Self, T) -> &mut Self) -> &mut Self {
+        match x {
             None => {
                 self.0.push(0);
                 self
             }
-            Some(s) => {
+            Some(v) => {
                 self.0.push(1);
-                self.text(s)
+                put(self, v)
             }
         }
+    }
+    pub(crate) fn opt_text(&mut self, s: Option<&str>) -> &mut Self {
+        self.opt(s, |e, s| e.text(s))
     }
     pub(crate) fn f64(&mut self, x: f64) -> &mut Self {
         // -0.0 and 0.0 are the same distance.
@@ -46,32 +50,14 @@ impl Enc {
         self
     }
     pub(crate) fn opt_f64(&mut self, x: Option<f64>) -> &mut Self {
-        match x {
-            None => {
-                self.0.push(0);
-                self
-            }
-            Some(x) => {
-                self.0.push(1);
-                self.f64(x)
-            }
-        }
+        self.opt(x, |e, x| e.f64(x))
     }
     pub(crate) fn i64(&mut self, x: i64) -> &mut Self {
         self.0.extend_from_slice(&x.to_le_bytes());
         self
     }
     pub(crate) fn opt_i64(&mut self, x: Option<i64>) -> &mut Self {
-        match x {
-            None => {
-                self.0.push(0);
-                self
-            }
-            Some(x) => {
-                self.0.push(1);
-                self.i64(x)
-            }
-        }
+        self.opt(x, |e, x| e.i64(x))
     }
     pub(crate) fn sha256_hex(&self) -> String {
         hex(&self.sha256())

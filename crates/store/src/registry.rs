@@ -226,6 +226,10 @@ pub struct BatchMeta {
 pub struct ImportSummary {
     /// Batch number.
     pub batch: i64,
+    /// The file imported, as given.
+    pub file_name: String,
+    /// The source its sites belong to.
+    pub source: String,
     /// Sites added.
     pub added: usize,
     /// Sites whose content changed.
@@ -1270,6 +1274,8 @@ pub const IMPORT_CHUNK: usize = 8192;
 
 /// One file (or one source of a file) within an import session: its batch row and counts.
 struct FileBatch {
+    /// Whether its `batches` row (and source row) exist yet.
+    created: bool,
     /// The source had no live sites when this batch began and no earlier batch of the session had it: no lookups needed.
     fresh: bool,
     source: SourceMeta,
@@ -1331,6 +1337,7 @@ impl ImportSession<'_> {
         let batch = self.next_batch;
         self.next_batch += 1;
         self.files.push(FileBatch {
+            created: false,
             fresh: false,
             source: source.clone(),
             meta: meta.clone(),
@@ -1344,18 +1351,11 @@ impl ImportSession<'_> {
     }
 
     fn ensure_batch_row(&mut self, f: usize) -> Result<(), StoreError> {
-        let fb = &self.files[f];
-        let exists: i64 = self
-            .tx
-            .query_row(
-                "SELECT count(*) FROM batches WHERE id = ?1",
-                [fb.batch],
-                |r| r.get(0),
-            )
-            .map_err(self.sq())?;
-        if exists > 0 {
+        if self.files[f].created {
             return Ok(());
         }
+        self.files[f].created = true;
+        let fb = &self.files[f];
         let (s, m, batch) = (&fb.source, &fb.meta, fb.batch);
         self.tx
             .execute(
@@ -1581,19 +1581,27 @@ impl ImportSession<'_> {
             self.old_revision
         };
         let content = if self.changed {
-            let mut hashes: Vec<String> = {
+            // Raw digests, sorted in parallel, as the load computes it.
+            let mut digests: Vec<[u8; 32]> = {
                 let mut st = self
                     .tx
                     .prepare("SELECT hash FROM sites")
                     .map_err(self.sq())?;
-                let v = st
+                let hex: Vec<String> = st
                     .query_map([], |r| r.get::<_, String>(0))
                     .map_err(self.sq())?
-                    .collect::<Result<Vec<_>, _>>()
+                    .collect::<Result<_, _>>()
                     .map_err(self.sq())?;
-                v
+                hex.iter()
+                    .map(|h| {
+                        parse_hex(h).ok_or_else(|| StoreError::Damaged {
+                            path: self.path.clone(),
+                            reason: format!("a site's recorded hash {h:?} is not a SHA-256; run `nostrike verify`"),
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?
             };
-            content_hash(&mut hashes)
+            content_hash_of_digests(&mut digests)
         } else {
             Registry::meta_in(&self.tx, "content_hash")
                 .map_err(self.sq())?
@@ -1608,6 +1616,8 @@ impl ImportSession<'_> {
                 )
                 .map_err(self.sq())?;
             out.push(ImportSummary {
+                file_name: fb.meta.file_name.clone(),
+                source: fb.source.name.clone(),
                 batch: fb.batch,
                 added: fb.added,
                 updated: fb.updated,
