@@ -4,9 +4,10 @@ use rayon::prelude::*;
 
 use crate::area::Area;
 use crate::geodesy::{self, Vertex};
-use crate::index::{SiteGeom, SiteIndex};
+use crate::index::SiteIndex;
 use crate::policy::Policy;
 use crate::shape::{distance_to_vertex_within, distance_within, GeometryError, Nearest, Shape};
+use crate::sites::{GeomRef, SetError, SiteSet};
 
 /// The outcome for a hit, an area or a run; ordered from best to worst.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -47,7 +48,7 @@ impl Verdict {
 /// A protected site within reach of an area.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Hit {
-    /// Position of the site in [`SiteIndex::sites`].
+    /// Number of the site in its [`SiteSet`].
     pub site: usize,
     /// Exact geodesic minimum distance between area and site (metres); 0 if they touch or overlap.
     pub distance_m: f64,
@@ -98,37 +99,63 @@ pub enum AreaError {
         /// The value found.
         value: f64,
     },
+    /// The site set could not be read (a damaged persisted index); the check cannot answer.
+    #[error("area {id:?}: the registry's sites could not be read: {source}")]
+    Sites {
+        /// The area's id.
+        id: String,
+        /// What could not be read.
+        source: SetError,
+    },
 }
 
-/// A site index bound to a policy and an "as of" time, ready to check areas.
-#[derive(Debug)]
-pub struct Checker<'a> {
-    index: &'a SiteIndex,
+/// A site set bound to a policy and an "as of" time, ready to check areas.
+pub struct Checker<'a, S: SiteSet + ?Sized = SiteIndex> {
+    set: &'a S,
     policy: &'a Policy,
     as_of: Option<i64>,
     /// The largest site standoff + accuracy under this policy.
     max_site_extra_m: f64,
 }
 
+impl<S: SiteSet + ?Sized> std::fmt::Debug for Checker<'_, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Checker")
+            .field("sites", &self.set.len())
+            .field("policy", &self.policy.name)
+            .field("as_of", &self.as_of)
+            .finish()
+    }
+}
+
 impl SiteIndex {
     /// Bind the index to a policy; `as_of` (seconds since the Unix epoch,
     /// UTC) leaves out sites outside their validity period at that time.
     pub fn checker<'a>(&'a self, policy: &'a Policy, as_of: Option<i64>) -> Checker<'a> {
-        let defaults = self
+        Checker::new(self, policy, as_of)
+    }
+}
+
+impl<'a, S: SiteSet + ?Sized> Checker<'a, S> {
+    /// Bind a site set to a policy; `as_of` (seconds since the Unix epoch,
+    /// UTC) leaves out sites outside their validity period at that time.
+    pub fn new(set: &'a S, policy: &'a Policy, as_of: Option<i64>) -> Checker<'a, S> {
+        let limits = set.limits();
+        let defaults = limits
             .default_pairs
             .iter()
-            .map(|(c, p)| policy.default_standoff_m(*c, *p) + self.max_default_accuracy_m)
+            .map(|(c, p)| policy.default_standoff_m(*c, *p) + limits.max_default_accuracy_m)
             .fold(0.0, f64::max);
         Checker {
-            index: self,
+            set,
             policy,
             as_of,
-            max_site_extra_m: defaults.max(self.max_explicit_extra_m),
+            max_site_extra_m: defaults.max(limits.max_explicit_extra_m),
         }
     }
 }
 
-impl Checker<'_> {
+impl<S: SiteSet + ?Sized> Checker<'_, S> {
     /// Check one area against every site.
     pub fn check(&self, area: &Area) -> Result<AreaResult, AreaError> {
         for (field, value) in [
@@ -147,7 +174,7 @@ impl Checker<'_> {
             id: area.id.clone(),
             source,
         })?;
-        Ok(self.check_shape(&area.id, &shape, area.buffer_m + area.location_error_m))
+        self.check_shape(&area.id, &shape, area.buffer_m + area.location_error_m)
     }
 
     /// Check many areas on all cores; results come back in input order.
@@ -155,42 +182,50 @@ impl Checker<'_> {
         areas.par_iter().map(|a| self.check(a)).collect()
     }
 
-    fn check_shape(&self, id: &str, shape: &Shape, base_m: f64) -> AreaResult {
+    fn check_shape(&self, id: &str, shape: &Shape, base_m: f64) -> Result<AreaResult, AreaError> {
         let caution = self.policy.caution_margin_m;
         let reach = base_m + self.max_site_extra_m + caution;
         let query = shape.aabb().expanded(reach);
         let mut hits = Vec::new();
-        for i in self.index.candidates(&query) {
-            let site = &self.index.sites[i];
+        let set = self.set;
+        set.for_each_candidate(&query, &mut |i| {
+            let p = set.params(i)?;
             if let Some(t) = self.as_of {
-                if !site.is_valid_at(t) {
-                    continue;
+                if !p.is_valid_at(t) {
+                    return Ok(());
                 }
             }
-            let required_m =
-                base_m + self.policy.standoff_for(site) + site.positional_accuracy_m.max(0.0);
+            let standoff = p
+                .standoff_m
+                .unwrap_or_else(|| self.policy.default_standoff_m(p.category, p.protection));
+            let required_m = base_m + standoff + p.positional_accuracy_m.max(0.0);
             let limit = required_m + caution;
-            let nearest = match &self.index.geoms[i] {
-                SiteGeom::Point { lon, lat } => {
-                    distance_to_vertex_within(shape, &Vertex::new(*lon, *lat), limit)
+            let nearest = match set.geom(i)? {
+                GeomRef::Point { lon, lat } => {
+                    distance_to_vertex_within(shape, &Vertex::new(lon, lat), limit)
                 }
-                SiteGeom::Shape(s) => distance_within(shape, s, limit),
+                GeomRef::Shape(s) => distance_within(shape, s, limit),
             };
             if let Some(n) = nearest {
                 hits.push(make_hit(i, &n, required_m, caution));
             }
-        }
+            Ok(())
+        })
+        .map_err(|source| AreaError::Sites {
+            id: id.to_string(),
+            source,
+        })?;
         hits.sort_by(|a, b| a.margin_m.total_cmp(&b.margin_m).then(a.site.cmp(&b.site)));
         let verdict = hits
             .iter()
             .map(|h| h.verdict)
             .max()
             .unwrap_or(Verdict::Clear);
-        AreaResult {
+        Ok(AreaResult {
             area_id: id.to_string(),
             verdict,
             hits,
-        }
+        })
     }
 }
 

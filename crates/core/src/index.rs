@@ -24,7 +24,8 @@ use rstar::{RTree, AABB};
 
 use crate::geodesy::{ecef, Aabb};
 use crate::shape::{checked_vertex, GeometryError, Shape};
-use crate::site::{Category, Protection, Site};
+use crate::site::Site;
+use crate::sites::{GeomRef, SetError, SetLimits, SiteLabel, SiteParams, SiteSet};
 
 type PointEntry = GeomWithData<[f64; 3], u32>;
 type BoxEntry = GeomWithData<Rectangle<[f64; 3]>, u32>;
@@ -68,12 +69,7 @@ pub struct SiteIndex {
     pub(crate) geoms: Vec<SiteGeom>,
     points: RTree<PointEntry>,
     boxes: RTree<BoxEntry>,
-    /// Largest `standoff_m + positional_accuracy_m` among sites with an explicit standoff.
-    pub(crate) max_explicit_extra_m: f64,
-    /// Largest positional accuracy among sites without an explicit standoff.
-    pub(crate) max_default_accuracy_m: f64,
-    /// Which (category, protection) pairs occur among sites without an explicit standoff.
-    pub(crate) default_pairs: Vec<(Category, Protection)>,
+    limits: SetLimits,
 }
 
 impl SiteIndex {
@@ -120,35 +116,16 @@ impl SiteIndex {
             || RTree::bulk_load(point_entries),
             || RTree::bulk_load(box_entries),
         );
-        let mut max_explicit_extra_m: f64 = 0.0;
-        let mut max_default_accuracy_m: f64 = 0.0;
-        let mut seen = [[false; 3]; Category::ALL.len()];
+        let mut limits = SetLimits::default();
         for s in &sites {
-            let acc = s.positional_accuracy_m.max(0.0);
-            match s.standoff_m {
-                Some(st) => max_explicit_extra_m = max_explicit_extra_m.max(st + acc),
-                None => {
-                    max_default_accuracy_m = max_default_accuracy_m.max(acc);
-                    seen[s.category as usize][s.protection as usize] = true;
-                }
-            }
-        }
-        let mut default_pairs = Vec::new();
-        for c in Category::ALL {
-            for p in Protection::ALL {
-                if seen[*c as usize][*p as usize] {
-                    default_pairs.push((*c, *p));
-                }
-            }
+            limits.add(&SiteParams::of(s));
         }
         Ok(SiteIndex {
             sites,
             geoms,
             points,
             boxes,
-            max_explicit_extra_m,
-            max_default_accuracy_m,
-            default_pairs,
+            limits,
         })
     }
 
@@ -185,5 +162,55 @@ impl SiteIndex {
             .locate_in_envelope_intersecting(env)
             .map(|e| e.data as usize);
         pts.chain(bxs)
+    }
+}
+
+impl SiteSet for SiteIndex {
+    fn len(&self) -> usize {
+        self.sites.len()
+    }
+
+    fn limits(&self) -> &SetLimits {
+        &self.limits
+    }
+
+    fn for_each_candidate(
+        &self,
+        query: &Aabb,
+        f: &mut dyn FnMut(usize) -> Result<(), SetError>,
+    ) -> Result<(), SetError> {
+        for i in self.candidates(query) {
+            f(i)?;
+        }
+        Ok(())
+    }
+
+    fn params(&self, i: usize) -> Result<SiteParams, SetError> {
+        Ok(SiteParams::of(&self.sites[i]))
+    }
+
+    fn geom(&self, i: usize) -> Result<GeomRef<'_>, SetError> {
+        Ok(match &self.geoms[i] {
+            SiteGeom::Point { lon, lat } => GeomRef::Point {
+                lon: *lon,
+                lat: *lat,
+            },
+            SiteGeom::Shape(s) => GeomRef::Shape(s),
+        })
+    }
+
+    fn label(&self, i: usize) -> Result<SiteLabel<'_>, SetError> {
+        let s = &self.sites[i];
+        Ok(SiteLabel {
+            source: s.source.as_str().into(),
+            id: s.id.as_str().into(),
+            name: s.name.as_str().into(),
+            category: s.category,
+            protection: s.protection,
+        })
+    }
+
+    fn geometry(&self, i: usize) -> Result<geo_types::Geometry<f64>, SetError> {
+        Ok(self.sites[i].geometry.clone())
     }
 }

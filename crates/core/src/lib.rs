@@ -16,17 +16,21 @@ mod area;
 mod check;
 pub mod geodesy;
 mod index;
+pub mod packed;
 mod policy;
 mod shape;
 mod site;
+mod sites;
 pub mod time;
 pub mod wkb;
 
 pub use area::{Area, AreaKind};
 pub use check::{run_verdict, AreaError, AreaResult, Checker, Hit, Verdict};
 pub use index::{IndexError, IndexStats, SiteIndex};
+pub use packed::PackedIndex;
 pub use policy::{Policy, PolicyError, EXAMPLE_POLICY_TOML};
 pub use shape::{
     distance_to_vertex_within, distance_within, GeometryError, Nearest, Shape, MAX_POLYGON_ACROSS_M,
 };
 pub use site::{Category, Class, Protection, Site, UnknownName};
+pub use sites::{GeomRef, SetError, SetLimits, SiteLabel, SiteParams, SiteSet};

@@ -12,7 +12,9 @@
 
 use geo_types::{Coord, Geometry, LineString, MultiPolygon, Point, Polygon};
 use geographiclib_rs::{DirectGeodesic, Geodesic, InverseGeodesic};
-use nostrike_core::{distance_within, Area, Category, Policy, Shape, Site, SiteIndex, Verdict};
+use nostrike_core::{
+    distance_within, Area, Category, Checker, PackedIndex, Policy, Shape, Site, SiteIndex, Verdict,
+};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 
@@ -374,8 +376,17 @@ fn run_case(case: &Case) -> Result<(), TestCaseError> {
         Policy::from_toml_str("caution_margin_m = 300\n[standoff_m]\ndefault = 50\n").unwrap();
     let index = SiteIndex::build(case.sites.clone()).expect("valid sites");
     let checker = index.checker(&policy, None);
+    // The same sites packed into the persisted image must answer identically.
+    let packed = PackedIndex::from_sites(&case.sites).expect("valid sites");
+    let packed_checker = Checker::new(&packed, &policy, None);
     for area in &case.areas {
         let result = checker.check(area).expect("valid area");
+        let from_packed = packed_checker.check(area).expect("valid area");
+        prop_assert_eq!(
+            &result,
+            &from_packed,
+            "packed index differs from the in-memory one"
+        );
         let area_shape = Shape::new(&area.geometry).unwrap();
         for (i, site) in case.sites.iter().enumerate() {
             let (o, spacing) = oracle(&area.geometry, &site.geometry);

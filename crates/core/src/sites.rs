@@ -1,0 +1,153 @@
+//! What a check needs from a set of sites, whichever way they are held:
+//! built in memory ([`crate::SiteIndex`]) or read lazily from a persisted,
+//! verified byte image ([`crate::PackedIndex`]).
+
+use std::borrow::Cow;
+
+use geo_types::Geometry;
+
+use crate::geodesy::Aabb;
+use crate::shape::Shape;
+use crate::site::{Category, Protection, Site};
+
+/// A site set could not be read: a part of its persisted form is missing
+/// or does not match its hash. A check that meets this fails; it never
+/// answers without the sites it could not read.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct SetError(pub String);
+
+/// The fields of a site that decide its required distance and whether it applies.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SiteParams {
+    /// Category.
+    pub category: Category,
+    /// Protection level.
+    pub protection: Protection,
+    /// Explicit standoff (metres), overriding the policy.
+    pub standoff_m: Option<f64>,
+    /// Positional accuracy (metres).
+    pub positional_accuracy_m: f64,
+    /// Start of validity (seconds since the Unix epoch, UTC), inclusive.
+    pub valid_from: Option<i64>,
+    /// End of validity (seconds since the Unix epoch, UTC), exclusive.
+    pub valid_to: Option<i64>,
+}
+
+impl SiteParams {
+    /// The parameters of a full site record.
+    pub fn of(s: &Site) -> SiteParams {
+        SiteParams {
+            category: s.category,
+            protection: s.protection,
+            standoff_m: s.standoff_m,
+            positional_accuracy_m: s.positional_accuracy_m,
+            valid_from: s.valid_from,
+            valid_to: s.valid_to,
+        }
+    }
+
+    /// Whether the site is valid at `t` (seconds since the Unix epoch, UTC).
+    pub fn is_valid_at(&self, t: i64) -> bool {
+        self.valid_from.is_none_or(|f| t >= f) && self.valid_to.is_none_or(|e| t < e)
+    }
+}
+
+/// A site's geometry as the check uses it.
+#[derive(Debug, Clone, Copy)]
+pub enum GeomRef<'a> {
+    /// A single point, degrees.
+    Point {
+        /// Longitude, degrees east.
+        lon: f64,
+        /// Latitude, degrees north.
+        lat: f64,
+    },
+    /// Anything else, prepared.
+    Shape(&'a Shape),
+}
+
+/// What a report shows of a site, borrowed where the set allows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SiteLabel<'a> {
+    /// Source (dataset) name.
+    pub source: Cow<'a, str>,
+    /// Id within the source.
+    pub id: Cow<'a, str>,
+    /// Name.
+    pub name: Cow<'a, str>,
+    /// Category.
+    pub category: Category,
+    /// Protection level.
+    pub protection: Protection,
+}
+
+impl SiteLabel<'_> {
+    /// `source/id`, the site's key in reports.
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.source, self.id)
+    }
+}
+
+/// Bounds a checker needs to widen its candidate search far enough.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SetLimits {
+    /// Largest `standoff_m + positional_accuracy_m` among sites with an explicit standoff.
+    pub max_explicit_extra_m: f64,
+    /// Largest positional accuracy among sites without an explicit standoff.
+    pub max_default_accuracy_m: f64,
+    /// Which (category, protection) pairs occur among sites without an explicit standoff.
+    pub default_pairs: Vec<(Category, Protection)>,
+}
+
+impl SetLimits {
+    /// Fold one site's parameters into the bounds (pairs kept unique, in first-seen order).
+    pub fn add(&mut self, p: &SiteParams) {
+        let acc = p.positional_accuracy_m.max(0.0);
+        match p.standoff_m {
+            Some(st) => self.max_explicit_extra_m = self.max_explicit_extra_m.max(st + acc),
+            None => {
+                self.max_default_accuracy_m = self.max_default_accuracy_m.max(acc);
+                let pair = (p.category, p.protection);
+                if !self.default_pairs.contains(&pair) {
+                    self.default_pairs.push(pair);
+                }
+            }
+        }
+    }
+}
+
+/// A set of protected sites a [`crate::Checker`] can search.
+///
+/// Sites are numbered `0..len()`; hits refer to them by that number.
+pub trait SiteSet: Sync {
+    /// Number of sites.
+    fn len(&self) -> usize;
+
+    /// Whether the set holds no site.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Bounds on standoffs and accuracies, for widening searches.
+    fn limits(&self) -> &SetLimits;
+
+    /// Call `f` with the number of every site whose Earth-centred box meets `query` (no set order).
+    fn for_each_candidate(
+        &self,
+        query: &Aabb,
+        f: &mut dyn FnMut(usize) -> Result<(), SetError>,
+    ) -> Result<(), SetError>;
+
+    /// The site's distance-deciding fields.
+    fn params(&self, i: usize) -> Result<SiteParams, SetError>;
+
+    /// The site's geometry.
+    fn geom(&self, i: usize) -> Result<GeomRef<'_>, SetError>;
+
+    /// What a report shows of the site.
+    fn label(&self, i: usize) -> Result<SiteLabel<'_>, SetError>;
+
+    /// The site's geometry as lon/lat degrees (for reports that draw it).
+    fn geometry(&self, i: usize) -> Result<Geometry<f64>, SetError>;
+}
