@@ -6,7 +6,9 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
 use geo_types::{Geometry, LineString};
-use nostrike_core::{run_verdict, time, Area, AreaKind, Policy, SiteIndex, Verdict};
+use nostrike_core::{
+    run_verdict, time, Area, AreaKind, Checker, Policy, SiteIndex, SiteSet, Verdict,
+};
 use nostrike_formats::{read_features, Format, ReadOptions};
 use nostrike_store::Registry;
 
@@ -297,20 +299,55 @@ pub fn build_areas(args: &CheckArgs) -> anyhow::Result<Vec<(Area, AreaInput)>> {
     Ok(areas)
 }
 
+/// The sites a check runs against: the registry's packed index, read in
+/// place (the usual case), or sites decoded from the rows (a past
+/// revision, or a registry written before the packed index existed).
+pub enum CheckSites {
+    /// The packed index, chunks verified as they are read.
+    Packed(nostrike_core::PackedIndex),
+    /// Sites held in memory.
+    Memory(SiteIndex),
+}
+
+impl CheckSites {
+    /// The set to check against.
+    pub fn set(&self) -> &dyn SiteSet {
+        match self {
+            CheckSites::Packed(p) => p,
+            CheckSites::Memory(m) => m,
+        }
+    }
+}
+
 /// Open the registry read-only and load the sites a check needs, failing on anything it cannot vouch for.
 pub fn load_for_check(
     path: &Path,
     as_of: Option<&str>,
-) -> anyhow::Result<(SiteIndex, i64, String, Option<i64>)> {
-    // The self-check: every live row is read, decoded and hashed and the
-    // content hash recomputed (load_index / live_sites); a damaged page fails
-    // the read. SQLite's full integrity_check runs in `nostrike verify`.
+) -> anyhow::Result<(CheckSites, i64, String, Option<i64>)> {
+    // The packed index: its chunk list must hash to the recorded root, it
+    // must have been built from the current revision and content hash, and
+    // each chunk is checked against its hash before use. Without one, every
+    // live row is read, decoded and hashed and the content hash recomputed
+    // (load_index / live_sites). SQLite's full integrity_check runs in `nostrike verify`.
     let reg = Registry::open_read_only(path)?;
-    let (index, revision, content_hash, at_time) = match as_of {
-        None => {
-            let l = reg.load_index()?;
-            (l.index, l.revision, l.content_hash, None)
-        }
+    let (sites, revision, content_hash, at_time) = match as_of {
+        None => match reg.load_packed()? {
+            Ok(p) => (
+                CheckSites::Packed(p.index),
+                p.revision,
+                p.content_hash,
+                None,
+            ),
+            Err(reg) => {
+                let l = reg.load_index()?;
+                (
+                    CheckSites::Memory(l.index),
+                    l.revision,
+                    l.content_hash,
+                    None,
+                )
+            }
+        },
         Some(text) => {
             let (rev, t) = match text.trim().parse::<i64>() {
                 Ok(r) => (r, None),
@@ -328,10 +365,10 @@ pub fn load_for_check(
             let content = nostrike_store::content_hash(&mut hashes);
             let index =
                 SiteIndex::build(sites).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-            (index, rev, content, t)
+            (CheckSites::Memory(index), rev, content, t)
         }
     };
-    if index.is_empty() {
+    if sites.set().is_empty() {
         bail!(
             "{}: the registry has no sites{}; a check against nothing is not a clear",
             path.display(),
@@ -342,7 +379,7 @@ pub fn load_for_check(
             }
         );
     }
-    Ok((index, revision, content_hash, at_time))
+    Ok((sites, revision, content_hash, at_time))
 }
 
 /// Run `check`.
@@ -352,21 +389,30 @@ pub fn run(path: &Path, args: &CheckArgs, out: Out) -> anyhow::Result<ExitCode> 
 
 /// Run `check` and return the run's verdict.
 pub fn run_verdict_of(path: &Path, args: &CheckArgs, out: Out) -> anyhow::Result<Verdict> {
+    let clock = std::time::Instant::now();
+    let lap = |what: &str| {
+        if out.verbose > 0 {
+            eprintln!("{what}: {:.3} s", clock.elapsed().as_secs_f64());
+        }
+    };
     let areas = build_areas(args)?;
     let (policy, policy_source) = load_policy(args.policy.as_deref())?;
-    let (index, revision, content_hash, at_time) = load_for_check(path, args.as_of.as_deref())?;
+    lap("areas and policy read");
+    let (sites, revision, content_hash, at_time) = load_for_check(path, args.as_of.as_deref())?;
+    lap("registry opened");
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
     let validity_time = at_time.unwrap_or(now);
-    let checker = index.checker(&policy, Some(validity_time));
+    let checker = Checker::new(sites.set(), &policy, Some(validity_time));
     let list: Vec<Area> = areas.iter().map(|(a, _)| a.clone()).collect();
     let results = checker
         .check_batch(&list)
         .into_iter()
         .collect::<Result<Vec<_>, _>>()?;
     let verdict = run_verdict(&results);
+    lap("areas checked");
     let report = Report {
         checked_at: time::format_utc(now),
         registry_path: path.display().to_string(),
@@ -376,7 +422,7 @@ pub fn run_verdict_of(path: &Path, args: &CheckArgs, out: Out) -> anyhow::Result
         validity_time: time::format_utc(validity_time),
         policy: &policy,
         policy_source,
-        index: &index,
+        index: sites.set(),
         areas: &areas,
         results: &results,
         verdict,
@@ -408,11 +454,12 @@ pub fn run_verdict_of(path: &Path, args: &CheckArgs, out: Out) -> anyhow::Result
             }
             None
         }
-        ReportFormat::Table => Some(report::table(&report, out.color)),
-        ReportFormat::Geojson => Some(report::geojson(&report)),
+        ReportFormat::Table => Some(report::table(&report, out.color)?),
+        ReportFormat::Geojson => Some(report::geojson(&report)?),
         ReportFormat::Csv => Some(report::csv(&report)?),
-        ReportFormat::Kml => Some(report::kml(&report)),
+        ReportFormat::Kml => Some(report::kml(&report)?),
     };
+    lap("report written");
     match (&args.output, text) {
         (Some(f), text) => {
             if let Some(text) = text {

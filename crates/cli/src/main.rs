@@ -99,6 +99,8 @@ enum Command {
     },
     /// Check the registry's integrity, change-log chain and content hash (exit 1 on any finding).
     Verify,
+    /// Rebuild the packed index that checks read, from the live rows (each verified against its hash).
+    Repack,
     /// Print or validate a standoff policy.
     Policy {
         #[command(subcommand)]
@@ -170,6 +172,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Log { since } => registry_cmds::log(&path, since),
         Command::Stats { format } => registry_cmds::stats(&path, format),
         Command::Verify => registry_cmds::verify(&path, out),
+        Command::Repack => registry_cmds::repack(&path, out),
         Command::Policy {
             action: PolicyAction::Show { file },
         } => {

@@ -846,6 +846,21 @@ pub fn verify(path: &Path, out: Out) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::from(1))
 }
 
+/// Run `repack`.
+pub fn repack(path: &Path, out: Out) -> anyhow::Result<ExitCode> {
+    let mut reg = Registry::open(path)?;
+    reg.repack()?;
+    if !out.quiet {
+        println!(
+            "{}: packed index rebuilt from the live sites (revision {}, content hash {})",
+            path.display(),
+            reg.revision()?,
+            reg.content_hash()?
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// The shipped demonstration data, compiled in so the demo runs from any directory.
 const DEMO_DATA: &[(&str, &str)] = &[
     (

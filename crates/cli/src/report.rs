@@ -3,8 +3,9 @@
 use std::fmt::Write as _;
 
 use geo_types::{Geometry, LineString, Point};
-use nostrike_core::{Area, AreaResult, Policy, Site, SiteIndex, Verdict};
+use nostrike_core::{Area, AreaResult, Policy, SiteSet, Verdict};
 use nostrike_formats::geojson::geometry_to_value;
+use rayon::prelude::*;
 use serde::ser::SerializeSeq;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
@@ -39,7 +40,7 @@ pub struct Report<'a> {
     /// Where the policy came from.
     pub policy_source: String,
     /// The sites.
-    pub index: &'a SiteIndex,
+    pub index: &'a dyn SiteSet,
     /// The areas and how they were given.
     pub areas: &'a [(Area, AreaInput)],
     /// Results, in area order.
@@ -69,12 +70,8 @@ fn paint(text: &str, v: Verdict, color: bool) -> String {
     format!("\x1b[{code}m{text}\x1b[0m")
 }
 
-fn site_key(s: &Site) -> String {
-    format!("{}/{}", s.source, s.id)
-}
-
 /// The table report.
-pub fn table(r: &Report<'_>, color: bool) -> String {
+pub fn table(r: &Report<'_>, color: bool) -> anyhow::Result<String> {
     let mut o = String::new();
     let _ = writeln!(
         o,
@@ -132,7 +129,7 @@ pub fn table(r: &Report<'_>, color: bool) -> String {
             "site"
         );
         for h in &res.hits {
-            let s = &r.index.sites()[h.site];
+            let s = r.index.label(h.site)?;
             let b = h
                 .bearing_deg
                 .map(|b| format!("{b:.1}"))
@@ -147,7 +144,7 @@ pub fn table(r: &Report<'_>, color: bool) -> String {
                 b,
                 s.category.as_str(),
                 s.protection.as_str(),
-                site_key(s),
+                s.key(),
                 s.name
             );
         }
@@ -160,7 +157,7 @@ pub fn table(r: &Report<'_>, color: bool) -> String {
         paint(verdict_word(r.verdict), r.verdict, color),
         verdict_sentence(r.verdict)
     );
-    o
+    Ok(o)
 }
 
 /// The report's header as JSON: everything but the areas.
@@ -199,16 +196,19 @@ struct JsonHit<'a> {
 /// The hits of one area, serialised one at a time (no intermediate tree).
 struct JsonHits<'a> {
     hits: &'a [nostrike_core::Hit],
-    index: &'a SiteIndex,
+    index: &'a dyn SiteSet,
 }
 
 impl Serialize for JsonHits<'_> {
     fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
         let mut seq = ser.serialize_seq(Some(self.hits.len()))?;
         for h in self.hits {
-            let s = &self.index.sites()[h.site];
+            let s = self
+                .index
+                .label(h.site)
+                .map_err(serde::ser::Error::custom)?;
             seq.serialize_element(&JsonHit {
-                site_id: site_key(s),
+                site_id: s.key(),
                 source: &s.source,
                 source_id: &s.id,
                 name: &s.name,
@@ -245,24 +245,33 @@ struct JsonArea<'a> {
 
 struct JsonAreas<'a>(&'a Report<'a>);
 
+fn json_area<'a>(
+    r: &'a Report<'a>,
+    area: &'a Area,
+    input: &'a AreaInput,
+    res: &'a AreaResult,
+) -> JsonArea<'a> {
+    JsonArea {
+        id: &area.id,
+        input: &input.text,
+        read_as: &input.how,
+        geometry: geometry_to_value(&area.geometry),
+        buffer_m: area.buffer_m,
+        location_error_m: area.location_error_m,
+        verdict: res.verdict.as_str(),
+        hits: JsonHits {
+            hits: &res.hits,
+            index: r.index,
+        },
+    }
+}
+
 impl Serialize for JsonAreas<'_> {
     fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
         let r = self.0;
         let mut seq = ser.serialize_seq(Some(r.results.len()))?;
         for ((area, input), res) in r.areas.iter().zip(r.results) {
-            seq.serialize_element(&JsonArea {
-                id: &area.id,
-                input: &input.text,
-                read_as: &input.how,
-                geometry: geometry_to_value(&area.geometry),
-                buffer_m: area.buffer_m,
-                location_error_m: area.location_error_m,
-                verdict: res.verdict.as_str(),
-                hits: JsonHits {
-                    hits: &res.hits,
-                    index: r.index,
-                },
-            })?;
+            seq.serialize_element(&json_area(r, area, input, res))?;
         }
         seq.end()
     }
@@ -294,10 +303,39 @@ pub fn write_json<W: std::io::Write>(
 ) -> std::io::Result<()> {
     if pretty {
         serde_json::to_writer_pretty(&mut w, &JsonReport(r))?;
-    } else {
-        serde_json::to_writer(&mut w, &JsonReport(r))?;
+        w.write_all(b"\n")?;
+        return w.flush();
     }
-    w.write_all(b"\n")?;
+    // Compact: the same document, its areas serialised on all cores a group
+    // at a time and written in order (memory stays bounded by one group).
+    let mut head = serde_json::to_vec(&head_value(r))?;
+    if head.pop() != Some(b'}') {
+        return Err(std::io::Error::other("report header is not a JSON object"));
+    }
+    w.write_all(&head)?;
+    w.write_all(if head.len() > 1 {
+        b",\"areas\":["
+    } else {
+        b"\"areas\":["
+    })?;
+    let items: Vec<_> = r.areas.iter().zip(r.results).collect();
+    let mut first = true;
+    for group in items.chunks(512) {
+        let parts: Vec<std::io::Result<Vec<u8>>> = group
+            .par_iter()
+            .map(|((area, input), res)| {
+                serde_json::to_vec(&json_area(r, area, input, res)).map_err(std::io::Error::from)
+            })
+            .collect();
+        for p in parts {
+            if !first {
+                w.write_all(b",")?;
+            }
+            first = false;
+            w.write_all(&p?)?;
+        }
+    }
+    w.write_all(b"]}\n")?;
     w.flush()
 }
 
@@ -306,16 +344,16 @@ fn feature(geometry: &Geometry<f64>, props: Value) -> Value {
 }
 
 /// The GeoJSON report: areas, hit sites and the shortest connecting lines.
-pub fn geojson(r: &Report<'_>) -> String {
+pub fn geojson(r: &Report<'_>) -> anyhow::Result<String> {
     let mut features = Vec::new();
     for ((area, _), res) in r.areas.iter().zip(r.results) {
         features.push(feature(&area.geometry, json!({"role": "area", "area_id": area.id, "buffer_m": area.buffer_m, "verdict": res.verdict.as_str()})));
         for h in &res.hits {
-            let s = &r.index.sites()[h.site];
-            let props = json!({"area_id": area.id, "site_id": site_key(s), "name": s.name, "category": s.category.as_str(), "protection": s.protection.as_str(), "verdict": h.verdict.as_str(), "distance_m": h.distance_m, "required_m": h.required_m, "margin_m": h.margin_m, "bearing_deg": h.bearing_deg});
+            let s = r.index.label(h.site)?;
+            let props = json!({"area_id": area.id, "site_id": s.key(), "name": s.name, "category": s.category.as_str(), "protection": s.protection.as_str(), "verdict": h.verdict.as_str(), "distance_m": h.distance_m, "required_m": h.required_m, "margin_m": h.margin_m, "bearing_deg": h.bearing_deg});
             let mut sp = props.clone();
             sp["role"] = "site".into();
-            features.push(feature(&s.geometry, sp));
+            features.push(feature(&r.index.geometry(h.site)?, sp));
             let mut lp = props;
             lp["role"] = "link".into();
             let line: Geometry<f64> = if h.distance_m > 0.0 {
@@ -342,7 +380,7 @@ pub fn geojson(r: &Report<'_>) -> String {
     top.insert("features".into(), Value::Array(features));
     let mut s = Value::Object(top).to_string();
     s.push('\n');
-    s
+    Ok(s)
 }
 
 /// The CSV report: one row per hit (and one row per area without hits).
@@ -383,12 +421,12 @@ pub fn csv(r: &Report<'_>) -> anyhow::Result<String> {
             w.write_record(row)?;
         }
         for h in &res.hits {
-            let s = &r.index.sites()[h.site];
+            let s = r.index.label(h.site)?;
             let f = |x: f64| format!("{x:.3}");
             let rec: Vec<String> = vec![
                 guard(&area.id).into_owned(),
                 res.verdict.as_str().into(),
-                guard(&site_key(s)).into_owned(),
+                guard(&s.key()).into_owned(),
                 guard(&s.source).into_owned(),
                 guard(&s.id).into_owned(),
                 guard(&s.name).into_owned(),
@@ -482,7 +520,7 @@ pub fn kml_geometry(g: &Geometry<f64>) -> String {
 }
 
 /// The KML report (for Google Earth): one folder per area with its hits.
-pub fn kml(r: &Report<'_>) -> String {
+pub fn kml(r: &Report<'_>) -> anyhow::Result<String> {
     let mut o = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<kml xmlns=\"http://www.opengis.net/kml/2.2\"><Document>\n");
     let _ = writeln!(
         o,
@@ -515,23 +553,23 @@ pub fn kml(r: &Report<'_>) -> String {
         );
         let _ = writeln!(o, "<Placemark><name>area {}</name><description>{} (buffer {} m)</description><styleUrl>#{}</styleUrl>{}</Placemark>", xml(&area.id), xml(&input.how), area.buffer_m, res.verdict.as_str(), kml_geometry(&area.geometry));
         for h in &res.hits {
-            let s = &r.index.sites()[h.site];
+            let s = r.index.label(h.site)?;
             let _ = writeln!(
                 o,
                 "<Placemark><name>{} {}</name><description>{} {}; distance {:.1} m, required {:.1} m, margin {:.1} m</description><styleUrl>#{}</styleUrl>{}</Placemark>",
                 verdict_word(h.verdict),
                 xml(&s.name),
-                xml(&site_key(s)),
+                xml(&s.key()),
                 s.category.as_str(),
                 h.distance_m,
                 h.required_m,
                 h.margin_m,
                 h.verdict.as_str(),
-                kml_geometry(&s.geometry)
+                kml_geometry(&r.index.geometry(h.site)?)
             );
         }
         o.push_str("</Folder>\n");
     }
     o.push_str("</Document></kml>\n");
-    o
+    Ok(o)
 }

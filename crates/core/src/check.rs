@@ -189,7 +189,7 @@ impl<S: SiteSet + ?Sized> Checker<'_, S> {
         let mut hits = Vec::new();
         let set = self.set;
         set.for_each_candidate(&query, &mut |i| {
-            let p = set.params(i)?;
+            let (p, geom) = set.candidate(i)?;
             if let Some(t) = self.as_of {
                 if !p.is_valid_at(t) {
                     return Ok(());
@@ -200,7 +200,7 @@ impl<S: SiteSet + ?Sized> Checker<'_, S> {
                 .unwrap_or_else(|| self.policy.default_standoff_m(p.category, p.protection));
             let required_m = base_m + standoff + p.positional_accuracy_m.max(0.0);
             let limit = required_m + caution;
-            let nearest = match set.geom(i)? {
+            let nearest = match geom {
                 GeomRef::Point { lon, lat } => {
                     distance_to_vertex_within(shape, &Vertex::new(lon, lat), limit)
                 }

@@ -616,6 +616,49 @@ impl PackedIndex {
     }
 }
 
+fn params_of(i: usize, e: &[u8; ENTRY]) -> Result<SiteParams, SetError> {
+    let f = |r: std::ops::Range<usize>| f64::from_le_bytes(e[r].try_into().unwrap_or([0; 8]));
+    let t = |r: std::ops::Range<usize>| i64::from_le_bytes(e[r].try_into().unwrap_or([0; 8]));
+    Ok(SiteParams {
+        category: *Category::ALL
+            .get(e[13] as usize)
+            .ok_or_else(|| bad(format!("site {i}: category out of range")))?,
+        protection: *Protection::ALL
+            .get(e[14] as usize)
+            .ok_or_else(|| bad(format!("site {i}: protection out of range")))?,
+        standoff_m: (e[15] & 1 != 0).then(|| f(16..24)),
+        positional_accuracy_m: f(24..32),
+        valid_from: (e[15] & 2 != 0).then(|| t(32..40)),
+        valid_to: (e[15] & 4 != 0).then(|| t(40..48)),
+    })
+}
+
+impl PackedIndex {
+    fn geom_of(&self, i: usize, e: &[u8; ENTRY]) -> Result<GeomRef<'_>, SetError> {
+        let f = |r: std::ops::Range<usize>| f64::from_le_bytes(e[r].try_into().unwrap_or([0; 8]));
+        if e[12] == 0 {
+            return Ok(GeomRef::Point {
+                lon: f(48..56),
+                lat: f(56..64),
+            });
+        }
+        let no = u64::from_le_bytes(e[48..56].try_into().unwrap_or([0; 8])) as usize;
+        let cell = self
+            .shapes
+            .get(no)
+            .ok_or_else(|| bad(format!("site {i}: shape {no} out of range")))?;
+        if let Some(s) = cell.get() {
+            return Ok(GeomRef::Shape(s));
+        }
+        let g = self.geometry(i)?;
+        let s = Shape::new(&g).map_err(|e| bad(format!("site {i}: {e}")))?;
+        let _ = cell.set(Box::new(s));
+        cell.get()
+            .map(|s| GeomRef::Shape(s))
+            .ok_or_else(|| bad("shape cache"))
+    }
+}
+
 fn meets(b: &[f64; 6], q: &Aabb) -> bool {
     (0..3).all(|k| b[k] <= q.hi[k] && b[k + 3] >= q.lo[k])
 }
@@ -637,14 +680,29 @@ fn fields(r: &[u8]) -> Result<[&[u8]; 4], SetError> {
     Ok(out)
 }
 
-fn text<'a>(b: Cow<'a, [u8]>, field: usize) -> Result<Cow<'a, str>, SetError> {
+fn utf8(x: &[u8]) -> Result<&str, SetError> {
+    std::str::from_utf8(x).map_err(|_| bad("heap text is not UTF-8"))
+}
+
+/// Source, id and name of a heap record, borrowed when the record lies in one chunk.
+fn texts(b: Cow<'_, [u8]>) -> Result<[Cow<'_, str>; 3], SetError> {
     match b {
-        Cow::Borrowed(r) => std::str::from_utf8(fields(r)?[field])
-            .map(Cow::Borrowed)
-            .map_err(|_| bad("heap text is not UTF-8")),
-        Cow::Owned(r) => std::str::from_utf8(fields(&r)?[field])
-            .map(|s| Cow::Owned(s.to_string()))
-            .map_err(|_| bad("heap text is not UTF-8")),
+        Cow::Borrowed(r) => {
+            let f = fields(r)?;
+            Ok([
+                Cow::Borrowed(utf8(f[0])?),
+                Cow::Borrowed(utf8(f[1])?),
+                Cow::Borrowed(utf8(f[2])?),
+            ])
+        }
+        Cow::Owned(r) => {
+            let f = fields(&r)?;
+            Ok([
+                Cow::Owned(utf8(f[0])?.to_string()),
+                Cow::Owned(utf8(f[1])?.to_string()),
+                Cow::Owned(utf8(f[2])?.to_string()),
+            ])
+        }
     }
 }
 
@@ -693,56 +751,26 @@ impl SiteSet for PackedIndex {
     }
 
     fn params(&self, i: usize) -> Result<SiteParams, SetError> {
-        let e = self.entry(i)?;
-        let f = |r: std::ops::Range<usize>| f64::from_le_bytes(e[r].try_into().unwrap_or([0; 8]));
-        let t = |r: std::ops::Range<usize>| i64::from_le_bytes(e[r].try_into().unwrap_or([0; 8]));
-        Ok(SiteParams {
-            category: *Category::ALL
-                .get(e[13] as usize)
-                .ok_or_else(|| bad(format!("site {i}: category out of range")))?,
-            protection: *Protection::ALL
-                .get(e[14] as usize)
-                .ok_or_else(|| bad(format!("site {i}: protection out of range")))?,
-            standoff_m: (e[15] & 1 != 0).then(|| f(16..24)),
-            positional_accuracy_m: f(24..32),
-            valid_from: (e[15] & 2 != 0).then(|| t(32..40)),
-            valid_to: (e[15] & 4 != 0).then(|| t(40..48)),
-        })
+        params_of(i, &self.entry(i)?)
     }
 
     fn geom(&self, i: usize) -> Result<GeomRef<'_>, SetError> {
+        self.geom_of(i, &self.entry(i)?)
+    }
+
+    fn candidate(&self, i: usize) -> Result<(SiteParams, GeomRef<'_>), SetError> {
         let e = self.entry(i)?;
-        let f = |r: std::ops::Range<usize>| f64::from_le_bytes(e[r].try_into().unwrap_or([0; 8]));
-        if e[12] == 0 {
-            return Ok(GeomRef::Point {
-                lon: f(48..56),
-                lat: f(56..64),
-            });
-        }
-        let no = u64::from_le_bytes(e[48..56].try_into().unwrap_or([0; 8])) as usize;
-        let cell = self
-            .shapes
-            .get(no)
-            .ok_or_else(|| bad(format!("site {i}: shape {no} out of range")))?;
-        if let Some(s) = cell.get() {
-            return Ok(GeomRef::Shape(s));
-        }
-        let g = self.geometry(i)?;
-        let s = Shape::new(&g).map_err(|e| bad(format!("site {i}: {e}")))?;
-        let _ = cell.set(Box::new(s));
-        cell.get()
-            .map(|s| GeomRef::Shape(s))
-            .ok_or_else(|| bad("shape cache"))
+        Ok((params_of(i, &e)?, self.geom_of(i, &e)?))
     }
 
     fn label(&self, i: usize) -> Result<SiteLabel<'_>, SetError> {
         let e = self.entry(i)?;
-        let p = self.params(i)?;
-        let r = self.record(&e)?;
+        let p = params_of(i, &e)?;
+        let [source, id, name] = texts(self.record(&e)?)?;
         Ok(SiteLabel {
-            source: text(r.clone(), 0)?,
-            id: text(r.clone(), 1)?,
-            name: text(r, 2)?,
+            source,
+            id,
+            name,
             category: p.category,
             protection: p.protection,
         })

@@ -145,6 +145,11 @@ pub trait SiteSet: Sync {
     /// The site's geometry.
     fn geom(&self, i: usize) -> Result<GeomRef<'_>, SetError>;
 
+    /// [`SiteSet::params`] and [`SiteSet::geom`] at once (one read where the set is persisted).
+    fn candidate(&self, i: usize) -> Result<(SiteParams, GeomRef<'_>), SetError> {
+        Ok((self.params(i)?, self.geom(i)?))
+    }
+
     /// What a report shows of the site.
     fn label(&self, i: usize) -> Result<SiteLabel<'_>, SetError>;
 

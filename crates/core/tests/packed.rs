@@ -11,13 +11,19 @@ use std::sync::Arc;
 use geo_types::{Geometry, LineString, Point, Polygon};
 use nostrike_core::packed::{ChunkSource, MemoryChunks, PackedBuilder};
 use nostrike_core::{Area, Category, Checker, PackedIndex, Policy, Site, SiteIndex, SiteSet};
-use proptest::test_runner::{RngAlgorithm, TestRng};
 use proptest::prelude::*;
+use proptest::test_runner::{RngAlgorithm, TestRng};
 
 fn place(rng: &mut TestRng) -> (f64, f64) {
     match rng.random_range(0..5) {
-        0 => (rng.random_range(-180.0..=180.0), rng.random_range(85.0..=90.0)),
-        1 => (rng.random_range(-180.0..=180.0), rng.random_range(-90.0..=-85.0)),
+        0 => (
+            rng.random_range(-180.0..=180.0),
+            rng.random_range(85.0..=90.0),
+        ),
+        1 => (
+            rng.random_range(-180.0..=180.0),
+            rng.random_range(-90.0..=-85.0),
+        ),
         2 => (
             {
                 let d = rng.random_range(0.0..0.3);
@@ -29,7 +35,10 @@ fn place(rng: &mut TestRng) -> (f64, f64) {
             },
             rng.random_range(-60.0..60.0),
         ),
-        _ => (rng.random_range(-180.0..=180.0), rng.random_range(-80.0..=80.0)),
+        _ => (
+            rng.random_range(-180.0..=180.0),
+            rng.random_range(-80.0..=80.0),
+        ),
     }
 }
 

@@ -22,6 +22,6 @@ mod registry;
 pub use canonical::{canonical_properties, content_hash, hex, site_hash};
 pub use registry::{
     BatchInfo, BatchMeta, ChangeEntry, FileHandle, Finding, ImportSession, ImportSummary,
-    LoadedIndex, Registry, SourceMeta, Stats, StoreError, APPLICATION_ID, IMPORT_CHUNK,
-    SCHEMA_VERSION,
+    LoadedIndex, PackedSites, Registry, SourceMeta, Stats, StoreError, APPLICATION_ID,
+    IMPORT_CHUNK, SCHEMA_VERSION,
 };

@@ -12,7 +12,10 @@ fn seen_key(source: &str, id: &str) -> String {
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use nostrike_core::{wkb, Category, Protection, Site, SiteIndex};
+use std::sync::Mutex;
+
+use nostrike_core::packed::{ChunkSink, ChunkSource, PackedBuilder};
+use nostrike_core::{wkb, Category, PackedIndex, Protection, Site, SiteIndex};
 use rayon::prelude::*;
 use rusqlite::{
     params, Connection, OpenFlags, OptionalExtension, Row, Transaction, TransactionBehavior,
@@ -26,12 +29,13 @@ use crate::canonical::{
 /// `PRAGMA application_id` of a nostrike registry ("NSTR").
 pub const APPLICATION_ID: i32 = 0x4E53_5452;
 /// The schema version this build writes and reads (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
 
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// Migrations, in order; migration `i` takes the schema from version `i` to `i + 1`. Append only.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE meta (
   key   TEXT PRIMARY KEY,
   value TEXT NOT NULL
@@ -108,7 +112,15 @@ CREATE TRIGGER changes_no_update BEFORE UPDATE ON changes
 CREATE TRIGGER changes_no_delete BEFORE DELETE ON changes
   BEGIN SELECT RAISE(ABORT, 'the change log is append-only'); END;
 INSERT INTO meta (key, value) VALUES ('revision', '0');
-"#];
+"#,
+    r#"
+CREATE TABLE packed (
+  id   INTEGER PRIMARY KEY,
+  hash BLOB NOT NULL,
+  data BLOB NOT NULL
+) STRICT;
+"#,
+];
 
 /// A registry error. Every variant names the registry file.
 #[derive(Debug, thiserror::Error)]
@@ -299,7 +311,7 @@ pub struct ChangeEntry {
 /// A problem `verify` found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
-    /// What kind of problem (`integrity`, `chain`, `site`, `content_hash`, `revision`).
+    /// What kind of problem (`integrity`, `chain`, `site`, `content_hash`, `revision`, `packed`).
     pub kind: &'static str,
     /// Where and what.
     pub detail: String,
@@ -335,6 +347,159 @@ pub struct LoadedIndex {
     pub revision: i64,
     /// Content hash (recomputed from the rows and equal to the recorded one).
     pub content_hash: String,
+}
+
+/// The packed index of the live sites, opened for a check, with the registry state it was built from.
+#[derive(Debug)]
+pub struct PackedSites {
+    /// The index; its chunks are read on first use inside one read transaction, so a check sees one revision.
+    pub index: PackedIndex,
+    /// Registry revision.
+    pub revision: i64,
+    /// Content hash (hex), as recorded and as the image records it.
+    pub content_hash: String,
+}
+
+/// Chunk rows of the `packed` table, read through a connection that holds
+/// one read transaction open for the life of the index.
+struct SqlChunks {
+    conn: Mutex<Connection>,
+}
+
+impl ChunkSource for SqlChunks {
+    fn chunk(&self, section: u8, no: u64) -> Result<Vec<u8>, String> {
+        let conn = self
+            .conn
+            .lock()
+            .map_err(|_| "connection lock poisoned".to_string())?;
+        conn.prepare_cached("SELECT data FROM packed WHERE id = ?1")
+            .and_then(|mut st| st.query_row([packed_id(section, no)], |r| r.get(0)))
+            .map_err(|e| e.to_string())
+    }
+}
+
+fn packed_id(section: u8, no: u64) -> i64 {
+    (i64::from(section) << 40) | no as i64
+}
+
+/// Writes chunks as rows of the `packed` table.
+struct SqlSink<'c> {
+    conn: &'c Connection,
+}
+
+impl ChunkSink for SqlSink<'_> {
+    fn put(&mut self, section: u8, no: u64, data: &[u8], hash: &[u8; 32]) -> Result<(), String> {
+        self.conn
+            .prepare_cached("INSERT INTO packed (id, hash, data) VALUES (?1, ?2, ?3)")
+            .and_then(|mut st| st.execute(params![packed_id(section, no), &hash[..], data]))
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// A sink that keeps only the hashes (to recompute an image's root without storing it).
+#[derive(Default)]
+struct HashSink;
+
+impl ChunkSink for HashSink {
+    fn put(&mut self, _: u8, _: u64, _: &[u8], _: &[u8; 32]) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// Rebuild the packed index of the live sites inside `conn`'s open write
+/// transaction: every live row is decoded (in parallel, a chunk at a time)
+/// and packed in rowid order; the content hash is recomputed from the rows'
+/// recorded hashes on the way. Returns (content hash hex, root hex).
+fn pack_live(
+    conn: &Connection,
+    path: &Path,
+    revision: i64,
+    store: bool,
+) -> Result<(String, String), StoreError> {
+    let sq = |source| StoreError::Sqlite {
+        path: path.to_path_buf(),
+        source,
+    };
+    let damaged = |reason: String| StoreError::Damaged {
+        path: path.to_path_buf(),
+        reason,
+    };
+    if store {
+        conn.execute("DELETE FROM packed", []).map_err(sq)?;
+    }
+    let mut builder = PackedBuilder::new();
+    let mut digests: Vec<[u8; 32]> = Vec::new();
+    let mut st = conn
+        .prepare(&format!(
+            "SELECT {SITE_COLUMNS}, hash FROM sites ORDER BY rowid"
+        ))
+        .map_err(sq)?;
+    let mut rows = st.query([]).map_err(sq)?;
+    let mut chunk: Vec<(SiteRow, String)> = Vec::with_capacity(LOAD_CHUNK);
+    let mut sql_sink = SqlSink { conn };
+    let mut hash_sink = HashSink;
+    let mut flush = |chunk: Vec<(SiteRow, String)>,
+                     builder: &mut PackedBuilder,
+                     digests: &mut Vec<[u8; 32]>|
+     -> Result<(), StoreError> {
+        let decoded: Vec<(Site, Vec<u8>, [u8; 32])> = chunk
+            .into_par_iter()
+            .map(|(mut row, stored)| {
+                let geometry = std::mem::take(&mut row.geometry);
+                let site = row.into_site_with(&geometry)?;
+                let d = site_digest_with_wkb(&site, &geometry);
+                if parse_hex(&stored) != Some(d) {
+                    return Err(format!("site {}/{} does not match its recorded hash (edited outside nostrike?); run `nostrike verify`", site.source, site.id));
+                }
+                Ok((site, geometry, d))
+            })
+            .collect::<Result<_, String>>()
+            .map_err(|e| damaged(e))?;
+        for (site, geometry, d) in decoded {
+            let sink: &mut dyn ChunkSink = if store { &mut sql_sink } else { &mut hash_sink };
+            builder
+                .add(&site, &geometry, sink)
+                .map_err(|e| damaged(e.to_string()))?;
+            digests.push(d);
+        }
+        Ok(())
+    };
+    loop {
+        let next = rows.next().map_err(sq)?;
+        if let Some(r) = next {
+            chunk.push((SiteRow::read(r, 0).map_err(sq)?, r.get(13).map_err(sq)?));
+        }
+        if chunk.len() == LOAD_CHUNK || (next.is_none() && !chunk.is_empty()) {
+            flush(
+                std::mem::replace(&mut chunk, Vec::with_capacity(LOAD_CHUNK)),
+                &mut builder,
+                &mut digests,
+            )?;
+        }
+        if next.is_none() {
+            break;
+        }
+    }
+    drop(rows);
+    drop(st);
+    let content = content_hash_of_digests(&mut digests);
+    let raw = parse_hex(&content).ok_or_else(|| damaged("content hash".into()))?;
+    let root = if store {
+        builder.finish(revision, &raw, &mut SqlSink { conn })
+    } else {
+        builder.finish(revision, &raw, &mut HashSink)
+    }
+    .map_err(|e| damaged(e.to_string()))?;
+    let root = crate::canonical::hex(&root);
+    if store {
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('packed_root', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            [&root],
+        )
+        .map_err(sq)?;
+    }
+    Ok((content, root))
 }
 
 /// An open registry.
@@ -551,7 +716,126 @@ impl Registry {
         let mut reg = Registry::open_with(path, false)?;
         reg.configure()?;
         reg.migrate()?;
+        if reg.meta("packed_root")?.is_none() {
+            // A registry from before the packed index: write it now. Rows
+            // that fail their hashes leave it unwritten (checks then refuse
+            // the rows; `verify` names them) rather than failing the open.
+            match reg.repack() {
+                Ok(()) | Err(StoreError::Damaged { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
         Ok(reg)
+    }
+
+    fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
+        Registry::meta_in(&self.conn, key).map_err(|e| self.err(e))
+    }
+
+    /// Rebuild the packed index (what checks read) from the live rows, each
+    /// verified against its hash and all against the recorded content hash.
+    /// Imports keep it current; this is for a registry upgraded from an
+    /// older schema or an image found damaged by [`Registry::verify`].
+    pub fn repack(&mut self) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let sq = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sq)?;
+        let revision: i64 = Registry::meta_in(&tx, "revision")
+            .map_err(sq)?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let recorded = Registry::meta_in(&tx, "content_hash").map_err(sq)?;
+        let (content, _) = pack_live(&tx, &path, revision, true)?;
+        match recorded {
+            Some(r) if r != content => {
+                return Err(StoreError::Damaged {
+                    path: path.clone(),
+                    reason: format!("live sites hash to {content} but the registry records {r}; run `nostrike verify`"),
+                })
+            }
+            Some(_) => {}
+            None => {
+                tx.execute(
+                    "INSERT INTO meta (key, value) VALUES ('content_hash', ?1)",
+                    [&content],
+                )
+                .map_err(sq)?;
+            }
+        }
+        tx.commit().map_err(sq)
+    }
+
+    /// Open the packed index of the live sites for a check, inside one read
+    /// transaction held for the life of the index. `Ok(Err(self))` when the
+    /// registry has no packed index (written by an older nostrike and not
+    /// yet opened for writing): the caller loads the rows instead. An image
+    /// that does not match its recorded root, revision or content hash is an error.
+    pub fn load_packed(self) -> Result<Result<PackedSites, Registry>, StoreError> {
+        self.conn.execute_batch("BEGIN").map_err(|e| self.err(e))?;
+        let revision = self.revision()?;
+        let content_hash = self.content_hash()?;
+        let Some(root) = self.meta("packed_root")? else {
+            self.conn
+                .execute_batch("ROLLBACK")
+                .map_err(|e| self.err(e))?;
+            return Ok(Err(self));
+        };
+        let root: [u8; 32] = parse_hex(&root).ok_or_else(|| {
+            self.damaged(format!(
+                "recorded packed index root {root:?} is not a SHA-256"
+            ))
+        })?;
+        let list = {
+            let mut st = self
+                .conn
+                .prepare("SELECT id, hash FROM packed ORDER BY id")
+                .map_err(|e| self.err(e))?;
+            let rows = st
+                .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)))
+                .map_err(|e| self.err(e))?;
+            let mut list = Vec::new();
+            for row in rows {
+                let (id, h) = row.map_err(|e| self.err(e))?;
+                let h: [u8; 32] = h.try_into().map_err(|_| {
+                    self.damaged(format!("packed chunk {id}: hash is not 32 bytes"))
+                })?;
+                list.push(((id >> 40) as u8, (id & ((1 << 40) - 1)) as u64, h));
+            }
+            list
+        };
+        let path = self.path.clone();
+        let damaged = |reason: String| StoreError::Damaged {
+            path: path.clone(),
+            reason,
+        };
+        let index = PackedIndex::open(
+            Box::new(SqlChunks {
+                conn: Mutex::new(self.conn),
+            }),
+            &list,
+            &root,
+        )
+        .map_err(|e| damaged(format!("{e}; run `nostrike verify`")))?;
+        if index.revision() != revision
+            || crate::canonical::hex(index.content_hash()) != content_hash
+        {
+            return Err(damaged(format!(
+                "the packed index was built from revision {} ({}), but the registry is at revision {revision} ({content_hash}); run `nostrike verify`",
+                index.revision(),
+                crate::canonical::hex(index.content_hash())
+            )));
+        }
+        Ok(Ok(PackedSites {
+            index,
+            revision,
+            content_hash,
+        }))
     }
 
     /// Open an existing registry read-only: nothing is ever written to it.
@@ -1261,6 +1545,59 @@ impl Registry {
                 findings.push(Finding { kind: "chain", detail: format!("the last batch ends the log at {head}, the log ends at {prev} (entries removed or appended outside nostrike)") });
             }
         }
+        // The packed index checks read: every chunk against its hash, the
+        // chunk list against the recorded root, and the root against an
+        // image rebuilt from the (verified) live rows.
+        let recorded_root = self.meta("packed_root")?;
+        {
+            let mut st = tx
+                .prepare("SELECT id, hash, data FROM packed ORDER BY id")
+                .map_err(|e| self.err(e))?;
+            let mut rs = st.query([]).map_err(|e| self.err(e))?;
+            let mut list: Vec<(u8, u64, [u8; 32])> = Vec::new();
+            while let Some(r) = rs.next().map_err(|e| self.err(e))? {
+                let id: i64 = r.get(0).map_err(|e| self.err(e))?;
+                let h: Vec<u8> = r.get(1).map_err(|e| self.err(e))?;
+                let data: Vec<u8> = r.get(2).map_err(|e| self.err(e))?;
+                let actual = nostrike_core::packed::chunk_hash(&data);
+                if h != actual {
+                    findings.push(Finding {
+                        kind: "packed",
+                        detail: format!("packed index chunk {id} does not match its recorded hash; `nostrike repack` rebuilds the index from the rows"),
+                    });
+                }
+                list.push(((id >> 40) as u8, (id & ((1 << 40) - 1)) as u64, actual));
+            }
+            let stored_root = crate::canonical::hex(&nostrike_core::packed::root_hash(
+                list.iter().map(|(s, n, h)| (*s, *n, h)),
+            ));
+            let sites_sound = !findings
+                .iter()
+                .any(|f| f.kind == "site" || f.kind == "content_hash");
+            match &recorded_root {
+                None => findings.push(Finding {
+                    kind: "packed",
+                    detail: "the registry has no packed index; `nostrike repack` writes it".into(),
+                }),
+                Some(root) => {
+                    if *root != stored_root {
+                        findings.push(Finding {
+                            kind: "packed",
+                            detail: format!("the packed index's chunks hash to {stored_root}, the registry records {root}; `nostrike repack` rebuilds it"),
+                        });
+                    }
+                    if sites_sound {
+                        let (_, rebuilt) = pack_live(&tx, &self.path, revision, false)?;
+                        if rebuilt != *root {
+                            findings.push(Finding {
+                                kind: "packed",
+                                detail: format!("the packed index (root {root}) does not hold the live sites (which pack to {rebuilt}); `nostrike repack` rebuilds it"),
+                            });
+                        }
+                    }
+                }
+            }
+        }
         tx.finish().map_err(|e| self.err(e))?;
         Ok(findings)
     }
@@ -1580,28 +1917,13 @@ impl ImportSession<'_> {
         } else {
             self.old_revision
         };
-        let content = if self.changed {
-            // Raw digests, sorted in parallel, as the load computes it.
-            let mut digests: Vec<[u8; 32]> = {
-                let mut st = self
-                    .tx
-                    .prepare("SELECT hash FROM sites")
-                    .map_err(self.sq())?;
-                let hex: Vec<String> = st
-                    .query_map([], |r| r.get::<_, String>(0))
-                    .map_err(self.sq())?
-                    .collect::<Result<_, _>>()
-                    .map_err(self.sq())?;
-                hex.iter()
-                    .map(|h| {
-                        parse_hex(h).ok_or_else(|| StoreError::Damaged {
-                            path: self.path.clone(),
-                            reason: format!("a site's recorded hash {h:?} is not a SHA-256; run `nostrike verify`"),
-                        })
-                    })
-                    .collect::<Result<Vec<_>, _>>()?
-            };
-            content_hash_of_digests(&mut digests)
+        let has_packed = Registry::meta_in(&self.tx, "packed_root")
+            .map_err(self.sq())?
+            .is_some();
+        let content = if self.changed || !has_packed {
+            // One pass over the live rows: each verified against its
+            // recorded hash, packed for checks, and hashed into the content hash.
+            pack_live(&self.tx, &self.path, revision, true)?.0
         } else {
             Registry::meta_in(&self.tx, "content_hash")
                 .map_err(self.sq())?
