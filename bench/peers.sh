@@ -49,16 +49,28 @@ pg_parallel=$(run_pg parallel "SET max_parallel_workers_per_gather = 2; SET para
 rm -f "$OUT/peers.db"*
 target/release/nostrike --registry "$OUT/peers.db" init > /dev/null
 t2=$(date +%s.%N)
-target/release/nostrike --registry "$OUT/peers.db" import "$S" --source syn > /dev/null
+/usr/bin/time -f "%M" -o "$OUT/import-rss.txt" target/release/nostrike --registry "$OUT/peers.db" import "$S" --source syn > /dev/null
 t3=$(date +%s.%N)
 t4=$(date +%s.%N)
-target/release/nostrike --registry "$OUT/peers.db" check --areas "$A" --policy bench/zero-policy.toml --format json -o "$OUT/ns.json" -q || [ $? -ne 1 ]
+/usr/bin/time -f "%M" -o "$OUT/check-rss.txt" target/release/nostrike --registry "$OUT/peers.db" check --areas "$A" --policy bench/zero-policy.toml --format json -o "$OUT/ns.json" -q || [ $? -ne 1 ]
 t5=$(date +%s.%N)
 ns_check=$(echo "$t5 - $t4" | bc)
+# Cold start: a fresh process opens the registry and checks one point (best of 5, and the first).
+cold=()
+for _ in 1 2 3 4 5; do
+  c0=$(date +%s.%N)
+  target/release/nostrike --registry "$OUT/peers.db" check --point 48.8566,2.3522 --radius 1km --policy bench/zero-policy.toml --format json -o "$OUT/one.json" -q || [ $? -ne 1 ]
+  c1=$(date +%s.%N)
+  cold+=("$(echo "$c1 - $c0" | bc)")
+done
+cold_first=${cold[0]}
+cold_best=$(printf '%s\n' "${cold[@]}" | sort -g | head -1)
 
-python3 - "$OUT" "$AREAS" "$SITES" "$pg_default" "$pg_parallel" "$ns_check" "$(echo "$t1 - $t0" | bc)" "$(echo "$t3 - $t2" | bc)" <<'PY'
+python3 - "$OUT" "$AREAS" "$SITES" "$pg_default" "$pg_parallel" "$ns_check" "$(echo "$t1 - $t0" | bc)" "$(echo "$t3 - $t2" | bc)" "$cold_first" "$cold_best" "$(cat "$OUT/import-rss.txt")" "$(cat "$OUT/check-rss.txt")" <<'PY'
 import json, sys
-out, areas, sites, pg_def, pg_par, ns, pg_load, ns_load = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), *map(float, sys.argv[4:])
+out, areas, sites = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+pg_def, pg_par, ns, pg_load, ns_load, cold_first, cold_best = map(float, sys.argv[4:11])
+import_rss_kb, check_rss_kb = int(sys.argv[11]), int(sys.argv[12])
 pg = {}
 for line in open(f"{out}/pg-default.tsv"):
     a, s, d = line.rstrip("\n").split("\t")
@@ -101,9 +113,12 @@ if bad:
 best_pg = min(pg_def, pg_par)
 res = {"sites": sites, "areas": areas, "hits": len(ns_hits), "postgis_default_s": pg_def, "postgis_parallel_s": pg_par,
        "nostrike_cli_s": ns, "ratio_checks_per_s": best_pg / ns, "postgis_load_index_s": pg_load, "nostrike_import_s": ns_load,
-       "largest_distance_difference_m": worst, "pairs_differing_over_0_1_m": len(far)}
+       "largest_distance_difference_m": worst, "pairs_differing_over_0_1_m": len(far),
+       "nostrike_cold_start_first_s": cold_first, "nostrike_cold_start_best_s": cold_best,
+       "nostrike_import_peak_rss_kb": import_rss_kb, "nostrike_check_peak_rss_kb": check_rss_kb}
 print(json.dumps(res))
 with open(f"{out}/peers.jsonl", "a") as f:
     f.write(json.dumps(res) + "\n")
 print(f"checks/s: nostrike CLI {areas/ns:,.0f}; PostGIS default {areas/pg_def:,.0f}, parallel {areas/pg_par:,.0f}; ratio {best_pg/ns:.1f}x")
+print(f"cold start (fresh process, one point): first {cold_first*1000:.0f} ms, best of 5 {cold_best*1000:.0f} ms; peak RSS import {import_rss_kb//1024} MB, batch check {check_rss_kb//1024} MB")
 PY

@@ -304,17 +304,17 @@ pub fn build_areas(args: &CheckArgs) -> anyhow::Result<Vec<(Area, AreaInput)>> {
 /// revision, or a registry written before the packed index existed).
 pub enum CheckSites {
     /// The packed index, chunks verified as they are read.
-    Packed(nostrike_core::PackedIndex),
+    Packed(Box<nostrike_core::PackedIndex>),
     /// Sites held in memory.
-    Memory(SiteIndex),
+    Memory(Box<SiteIndex>),
 }
 
 impl CheckSites {
     /// The set to check against.
     pub fn set(&self) -> &dyn SiteSet {
         match self {
-            CheckSites::Packed(p) => p,
-            CheckSites::Memory(m) => m,
+            CheckSites::Packed(p) => p.as_ref(),
+            CheckSites::Memory(m) => m.as_ref(),
         }
     }
 }
@@ -333,7 +333,7 @@ pub fn load_for_check(
     let (sites, revision, content_hash, at_time) = match as_of {
         None => match reg.load_packed()? {
             Ok(p) => (
-                CheckSites::Packed(p.index),
+                CheckSites::Packed(Box::new(p.index)),
                 p.revision,
                 p.content_hash,
                 None,
@@ -341,7 +341,7 @@ pub fn load_for_check(
             Err(reg) => {
                 let l = reg.load_index()?;
                 (
-                    CheckSites::Memory(l.index),
+                    CheckSites::Memory(Box::new(l.index)),
                     l.revision,
                     l.content_hash,
                     None,
@@ -365,7 +365,7 @@ pub fn load_for_check(
             let content = nostrike_store::content_hash(&mut hashes);
             let index =
                 SiteIndex::build(sites).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-            (CheckSites::Memory(index), rev, content, t)
+            (CheckSites::Memory(Box::new(index)), rev, content, t)
         }
     };
     if sites.set().is_empty() {

@@ -252,6 +252,46 @@ pub fn short_inverse(a: &Vertex, b: &Vertex) -> Option<(f64, f64)> {
     Some((s, azi))
 }
 
+/// The local east/north frame at a vertex, for the azimuths of nearby points.
+#[derive(Debug, Clone, Copy)]
+pub struct TangentFrame {
+    origin: [f64; 3],
+    east: [f64; 3],
+    north: [f64; 3],
+}
+
+impl TangentFrame {
+    /// The frame at `a`.
+    pub fn at(a: &Vertex) -> TangentFrame {
+        let (sa, ca) = a.lat.to_radians().sin_cos();
+        let (sb, cb) = a.lon.to_radians().sin_cos();
+        TangentFrame {
+            origin: a.ecef,
+            east: [-sb, cb, 0.0],
+            north: [-sa * cb, -sa * sb, ca],
+        }
+    }
+
+    /// Azimuth (degrees) of the chord to `b` in this frame: the same formula
+    /// as [`short_inverse`]'s azimuth (within 1e-5° of GeographicLib's
+    /// initial azimuth, tested) — `None` for `b` at the origin or a chord of
+    /// [`SHORT_RANGE_M`] or more.
+    pub fn azimuth_to(&self, b: &Vertex) -> Option<f64> {
+        let d = [
+            b.ecef[0] - self.origin[0],
+            b.ecef[1] - self.origin[1],
+            b.ecef[2] - self.origin[2],
+        ];
+        let c2 = d[0] * d[0] + d[1] * d[1] + d[2] * d[2];
+        if c2 == 0.0 || c2 >= SHORT_RANGE_M * SHORT_RANGE_M {
+            return None;
+        }
+        let e = self.east[0] * d[0] + self.east[1] * d[1];
+        let n = self.north[0] * d[0] + self.north[1] * d[1] + self.north[2] * d[2];
+        Some(e.atan2(n).to_degrees())
+    }
+}
+
 /// Geodesic distance (metres) and the initial and final azimuths (degrees) from `a` to `b`.
 pub fn inverse(a: &Vertex, b: &Vertex) -> (f64, f64, f64) {
     let (s12, azi1, azi2, _a12) = geod().inverse(a.lat, a.lon, b.lat, b.lon);

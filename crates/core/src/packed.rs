@@ -528,6 +528,18 @@ impl PackedIndex {
         Ok(p)
     }
 
+    /// Fetch and verify every chunk now (on all cores), so that nothing is
+    /// read later; returns the number of bytes held.
+    pub fn load_all(&self) -> Result<u64, SetError> {
+        use rayon::prelude::*;
+        (0..SECTIONS)
+            .flat_map(|s| (0..self.chunks[s].len()).map(move |n| (s, n)))
+            .collect::<Vec<_>>()
+            .into_par_iter()
+            .map(|(s, n)| self.chunk(s, n).map(|c| c.len() as u64))
+            .sum()
+    }
+
     /// The registry revision the image was built from.
     pub fn revision(&self) -> i64 {
         self.revision

@@ -455,7 +455,7 @@ fn pack_live(
                 Ok((site, geometry, d))
             })
             .collect::<Result<_, String>>()
-            .map_err(|e| damaged(e))?;
+            .map_err(&damaged)?;
         for (site, geometry, d) in decoded {
             let sink: &mut dyn ChunkSink = if store { &mut sql_sink } else { &mut hash_sink };
             builder
