@@ -211,15 +211,52 @@ fn a_registry_that_cannot_be_trusted_is_an_error_never_a_clear() {
     let (c, _, err) = code(ns(&bare).args(p));
     assert_eq!(c, 1);
     assert!(err.contains("no sites"), "{err}");
-    // A row edited behind nostrike's back.
+    // A row edited behind nostrike's back cannot change a check's answer:
+    // checks read the packed index written (from verified rows) at import.
+    // `verify` names the row, and the next import refuses to build on it.
     let reg = registry(d.path());
+    let answer = |reg: &std::path::Path| {
+        let (c, out, err) =
+            code(ns(reg).args(["check", "--point", "42.5110,1.5306", "--format", "csv"]));
+        // Every column but the time of the check.
+        let rows: Vec<String> = out
+            .lines()
+            .map(|l| l.rsplit_once(',').map_or(l, |(a, _)| a).to_string())
+            .collect();
+        (c, rows, err)
+    };
+    let (c0, rows0, _) = answer(&reg);
+    assert_eq!(c0, 4, "the test point must have conflicts");
     rusqlite::Connection::open(&reg).unwrap().execute_batch("UPDATE sites SET geometry = X'0101000000000000000000F03F0000000000000040' WHERE site_id = 'osm:way/191582654'").unwrap();
-    let (c, _, err) = code(ns(&reg).args(["check", "--point", "42.5110,1.5306"]));
-    assert_eq!(c, 1, "{err}");
-    assert!(err.contains("does not match its recorded hash"), "{err}");
+    let (c1, rows1, _) = answer(&reg);
+    assert_eq!((c1, &rows1), (c0, &rows0));
     let (c, out, _) = code(ns(&reg).arg("verify"));
     assert_eq!(c, 1);
     assert!(out.contains("osm:way/191582654 was edited"), "{out}");
+    let extra = d.path().join("extra.geojson");
+    std::fs::write(&extra, r#"{"type":"FeatureCollection","features":[{"type":"Feature","id":"x1","properties":{"category":"museum"},"geometry":{"type":"Point","coordinates":[1.5,42.5]}}]}"#).unwrap();
+    let (c, _, err) = code(ns(&reg).args(["import", extra.to_str().unwrap(), "--source", "more"]));
+    assert_eq!(c, 1, "{err}");
+    assert!(err.contains("does not match its recorded hash"), "{err}");
+    // Damage in the packed index itself: refused by the check that reads it, named by verify.
+    std::fs::create_dir_all(d.path().join("second")).unwrap();
+    let reg = registry(&d.path().join("second"));
+    rusqlite::Connection::open(&reg)
+        .unwrap()
+        .execute_batch("UPDATE packed SET data = zeroblob(length(data)) WHERE id >= (1 << 40) AND id < (2 << 40)")
+        .unwrap();
+    let (c, _, err) = answer(&reg);
+    assert_eq!(c, 1, "{err}");
+    assert!(
+        err.contains("damaged") && err.contains("does not match its recorded hash"),
+        "{err}"
+    );
+    let (c, out, _) = code(ns(&reg).arg("verify"));
+    assert_eq!(c, 1);
+    assert!(out.contains("packed index chunk"), "{out}");
+    ns(&reg).arg("repack").assert().success();
+    ns(&reg).arg("verify").assert().success();
+    assert_eq!(answer(&reg).1, rows0);
 }
 
 #[test]

@@ -148,7 +148,7 @@ fn checks_during_an_import_see_one_whole_revision_and_imports_serialise() {
         .spawn()
         .unwrap();
     let c = d.path().join("c.geojson");
-    points(&c, 500, "c", 40.0);
+    points(&c, 500, "c", 20.0);
     let import_c = ns(&reg)
         .arg("import")
         .arg(&c)
@@ -156,7 +156,7 @@ fn checks_during_an_import_see_one_whole_revision_and_imports_serialise() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut revisions = std::collections::BTreeSet::new();
+    let mut seen = Vec::new();
     while import_b.try_wait().unwrap().is_none() {
         let o = ns(&reg)
             .args([
@@ -177,15 +177,15 @@ fn checks_during_an_import_see_one_whole_revision_and_imports_serialise() {
         );
         let v: Value = serde_json::from_slice(&o.stdout).unwrap();
         let rev = v["registry"]["revision"].as_i64().unwrap();
-        let hits = v["areas"][0]["hits"].as_array().unwrap().len();
-        // Revision 1 holds only the `a` sites near the point; a later revision the `x` sites too.
-        let has_x = v["areas"][0]["hits"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|h| h["source_id"].as_str().unwrap().starts_with('x'));
-        assert_eq!(has_x, rev > 1, "revision {rev} with {hits} hits");
-        revisions.insert(rev);
+        let count = |prefix: char| {
+            v["areas"][0]["hits"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|h| h["source_id"].as_str().unwrap().starts_with(prefix))
+                .count()
+        };
+        seen.push((rev, count('a'), count('x'), count('c')));
     }
     assert!(import_b.wait().unwrap().success());
     let out_c = import_c.wait_with_output().unwrap();
@@ -197,6 +197,49 @@ fn checks_during_an_import_see_one_whole_revision_and_imports_serialise() {
     let (rev, _) = stats(&reg);
     assert_eq!(rev, rev1.0 + 2, "both imports landed, one after the other");
     verify_ok(&reg);
+    // Each check saw one whole revision: the `a` sites, and each later
+    // import's sites either all (as many as at the end) or none, with the
+    // revision counting the imports it saw.
+    let o = ns(&reg)
+        .args([
+            "check",
+            "--point",
+            "10.0005,20.0005",
+            "--buffer",
+            "200m",
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let count = |prefix: char| {
+        v["areas"][0]["hits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|h| h["source_id"].as_str().unwrap().starts_with(prefix))
+            .count()
+    };
+    let (all_a, all_x, all_c) = (count('a'), count('x'), count('c'));
+    assert!(
+        all_a > 0 && all_x > 0 && all_c > 0,
+        "the point must be near every import's sites"
+    );
+    for (rev, a, x, c) in &seen {
+        assert_eq!(*a, all_a, "revision {rev}: {a} of {all_a} a-sites");
+        assert!(
+            *x == 0 || *x == all_x,
+            "revision {rev}: {x} of {all_x} x-sites (a partial import)"
+        );
+        assert!(
+            *c == 0 || *c == all_c,
+            "revision {rev}: {c} of {all_c} c-sites (a partial import)"
+        );
+        let landed = i64::from(*x > 0) + i64::from(*c > 0);
+        assert_eq!(*rev, rev1.0 + landed, "revision {rev} with x {x}, c {c}");
+    }
+    let revisions: std::collections::BTreeSet<_> = seen.iter().map(|s| s.0).collect();
     eprintln!("checks during the import saw revisions {revisions:?}");
 }
 
