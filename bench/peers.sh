@@ -66,7 +66,7 @@ done
 cold_first=${cold[0]}
 cold_best=$(printf '%s\n' "${cold[@]}" | sort -g | head -1)
 
-python3 - "$OUT" "$AREAS" "$SITES" "$pg_default" "$pg_parallel" "$ns_check" "$(echo "$t1 - $t0" | bc)" "$(echo "$t3 - $t2" | bc)" "$cold_first" "$cold_best" "$(cat "$OUT/import-rss.txt")" "$(cat "$OUT/check-rss.txt")" <<'PY'
+python3 - "$OUT" "$AREAS" "$SITES" "$pg_default" "$pg_parallel" "$ns_check" "$(echo "$t1 - $t0" | bc)" "$(echo "$t3 - $t2" | bc)" "$cold_first" "$cold_best" "$(tail -1 "$OUT/import-rss.txt")" "$(tail -1 "$OUT/check-rss.txt")" <<'PY'
 import json, sys
 out, areas, sites = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 pg_def, pg_par, ns, pg_load, ns_load, cold_first, cold_best = map(float, sys.argv[4:11])
