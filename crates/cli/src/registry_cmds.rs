@@ -286,6 +286,8 @@ pub fn import(path: &Path, args: &ImportArgs, out: Out) -> anyhow::Result<ExitCo
     progress.enable_steady_tick(std::time::Duration::from_millis(200));
     let mut session = reg.begin_import()?;
     let mut total = 0usize;
+    let clock = std::time::Instant::now();
+    let mut storing = std::time::Duration::ZERO;
     for (file, format) in args.files.iter().zip(formats) {
         let meta = BatchMeta {
             file_name: file.display().to_string(),
@@ -312,79 +314,112 @@ pub fn import(path: &Path, args: &ImportArgs, out: Out) -> anyhow::Result<ExitCo
         let mut in_buffer: HashMap<(String, String), usize> = HashMap::new();
         let mut store_error: Option<anyhow::Error> = None;
         let mut features = 0usize;
-        read_features(file, format, &options, &mut |raw| {
-            features += 1;
-            if features.is_multiple_of(10_000) {
-                progress.set_message(format!("{}: {features} features read", file.display()));
-            }
-            let index = raw.index;
-            let fallback_source = if raw.properties.get("source").is_some() {
-                None
-            } else {
-                Some(stem.as_str())
-            };
-            let source = args.source.as_deref().or(fallback_source);
-            let site = match mapping.to_site(raw, source, file, unit) {
-                Ok(site) => site,
-                Err(e) => {
-                    return errors.push(e).map_err(|e| nostrike_formats::ReadError::Io {
-                        file: file.clone(),
-                        source: e,
-                    })
-                }
-            };
-            let key = (site.source.clone(), site.id.clone());
-            let earlier = in_buffer
-                .get(&key)
-                .map(|i| format!("{unit} {i}"))
-                .or_else(|| {
-                    session
-                        .has(&key.0, &key.1)
-                        .then(|| "an earlier feature".to_string())
-                });
-            if let Some(first) = earlier {
-                let e = FeatureError {
-                    file: file.clone(),
-                    unit,
-                    index,
-                    id: Some(site.id.clone()),
-                    reason: format!("duplicate id: {first} has the same source and id"),
-                };
-                return errors.push(e).map_err(|e| nostrike_formats::ReadError::Io {
-                    file: file.clone(),
-                    source: e,
-                });
-            }
-            if errors.count > 0 && !args.skip_invalid {
-                // The import will be refused; keep reading only to list every invalid feature.
-                return Ok(());
-            }
-            in_buffer.insert(key, index);
-            let entry = batches.entry(site.source.clone()).or_insert_with(|| {
-                let src = SourceMeta {
-                    name: site.source.clone(),
-                    description: args.description.clone(),
-                    licence: args.licence.clone(),
-                    attribution: args.attribution.clone(),
-                    url: args.url.clone(),
-                };
-                (session.file(&src, &meta), Vec::new())
-            });
-            entry.1.push(site);
-            if entry.1.len() >= nostrike_store::IMPORT_CHUNK {
-                let chunk = std::mem::take(&mut entry.1);
-                if let Err(e) = session.add(entry.0, &chunk) {
-                    store_error = Some(e.into());
-                    return Err(nostrike_formats::ReadError::Invalid {
-                        file: file.clone(),
-                        reason: "stopped".into(),
+        // Reading, parsing and mapping run on their own thread, a thousand
+        // features at a time, while this thread checks ids and stores.
+        let read = std::thread::scope(
+            |scope| -> anyhow::Result<Result<(), nostrike_formats::ReadError>> {
+                let (tx, rx) =
+                    std::sync::mpsc::sync_channel::<Vec<(usize, Result<Site, FeatureError>)>>(8);
+                let (stem, options, mapping) = (&stem, &options, &mapping);
+                let reader = scope.spawn(move || {
+                    let mut buf = Vec::with_capacity(1024);
+                    let r = read_features(file, format, options, &mut |raw| {
+                        let index = raw.index;
+                        let fallback_source = if raw.properties.get("source").is_some() {
+                            None
+                        } else {
+                            Some(stem.as_str())
+                        };
+                        let source = args.source.as_deref().or(fallback_source);
+                        buf.push((index, mapping.to_site(raw, source, file, unit)));
+                        if buf.len() == 1024 {
+                            tx.send(std::mem::replace(&mut buf, Vec::with_capacity(1024)))
+                                .map_err(|_| nostrike_formats::ReadError::Invalid {
+                                    file: file.clone(),
+                                    reason: "stopped".into(),
+                                })?;
+                        }
+                        Ok(())
                     });
+                    if r.is_ok() && !buf.is_empty() {
+                        let _ = tx.send(buf);
+                    }
+                    r
+                });
+                'chunks: for chunk in rx {
+                    for (index, site) in chunk {
+                        features += 1;
+                        if features.is_multiple_of(10_000) {
+                            progress.set_message(format!(
+                                "{}: {features} features read",
+                                file.display()
+                            ));
+                        }
+                        let site = match site {
+                            Ok(site) => site,
+                            Err(e) => {
+                                errors.push(e)?;
+                                continue;
+                            }
+                        };
+                        let key = (site.source.clone(), site.id.clone());
+                        let earlier =
+                            in_buffer
+                                .get(&key)
+                                .map(|i| format!("{unit} {i}"))
+                                .or_else(|| {
+                                    session
+                                        .has(&key.0, &key.1)
+                                        .then(|| "an earlier feature".to_string())
+                                });
+                        if let Some(first) = earlier {
+                            errors.push(FeatureError {
+                                file: file.clone(),
+                                unit,
+                                index,
+                                id: Some(site.id.clone()),
+                                reason: format!("duplicate id: {first} has the same source and id"),
+                            })?;
+                            continue;
+                        }
+                        if errors.count > 0 && !args.skip_invalid {
+                            // The import will be refused; keep reading only to list every invalid feature.
+                            continue;
+                        }
+                        in_buffer.insert(key, index);
+                        let entry = batches.entry(site.source.clone()).or_insert_with(|| {
+                            let src = SourceMeta {
+                                name: site.source.clone(),
+                                description: args.description.clone(),
+                                licence: args.licence.clone(),
+                                attribution: args.attribution.clone(),
+                                url: args.url.clone(),
+                            };
+                            (session.file(&src, &meta), Vec::new())
+                        });
+                        entry.1.push(site);
+                        if entry.1.len() >= nostrike_store::IMPORT_CHUNK {
+                            let chunk = std::mem::take(&mut entry.1);
+                            let t = std::time::Instant::now();
+                            let added = session.add(entry.0, &chunk);
+                            storing += t.elapsed();
+                            if let Err(e) = added {
+                                store_error = Some(e.into());
+                                break 'chunks;
+                            }
+                            in_buffer.retain(|k, _| k.0 != chunk[0].source);
+                        }
+                    }
                 }
-                in_buffer.retain(|k, _| k.0 != chunk[0].source);
-            }
-            Ok(())
-        })
-        .map_err(|e| store_error.take().unwrap_or_else(|| e.into()))?;
+                reader
+                    .join()
+                    .map_err(|_| anyhow::anyhow!("{}: the reading thread failed", file.display()))
+            },
+        )?;
+        if let Some(e) = store_error.take() {
+            return Err(e);
+        }
+        read?;
         if features == 0 {
             bail!("{}: no features found; nothing to import", file.display());
         }
@@ -424,7 +459,16 @@ pub fn import(path: &Path, args: &ImportArgs, out: Out) -> anyhow::Result<ExitCo
             );
         }
     }
+    let read_and_stored = clock.elapsed();
     let summaries = session.commit()?;
+    if out.verbose > 0 {
+        eprintln!(
+            "read and validated: {:.2} s; stored (sites, log): {:.2} s; commit (pack, content hash, durable write): {:.2} s",
+            (read_and_stored - storing).as_secs_f64(),
+            storing.as_secs_f64(),
+            (clock.elapsed() - read_and_stored).as_secs_f64()
+        );
+    }
     if !out.quiet {
         for s in &summaries {
             println!(

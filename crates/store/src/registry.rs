@@ -119,6 +119,10 @@ CREATE TABLE packed (
   hash BLOB NOT NULL,
   data BLOB NOT NULL
 ) STRICT;
+-- The log is read in sequence (verify, as_of) or per site (show, a scan);
+-- these two indexes cost a sixth of a large import.
+DROP INDEX changes_site;
+DROP INDEX changes_revision;
 "#,
 ];
 
@@ -700,6 +704,8 @@ impl Registry {
                 | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .map_err(sq)?;
+        // 16 KiB pages: fewer b-tree splits and overflow pages for the log and the packed index (a 1M-site import ran 26 s with 4 KiB pages, 19 s with 16 KiB, 25 s with 64 KiB).
+        conn.pragma_update(None, "page_size", 16_384).map_err(sq)?;
         conn.pragma_update(None, "application_id", APPLICATION_ID)
             .map_err(sq)?;
         let mut reg = Registry {
@@ -967,6 +973,9 @@ impl Registry {
         c.pragma_update(None, "journal_mode", "WAL")
             .map_err(|e| self.err(e))?;
         c.pragma_update(None, "synchronous", "FULL")
+            .map_err(|e| self.err(e))?;
+        // Statement journals (one per upsert) in memory rather than in temporary files.
+        c.pragma_update(None, "temp_store", "MEMORY")
             .map_err(|e| self.err(e))?;
         c.pragma_update(None, "foreign_keys", "ON")
             .map_err(|e| self.err(e))?;
