@@ -1102,6 +1102,15 @@ impl Registry {
                 r.get(0)
             })
             .map_err(sq)?;
+        let empty: bool = tx
+            .query_row("SELECT NOT EXISTS (SELECT 1 FROM sites)", [], |r| r.get(0))
+            .map_err(sq)?;
+        let packer = if empty {
+            tx.execute("DELETE FROM packed", []).map_err(sq)?;
+            Some((PackedBuilder::new(), Vec::new()))
+        } else {
+            None
+        };
         Ok(ImportSession {
             tx,
             path,
@@ -1112,6 +1121,7 @@ impl Registry {
             files: Vec::new(),
             seen: HashSet::new(),
             changed: false,
+            packer,
         })
     }
 
@@ -1650,6 +1660,10 @@ pub struct ImportSession<'a> {
     /// `source \x1f id` of every site added in this session, for duplicates and `--replace`.
     seen: HashSet<String>,
     changed: bool,
+    /// For an import into a registry with no live sites: the packed index
+    /// built as sites are stored (in rowid order, as [`pack_live`] would),
+    /// and their digests for the content hash, so commit need not re-read them.
+    packer: Option<(PackedBuilder, Vec<[u8; 32]>)>,
 }
 
 impl std::fmt::Debug for ImportSession<'_> {
@@ -1827,7 +1841,7 @@ impl ImportSession<'_> {
         self.ensure_batch_row(f)?;
         let batch = self.files[f].batch;
         let revision = self.old_revision + 1;
-        for (row, hash) in &rows {
+        for ((row, hash), site) in rows.iter().zip(sites) {
             if !self.seen.insert(seen_key(&row.source, &row.id)) {
                 return Err(StoreError::BadSite {
                     path: self.path.clone(),
@@ -1881,6 +1895,18 @@ impl ImportSession<'_> {
                 &row.source,
                 &row.id,
             )?;
+            if let Some((builder, digests)) = &mut self.packer {
+                let bad = |reason: String| StoreError::BadSite {
+                    path: self.path.clone(),
+                    source_name: row.source.clone(),
+                    id: row.id.clone(),
+                    reason,
+                };
+                builder
+                    .add(site, &row.geometry, &mut SqlSink { conn: &self.tx })
+                    .map_err(|e| bad(e.to_string()))?;
+                digests.push(parse_hex(hash).ok_or_else(|| bad("hash".into()))?);
+            }
         }
         Ok(())
     }
@@ -1929,7 +1955,29 @@ impl ImportSession<'_> {
         let has_packed = Registry::meta_in(&self.tx, "packed_root")
             .map_err(self.sq())?
             .is_some();
-        let content = if self.changed || !has_packed {
+        let packer = self.packer.take();
+        let packed_here = packer.is_some();
+        let content = if let (Some((builder, mut digests)), true) = (packer, self.changed) {
+            // Every live site was stored by this import, and packed as it was.
+            let content = content_hash_of_digests(&mut digests);
+            let raw = parse_hex(&content).ok_or_else(|| StoreError::Damaged {
+                path: self.path.clone(),
+                reason: "content hash".into(),
+            })?;
+            let root = builder
+                .finish(revision, &raw, &mut SqlSink { conn: &self.tx })
+                .map_err(|e| StoreError::Damaged {
+                    path: self.path.clone(),
+                    reason: e.to_string(),
+                })?;
+            self.tx
+                .execute(
+                    "INSERT INTO meta (key, value) VALUES ('packed_root', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                    [crate::canonical::hex(&root)],
+                )
+                .map_err(self.sq())?;
+            content
+        } else if self.changed || !has_packed || packed_here {
             // One pass over the live rows: each verified against its
             // recorded hash, packed for checks, and hashed into the content hash.
             pack_live(&self.tx, &self.path, revision, true)?.0
