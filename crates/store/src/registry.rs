@@ -1622,6 +1622,25 @@ impl Registry {
     }
 }
 
+/// The per-entry log insert (built once: it runs once per changed site).
+static INSERT_CHANGE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+                "INSERT INTO changes (seq, batch, revision, kind, hash_before, hash_after, {SITE_COLUMNS}, prev_hash, entry_hash)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)"
+    )
+});
+
+/// The per-site upsert (built once: it runs once per changed site).
+static UPSERT_SITE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+                    "INSERT INTO sites ({SITE_COLUMNS}, hash, revision) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+                     ON CONFLICT(source, site_id) DO UPDATE SET name = excluded.name, category = excluded.category, protection = excluded.protection,
+                       designations = excluded.designations, geometry = excluded.geometry, standoff_m = excluded.standoff_m,
+                       positional_accuracy_m = excluded.positional_accuracy_m, valid_from = excluded.valid_from, valid_to = excluded.valid_to,
+                       last_verified = excluded.last_verified, properties = excluded.properties, hash = excluded.hash, revision = excluded.revision"
+    )
+});
+
 /// How many rows a load decodes and verifies at a time.
 const LOAD_CHUNK: usize = 16_384;
 
@@ -1774,13 +1793,7 @@ impl ImportSession<'_> {
             },
             &self.prev,
         );
-        let mut st = self
-            .tx
-            .prepare_cached(&format!(
-                "INSERT INTO changes (seq, batch, revision, kind, hash_before, hash_after, {SITE_COLUMNS}, prev_hash, entry_hash)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)"
-            ))
-            .map_err(self.sq())?;
+        let mut st = self.tx.prepare_cached(&INSERT_CHANGE).map_err(self.sq())?;
         st.execute(params![
             self.seq,
             batch,
@@ -1866,17 +1879,24 @@ impl ImportSession<'_> {
                 continue;
             }
             self.tx
-                .prepare_cached(&format!(
-                    "INSERT INTO sites ({SITE_COLUMNS}, hash, revision) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
-                     ON CONFLICT(source, site_id) DO UPDATE SET name = excluded.name, category = excluded.category, protection = excluded.protection,
-                       designations = excluded.designations, geometry = excluded.geometry, standoff_m = excluded.standoff_m,
-                       positional_accuracy_m = excluded.positional_accuracy_m, valid_from = excluded.valid_from, valid_to = excluded.valid_to,
-                       last_verified = excluded.last_verified, properties = excluded.properties, hash = excluded.hash, revision = excluded.revision"
-                ))
+                .prepare_cached(&UPSERT_SITE)
                 .and_then(|mut st| {
                     st.execute(params![
-                        row.source, row.id, row.name, row.category, row.protection, row.designations, row.geometry, row.standoff_m,
-                        row.positional_accuracy_m, row.valid_from, row.valid_to, row.last_verified, row.properties, hash, revision
+                        row.source,
+                        row.id,
+                        row.name,
+                        row.category,
+                        row.protection,
+                        row.designations,
+                        row.geometry,
+                        row.standoff_m,
+                        row.positional_accuracy_m,
+                        row.valid_from,
+                        row.valid_to,
+                        row.last_verified,
+                        row.properties,
+                        hash,
+                        revision
                     ])
                 })
                 .map_err(self.sq())?;
