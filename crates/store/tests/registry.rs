@@ -245,3 +245,77 @@ fn the_log_refuses_edits_through_sql() {
     assert!(c.execute_batch("UPDATE changes SET name = 'x'").is_err());
     assert!(c.execute_batch("DELETE FROM changes").is_err());
 }
+
+/// The packed index answers as the rows do, through imports, updates and
+/// retirements; a registry from before it (schema 1) gets one when first
+/// opened for writing, and reads its rows until then.
+#[test]
+fn packed_index_follows_every_import_and_upgrades_old_registries() {
+    use nostrike_core::{Area, Checker, Policy, SiteSet};
+    let (d, mut reg) = new_registry();
+    let path = d.path().join("r.db");
+    let policy = Policy::example();
+    let area = Area::point("a", 0.05, 45.0, 5_000.0);
+    let same = |reg: &Registry| {
+        let rows = reg.load_index().unwrap();
+        let from_rows = Checker::new(&rows.index, &policy, None)
+            .check(&area)
+            .unwrap();
+        let packed = Registry::open_read_only(&path)
+            .unwrap()
+            .load_packed()
+            .unwrap()
+            .unwrap();
+        assert_eq!(packed.revision, rows.revision);
+        assert_eq!(packed.content_hash, rows.content_hash);
+        assert_eq!(packed.index.len(), rows.index.len());
+        let from_packed = Checker::new(&packed.index, &policy, None)
+            .check(&area)
+            .unwrap();
+        // Site numbers may differ; the hits' sites, distances and verdicts may not.
+        let key = |set: &dyn SiteSet, r: &nostrike_core::AreaResult| {
+            let mut v: Vec<_> = r
+                .hits
+                .iter()
+                .map(|h| {
+                    (
+                        set.label(h.site).unwrap().key(),
+                        h.distance_m.to_bits(),
+                        h.verdict,
+                    )
+                })
+                .collect();
+            v.sort();
+            v
+        };
+        let (a, b) = (
+            key(&rows.index, &from_rows),
+            key(&packed.index, &from_packed),
+        );
+        assert!(!a.is_empty(), "the test area must reach sites");
+        assert_eq!(a, b);
+    };
+    reg.import(&src(), &meta(false), &sites(40, "")).unwrap();
+    same(&reg);
+    // Updates (new names) and retirements (a shorter file with --replace).
+    reg.import(&src(), &meta(true), &sites(25, " v2")).unwrap();
+    same(&reg);
+    assert!(reg.verify().unwrap().is_empty());
+    drop(reg);
+    // Make it a schema-1 registry: no packed index, the old log indexes.
+    let c = Connection::open(&path).unwrap();
+    c.execute_batch(
+        "DROP TABLE packed; DELETE FROM meta WHERE key = 'packed_root';
+         CREATE INDEX changes_site ON changes (source, site_id, seq);
+         CREATE INDEX changes_revision ON changes (revision);
+         PRAGMA user_version = 1;",
+    )
+    .unwrap();
+    drop(c);
+    // Read-only, it is refused with a way forward, never misread.
+    let e = Registry::open_read_only(&path).unwrap_err().to_string();
+    assert!(e.contains("older"), "{e}");
+    let reg = Registry::open(&path).unwrap();
+    same(&reg);
+    assert!(reg.verify().unwrap().is_empty());
+}
