@@ -481,12 +481,14 @@ impl PackedIndex {
         if levels == 0 || levels as usize > MAX_LEVELS {
             return Err(bad(format!("{levels} tree levels")));
         }
-        let mut start = 0;
+        let mut start: u64 = 0;
         for _ in 0..levels {
             let l = c.u64()?;
             p.level_start.push(start);
             p.level_len.push(l);
-            start += l;
+            start = start
+                .checked_add(l)
+                .ok_or_else(|| bad("tree level sizes overflow"))?;
         }
         p.lens[HEADER] = header.len() as u64;
         for s in TABLE..SECTIONS {
@@ -512,11 +514,16 @@ impl PackedIndex {
             .map_err(|_| bad("header is truncated"))?;
         let expect_chunks = |len: u64| len.div_ceil(CHUNK as u64) as usize;
         let n = usize::try_from(sites).map_err(|_| bad("site count"))?;
-        let consistent = p.lens[TABLE] == sites * ENTRY as u64
-            && p.lens[ITEMS] == sites * 4
-            && p.lens[BOXES] == start * BOX as u64
+        let times = |a: u64, b: usize| a.checked_mul(b as u64);
+        let consistent = shapes <= sites
+            && times(sites, ENTRY) == Some(p.lens[TABLE])
+            && times(sites, 4) == Some(p.lens[ITEMS])
+            && times(start, BOX) == Some(p.lens[BOXES])
             && p.level_len.first() == Some(&sites)
             && p.level_len.last().is_some_and(|l| *l <= 1)
+            && p.level_len
+                .windows(2)
+                .all(|w| w[0] > 1 && w[1] == w[0].div_ceil(NODE as u64))
             && (TABLE..SECTIONS).all(|s| expect_chunks(p.lens[s]) == p.hashes[s].len());
         if !consistent {
             return Err(bad("its section lengths do not agree with its counts"));
