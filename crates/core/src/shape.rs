@@ -512,35 +512,65 @@ pub fn distance_within(a: &Shape, b: &Shape, limit_m: f64) -> Option<Nearest> {
             });
         }
     };
+    // Vertex to vertex first: each is a true distance between points of the
+    // shapes, so the smallest bounds the minimum from above and lets edges
+    // whose boxes lie farther be skipped. Edges are then solved nearest box first.
     for p in a.vertices() {
         if b.bbox.distance_to_point(&p.ecef) > reach {
             continue;
         }
-        for q in &b.points {
+        for q in b.vertices() {
             if chord(&p.ecef, &q.ecef) <= reach {
                 consider(geodesy::distance(p, q), *p, *q, &mut reach);
             }
         }
-        for j in 0..eb.raw.len() {
-            if eb.raw[j].2.distance_to_point(&p.ecef) <= reach {
-                let (x, d, _) = eb.get(j).nearest_to(p);
-                consider(d, *p, x, &mut reach);
+    }
+    let mut order: Vec<(f64, usize)> = Vec::new();
+    for p in a.vertices() {
+        if b.bbox.distance_to_point(&p.ecef) > reach {
+            continue;
+        }
+        nearest_first(&eb.raw, &p.ecef, reach, &mut order);
+        for &(lower, j) in &order {
+            if lower > reach {
+                break;
             }
+            let (x, d, _) = eb.get(j).nearest_to(p);
+            consider(d, *p, x, &mut reach);
         }
     }
     for q in b.vertices() {
         if a.bbox.distance_to_point(&q.ecef) > reach {
             continue;
         }
-        // Points of `a` against points of `b` were done above.
-        for i in 0..ea.raw.len() {
-            if ea.raw[i].2.distance_to_point(&q.ecef) <= reach {
-                let (x, d, _) = ea.get(i).nearest_to(q);
-                consider(d, x, *q, &mut reach);
+        nearest_first(&ea.raw, &q.ecef, reach, &mut order);
+        for &(lower, i) in &order {
+            if lower > reach {
+                break;
             }
+            let (x, d, _) = ea.get(i).nearest_to(q);
+            consider(d, x, *q, &mut reach);
         }
     }
     best
+}
+
+/// The edges whose boxes lie within `reach` of `p`, as (lower bound, index), nearest first.
+fn nearest_first(
+    edges: &[(&Vertex, &Vertex, Aabb)],
+    p: &[f64; 3],
+    reach: f64,
+    out: &mut Vec<(f64, usize)>,
+) {
+    out.clear();
+    out.extend(
+        edges
+            .iter()
+            .enumerate()
+            .map(|(j, e)| (e.2.distance_to_point(p), j))
+            .filter(|(lower, _)| *lower <= reach),
+    );
+    out.sort_by(|x, y| x.0.total_cmp(&y.0));
 }
 
 /// [`distance_within`] for a shape and a single vertex `q` (the second shape).
@@ -571,7 +601,9 @@ pub fn distance_to_vertex_within(a: &Shape, q: &Vertex, limit_m: f64) -> Option<
     }
     let mut best: Option<Nearest> = None;
     let mut reach = limit_m;
-    for p in &a.points {
+    // Every vertex first (a true distance each, bounding the minimum from
+    // above), then the edges whose boxes lie within that bound, nearest first.
+    for p in a.vertices() {
         if chord(&p.ecef, &q.ecef) <= reach {
             let d = geodesy::distance(p, q);
             if d <= reach {
@@ -585,18 +617,23 @@ pub fn distance_to_vertex_within(a: &Shape, q: &Vertex, limit_m: f64) -> Option<
             }
         }
     }
-    for (u, v) in a.edges() {
-        if Edge::aabb(u, v).distance_to_point(&q.ecef) <= reach {
-            let (x, d, _) = Edge::new(*u, *v).nearest_to(q);
-            if d <= reach {
-                reach = d;
-                best = Some(Nearest {
-                    distance_m: d,
-                    on_a: x,
-                    on_b: *q,
-                    azimuth_deg: None,
-                });
-            }
+    let edges: Vec<(&Vertex, &Vertex, Aabb)> =
+        a.edges().map(|(u, v)| (u, v, Edge::aabb(u, v))).collect();
+    let mut order = Vec::new();
+    nearest_first(&edges, &q.ecef, reach, &mut order);
+    for (lower, j) in order {
+        if lower > reach {
+            break;
+        }
+        let (x, d, _) = Edge::new(*edges[j].0, *edges[j].1).nearest_to(q);
+        if d <= reach {
+            reach = d;
+            best = Some(Nearest {
+                distance_m: d,
+                on_a: x,
+                on_b: *q,
+                azimuth_deg: None,
+            });
         }
     }
     best
