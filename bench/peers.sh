@@ -44,6 +44,9 @@ run_pg() { # label, settings
 }
 pg_default=$(run_pg default "SET max_parallel_workers_per_gather = 0")
 pg_parallel=$(run_pg parallel "SET max_parallel_workers_per_gather = 2; SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0; SET min_parallel_table_scan_size = 0")
+# Stop PostgreSQL before nostrike is timed, so that its background work
+# (checkpointer, autovacuum after the load) does not share the two cores.
+asdb "$PG/pg_ctl" -D "$TMP/data" -m fast stop > /dev/null
 
 # --- nostrike ---
 rm -f "$OUT/peers.db"*
@@ -51,10 +54,16 @@ target/release/nostrike --registry "$OUT/peers.db" init > /dev/null
 t2=$(date +%s.%N)
 /usr/bin/time -f "%M" -o "$OUT/import-rss.txt" target/release/nostrike --registry "$OUT/peers.db" import "$S" --source syn > /dev/null
 t3=$(date +%s.%N)
-t4=$(date +%s.%N)
-/usr/bin/time -f "%M" -o "$OUT/check-rss.txt" target/release/nostrike --registry "$OUT/peers.db" check --areas "$A" --policy bench/zero-policy.toml --format json -o "$OUT/ns.json" -q || [ $? -ne 1 ]
-t5=$(date +%s.%N)
-ns_check=$(echo "$t5 - $t4" | bc)
+# Three runs; the median counts (single runs on a shared VM vary by ±30 %).
+runs=()
+for _ in 1 2 3; do
+  t4=$(date +%s.%N)
+  /usr/bin/time -f "%M" -o "$OUT/check-rss.txt" target/release/nostrike --registry "$OUT/peers.db" check --areas "$A" --policy bench/zero-policy.toml --format json -o "$OUT/ns.json" -q || [ $? -ne 1 ]
+  t5=$(date +%s.%N)
+  runs+=("$(echo "$t5 - $t4" | bc)")
+done
+ns_check=$(printf '%s\n' "${runs[@]}" | sort -g | sed -n 2p)
+echo "nostrike batch runs: ${runs[*]} s (median $ns_check s)"
 # Cold start: a fresh process opens the registry and checks one point (best of 5, and the first).
 cold=()
 for _ in 1 2 3 4 5; do
