@@ -127,6 +127,43 @@ fn kill_9_at_any_moment_leaves_the_registry_before_or_after() {
     );
 }
 
+/// Check the point near every test import's sites: the revision named and
+/// how many hits have source ids starting with `a`, `x` and `c`.
+fn revision_and_hits_by_import(reg: &Path) -> (i64, usize, usize, usize) {
+    let o = ns(reg)
+        .args([
+            "check",
+            "--point",
+            "10.0005,20.0005",
+            "--buffer",
+            "200m",
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        matches!(o.status.code(), Some(0 | 3 | 4)),
+        "check failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let count = |prefix: char| {
+        v["areas"][0]["hits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|h| h["source_id"].as_str().unwrap().starts_with(prefix))
+            .count()
+    };
+    (
+        v["registry"]["revision"].as_i64().unwrap(),
+        count('a'),
+        count('x'),
+        count('c'),
+    )
+}
+
 /// Checks run while an import runs see one whole revision and say which; a
 /// second import waits for the first.
 #[test]
@@ -158,34 +195,7 @@ fn checks_during_an_import_see_one_whole_revision_and_imports_serialise() {
         .unwrap();
     let mut seen = Vec::new();
     while import_b.try_wait().unwrap().is_none() {
-        let o = ns(&reg)
-            .args([
-                "check",
-                "--point",
-                "10.0005,20.0005",
-                "--buffer",
-                "200m",
-                "--format",
-                "json",
-            ])
-            .output()
-            .unwrap();
-        assert!(
-            matches!(o.status.code(), Some(0 | 3 | 4)),
-            "check failed during an import: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        let v: Value = serde_json::from_slice(&o.stdout).unwrap();
-        let rev = v["registry"]["revision"].as_i64().unwrap();
-        let count = |prefix: char| {
-            v["areas"][0]["hits"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter(|h| h["source_id"].as_str().unwrap().starts_with(prefix))
-                .count()
-        };
-        seen.push((rev, count('a'), count('x'), count('c')));
+        seen.push(revision_and_hits_by_import(&reg));
     }
     assert!(import_b.wait().unwrap().success());
     let out_c = import_c.wait_with_output().unwrap();
@@ -200,28 +210,7 @@ fn checks_during_an_import_see_one_whole_revision_and_imports_serialise() {
     // Each check saw one whole revision: the `a` sites, and each later
     // import's sites either all (as many as at the end) or none, with the
     // revision counting the imports it saw.
-    let o = ns(&reg)
-        .args([
-            "check",
-            "--point",
-            "10.0005,20.0005",
-            "--buffer",
-            "200m",
-            "--format",
-            "json",
-        ])
-        .output()
-        .unwrap();
-    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
-    let count = |prefix: char| {
-        v["areas"][0]["hits"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|h| h["source_id"].as_str().unwrap().starts_with(prefix))
-            .count()
-    };
-    let (all_a, all_x, all_c) = (count('a'), count('x'), count('c'));
+    let (_, all_a, all_x, all_c) = revision_and_hits_by_import(&reg);
     assert!(
         all_a > 0 && all_x > 0 && all_c > 0,
         "the point must be near every import's sites"

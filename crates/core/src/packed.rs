@@ -616,8 +616,7 @@ impl PackedIndex {
     }
 
     fn record(&self, e: &[u8; ENTRY]) -> Result<Cow<'_, [u8]>, SetError> {
-        let off = u64::from_le_bytes(e[0..8].try_into().unwrap_or([0; 8]));
-        let len = u32::from_le_bytes(e[8..12].try_into().unwrap_or([0; 4]));
+        let (off, len) = (le_u64(e, 0), le_u32(e, 8));
         self.bytes(HEAP, off, len as usize)
     }
 
@@ -635,9 +634,37 @@ impl PackedIndex {
     }
 }
 
+/// The little-endian 8-byte word at `at` (zeros past the end; callers read within bounds).
+fn word8(b: &[u8], at: usize) -> [u8; 8] {
+    b.get(at..at + 8)
+        .and_then(|w| w.try_into().ok())
+        .unwrap_or([0; 8])
+}
+
+fn le_u64(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(word8(b, at))
+}
+
+fn le_f64(b: &[u8], at: usize) -> f64 {
+    f64::from_le_bytes(word8(b, at))
+}
+
+fn le_i64(b: &[u8], at: usize) -> i64 {
+    i64::from_le_bytes(word8(b, at))
+}
+
+fn le_u32(b: &[u8], at: usize) -> u32 {
+    b.get(at..at + 4)
+        .and_then(|w| w.try_into().ok())
+        .map_or(0, u32::from_le_bytes)
+}
+
+/// A point site's lon/lat from its table entry.
+fn point_of(e: &[u8; ENTRY]) -> (f64, f64) {
+    (le_f64(e, 48), le_f64(e, 56))
+}
+
 fn params_of(i: usize, e: &[u8; ENTRY]) -> Result<SiteParams, SetError> {
-    let f = |r: std::ops::Range<usize>| f64::from_le_bytes(e[r].try_into().unwrap_or([0; 8]));
-    let t = |r: std::ops::Range<usize>| i64::from_le_bytes(e[r].try_into().unwrap_or([0; 8]));
     Ok(SiteParams {
         category: *Category::ALL
             .get(e[13] as usize)
@@ -645,23 +672,20 @@ fn params_of(i: usize, e: &[u8; ENTRY]) -> Result<SiteParams, SetError> {
         protection: *Protection::ALL
             .get(e[14] as usize)
             .ok_or_else(|| bad(format!("site {i}: protection out of range")))?,
-        standoff_m: (e[15] & 1 != 0).then(|| f(16..24)),
-        positional_accuracy_m: f(24..32),
-        valid_from: (e[15] & 2 != 0).then(|| t(32..40)),
-        valid_to: (e[15] & 4 != 0).then(|| t(40..48)),
+        standoff_m: (e[15] & 1 != 0).then(|| le_f64(e, 16)),
+        positional_accuracy_m: le_f64(e, 24),
+        valid_from: (e[15] & 2 != 0).then(|| le_i64(e, 32)),
+        valid_to: (e[15] & 4 != 0).then(|| le_i64(e, 40)),
     })
 }
 
 impl PackedIndex {
     fn geom_of(&self, i: usize, e: &[u8; ENTRY]) -> Result<GeomRef<'_>, SetError> {
-        let f = |r: std::ops::Range<usize>| f64::from_le_bytes(e[r].try_into().unwrap_or([0; 8]));
         if e[12] == 0 {
-            return Ok(GeomRef::Point {
-                lon: f(48..56),
-                lat: f(56..64),
-            });
+            let (lon, lat) = point_of(e);
+            return Ok(GeomRef::Point { lon, lat });
         }
-        let no = u64::from_le_bytes(e[48..56].try_into().unwrap_or([0; 8])) as usize;
+        let no = le_u64(e, 48) as usize;
         let cell = self
             .shapes
             .get(no)
@@ -689,7 +713,7 @@ fn fields(r: &[u8]) -> Result<[&[u8]; 4], SetError> {
     for f in &mut out {
         let len = r
             .get(at..at + 4)
-            .map(|b| u32::from_le_bytes(b.try_into().unwrap_or([0; 4])) as usize)
+            .map(|b| le_u32(b, 0) as usize)
             .ok_or_else(|| bad("heap record is truncated"))?;
         *f = r
             .get(at + 4..at + 4 + len)
@@ -708,19 +732,11 @@ fn texts(b: Cow<'_, [u8]>) -> Result<[Cow<'_, str>; 3], SetError> {
     match b {
         Cow::Borrowed(r) => {
             let f = fields(r)?;
-            Ok([
-                Cow::Borrowed(utf8(f[0])?),
-                Cow::Borrowed(utf8(f[1])?),
-                Cow::Borrowed(utf8(f[2])?),
-            ])
+            Ok([utf8(f[0])?, utf8(f[1])?, utf8(f[2])?].map(Cow::Borrowed))
         }
         Cow::Owned(r) => {
             let f = fields(&r)?;
-            Ok([
-                Cow::Owned(utf8(f[0])?.to_string()),
-                Cow::Owned(utf8(f[1])?.to_string()),
-                Cow::Owned(utf8(f[2])?.to_string()),
-            ])
+            Ok([utf8(f[0])?, utf8(f[1])?, utf8(f[2])?].map(|t| Cow::Owned(t.to_string())))
         }
     }
 }
@@ -752,7 +768,7 @@ impl SiteSet for PackedIndex {
         while let Some((level, node)) = stack.pop() {
             if level == 0 {
                 let b = self.bytes(ITEMS, node * 4, 4)?;
-                let i = u32::from_le_bytes(b[..4].try_into().unwrap_or([0; 4])) as usize;
+                let i = le_u32(&b, 0) as usize;
                 f(i)?;
                 continue;
             }
@@ -798,9 +814,8 @@ impl SiteSet for PackedIndex {
     fn geometry(&self, i: usize) -> Result<Geometry<f64>, SetError> {
         let e = self.entry(i)?;
         if e[12] == 0 {
-            let f =
-                |r: std::ops::Range<usize>| f64::from_le_bytes(e[r].try_into().unwrap_or([0; 8]));
-            return Ok(Geometry::Point(Point::new(f(48..56), f(56..64))));
+            let (lon, lat) = point_of(&e);
+            return Ok(Geometry::Point(Point::new(lon, lat)));
         }
         let r = self.record(&e)?;
         let w = fields(&r)?[3];

@@ -235,7 +235,7 @@ impl Site {
     ///
     /// `valid_from` is inclusive, `valid_to` exclusive; a missing bound is open.
     pub fn is_valid_at(&self, t: i64) -> bool {
-        self.valid_from.is_none_or(|f| t >= f) && self.valid_to.is_none_or(|e| t < e)
+        crate::SiteParams::of(self).is_valid_at(t)
     }
 }
 

@@ -386,6 +386,11 @@ fn packed_id(section: u8, no: u64) -> i64 {
     (i64::from(section) << 40) | no as i64
 }
 
+/// The (section, chunk number) a `packed` row id stands for (see [`packed_id`]).
+fn packed_key(id: i64) -> (u8, u64) {
+    ((id >> 40) as u8, (id & ((1 << 40) - 1)) as u64)
+}
+
 /// Writes chunks as rows of the `packed` table.
 struct SqlSink<'c> {
     conn: &'c Connection,
@@ -411,29 +416,18 @@ impl ChunkSink for HashSink {
     }
 }
 
-/// Rebuild the packed index of the live sites inside `conn`'s open write
-/// transaction: every live row is decoded (in parallel, a chunk at a time)
-/// and packed in rowid order; the content hash is recomputed from the rows'
-/// recorded hashes on the way. Returns (content hash hex, root hex).
-fn pack_live(
+/// Every live row, in rowid order, decoded and checked against its recorded
+/// hash in parallel a chunk at a time (so the raw rows of the whole registry
+/// are never in memory at once); `f` gets each chunk as (site, WKB, digest).
+fn for_each_verified_live_chunk(
     conn: &Connection,
     path: &Path,
-    revision: i64,
-    store: bool,
-) -> Result<(String, String), StoreError> {
+    mut f: impl FnMut(Vec<(Site, Vec<u8>, [u8; 32])>) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
     let sq = |source| StoreError::Sqlite {
         path: path.to_path_buf(),
         source,
     };
-    let damaged = |reason: String| StoreError::Damaged {
-        path: path.to_path_buf(),
-        reason,
-    };
-    if store {
-        conn.execute("DELETE FROM packed", []).map_err(sq)?;
-    }
-    let mut builder = PackedBuilder::new();
-    let mut digests: Vec<[u8; 32]> = Vec::new();
     let mut st = conn
         .prepare(&format!(
             "SELECT {SITE_COLUMNS}, hash FROM sites ORDER BY rowid"
@@ -441,69 +435,115 @@ fn pack_live(
         .map_err(sq)?;
     let mut rows = st.query([]).map_err(sq)?;
     let mut chunk: Vec<(SiteRow, String)> = Vec::with_capacity(LOAD_CHUNK);
-    let mut sql_sink = SqlSink { conn };
-    let mut hash_sink = HashSink;
-    let mut flush = |chunk: Vec<(SiteRow, String)>,
-                     builder: &mut PackedBuilder,
-                     digests: &mut Vec<[u8; 32]>|
-     -> Result<(), StoreError> {
-        let decoded: Vec<(Site, Vec<u8>, [u8; 32])> = chunk
-            .into_par_iter()
-            .map(|(mut row, stored)| {
-                let geometry = std::mem::take(&mut row.geometry);
-                let site = row.into_site_with(&geometry)?;
-                let d = site_digest_with_wkb(&site, &geometry);
-                if parse_hex(&stored) != Some(d) {
-                    return Err(format!("site {}/{} does not match its recorded hash (edited outside nostrike?); run `nostrike verify`", site.source, site.id));
-                }
-                Ok((site, geometry, d))
-            })
-            .collect::<Result<_, String>>()
-            .map_err(&damaged)?;
-        for (site, geometry, d) in decoded {
-            let sink: &mut dyn ChunkSink = if store { &mut sql_sink } else { &mut hash_sink };
-            builder
-                .add(&site, &geometry, sink)
-                .map_err(|e| damaged(e.to_string()))?;
-            digests.push(d);
-        }
-        Ok(())
-    };
     loop {
         let next = rows.next().map_err(sq)?;
         if let Some(r) = next {
             chunk.push((SiteRow::read(r, 0).map_err(sq)?, r.get(13).map_err(sq)?));
         }
         if chunk.len() == LOAD_CHUNK || (next.is_none() && !chunk.is_empty()) {
-            flush(
-                std::mem::replace(&mut chunk, Vec::with_capacity(LOAD_CHUNK)),
-                &mut builder,
-                &mut digests,
-            )?;
+            let decoded = std::mem::replace(&mut chunk, Vec::with_capacity(LOAD_CHUNK))
+                .into_par_iter()
+                .map(|(mut row, stored)| {
+                    let geometry = std::mem::take(&mut row.geometry);
+                    let site = row.into_site_with(&geometry)?;
+                    let d = site_digest_with_wkb(&site, &geometry);
+                    if parse_hex(&stored) != Some(d) {
+                        return Err(format!("site {}/{} does not match its recorded hash (edited outside nostrike?); run `nostrike verify`", site.source, site.id));
+                    }
+                    Ok((site, geometry, d))
+                })
+                .collect::<Result<Vec<_>, String>>()
+                .map_err(|reason| StoreError::Damaged {
+                    path: path.to_path_buf(),
+                    reason,
+                })?;
+            f(decoded)?;
         }
         if next.is_none() {
-            break;
+            return Ok(());
         }
     }
-    drop(rows);
-    drop(st);
-    let content = content_hash_of_digests(&mut digests);
+}
+
+/// Finish a packed index whose sites were all added to `builder`: the
+/// content hash from their digests, the tree and header written to `sink`,
+/// and, when `record` is given, the root recorded in `meta`. Returns
+/// (content hash hex, root hex).
+fn finish_pack(
+    builder: PackedBuilder,
+    digests: &mut [[u8; 32]],
+    revision: i64,
+    sink: &mut dyn ChunkSink,
+    record: Option<&Connection>,
+    path: &Path,
+) -> Result<(String, String), StoreError> {
+    let damaged = |reason: String| StoreError::Damaged {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let content = content_hash_of_digests(digests);
     let raw = parse_hex(&content).ok_or_else(|| damaged("content hash".into()))?;
-    let root = if store {
-        builder.finish(revision, &raw, &mut SqlSink { conn })
-    } else {
-        builder.finish(revision, &raw, &mut HashSink)
-    }
-    .map_err(|e| damaged(e.to_string()))?;
-    let root = crate::canonical::hex(&root);
-    if store {
+    let root = crate::canonical::hex(
+        &builder
+            .finish(revision, &raw, sink)
+            .map_err(|e| damaged(e.to_string()))?,
+    );
+    if let Some(conn) = record {
         conn.execute(
             "INSERT INTO meta (key, value) VALUES ('packed_root', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
             [&root],
         )
-        .map_err(sq)?;
+        .map_err(|source| StoreError::Sqlite {
+            path: path.to_path_buf(),
+            source,
+        })?;
     }
     Ok((content, root))
+}
+
+/// Rebuild the packed index of the live sites inside `conn`'s open
+/// transaction from the verified rows (see [`for_each_verified_live_chunk`]),
+/// packed in rowid order; the content hash is recomputed on the way. With
+/// `store`, the image replaces the `packed` rows and its root is recorded;
+/// without, only its root is computed. Returns (content hash hex, root hex).
+fn pack_live(
+    conn: &Connection,
+    path: &Path,
+    revision: i64,
+    store: bool,
+) -> Result<(String, String), StoreError> {
+    if store {
+        conn.execute("DELETE FROM packed", [])
+            .map_err(|source| StoreError::Sqlite {
+                path: path.to_path_buf(),
+                source,
+            })?;
+    }
+    let mut sql_sink = SqlSink { conn };
+    let mut hash_sink = HashSink;
+    let sink: &mut dyn ChunkSink = if store { &mut sql_sink } else { &mut hash_sink };
+    let mut builder = PackedBuilder::new();
+    let mut digests: Vec<[u8; 32]> = Vec::new();
+    for_each_verified_live_chunk(conn, path, |chunk| {
+        for (site, geometry, d) in chunk {
+            builder
+                .add(&site, &geometry, sink)
+                .map_err(|e| StoreError::Damaged {
+                    path: path.to_path_buf(),
+                    reason: e.to_string(),
+                })?;
+            digests.push(d);
+        }
+        Ok(())
+    })?;
+    finish_pack(
+        builder,
+        &mut digests,
+        revision,
+        sink,
+        store.then_some(conn),
+        path,
+    )
 }
 
 /// An open registry.
@@ -811,7 +851,8 @@ impl Registry {
                 let h: [u8; 32] = h.try_into().map_err(|_| {
                     self.damaged(format!("packed chunk {id}: hash is not 32 bytes"))
                 })?;
-                list.push(((id >> 40) as u8, (id & ((1 << 40) - 1)) as u64, h));
+                let (section, no) = packed_key(id);
+                list.push((section, no, h));
             }
             list
         };
@@ -1132,57 +1173,18 @@ impl Registry {
         let tx = self.conn.unchecked_transaction().map_err(|e| self.err(e))?;
         let revision = self.revision()?;
         let recorded = self.content_hash()?;
-        let mut st = tx
-            .prepare(&format!("SELECT {SITE_COLUMNS}, hash FROM sites"))
-            .map_err(|e| self.err(e))?;
-        // Rows are decoded and verified in parallel, a chunk at a time, so
-        // the raw rows of the whole registry are never in memory at once.
-        let decode = |chunk: Vec<(SiteRow, String)>| -> Result<Vec<(Site, [u8; 32])>, String> {
-            chunk
-                .into_par_iter()
-                .map(|(mut row, stored)| {
-                    let geometry = std::mem::take(&mut row.geometry);
-                    let site = row.into_site_with(&geometry)?;
-                    let digest = site_digest_with_wkb(&site, &geometry);
-                    if parse_hex(&stored) != Some(digest) {
-                        return Err(format!("site {}/{} does not match its recorded hash (edited outside nostrike?)", site.source, site.id));
-                    }
-                    Ok((site, digest))
-                })
-                .collect()
-        };
         let count: i64 = tx
             .query_row("SELECT count(*) FROM sites", [], |r| r.get(0))
             .map_err(|e| self.err(e))?;
         let mut sites = Vec::with_capacity(count.max(0) as usize);
         let mut hashes = Vec::with_capacity(count.max(0) as usize);
-        let mut chunk = Vec::with_capacity(LOAD_CHUNK);
-        let mut rows = st.query([]).map_err(|e| self.err(e))?;
-        loop {
-            let next = rows.next().map_err(|e| self.err(e))?;
-            if let Some(r) = next {
-                chunk.push((
-                    SiteRow::read(r, 0).map_err(|e| self.err(e))?,
-                    r.get(13).map_err(|e| self.err(e))?,
-                ));
+        for_each_verified_live_chunk(&tx, &self.path, |chunk| {
+            for (site, _, digest) in chunk {
+                sites.push(site);
+                hashes.push(digest);
             }
-            if chunk.len() == LOAD_CHUNK || (next.is_none() && !chunk.is_empty()) {
-                for (site, hash) in decode(std::mem::replace(
-                    &mut chunk,
-                    Vec::with_capacity(LOAD_CHUNK),
-                ))
-                .map_err(|e| self.damaged(e))?
-                {
-                    sites.push(site);
-                    hashes.push(hash);
-                }
-            }
-            if next.is_none() {
-                break;
-            }
-        }
-        drop(rows);
-        drop(st);
+            Ok(())
+        })?;
         tx.finish().map_err(|e| self.err(e))?;
         let actual = content_hash_of_digests(&mut hashes);
         if actual != recorded {
@@ -1585,7 +1587,8 @@ impl Registry {
                         detail: format!("packed index chunk {id} does not match its recorded hash; `nostrike repack` rebuilds the index from the rows"),
                     });
                 }
-                list.push(((id >> 40) as u8, (id & ((1 << 40) - 1)) as u64, actual));
+                let (section, no) = packed_key(id);
+                list.push((section, no, actual));
             }
             let stored_root = crate::canonical::hex(&nostrike_core::packed::root_hash(
                 list.iter().map(|(s, n, h)| (*s, *n, h)),
@@ -1979,24 +1982,15 @@ impl ImportSession<'_> {
         let packed_here = packer.is_some();
         let content = if let (Some((builder, mut digests)), true) = (packer, self.changed) {
             // Every live site was stored by this import, and packed as it was.
-            let content = content_hash_of_digests(&mut digests);
-            let raw = parse_hex(&content).ok_or_else(|| StoreError::Damaged {
-                path: self.path.clone(),
-                reason: "content hash".into(),
-            })?;
-            let root = builder
-                .finish(revision, &raw, &mut SqlSink { conn: &self.tx })
-                .map_err(|e| StoreError::Damaged {
-                    path: self.path.clone(),
-                    reason: e.to_string(),
-                })?;
-            self.tx
-                .execute(
-                    "INSERT INTO meta (key, value) VALUES ('packed_root', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                    [crate::canonical::hex(&root)],
-                )
-                .map_err(self.sq())?;
-            content
+            finish_pack(
+                builder,
+                &mut digests,
+                revision,
+                &mut SqlSink { conn: &self.tx },
+                Some(&self.tx),
+                &self.path,
+            )?
+            .0
         } else if self.changed || !has_packed || packed_here {
             // One pass over the live rows: each verified against its
             // recorded hash, packed for checks, and hashed into the content hash.
