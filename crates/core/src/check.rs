@@ -185,10 +185,10 @@ impl<S: SiteSet + ?Sized> Checker<'_, S> {
     fn check_shape(&self, id: &str, shape: &Shape, base_m: f64) -> Result<AreaResult, AreaError> {
         let caution = self.policy.caution_margin_m;
         let reach = base_m + self.max_site_extra_m + caution;
-        let query = shape.aabb().expanded(reach);
+        let near = shape.aabb();
         let mut hits = Vec::new();
         let set = self.set;
-        set.for_each_candidate(&query, &mut |i| {
+        set.for_each_candidate(&near, reach, &mut |i| {
             let (p, geom) = set.candidate(i)?;
             if let Some(t) = self.as_of {
                 if !p.is_valid_at(t) {

@@ -12,8 +12,11 @@
 //!
 //! If a site point `q` is within geodesic distance `D` of an area point `p`,
 //! the straight chord `|p - q|` is at most `D` (a straight line is never
-//! longer than a path on the surface), so `q` lies in the area's box widened
-//! by `D` in every axis, and the two boxes intersect. ECEF has no seams: the
+//! longer than a path on the surface), so the Euclidean distance between the
+//! area's box and the site's box is at most `D` too, and the site is a
+//! candidate ([`crate::geodesy::Aabb::within`], which adds a millimetre
+//! against rounding). The tree is searched with the area's box widened by
+//! `D` in every axis, and each box it returns is then held to that distance. ECEF has no seams: the
 //! ±180° meridian and the poles are ordinary places in it, so no special
 //! case is needed there. Boxes only ever over-cover, which costs candidates,
 //! never hits; the exact geodesic test decides every candidate.
@@ -22,7 +25,7 @@ use rayon::prelude::*;
 use rstar::primitives::{GeomWithData, Rectangle};
 use rstar::{RTree, AABB};
 
-use crate::geodesy::{ecef, Aabb};
+use crate::geodesy::{ecef, Aabb, CANDIDATE_SLACK_M};
 use crate::shape::{checked_vertex, GeometryError, Shape};
 use crate::site::Site;
 use crate::sites::{GeomRef, SetError, SetLimits, SiteLabel, SiteParams, SiteSet};
@@ -176,11 +179,23 @@ impl SiteSet for SiteIndex {
 
     fn for_each_candidate(
         &self,
-        query: &Aabb,
+        near: &Aabb,
+        reach: f64,
         f: &mut dyn FnMut(usize) -> Result<(), SetError>,
     ) -> Result<(), SetError> {
-        for i in self.candidates(query) {
-            f(i)?;
+        let env = near.expanded(reach + CANDIDATE_SLACK_M);
+        let env = AABB::from_corners(env.lo, env.hi);
+        for e in self.points.locate_in_envelope(env) {
+            let p = e.geom();
+            if (Aabb { lo: *p, hi: *p }).within(near, reach) {
+                f(e.data as usize)?;
+            }
+        }
+        for e in self.boxes.locate_in_envelope_intersecting(env) {
+            let (lo, hi) = (e.geom().lower(), e.geom().upper());
+            if (Aabb { lo, hi }).within(near, reach) {
+                f(e.data as usize)?;
+            }
         }
         Ok(())
     }

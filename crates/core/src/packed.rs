@@ -702,8 +702,12 @@ impl PackedIndex {
     }
 }
 
-fn meets(b: &[f64; 6], q: &Aabb) -> bool {
-    (0..3).all(|k| b[k] <= q.hi[k] && b[k + 3] >= q.lo[k])
+fn meets(b: &[f64; 6], near: &Aabb, reach: f64) -> bool {
+    Aabb {
+        lo: [b[0], b[1], b[2]],
+        hi: [b[3], b[4], b[5]],
+    }
+    .within(near, reach)
 }
 
 /// Split a heap record into its four length-prefixed fields.
@@ -752,7 +756,8 @@ impl SiteSet for PackedIndex {
 
     fn for_each_candidate(
         &self,
-        query: &Aabb,
+        near: &Aabb,
+        reach: f64,
         f: &mut dyn FnMut(usize) -> Result<(), SetError>,
     ) -> Result<(), SetError> {
         if self.sites == 0 {
@@ -761,7 +766,7 @@ impl SiteSet for PackedIndex {
         let top = self.level_len.len() - 1;
         let mut buf = [[0f64; 6]; NODE];
         self.read_box(self.level_start[top], 1, &mut buf)?;
-        if !meets(&buf[0], query) {
+        if !meets(&buf[0], near, reach) {
             return Ok(());
         }
         let mut stack: Vec<(usize, u64)> = vec![(top, 0)];
@@ -777,7 +782,7 @@ impl SiteSet for PackedIndex {
             let n = (self.level_len[child].saturating_sub(first) as usize).min(NODE);
             self.read_box(self.level_start[child] + first, n, &mut buf)?;
             for (j, b) in buf.iter().take(n).enumerate() {
-                if meets(b, query) {
+                if meets(b, near, reach) {
                     stack.push((child, first + j as u64));
                 }
             }

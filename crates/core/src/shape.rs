@@ -582,8 +582,13 @@ pub fn distance_to_vertex_within(a: &Shape, q: &Vertex, limit_m: f64) -> Option<
         return None;
     }
     if let Some(p) = a.as_point() {
-        // Point to point, the commonest case: one inverse gives distance and bearing.
-        let (d, azi) = geodesy::distance_azimuth(p, q);
+        // Point to point, the commonest case: the distance first, the
+        // bearing only for a hit.
+        let (d, azi) = match geodesy::short_distance(p, q) {
+            Some(d) if d > limit_m => return None,
+            Some(d) => (d, geodesy::short_azimuth(p, q)),
+            None => geodesy::distance_azimuth(p, q),
+        };
         return (d <= limit_m).then_some(Nearest {
             distance_m: d,
             on_a: *p,

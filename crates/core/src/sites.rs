@@ -132,10 +132,14 @@ pub trait SiteSet: Sync {
     /// Bounds on standoffs and accuracies, for widening searches.
     fn limits(&self) -> &SetLimits;
 
-    /// Call `f` with the number of every site whose Earth-centred box meets `query` (no set order).
+    /// Call `f` with the number of every site whose Earth-centred box lies
+    /// within Euclidean distance `reach` (metres) of `near` ([`Aabb::within`];
+    /// no set order). A site any point of which is within geodesic distance
+    /// `reach` of a point in `near` is always among them.
     fn for_each_candidate(
         &self,
-        query: &Aabb,
+        near: &Aabb,
+        reach: f64,
         f: &mut dyn FnMut(usize) -> Result<(), SetError>,
     ) -> Result<(), SetError>;
 
