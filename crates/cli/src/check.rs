@@ -446,7 +446,7 @@ pub fn run_verdict_of(path: &Path, args: &CheckArgs, out: Out) -> anyhow::Result
                     let pretty = std::io::IsTerminal::is_terminal(&stdout);
                     report::write_json(
                         &report,
-                        std::io::BufWriter::with_capacity(1 << 20, stdout.lock()),
+                        std::io::BufWriter::with_capacity(1 << 20, stdout),
                         pretty,
                     )
                     .context("writing the report")?;

@@ -213,10 +213,7 @@ impl Serialize for JsonHits<'_> {
                 source_id: &s.id,
                 name: &s.name,
                 category: s.category.as_str(),
-                class: match s.category.class() {
-                    nostrike_core::Class::Cultural => "cultural",
-                    nostrike_core::Class::Civilian => "civilian",
-                },
+                class: class_word(s.category),
                 protection: s.protection.as_str(),
                 distance_m: h.distance_m,
                 required_m: h.required_m,
@@ -296,7 +293,7 @@ impl Serialize for JsonReport<'_> {
 }
 
 /// Write the JSON report (schema: docs/report.schema.json); indented when `pretty`.
-pub fn write_json<W: std::io::Write>(
+pub fn write_json<W: std::io::Write + Send>(
     r: &Report<'_>,
     mut w: W,
     pretty: bool,
@@ -320,23 +317,172 @@ pub fn write_json<W: std::io::Write>(
     })?;
     let items: Vec<_> = r.areas.iter().zip(r.results).collect();
     let mut first = true;
+    let mut pending: Vec<Vec<u8>> = Vec::new();
+    // While one group is written, the next is serialised on the other core.
     for group in items.chunks(512) {
-        let parts: Vec<std::io::Result<Vec<u8>>> = group
-            .par_iter()
-            .map(|((area, input), res)| {
-                serde_json::to_vec(&json_area(r, area, input, res)).map_err(std::io::Error::from)
-            })
-            .collect();
-        for p in parts {
-            if !first {
-                w.write_all(b",")?;
-            }
-            first = false;
-            w.write_all(&p?)?;
-        }
+        let (written, parts) = rayon::join(
+            || write_parts(&mut w, &pending, &mut first),
+            || {
+                group
+                    .par_iter()
+                    .map(|((area, input), res)| compact_area(r, area, input, res))
+                    .collect::<std::io::Result<Vec<Vec<u8>>>>()
+            },
+        );
+        written?;
+        pending = parts?;
     }
+    write_parts(&mut w, &pending, &mut first)?;
     w.write_all(b"]}\n")?;
     w.flush()
+}
+
+fn write_parts<W: std::io::Write>(
+    w: &mut W,
+    parts: &[Vec<u8>],
+    first: &mut bool,
+) -> std::io::Result<()> {
+    for p in parts {
+        if !*first {
+            w.write_all(b",")?;
+        }
+        *first = false;
+        w.write_all(p)?;
+    }
+    Ok(())
+}
+
+/// One area of the compact JSON report, written by hand: byte for byte what
+/// serde_json writes for [`JsonArea`] (tested), at a fraction of the cost.
+fn compact_area(
+    r: &Report<'_>,
+    area: &Area,
+    input: &AreaInput,
+    res: &AreaResult,
+) -> std::io::Result<Vec<u8>> {
+    let mut o = Vec::with_capacity(256 + res.hits.len() * 400);
+    o.extend_from_slice(b"{\"id\":");
+    json_str(&mut o, &area.id);
+    o.extend_from_slice(b",\"input\":");
+    json_str(&mut o, &input.text);
+    o.extend_from_slice(b",\"read_as\":");
+    json_str(&mut o, &input.how);
+    o.extend_from_slice(b",\"geometry\":");
+    serde_json::to_writer(&mut o, &geometry_to_value(&area.geometry))?;
+    o.extend_from_slice(b",\"buffer_m\":");
+    json_f64(&mut o, area.buffer_m);
+    o.extend_from_slice(b",\"location_error_m\":");
+    json_f64(&mut o, area.location_error_m);
+    o.extend_from_slice(b",\"verdict\":\"");
+    o.extend_from_slice(res.verdict.as_str().as_bytes());
+    o.extend_from_slice(b"\",\"hits\":[");
+    for (k, h) in res.hits.iter().enumerate() {
+        let s = r.index.label(h.site).map_err(std::io::Error::other)?;
+        if k > 0 {
+            o.push(b',');
+        }
+        o.extend_from_slice(b"{\"site_id\":\"");
+        json_str_inner(&mut o, &s.source);
+        o.push(b'/');
+        json_str_inner(&mut o, &s.id);
+        o.extend_from_slice(b"\",\"source\":");
+        json_str(&mut o, &s.source);
+        o.extend_from_slice(b",\"source_id\":");
+        json_str(&mut o, &s.id);
+        o.extend_from_slice(b",\"name\":");
+        json_str(&mut o, &s.name);
+        o.extend_from_slice(b",\"category\":\"");
+        o.extend_from_slice(s.category.as_str().as_bytes());
+        o.extend_from_slice(b"\",\"class\":\"");
+        o.extend_from_slice(class_word(s.category).as_bytes());
+        o.extend_from_slice(b"\",\"protection\":\"");
+        o.extend_from_slice(s.protection.as_str().as_bytes());
+        o.extend_from_slice(b"\",\"distance_m\":");
+        json_f64(&mut o, h.distance_m);
+        o.extend_from_slice(b",\"required_m\":");
+        json_f64(&mut o, h.required_m);
+        o.extend_from_slice(b",\"margin_m\":");
+        json_f64(&mut o, h.margin_m);
+        o.extend_from_slice(b",\"verdict\":\"");
+        o.extend_from_slice(h.verdict.as_str().as_bytes());
+        o.extend_from_slice(b"\",\"bearing_deg\":");
+        match h.bearing_deg {
+            Some(b) => json_f64(&mut o, b),
+            None => o.extend_from_slice(b"null"),
+        }
+        o.extend_from_slice(b",\"nearest_on_area\":[");
+        json_f64(&mut o, h.nearest_on_area.0);
+        o.push(b',');
+        json_f64(&mut o, h.nearest_on_area.1);
+        o.extend_from_slice(b"],\"nearest_on_site\":[");
+        json_f64(&mut o, h.nearest_on_site.0);
+        o.push(b',');
+        json_f64(&mut o, h.nearest_on_site.1);
+        o.extend_from_slice(b"]}");
+    }
+    o.extend_from_slice(b"]}");
+    Ok(o)
+}
+
+fn class_word(c: nostrike_core::Category) -> &'static str {
+    match c.class() {
+        nostrike_core::Class::Cultural => "cultural",
+        nostrike_core::Class::Civilian => "civilian",
+    }
+}
+
+/// A number as serde_json writes it (shortest round-trip form; `null` if not finite).
+fn json_f64(o: &mut Vec<u8>, x: f64) {
+    if x.is_finite() {
+        o.extend_from_slice(zmij::Buffer::new().format_finite(x).as_bytes());
+    } else {
+        o.extend_from_slice(b"null");
+    }
+}
+
+/// A JSON string literal, escaped as serde_json escapes it.
+fn json_str(o: &mut Vec<u8>, s: &str) {
+    o.push(b'"');
+    json_str_inner(o, s);
+    o.push(b'"');
+}
+
+/// The inside of a JSON string literal: quote and backslash preceded by a
+/// backslash, control characters as backslash-b, t, n, f, r or u00xx
+/// (lowercase hex); everything else verbatim.
+fn json_str_inner(o: &mut Vec<u8>, s: &str) {
+    let b = s.as_bytes();
+    let mut start = 0;
+    for (i, &c) in b.iter().enumerate() {
+        let esc: &[u8] = match c {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            0x08 => b"\\b",
+            0x09 => b"\\t",
+            0x0A => b"\\n",
+            0x0C => b"\\f",
+            0x0D => b"\\r",
+            0..=0x1F => {
+                o.extend_from_slice(&b[start..i]);
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                o.extend_from_slice(&[
+                    b'\\',
+                    b'u',
+                    b'0',
+                    b'0',
+                    HEX[(c >> 4) as usize],
+                    HEX[(c & 0xF) as usize],
+                ]);
+                start = i + 1;
+                continue;
+            }
+            _ => continue,
+        };
+        o.extend_from_slice(&b[start..i]);
+        o.extend_from_slice(esc);
+        start = i + 1;
+    }
+    o.extend_from_slice(&b[start..]);
 }
 
 fn feature(geometry: &Geometry<f64>, props: Value) -> Value {
@@ -572,4 +718,113 @@ pub fn kml(r: &Report<'_>) -> anyhow::Result<String> {
     }
     o.push_str("</Document></kml>\n");
     Ok(o)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nostrike_core::{Category, Checker, Site, SiteIndex};
+
+    /// The hand-written compact JSON is byte for byte what serde_json writes
+    /// for the same area (serde_json is the oracle), on names full of quotes,
+    /// backslashes, every control character and non-ASCII text, every
+    /// category, points and shapes, hits with and without a bearing; and the
+    /// whole compact document parses to the same value as the pretty one.
+    #[test]
+    fn compact_json_is_what_serde_json_writes() {
+        let controls: String = (0u8..0x20).map(char::from).collect();
+        let names = [
+            String::new(),
+            "plain".to_string(),
+            "quote \" and back\\slash / solidus".to_string(),
+            controls,
+            "Äänekoski – église Saint-Étienne, 東京, emoji 🏛\u{7f}".to_string(),
+        ];
+        let mut sites = Vec::new();
+        for (i, c) in Category::ALL.iter().enumerate() {
+            let lon = 24.94 + i as f64 * 1e-4;
+            let g: Geometry<f64> = if i % 3 == 0 {
+                geo_types::Polygon::new(
+                    LineString::from(vec![
+                        (lon, 60.17),
+                        (lon + 2e-4, 60.17),
+                        (lon, 60.1702),
+                        (lon, 60.17),
+                    ]),
+                    vec![],
+                )
+                .into()
+            } else {
+                Point::new(lon, 60.17).into()
+            };
+            let mut s = Site::new(format!("id\"{i}\\\n"), format!("src\t{}", i % 2), *c, g);
+            s.name = names[i % names.len()].clone();
+            sites.push(s);
+        }
+        let index = SiteIndex::build(sites).expect("index");
+        let policy = Policy::zero();
+        let areas: Vec<(Area, AreaInput)> = vec![
+            (
+                Area::point("a \"1\"", 24.9405, 60.17, 2_000.0),
+                AreaInput {
+                    text: "24.94,60.17\n".into(),
+                    how: "lon,lat \\ degrees".into(),
+                },
+            ),
+            (
+                Area::point("inside", 24.94005, 60.17005, 0.0),
+                AreaInput {
+                    text: "x".into(),
+                    how: "y".into(),
+                },
+            ),
+            (
+                Area::point("far", 0.0, 0.0, 1.0),
+                AreaInput {
+                    text: "x".into(),
+                    how: "y".into(),
+                },
+            ),
+        ];
+        let checker = Checker::new(&index, &policy, None);
+        let results: Vec<AreaResult> = areas
+            .iter()
+            .map(|(a, _)| checker.check(a).expect("check"))
+            .collect();
+        assert!(
+            results[0].hits.len() == Category::ALL.len(),
+            "{}",
+            results[0].hits.len()
+        );
+        assert!(results[1].hits.iter().any(|h| h.bearing_deg.is_none()));
+        let report = Report {
+            checked_at: "2026-01-01T00:00:00Z".into(),
+            registry_path: "r\"eg".into(),
+            revision: 3,
+            content_hash: "00".into(),
+            as_of: None,
+            validity_time: "2026-01-01T00:00:00Z".into(),
+            policy: &policy,
+            policy_source: "built in".into(),
+            index: &index,
+            areas: &areas,
+            results: &results,
+            verdict: nostrike_core::run_verdict(&results),
+        };
+        for ((area, input), res) in areas.iter().zip(&results) {
+            let mine = compact_area(&report, area, input, res).expect("compact");
+            let serde = serde_json::to_vec(&json_area(&report, area, input, res)).expect("serde");
+            assert_eq!(
+                String::from_utf8_lossy(&mine),
+                String::from_utf8_lossy(&serde)
+            );
+        }
+        let (mut compact, mut pretty) = (Vec::new(), Vec::new());
+        write_json(&report, &mut compact, false).expect("compact");
+        write_json(&report, &mut pretty, true).expect("pretty");
+        let c: Value = serde_json::from_slice(&compact).expect("compact parses");
+        let p: Value = serde_json::from_slice(&pretty).expect("pretty parses");
+        assert_eq!(c, p);
+        assert_eq!(c["areas"].as_array().map(Vec::len), Some(3));
+    }
 }

@@ -570,7 +570,7 @@ fn nearest_first(
             .map(|(j, e)| (e.2.distance_to_point(p), j))
             .filter(|(lower, _)| *lower <= reach),
     );
-    out.sort_by(|x, y| x.0.total_cmp(&y.0));
+    out.sort_unstable_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
 }
 
 /// [`distance_within`] for a shape and a single vertex `q` (the second shape).
