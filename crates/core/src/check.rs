@@ -186,38 +186,46 @@ impl<S: SiteSet + ?Sized> Checker<'_, S> {
         let caution = self.policy.caution_margin_m;
         let reach = base_m + self.max_site_extra_m + caution;
         let near = shape.aabb();
-        let mut hits = Vec::new();
+        // Hits gather in a per-thread scratch vector and leave it at their
+        // exact size: no growth of (and fresh memory for) every area's vector.
+        let mut hits = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
+        hits.clear();
         let set = self.set;
-        set.for_each_candidate(&near, reach, &mut |i| {
-            let (p, geom) = set.candidate(i)?;
-            if let Some(t) = self.as_of {
-                if !p.is_valid_at(t) {
-                    return Ok(());
+        let searched = set
+            .for_each_candidate(&near, reach, &mut |i| {
+                let (p, geom) = set.candidate(i)?;
+                if let Some(t) = self.as_of {
+                    if !p.is_valid_at(t) {
+                        return Ok(());
+                    }
                 }
-            }
-            let standoff = p
-                .standoff_m
-                .unwrap_or_else(|| self.policy.default_standoff_m(p.category, p.protection));
-            let required_m = base_m + standoff + p.positional_accuracy_m.max(0.0);
-            let limit = required_m + caution;
-            let nearest = match geom {
-                GeomRef::Point { lon, lat } => {
-                    distance_to_vertex_within(shape, &Vertex::new(lon, lat), limit)
+                let standoff = p
+                    .standoff_m
+                    .unwrap_or_else(|| self.policy.default_standoff_m(p.category, p.protection));
+                let required_m = base_m + standoff + p.positional_accuracy_m.max(0.0);
+                let limit = required_m + caution;
+                let nearest = match geom {
+                    GeomRef::Point { lon, lat } => {
+                        distance_to_vertex_within(shape, &Vertex::new(lon, lat), limit)
+                    }
+                    GeomRef::Shape(s) => distance_within(shape, s, limit),
+                };
+                if let Some(n) = nearest {
+                    hits.push(make_hit(i, &n, required_m, caution));
                 }
-                GeomRef::Shape(s) => distance_within(shape, s, limit),
-            };
-            if let Some(n) = nearest {
-                hits.push(make_hit(i, &n, required_m, caution));
-            }
-            Ok(())
-        })
-        .map_err(|source| AreaError::Sites {
-            id: id.to_string(),
-            source,
-        })?;
+                Ok(())
+            })
+            .map_err(|source| AreaError::Sites {
+                id: id.to_string(),
+                source,
+            });
         // (margin, site) is a total order over distinct hits: no stable sort (and
         // its scratch buffer) needed.
         hits.sort_unstable_by(|a, b| a.margin_m.total_cmp(&b.margin_m).then(a.site.cmp(&b.site)));
+        let exact = hits.to_vec();
+        SCRATCH.with(|s| *s.borrow_mut() = hits);
+        searched?;
+        let hits = exact;
         let verdict = hits
             .iter()
             .map(|h| h.verdict)
@@ -229,6 +237,10 @@ impl<S: SiteSet + ?Sized> Checker<'_, S> {
             hits,
         })
     }
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Vec<Hit>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 fn make_hit(site: usize, n: &Nearest, required_m: f64, caution_m: f64) -> Hit {
