@@ -400,14 +400,15 @@ pub fn import(path: &Path, args: &ImportArgs, out: Out) -> anyhow::Result<ExitCo
                         entry.1.push(site);
                         if entry.1.len() >= nostrike_store::IMPORT_CHUNK {
                             let chunk = std::mem::take(&mut entry.1);
+                            let chunk_source = chunk[0].source.clone();
                             let t = std::time::Instant::now();
-                            let added = session.add(entry.0, &chunk);
+                            let added = session.add(entry.0, chunk);
                             storing += t.elapsed();
                             if let Err(e) = added {
                                 store_error = Some(e.into());
                                 break 'chunks;
                             }
-                            in_buffer.retain(|k, _| k.0 != chunk[0].source);
+                            in_buffer.retain(|k, _| k.0 != chunk_source);
                         }
                     }
                 }
@@ -423,8 +424,8 @@ pub fn import(path: &Path, args: &ImportArgs, out: Out) -> anyhow::Result<ExitCo
         if features == 0 {
             bail!("{}: no features found; nothing to import", file.display());
         }
-        for (handle, rest) in batches.values() {
-            session.add(*handle, rest)?;
+        for (handle, rest) in batches.into_values() {
+            session.add(handle, rest)?;
         }
         total += features;
     }
