@@ -333,6 +333,9 @@ pub fn write_json<W: std::io::Write + Send>(
                 filling.par_iter_mut().enumerate().try_for_each(|(k, buf)| {
                     buf.clear();
                     let run = group.chunks(per).nth(k).unwrap_or(&[]);
+                    // Room for the whole run at once: no copying as it grows.
+                    let need: usize = run.iter().map(|(_, res)| 512 + res.hits.len() * 448).sum();
+                    buf.reserve(need);
                     for ((area, input), res) in run {
                         buf.push(b',');
                         compact_area(r, area, input, res, buf)?;
