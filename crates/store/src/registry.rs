@@ -1157,8 +1157,11 @@ impl Registry {
             tx,
             path,
             old_revision,
-            seq,
-            prev,
+            chain: Chain {
+                seq,
+                prev,
+                revision: old_revision + 1,
+            },
             next_batch,
             files: Vec::new(),
             seen: HashSet::new(),
@@ -1700,8 +1703,7 @@ pub struct ImportSession<'a> {
     tx: Transaction<'a>,
     path: PathBuf,
     old_revision: i64,
-    seq: i64,
-    prev: String,
+    chain: Chain,
     next_batch: i64,
     files: Vec<FileBatch>,
     /// `source \x1f id` of every site added in this session, for duplicates and `--replace`.
@@ -1720,6 +1722,117 @@ struct Pending {
     file: usize,
     sites: Vec<Site>,
     rows: Vec<(SiteRow, String)>,
+    /// The changes, already decided and chained (a fresh source's sites,
+    /// planned beside the previous write); `None`: decide them when writing.
+    steps: Option<Vec<Step>>,
+    /// Packed-index chunks produced while planning, to be stored.
+    chunks: BufferSink,
+}
+
+/// One site's change, decided and chained: `rows[idx]` becomes log entry `seq`.
+struct Step {
+    idx: usize,
+    kind: &'static str,
+    before: Option<String>,
+    seq: i64,
+    prev: String,
+    entry: String,
+}
+
+/// The change log's head as an import extends it.
+#[derive(Default)]
+struct Chain {
+    seq: i64,
+    prev: String,
+    revision: i64,
+}
+
+impl Chain {
+    /// The next entry's number, its predecessor's hash and its own hash.
+    fn next(
+        &mut self,
+        batch: i64,
+        kind: &str,
+        before: Option<&str>,
+        after: Option<&str>,
+        src: &str,
+        id: &str,
+    ) -> (i64, String, String) {
+        self.seq += 1;
+        let h = entry_hash(
+            &Entry {
+                seq: self.seq,
+                batch,
+                revision: self.revision,
+                kind,
+                source: src,
+                id,
+                before,
+                after,
+            },
+            &self.prev,
+        );
+        let prev = std::mem::replace(&mut self.prev, h.clone());
+        (self.seq, prev, h)
+    }
+}
+
+/// Packed-index chunks held until they can be stored.
+#[derive(Default)]
+struct BufferSink(Vec<(u8, u64, Vec<u8>, [u8; 32])>);
+
+impl ChunkSink for BufferSink {
+    fn put(&mut self, section: u8, no: u64, data: &[u8], hash: &[u8; 32]) -> Result<(), String> {
+        self.0.push((section, no, data.to_vec(), *hash));
+        Ok(())
+    }
+}
+
+/// The packed index being built as sites are stored, and the sites' digests.
+type Packer = (PackedBuilder, Vec<[u8; 32]>);
+
+/// Decide and chain one site's change (`kind`, replacing `before`), and pack it.
+#[allow(clippy::too_many_arguments)] // the change's parts, each distinct
+fn plan_one(
+    idx: usize,
+    (row, hash): &(SiteRow, String),
+    site: &Site,
+    kind: &'static str,
+    before: Option<String>,
+    batch: i64,
+    chain: &mut Chain,
+    packer: Option<&mut Packer>,
+    sink: &mut dyn ChunkSink,
+    path: &Path,
+) -> Result<Step, StoreError> {
+    let (seq, prev, entry) = chain.next(
+        batch,
+        kind,
+        before.as_deref(),
+        Some(hash),
+        &row.source,
+        &row.id,
+    );
+    if let Some((builder, digests)) = packer {
+        let bad = |reason: String| StoreError::BadSite {
+            path: path.to_path_buf(),
+            source_name: row.source.clone(),
+            id: row.id.clone(),
+            reason,
+        };
+        builder
+            .add(site, &row.geometry, sink)
+            .map_err(|e| bad(e.to_string()))?;
+        digests.push(parse_hex(hash).ok_or_else(|| bad("hash".into()))?);
+    }
+    Ok(Step {
+        idx,
+        kind,
+        before,
+        seq,
+        prev,
+        entry,
+    })
 }
 
 /// The canonical rows and site hashes of `sites` (in parallel); every site
@@ -1758,17 +1871,6 @@ impl std::fmt::Debug for ImportSession<'_> {
             .field("files", &self.files.len())
             .finish()
     }
-}
-
-/// One site's change, decided and chained, waiting for its block to be written.
-struct Planned<'r> {
-    row: &'r SiteRow,
-    hash: &'r String,
-    kind: &'static str,
-    before: Option<String>,
-    seq: i64,
-    prev: String,
-    entry: String,
 }
 
 /// A handle to one file's batch within an [`ImportSession`].
@@ -1843,37 +1945,6 @@ impl ImportSession<'_> {
         Ok(())
     }
 
-    /// The next change-log entry's number, its predecessor's hash and its own
-    /// hash (the chain advances).
-    #[allow(clippy::too_many_arguments)] // the entry's fields, each distinct; a struct would only rename them
-    fn chain(
-        &mut self,
-        batch: i64,
-        kind: &str,
-        before: Option<&str>,
-        after: Option<&str>,
-        src: &str,
-        id: &str,
-    ) -> (i64, String, String) {
-        self.seq += 1;
-        let h = entry_hash(
-            &Entry {
-                seq: self.seq,
-                batch,
-                revision: self.old_revision + 1,
-                kind,
-                source: src,
-                id,
-                before,
-                after,
-            },
-            &self.prev,
-        );
-        let prev = std::mem::replace(&mut self.prev, h.clone());
-        self.changed = true;
-        (self.seq, prev, h)
-    }
-
     /// Append a retirement to the change log.
     fn log_retired(
         &mut self,
@@ -1882,7 +1953,10 @@ impl ImportSession<'_> {
         src: &str,
         id: &str,
     ) -> Result<(), StoreError> {
-        let (seq, prev, h) = self.chain(batch, "retired", Some(before), None, src, id);
+        let (seq, prev, h) = self
+            .chain
+            .next(batch, "retired", Some(before), None, src, id);
+        self.changed = true;
         use rusqlite::types::Null;
         let mut st = self.tx.prepare_cached(&INSERT_CHANGE).map_err(self.sq())?;
         // A retirement carries no content: every site column is NULL.
@@ -1937,40 +2011,155 @@ impl ImportSession<'_> {
         }
         let source = self.files[f].source.name.clone();
         let path = self.path.clone();
+        self.ensure_batch_row(f)?;
+        let batch = self.files[f].batch;
         let pending = self.pending.take();
+        // A fresh source's changes need no lookups: they are decided,
+        // chained and packed beside the write too, provided every earlier
+        // site is already chained (the log is one sequence).
+        let plan_here = self.files[f].fresh && pending.as_ref().is_none_or(|p| p.steps.is_some());
+        // The chain's head and the packer are lent to the planning thread.
+        let mut lent = plan_here.then(|| (std::mem::take(&mut self.chain), self.packer.take()));
         let (prepared, written) = std::thread::scope(|scope| {
-            let prep = scope.spawn(|| prepare_rows(&sites, &source, &path));
+            let prep = scope.spawn(|| {
+                let rows = prepare_rows(&sites, &source, &path)?;
+                let Some((chain, packer)) = lent.as_mut() else {
+                    return Ok((rows, None, BufferSink::default()));
+                };
+                let mut chunks = BufferSink::default();
+                let steps = rows
+                    .iter()
+                    .zip(&sites)
+                    .enumerate()
+                    .map(|(idx, (r, site))| {
+                        plan_one(
+                            idx,
+                            r,
+                            site,
+                            "added",
+                            None,
+                            batch,
+                            chain,
+                            packer.as_mut(),
+                            &mut chunks,
+                            &path,
+                        )
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok((rows, Some(steps), chunks))
+            });
             let written = match pending {
                 Some(p) => self.write(p),
                 None => Ok(()),
             };
             (prep.join(), written)
         });
+        if let Some((chain, packer)) = lent {
+            self.chain = chain;
+            self.packer = packer;
+        }
         written?;
-        let rows = prepared.unwrap_or_else(|e| std::panic::resume_unwind(e))?;
+        let (rows, steps, chunks) = prepared.unwrap_or_else(|e| std::panic::resume_unwind(e))?;
+        if let Some(steps) = &steps {
+            self.files[f].added += steps.len();
+            self.changed |= !steps.is_empty();
+        }
         self.pending = Some(Pending {
             file: f,
             sites,
             rows,
+            steps,
+            chunks,
         });
         Ok(())
     }
 
-    /// Decide each prepared site's change, chain its log entry, and write
-    /// the sites and entries in blocks.
+    /// Decide each prepared site's change (unless decided already), chain
+    /// its log entry, and write the sites and entries in blocks.
     fn write(&mut self, p: Pending) -> Result<(), StoreError> {
         let Pending {
             file: f,
             sites,
             rows,
+            steps,
+            chunks,
         } = p;
-        self.ensure_batch_row(f)?;
         let batch = self.files[f].batch;
         let revision = self.old_revision + 1;
-        // Decide each site's change and chain its log entry, in order; then
-        // write the sites and entries in blocks.
-        let mut planned: Vec<Planned<'_>> = Vec::with_capacity(rows.len());
-        for ((row, hash), site) in rows.iter().zip(&sites) {
+        let steps = match steps {
+            Some(steps) => steps,
+            None => self.plan(f, &rows, &sites)?,
+        };
+        let mut sink = SqlSink { conn: &self.tx };
+        for (section, no, data, hash) in &chunks.0 {
+            sink.put(*section, *no, data, hash)
+                .map_err(|reason| StoreError::Damaged {
+                    path: self.path.clone(),
+                    reason: format!("storing the packed index: {reason}"),
+                })?;
+        }
+        for block in steps.chunks(BLOCK) {
+            let (upsert, insert) = if block.len() == BLOCK {
+                (
+                    self.tx.prepare_cached(&UPSERT_SITES),
+                    self.tx.prepare_cached(&INSERT_CHANGES),
+                )
+            } else {
+                (
+                    self.tx.prepare_cached(&upsert_sites_sql(block.len())),
+                    self.tx.prepare_cached(&insert_changes_sql(block.len())),
+                )
+            };
+            let (mut upsert, mut insert) = (upsert.map_err(self.sq())?, insert.map_err(self.sq())?);
+            let mut sp: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(block.len() * 15);
+            let mut cp: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(block.len() * 21);
+            for p in block {
+                let (r, hash) = &rows[p.idx];
+                let content: [&dyn rusqlite::ToSql; 13] = [
+                    &r.source,
+                    &r.id,
+                    &r.name,
+                    &r.category,
+                    &r.protection,
+                    &r.designations,
+                    &r.geometry,
+                    &r.standoff_m,
+                    &r.positional_accuracy_m,
+                    &r.valid_from,
+                    &r.valid_to,
+                    &r.last_verified,
+                    &r.properties,
+                ];
+                sp.extend_from_slice(&content);
+                sp.push(hash);
+                sp.push(&revision);
+                cp.extend_from_slice(&[&p.seq, &batch, &revision, &p.kind, &p.before, hash]);
+                cp.extend_from_slice(&content);
+                cp.push(&p.prev);
+                cp.push(&p.entry);
+            }
+            upsert
+                .execute(rusqlite::params_from_iter(sp))
+                .map_err(self.sq())?;
+            insert
+                .execute(rusqlite::params_from_iter(cp))
+                .map_err(self.sq())?;
+        }
+        Ok(())
+    }
+
+    /// Decide each site's change against the live rows (added, updated or
+    /// unchanged), chain the log entries and pack the sites, in order.
+    fn plan(
+        &mut self,
+        f: usize,
+        rows: &[(SiteRow, String)],
+        sites: &[Site],
+    ) -> Result<Vec<Step>, StoreError> {
+        let batch = self.files[f].batch;
+        let mut steps = Vec::with_capacity(rows.len());
+        for (idx, (r, site)) in rows.iter().zip(sites).enumerate() {
+            let (row, hash) = r;
             let before: Option<String> = if self.files[f].fresh {
                 None
             } else {
@@ -1993,84 +2182,22 @@ impl ImportSession<'_> {
                 self.files[f].added += 1;
                 "added"
             };
-            let (seq, prev, entry) = self.chain(
-                batch,
-                kind,
-                before.as_deref(),
-                Some(hash),
-                &row.source,
-                &row.id,
-            );
-            if let Some((builder, digests)) = &mut self.packer {
-                let bad = |reason: String| StoreError::BadSite {
-                    path: self.path.clone(),
-                    source_name: row.source.clone(),
-                    id: row.id.clone(),
-                    reason,
-                };
-                builder
-                    .add(site, &row.geometry, &mut SqlSink { conn: &self.tx })
-                    .map_err(|e| bad(e.to_string()))?;
-                digests.push(parse_hex(hash).ok_or_else(|| bad("hash".into()))?);
-            }
-            planned.push(Planned {
-                row,
-                hash,
+            self.changed = true;
+            let mut sink = SqlSink { conn: &self.tx };
+            steps.push(plan_one(
+                idx,
+                r,
+                site,
                 kind,
                 before,
-                seq,
-                prev,
-                entry,
-            });
+                batch,
+                &mut self.chain,
+                self.packer.as_mut(),
+                &mut sink,
+                &self.path,
+            )?);
         }
-        for block in planned.chunks(BLOCK) {
-            let (upsert, insert) = if block.len() == BLOCK {
-                (
-                    self.tx.prepare_cached(&UPSERT_SITES),
-                    self.tx.prepare_cached(&INSERT_CHANGES),
-                )
-            } else {
-                (
-                    self.tx.prepare_cached(&upsert_sites_sql(block.len())),
-                    self.tx.prepare_cached(&insert_changes_sql(block.len())),
-                )
-            };
-            let (mut upsert, mut insert) = (upsert.map_err(self.sq())?, insert.map_err(self.sq())?);
-            let mut sp: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(block.len() * 15);
-            let mut cp: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(block.len() * 21);
-            for p in block {
-                let r = p.row;
-                let content: [&dyn rusqlite::ToSql; 13] = [
-                    &r.source,
-                    &r.id,
-                    &r.name,
-                    &r.category,
-                    &r.protection,
-                    &r.designations,
-                    &r.geometry,
-                    &r.standoff_m,
-                    &r.positional_accuracy_m,
-                    &r.valid_from,
-                    &r.valid_to,
-                    &r.last_verified,
-                    &r.properties,
-                ];
-                sp.extend_from_slice(&content);
-                sp.push(&p.hash);
-                sp.push(&revision);
-                cp.extend_from_slice(&[&p.seq, &batch, &revision, &p.kind, &p.before, &p.hash]);
-                cp.extend_from_slice(&content);
-                cp.push(&p.prev);
-                cp.push(&p.entry);
-            }
-            upsert
-                .execute(rusqlite::params_from_iter(sp))
-                .map_err(self.sq())?;
-            insert
-                .execute(rusqlite::params_from_iter(cp))
-                .map_err(self.sq())?;
-        }
-        Ok(())
+        Ok(steps)
     }
 
     /// Retire what `--replace` files leave out, record counts, revision and
@@ -2147,7 +2274,7 @@ impl ImportSession<'_> {
             self.tx
                 .execute(
                     "UPDATE batches SET revision = ?2, added = ?3, updated = ?4, retired = ?5, unchanged = ?6, content_hash = ?7, log_head = ?8 WHERE id = ?1",
-                    params![fb.batch, revision, fb.added as i64, fb.updated as i64, fb.retired as i64, fb.unchanged as i64, content, self.prev],
+                    params![fb.batch, revision, fb.added as i64, fb.updated as i64, fb.retired as i64, fb.unchanged as i64, content, self.chain.prev],
                 )
                 .map_err(self.sq())?;
             out.push(ImportSummary {

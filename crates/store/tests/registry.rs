@@ -319,3 +319,89 @@ fn packed_index_follows_every_import_and_upgrades_old_registries() {
     same(&reg);
     assert!(reg.verify().unwrap().is_empty());
 }
+
+/// Sites of `source` with ids `from..to`.
+fn sites_of(source: &str, from: usize, to: usize, name_suffix: &str) -> Vec<Site> {
+    (from..to)
+        .map(|i| {
+            let g = if i % 5 == 0 {
+                polygon![(x: 10.0, y: 10.0), (x: 10.001, y: 10.0), (x: 10.001, y: 10.001), (x: 10.0, y: 10.0)].into()
+            } else {
+                point!(x: (i % 3600) as f64 * 0.1 - 180.0, y: (i % 1700) as f64 * 0.1 - 85.0).into()
+            };
+            let mut s = Site::new(format!("s{i}"), source, Category::ALL[i % 18], g);
+            s.name = format!("Site {i}{name_suffix}");
+            s
+        })
+        .collect()
+}
+
+fn source(name: &str) -> SourceMeta {
+    SourceMeta {
+        name: name.into(),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn a_session_of_many_chunks_and_files_logs_and_packs_like_separate_imports() {
+    // Several import chunks per file; a fresh source, a second fresh source,
+    // then the first source again (its changes are looked up, not assumed);
+    // all in one session against separate imports of the same files.
+    let a1 = sites_of("a", 0, 20_000, "");
+    let b = sites_of("b", 0, 10_000, "");
+    let a2 = sites_of("a", 20_000, 29_000, "");
+    let (_d1, mut one) = new_registry();
+    let s = one
+        .import_many(&[
+            (source("a"), &a1[..], meta(false)),
+            (source("b"), &b[..], meta(false)),
+            (source("a"), &a2[..], meta(false)),
+        ])
+        .unwrap();
+    assert_eq!(
+        s.iter().map(|s| (s.added, s.revision)).collect::<Vec<_>>(),
+        vec![(20_000, 1), (10_000, 1), (9_000, 1)]
+    );
+    assert!(one.verify().unwrap().is_empty());
+    let (_d2, mut sep) = new_registry();
+    sep.import(&source("a"), &meta(false), &a1).unwrap();
+    sep.import(&source("b"), &meta(false), &b).unwrap();
+    let last = sep.import(&source("a"), &meta(false), &a2).unwrap();
+    assert_eq!(last.content_hash, s[2].content_hash);
+    assert!(sep.verify().unwrap().is_empty());
+
+    // Into a registry that already holds sites (no packing as it stores):
+    // half of source a the same (unchanged), half renamed (updated), a new
+    // source c (fresh), in one session.
+    // (The renamed half last, so the file's last chunk holds changes still
+    // to be chained when source c's first chunk arrives.)
+    let mut a3 = sites_of("a", 0, 10_000, "");
+    a3.extend(sites_of("a", 10_000, 20_000, " v2"));
+    let c = sites_of("c", 0, 12_000, "");
+    let s = one
+        .import_many(&[
+            (source("a"), &a3[..], meta(false)),
+            (source("c"), &c[..], meta(false)),
+        ])
+        .unwrap();
+    assert_eq!(
+        s.iter()
+            .map(|s| (s.added, s.updated, s.unchanged, s.revision))
+            .collect::<Vec<_>>(),
+        vec![(0, 10_000, 10_000, 2), (12_000, 0, 0, 2)]
+    );
+    assert!(one.verify().unwrap().is_empty());
+    sep.import(&source("a"), &meta(false), &a3).unwrap();
+    let last = sep.import(&source("c"), &meta(false), &c).unwrap();
+    assert_eq!(last.content_hash, s[1].content_hash);
+    let count = |path: &std::path::Path| -> i64 {
+        Connection::open(path)
+            .unwrap()
+            .query_row("SELECT count(*) FROM changes", [], |r| r.get(0))
+            .unwrap()
+    };
+    let n = 20_000 + 10_000 + 9_000 + 10_000 + 12_000;
+    assert_eq!(count(one.path()), n);
+    assert_eq!(count(sep.path()), n);
+}
