@@ -1630,7 +1630,7 @@ impl Registry {
     }
 }
 
-/// Sites (and log entries) written per multi-row `INSERT`: SQLite's cost per
+/// Log entries written per multi-row `INSERT`: SQLite's cost per
 /// statement run (cursors opened on the table and its index, the trees
 /// descended from their roots, the program halted) is paid once per block
 /// instead of once per row.
@@ -1650,17 +1650,18 @@ fn insert_changes_sql(rows: usize) -> String {
     )
 }
 
-/// The site upsert for `rows` sites.
-fn upsert_sites_sql(rows: usize) -> String {
+/// The live rows of log entries `?1..=?2` (just inserted): SQLite copies
+/// each site from its log entry, so a site's content is bound once.
+static UPSERT_SITES_FROM_LOG: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
-        "INSERT INTO sites ({SITE_COLUMNS}, hash, revision) VALUES {}
+        "INSERT INTO sites ({SITE_COLUMNS}, hash, revision)
+         SELECT {SITE_COLUMNS}, hash_after, revision FROM changes WHERE seq BETWEEN ?1 AND ?2 ORDER BY seq
          ON CONFLICT(source, site_id) DO UPDATE SET name = excluded.name, category = excluded.category, protection = excluded.protection,
            designations = excluded.designations, geometry = excluded.geometry, standoff_m = excluded.standoff_m,
            positional_accuracy_m = excluded.positional_accuracy_m, valid_from = excluded.valid_from, valid_to = excluded.valid_to,
-           last_verified = excluded.last_verified, properties = excluded.properties, hash = excluded.hash, revision = excluded.revision",
-        value_groups(15, rows)
+           last_verified = excluded.last_verified, properties = excluded.properties, hash = excluded.hash, revision = excluded.revision"
     )
-}
+});
 
 /// The single-entry log insert (retirements).
 static INSERT_CHANGE: std::sync::LazyLock<String> =
@@ -1668,9 +1669,6 @@ static INSERT_CHANGE: std::sync::LazyLock<String> =
 /// The block log insert.
 static INSERT_CHANGES: std::sync::LazyLock<String> =
     std::sync::LazyLock::new(|| insert_changes_sql(BLOCK));
-/// The block site upsert.
-static UPSERT_SITES: std::sync::LazyLock<String> =
-    std::sync::LazyLock::new(|| upsert_sites_sql(BLOCK));
 
 /// How many rows a load decodes and verifies at a time.
 const LOAD_CHUNK: usize = 16_384;
@@ -2099,23 +2097,17 @@ impl ImportSession<'_> {
                 })?;
         }
         for block in steps.chunks(BLOCK) {
-            let (upsert, insert) = if block.len() == BLOCK {
-                (
-                    self.tx.prepare_cached(&UPSERT_SITES),
-                    self.tx.prepare_cached(&INSERT_CHANGES),
-                )
+            let mut insert = if block.len() == BLOCK {
+                self.tx.prepare_cached(&INSERT_CHANGES)
             } else {
-                (
-                    self.tx.prepare_cached(&upsert_sites_sql(block.len())),
-                    self.tx.prepare_cached(&insert_changes_sql(block.len())),
-                )
-            };
-            let (mut upsert, mut insert) = (upsert.map_err(self.sq())?, insert.map_err(self.sq())?);
-            let mut sp: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(block.len() * 15);
+                self.tx.prepare_cached(&insert_changes_sql(block.len()))
+            }
+            .map_err(self.sq())?;
             let mut cp: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(block.len() * 21);
             for p in block {
                 let (r, hash) = &rows[p.idx];
-                let content: [&dyn rusqlite::ToSql; 13] = [
+                cp.extend_from_slice(&[&p.seq, &batch, &revision, &p.kind, &p.before, hash]);
+                cp.extend_from_slice(&[
                     &r.source,
                     &r.id,
                     &r.name,
@@ -2129,20 +2121,20 @@ impl ImportSession<'_> {
                     &r.valid_to,
                     &r.last_verified,
                     &r.properties,
-                ];
-                sp.extend_from_slice(&content);
-                sp.push(hash);
-                sp.push(&revision);
-                cp.extend_from_slice(&[&p.seq, &batch, &revision, &p.kind, &p.before, hash]);
-                cp.extend_from_slice(&content);
+                ]);
                 cp.push(&p.prev);
                 cp.push(&p.entry);
             }
-            upsert
-                .execute(rusqlite::params_from_iter(sp))
-                .map_err(self.sq())?;
             insert
                 .execute(rusqlite::params_from_iter(cp))
+                .map_err(self.sq())?;
+        }
+        // The steps' entries are consecutive (retirements come only at commit).
+        if let (Some(first), Some(last)) = (steps.first(), steps.last()) {
+            debug_assert_eq!(last.seq - first.seq + 1, steps.len() as i64);
+            self.tx
+                .prepare_cached(&UPSERT_SITES_FROM_LOG)
+                .and_then(|mut st| st.execute(params![first.seq, last.seq]))
                 .map_err(self.sq())?;
         }
         Ok(())
