@@ -64,6 +64,16 @@ for _ in 1 2 3; do
 done
 ns_check=$(printf '%s\n' "${runs[@]}" | sort -g | sed -n 2p)
 echo "nostrike batch runs: ${runs[*]} s (median $ns_check s)"
+# The same checks through the core API (packed index open, check on all
+# cores, no report; system allocator): the median of three "checked" times.
+api=()
+for k in 1 2 3; do
+  hits_out=/dev/null; [ "$k" -eq 1 ] && hits_out="$OUT/api-hits.tsv"
+  line=$(target/release/api_check "$OUT/peers.db" "$A" "$hits_out")
+  echo "core API: $line"
+  api+=("$(echo "$line" | sed -E 's/.*checked ([0-9.]+) s.*/\1/')")
+done
+api_check=$(printf '%s\n' "${api[@]}" | sort -g | sed -n 2p)
 # Cold start: a fresh process opens the registry and checks one point (best of 5, and the first).
 cold=()
 for _ in 1 2 3 4 5; do
@@ -75,11 +85,12 @@ done
 cold_first=${cold[0]}
 cold_best=$(printf '%s\n' "${cold[@]}" | sort -g | head -1)
 
-python3 - "$OUT" "$AREAS" "$SITES" "$pg_default" "$pg_parallel" "$ns_check" "$(echo "$t1 - $t0" | bc)" "$(echo "$t3 - $t2" | bc)" "$cold_first" "$cold_best" "$(tail -1 "$OUT/import-rss.txt")" "$(tail -1 "$OUT/check-rss.txt")" <<'PY'
+python3 - "$OUT" "$AREAS" "$SITES" "$pg_default" "$pg_parallel" "$ns_check" "$(echo "$t1 - $t0" | bc)" "$(echo "$t3 - $t2" | bc)" "$cold_first" "$cold_best" "$(tail -1 "$OUT/import-rss.txt")" "$(tail -1 "$OUT/check-rss.txt")" "$api_check" <<'PY'
 import json, sys
 out, areas, sites = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 pg_def, pg_par, ns, pg_load, ns_load, cold_first, cold_best = map(float, sys.argv[4:11])
 import_rss_kb, check_rss_kb = int(sys.argv[11]), int(sys.argv[12])
+api = float(sys.argv[13])
 pg = {}
 for line in open(f"{out}/pg-default.tsv"):
     a, s, d = line.rstrip("\n").split("\t")
@@ -116,18 +127,25 @@ if far:
         print(f"  {k}: PostGIS {pg[k]:.3f} m, nostrike {ns_hits[k]:.3f} m, GeodSolve between nostrike's nearest points {s12:.3f} m")
         assert abs(s12 - ns_hits[k]) < 1e-3, "nostrike's distance is not the geodesic between its nearest points"
         assert ns_hits[k] <= pg[k] + 0.1, "nostrike reports a larger distance than PostGIS"
+# The core API's hits must be the CLI's, pair for pair, with the same distances.
+api_hits = {}
+for line in open(f"{out}/api-hits.tsv"):
+    a, s, d = line.rstrip("\n").split("\t")
+    api_hits[(a, s)] = float(d)
+assert set(api_hits) == set(ns_hits), "the core API and the CLI disagree on hits"
+assert all(abs(api_hits[k] - ns_hits[k]) <= 1e-6 for k in ns_hits), "the core API and the CLI disagree on distances"
 print(f"hits: nostrike {len(ns_hits)}, PostGIS {len(pg)}, common {len(common)}, only PostGIS {len(only_pg)}, only nostrike {len(only_ns)}; largest distance difference {worst:.4f} m")
 if bad:
     print("MISMATCH beyond the boundary tolerance:", bad[:10]); sys.exit(1)
 best_pg = min(pg_def, pg_par)
 res = {"sites": sites, "areas": areas, "hits": len(ns_hits), "postgis_default_s": pg_def, "postgis_parallel_s": pg_par,
-       "nostrike_cli_s": ns, "ratio_checks_per_s": best_pg / ns, "postgis_load_index_s": pg_load, "nostrike_import_s": ns_load,
+       "nostrike_cli_s": ns, "ratio_checks_per_s": best_pg / ns, "nostrike_api_check_s": api, "ratio_api": best_pg / api, "postgis_load_index_s": pg_load, "nostrike_import_s": ns_load,
        "largest_distance_difference_m": worst, "pairs_differing_over_0_1_m": len(far),
        "nostrike_cold_start_first_s": cold_first, "nostrike_cold_start_best_s": cold_best,
        "nostrike_import_peak_rss_kb": import_rss_kb, "nostrike_check_peak_rss_kb": check_rss_kb}
 print(json.dumps(res))
 with open(f"{out}/peers.jsonl", "a") as f:
     f.write(json.dumps(res) + "\n")
-print(f"checks/s: nostrike CLI {areas/ns:,.0f}; PostGIS default {areas/pg_def:,.0f}, parallel {areas/pg_par:,.0f}; ratio {best_pg/ns:.1f}x")
+print(f"checks/s: nostrike CLI {areas/ns:,.0f}, core API {areas/api:,.0f} (ratio {best_pg/api:.1f}x); PostGIS default {areas/pg_def:,.0f}, parallel {areas/pg_par:,.0f}; ratio {best_pg/ns:.1f}x")
 print(f"cold start (fresh process, one point): first {cold_first*1000:.0f} ms, best of 5 {cold_best*1000:.0f} ms; peak RSS import {import_rss_kb//1024} MB, batch check {check_rss_kb//1024} MB")
 PY
