@@ -3,7 +3,7 @@
 //! `api_check REGISTRY.db AREAS.geojson [HITS.tsv]` opens the registry's
 //! packed index, reads the areas (`id`, `buffer_m`; the format `gen areas`
 //! writes), checks them on all cores with the zero policy (required distance
-//! = buffer, as the PostGIS query asks) and prints the hit count and the
+//! = buffer, as the PostGIS query asks; mimalloc, as the CLI) and prints the hit count and the
 //! times of each step. With `HITS.tsv` it also writes one line per hit,
 //! `area id`, `site source id`, `distance (m)`, the shape of the PostGIS
 //! output, so the two can be compared.
@@ -16,6 +16,11 @@ use nostrike_core::{Area, AreaKind, Checker, Policy, SiteSet};
 use nostrike_formats::geojson::read_collection;
 use nostrike_formats::ReadError;
 use nostrike_store::Registry;
+
+/// The allocator the nostrike binary uses, so the two runs differ only in
+/// what they do.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
