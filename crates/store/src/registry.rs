@@ -398,12 +398,21 @@ struct SqlSink<'c> {
 
 impl ChunkSink for SqlSink<'_> {
     fn put(&mut self, section: u8, no: u64, data: &[u8], hash: &[u8; 32]) -> Result<(), String> {
-        self.conn
-            .prepare_cached("INSERT INTO packed (id, hash, data) VALUES (?1, ?2, ?3)")
-            .and_then(|mut st| st.execute(params![packed_id(section, no), &hash[..], data]))
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+        put_chunk(self.conn, section, no, data, hash).map_err(|e| e.to_string())
     }
+}
+
+/// Store one packed-index chunk.
+fn put_chunk(
+    conn: &Connection,
+    section: u8,
+    no: u64,
+    data: &[u8],
+    hash: &[u8; 32],
+) -> rusqlite::Result<()> {
+    conn.prepare_cached("INSERT INTO packed (id, hash, data) VALUES (?1, ?2, ?3)")
+        .and_then(|mut st| st.execute(params![packed_id(section, no), &hash[..], data]))
+        .map(|_| ())
 }
 
 /// A sink that keeps only the hashes (to recompute an image's root without storing it).
@@ -2088,13 +2097,8 @@ impl ImportSession<'_> {
             Some(steps) => steps,
             None => self.plan(f, &rows, &sites)?,
         };
-        let mut sink = SqlSink { conn: &self.tx };
         for (section, no, data, hash) in &chunks.0 {
-            sink.put(*section, *no, data, hash)
-                .map_err(|reason| StoreError::Damaged {
-                    path: self.path.clone(),
-                    reason: format!("storing the packed index: {reason}"),
-                })?;
+            put_chunk(&self.tx, *section, *no, data, hash).map_err(self.sq())?;
         }
         for block in steps.chunks(BLOCK) {
             let mut insert = if block.len() == BLOCK {
