@@ -377,21 +377,15 @@ fn compact_area(
     res: &AreaResult,
     o: &mut Vec<u8>,
 ) -> std::io::Result<()> {
-    o.extend_from_slice(b"{\"id\":");
-    json_str(o, &area.id);
-    o.extend_from_slice(b",\"input\":");
-    json_str(o, &input.text);
-    o.extend_from_slice(b",\"read_as\":");
-    json_str(o, &input.how);
+    key_str(o, b"{\"id\":", &area.id);
+    key_str(o, b",\"input\":", &input.text);
+    key_str(o, b",\"read_as\":", &input.how);
     o.extend_from_slice(b",\"geometry\":");
     serde_json::to_writer(&mut *o, &geometry_to_value(&area.geometry))?;
-    o.extend_from_slice(b",\"buffer_m\":");
-    json_f64(o, area.buffer_m);
-    o.extend_from_slice(b",\"location_error_m\":");
-    json_f64(o, area.location_error_m);
-    o.extend_from_slice(b",\"verdict\":\"");
-    o.extend_from_slice(res.verdict.as_str().as_bytes());
-    o.extend_from_slice(b"\",\"hits\":[");
+    key_f64(o, b",\"buffer_m\":", area.buffer_m);
+    key_f64(o, b",\"location_error_m\":", area.location_error_m);
+    key_word(o, b",\"verdict\":", res.verdict.as_str());
+    o.extend_from_slice(b",\"hits\":[");
     for (k, h) in res.hits.iter().enumerate() {
         let s = r.index.label(h.site).map_err(std::io::Error::other)?;
         if k > 0 {
@@ -401,43 +395,57 @@ fn compact_area(
         json_str_inner(o, &s.source);
         o.push(b'/');
         json_str_inner(o, &s.id);
-        o.extend_from_slice(b"\",\"source\":");
-        json_str(o, &s.source);
-        o.extend_from_slice(b",\"source_id\":");
-        json_str(o, &s.id);
-        o.extend_from_slice(b",\"name\":");
-        json_str(o, &s.name);
-        o.extend_from_slice(b",\"category\":\"");
-        o.extend_from_slice(s.category.as_str().as_bytes());
-        o.extend_from_slice(b"\",\"class\":\"");
-        o.extend_from_slice(class_word(s.category).as_bytes());
-        o.extend_from_slice(b"\",\"protection\":\"");
-        o.extend_from_slice(s.protection.as_str().as_bytes());
-        o.extend_from_slice(b"\",\"distance_m\":");
-        json_f64(o, h.distance_m);
-        o.extend_from_slice(b",\"required_m\":");
-        json_f64(o, h.required_m);
-        o.extend_from_slice(b",\"margin_m\":");
-        json_f64(o, h.margin_m);
-        o.extend_from_slice(b",\"verdict\":\"");
-        o.extend_from_slice(h.verdict.as_str().as_bytes());
-        o.extend_from_slice(b"\",\"bearing_deg\":");
+        o.push(b'"');
+        key_str(o, b",\"source\":", &s.source);
+        key_str(o, b",\"source_id\":", &s.id);
+        key_str(o, b",\"name\":", &s.name);
+        key_word(o, b",\"category\":", s.category.as_str());
+        key_word(o, b",\"class\":", class_word(s.category));
+        key_word(o, b",\"protection\":", s.protection.as_str());
+        key_f64(o, b",\"distance_m\":", h.distance_m);
+        key_f64(o, b",\"required_m\":", h.required_m);
+        key_f64(o, b",\"margin_m\":", h.margin_m);
+        key_word(o, b",\"verdict\":", h.verdict.as_str());
         match h.bearing_deg {
-            Some(b) => json_f64(o, b),
-            None => o.extend_from_slice(b"null"),
+            Some(b) => key_f64(o, b",\"bearing_deg\":", b),
+            None => o.extend_from_slice(b",\"bearing_deg\":null"),
         }
-        o.extend_from_slice(b",\"nearest_on_area\":[");
-        json_f64(o, h.nearest_on_area.0);
-        o.push(b',');
-        json_f64(o, h.nearest_on_area.1);
-        o.extend_from_slice(b"],\"nearest_on_site\":[");
-        json_f64(o, h.nearest_on_site.0);
-        o.push(b',');
-        json_f64(o, h.nearest_on_site.1);
-        o.extend_from_slice(b"]}");
+        key_pair(o, b",\"nearest_on_area\":", h.nearest_on_area);
+        key_pair(o, b",\"nearest_on_site\":", h.nearest_on_site);
+        o.push(b'}');
     }
     o.extend_from_slice(b"]}");
     Ok(())
+}
+
+/// `key` (its punctuation included), then `v` as a JSON string.
+fn key_str(o: &mut Vec<u8>, key: &[u8], v: &str) {
+    o.extend_from_slice(key);
+    json_str(o, v);
+}
+
+/// `key`, then a fixed word that needs no escaping (a category, verdict…) in quotes.
+fn key_word(o: &mut Vec<u8>, key: &[u8], word: &str) {
+    o.extend_from_slice(key);
+    o.push(b'"');
+    o.extend_from_slice(word.as_bytes());
+    o.push(b'"');
+}
+
+/// `key`, then a number.
+fn key_f64(o: &mut Vec<u8>, key: &[u8], x: f64) {
+    o.extend_from_slice(key);
+    json_f64(o, x);
+}
+
+/// `key`, then a (lon, lat) pair as a two-number array.
+fn key_pair(o: &mut Vec<u8>, key: &[u8], (x, y): (f64, f64)) {
+    o.extend_from_slice(key);
+    o.push(b'[');
+    json_f64(o, x);
+    o.push(b',');
+    json_f64(o, y);
+    o.push(b']');
 }
 
 fn class_word(c: nostrike_core::Category) -> &'static str {
@@ -741,6 +749,29 @@ mod tests {
     use super::*;
     use nostrike_core::{Category, Checker, Site, SiteIndex};
 
+    /// A report of `results` for `areas`, with fixed times and a name that needs escaping.
+    fn test_report<'a>(
+        index: &'a SiteIndex,
+        policy: &'a Policy,
+        areas: &'a [(Area, AreaInput)],
+        results: &'a [AreaResult],
+    ) -> Report<'a> {
+        Report {
+            checked_at: "2026-01-01T00:00:00Z".into(),
+            registry_path: "r\"eg".into(),
+            revision: 3,
+            content_hash: "00".into(),
+            as_of: None,
+            validity_time: "2026-01-01T00:00:00Z".into(),
+            policy,
+            policy_source: "built in".into(),
+            index,
+            areas,
+            results,
+            verdict: nostrike_core::run_verdict(results),
+        }
+    }
+
     /// The hand-written compact JSON is byte for byte what serde_json writes
     /// for the same area (serde_json is the oracle), on names full of quotes,
     /// backslashes, every control character and non-ASCII text, every
@@ -813,20 +844,7 @@ mod tests {
             results[0].hits.len()
         );
         assert!(results[1].hits.iter().any(|h| h.bearing_deg.is_none()));
-        let report = Report {
-            checked_at: "2026-01-01T00:00:00Z".into(),
-            registry_path: "r\"eg".into(),
-            revision: 3,
-            content_hash: "00".into(),
-            as_of: None,
-            validity_time: "2026-01-01T00:00:00Z".into(),
-            policy: &policy,
-            policy_source: "built in".into(),
-            index: &index,
-            areas: &areas,
-            results: &results,
-            verdict: nostrike_core::run_verdict(&results),
-        };
+        let report = test_report(&index, &policy, &areas, &results);
         for ((area, input), res) in areas.iter().zip(&results) {
             let mut mine = Vec::new();
             compact_area(&report, area, input, res, &mut mine).expect("compact");
@@ -858,20 +876,7 @@ mod tests {
                 .iter()
                 .map(|(a, _)| checker.check(a).expect("check"))
                 .collect();
-            let r = Report {
-                checked_at: report.checked_at.clone(),
-                registry_path: report.registry_path.clone(),
-                revision: report.revision,
-                content_hash: report.content_hash.clone(),
-                as_of: report.as_of.clone(),
-                validity_time: report.validity_time.clone(),
-                policy: &policy,
-                policy_source: report.policy_source.clone(),
-                index: &index,
-                areas: &many,
-                results: &res,
-                verdict: nostrike_core::run_verdict(&res),
-            };
+            let r = test_report(&index, &policy, &many, &res);
             let mut compact = Vec::new();
             write_json(&r, &mut compact, false).expect("compact");
             let mut serde = serde_json::to_vec(&JsonReport(&r)).expect("serde");

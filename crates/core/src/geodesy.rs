@@ -267,18 +267,10 @@ pub fn short_distance(a: &Vertex, b: &Vertex) -> Option<f64> {
 }
 
 /// The azimuth half of [`short_inverse`] (degrees, −180..180): that of the
-/// chord from `a` to `b` in the east-north plane at `a`. Meaningful for
-/// points under [`SHORT_RANGE_M`] apart.
+/// chord from `a` to `b` in the east-north plane at `a` ([`TangentFrame`]);
+/// meaningful for points under [`SHORT_RANGE_M`] apart, 0 for `b` at `a`.
 pub fn short_azimuth(a: &Vertex, b: &Vertex) -> f64 {
-    let d = [
-        b.ecef[0] - a.ecef[0],
-        b.ecef[1] - a.ecef[1],
-        b.ecef[2] - a.ecef[2],
-    ];
-    let [sa, ca, sb, cb] = normal_frame(&a.ecef, a.lon);
-    let ea = -sb * d[0] + cb * d[1];
-    let na = -sa * cb * d[0] - sa * sb * d[1] + ca * d[2];
-    ea.atan2(na).to_degrees()
+    TangentFrame::at(a).azimuth_to(b).unwrap_or(0.0)
 }
 
 /// `[sin φ, cos φ, sin λ, cos λ]` of the geodetic normal of the ellipsoid

@@ -156,13 +156,32 @@ impl SiteIndex {
         }
     }
 
-    /// Positions of every site whose box intersects `query` (ECEF metres), in no set order.
-    pub fn candidates(&self, query: &Aabb) -> impl Iterator<Item = usize> + '_ {
-        let env = AABB::from_corners(query.lo, query.hi);
-        let pts = self.points.locate_in_envelope(env).map(|e| e.data as usize);
+    /// Positions of every site whose box lies within Euclidean distance
+    /// `reach` (metres) of `near` ([`Aabb::within`]), in no set order: the
+    /// tree is searched with `near` widened by `reach`, and each box it
+    /// returns is then held to the distance itself.
+    pub fn candidates(&self, near: &Aabb, reach: f64) -> impl Iterator<Item = usize> + '_ {
+        let env = near.expanded(reach + CANDIDATE_SLACK_M);
+        let env = AABB::from_corners(env.lo, env.hi);
+        let near = *near;
+        let pts = self
+            .points
+            .locate_in_envelope(env)
+            .filter(move |e| {
+                (Aabb {
+                    lo: *e.geom(),
+                    hi: *e.geom(),
+                })
+                .within(&near, reach)
+            })
+            .map(|e| e.data as usize);
         let bxs = self
             .boxes
             .locate_in_envelope_intersecting(env)
+            .filter(move |e| {
+                let (lo, hi) = (e.geom().lower(), e.geom().upper());
+                (Aabb { lo, hi }).within(&near, reach)
+            })
             .map(|e| e.data as usize);
         pts.chain(bxs)
     }
@@ -183,19 +202,8 @@ impl SiteSet for SiteIndex {
         reach: f64,
         f: &mut dyn FnMut(usize) -> Result<(), SetError>,
     ) -> Result<(), SetError> {
-        let env = near.expanded(reach + CANDIDATE_SLACK_M);
-        let env = AABB::from_corners(env.lo, env.hi);
-        for e in self.points.locate_in_envelope(env) {
-            let p = e.geom();
-            if (Aabb { lo: *p, hi: *p }).within(near, reach) {
-                f(e.data as usize)?;
-            }
-        }
-        for e in self.boxes.locate_in_envelope_intersecting(env) {
-            let (lo, hi) = (e.geom().lower(), e.geom().upper());
-            if (Aabb { lo, hi }).within(near, reach) {
-                f(e.data as usize)?;
-            }
+        for i in self.candidates(near, reach) {
+            f(i)?;
         }
         Ok(())
     }

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use std::sync::Mutex;
 
-use nostrike_core::packed::{ChunkSink, ChunkSource, PackedBuilder};
+use nostrike_core::packed::{ChunkSink, ChunkSource, MemoryChunks, PackedBuilder};
 use nostrike_core::{wkb, Category, PackedIndex, Protection, Site, SiteIndex};
 use rayon::prelude::*;
 use rusqlite::{
@@ -1721,7 +1721,7 @@ pub struct ImportSession<'a> {
     /// For an import into a registry with no live sites: the packed index
     /// built as sites are stored (in rowid order, as [`pack_live`] would),
     /// and their digests for the content hash, so commit need not re-read them.
-    packer: Option<(PackedBuilder, Vec<[u8; 32]>)>,
+    packer: Option<Packer>,
     /// The last `add`'s sites and their prepared rows, not yet written.
     pending: Option<Pending>,
 }
@@ -1735,7 +1735,7 @@ struct Pending {
     /// planned beside the previous write); `None`: decide them when writing.
     steps: Option<Vec<Step>>,
     /// Packed-index chunks produced while planning, to be stored.
-    chunks: BufferSink,
+    chunks: MemoryChunks,
 }
 
 /// One site's change, decided and chained: `rows[idx]` becomes log entry `seq`.
@@ -1783,17 +1783,6 @@ impl Chain {
         );
         let prev = std::mem::replace(&mut self.prev, h.clone());
         (self.seq, prev, h)
-    }
-}
-
-/// Packed-index chunks held until they can be stored.
-#[derive(Default)]
-struct BufferSink(Vec<(u8, u64, Vec<u8>, [u8; 32])>);
-
-impl ChunkSink for BufferSink {
-    fn put(&mut self, section: u8, no: u64, data: &[u8], hash: &[u8; 32]) -> Result<(), String> {
-        self.0.push((section, no, data.to_vec(), *hash));
-        Ok(())
     }
 }
 
@@ -2033,9 +2022,9 @@ impl ImportSession<'_> {
             let prep = scope.spawn(|| {
                 let rows = prepare_rows(&sites, &source, &path)?;
                 let Some((chain, packer)) = lent.as_mut() else {
-                    return Ok((rows, None, BufferSink::default()));
+                    return Ok((rows, None, MemoryChunks::default()));
                 };
-                let mut chunks = BufferSink::default();
+                let mut chunks = MemoryChunks::default();
                 let steps = rows
                     .iter()
                     .zip(&sites)
@@ -2099,7 +2088,7 @@ impl ImportSession<'_> {
             Some(steps) => steps,
             None => self.plan(f, &rows, &sites)?,
         };
-        for (section, no, data, hash) in &chunks.0 {
+        for ((section, no), (data, hash)) in &chunks.chunks {
             put_chunk(&self.tx, *section, *no, data, hash).map_err(self.sq())?;
         }
         for block in steps.chunks(BLOCK) {
