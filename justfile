@@ -36,6 +36,6 @@ bench-peers sites="100000" areas="10000":
     bash bench/peers.sh {{sites}} {{areas}}
     bash bench/import_vs_ogr2ogr.sh 1000000
 
-# The registry schema's own insert floor for 1M sites (sqlite3 shell, no nostrike code).
+# The storage layout's own insert floor for 1M sites, schema v2 and two leaner layouts (sqlite3 shell, no nostrike code).
 bench-floor n="1000000":
     bash bench/sqlite_floor.sh {{n}}
