@@ -31,10 +31,21 @@ fuzz cases="20000":
     PROPTEST_CASES={{cases}} cargo test --release -p nostrike-formats --test hostile fuzz
     PROPTEST_CASES={{cases}} cargo test --release -p nostrike --bin nostrike never_panic
 
-# nostrike against PostGIS and GDAL on the same data (needs postgresql-15-postgis-3 and gdal-bin).
-bench-peers sites="100000" areas="10000":
-    bash bench/peers.sh {{sites}} {{areas}}
+# nostrike against PostGIS and GDAL on the same data, both sizes and the 1M import in one run;
+# the raw figures go to docs/*-results.jsonl and the ratio table into docs/BENCHMARKS.md
+# (needs postgresql-15-postgis-3, gdal-bin and geographiclib-tools).
+bench-peers:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    export BENCH_RUN=$(date -u +%FT%TZ)
+    bash bench/peers.sh 100000 10000
+    bash bench/peers.sh 1000000 10000
     bash bench/import_vs_ogr2ogr.sh 1000000
+    python3 bench/report.py "$BENCH_RUN"
+
+# One size of the PostGIS comparison only (raw figures appended; no table written).
+bench-peers-one sites="100000" areas="10000":
+    bash bench/peers.sh {{sites}} {{areas}}
 
 # The storage layout's own insert floor for 1M sites, schema v2 and two leaner layouts (sqlite3 shell, no nostrike code).
 bench-floor n="1000000":
