@@ -34,11 +34,15 @@ PG_VERSION=$("${PSQL[@]}" -At -c "SELECT current_setting('server_version') || ' 
 GDAL_VERSION=$(ogr2ogr --version)
 NS_VERSION=$(target/release/nostrike --version)
 PGCONN="PG:host=$TMP user=postgres dbname=postgres"
+# The load is timed with the server's peak memory (PSS of the postmaster and
+# its children, shared buffers counted once) and the loading client's peak RSS.
+python3 bench/peak_pss.py "$TMP/data" "$OUT/pg-load-pss.txt" & SAMPLER=$!
 t0=$(date +%s.%N)
-ogr2ogr -f PostgreSQL "$PGCONN" "$S" -nln sites -lco GEOM_TYPE=geography -lco GEOMETRY_NAME=geog -lco FID=fid --config PG_USE_COPY YES
+/usr/bin/time -f "%M" -o "$OUT/pg-load-client-rss.txt" ogr2ogr -f PostgreSQL "$PGCONN" "$S" -nln sites -lco GEOM_TYPE=geography -lco GEOMETRY_NAME=geog -lco FID=fid --config PG_USE_COPY YES
 ogr2ogr -f PostgreSQL "$PGCONN" "$A" -nln areas -lco GEOM_TYPE=geography -lco GEOMETRY_NAME=geog -lco FID=fid --config PG_USE_COPY YES
 "${PSQL[@]}" -c "ANALYZE sites; ANALYZE areas;"
 t1=$(date +%s.%N)
+kill -TERM "$SAMPLER"; wait "$SAMPLER"
 QUERY="SELECT a.id, s.id, ST_Distance(a.geog, s.geog) FROM areas a CROSS JOIN LATERAL (SELECT id, geog FROM sites s WHERE ST_DWithin(a.geog, s.geog, a.buffer_m)) s"
 run_pg() { # label, settings
   local t0 t1
@@ -90,6 +94,7 @@ done
 cold_first=${cold[0]}
 cold_best=$(printf '%s\n' "${cold[@]}" | sort -g | head -1)
 
+PG_LOAD_PSS_KB=$(tail -1 "$OUT/pg-load-pss.txt") PG_LOAD_CLIENT_KB=$(tail -1 "$OUT/pg-load-client-rss.txt") \
 RUN="$RUN" PG_VERSION="$PG_VERSION" GDAL_VERSION="$GDAL_VERSION" NS_VERSION="$NS_VERSION" \
 python3 - "$OUT" "$AREAS" "$SITES" "$pg_default" "$pg_parallel" "$ns_check" "$(echo "$t1 - $t0" | bc)" "$(echo "$t3 - $t2" | bc)" "$cold_first" "$cold_best" "$(tail -1 "$OUT/import-rss.txt")" "$(tail -1 "$OUT/check-rss.txt")" "$api_check" <<'PY'
 import json, os, sys
@@ -149,7 +154,8 @@ best_pg = min(pg_def, pg_par)
 res = {"run": os.environ["RUN"], "command": f"bench/peers.sh {sites} {areas}", "machine": machine(),
        "versions": {"nostrike": os.environ["NS_VERSION"], "postgresql": os.environ["PG_VERSION"], "gdal": os.environ["GDAL_VERSION"]},
        "sites": sites, "areas": areas, "hits": len(ns_hits), "postgis_default_s": pg_def, "postgis_parallel_s": pg_par,
-       "nostrike_cli_s": ns, "ratio_checks_per_s": best_pg / ns, "nostrike_api_check_s": api, "ratio_api": best_pg / api, "postgis_load_index_s": pg_load, "nostrike_import_s": ns_load,
+       "nostrike_cli_s": ns, "ratio_checks_per_s": best_pg / ns, "nostrike_api_check_s": api, "ratio_api": best_pg / api, "postgis_load_index_s": pg_load,
+       "postgis_load_server_peak_pss_kb": int(os.environ["PG_LOAD_PSS_KB"]), "postgis_load_client_peak_rss_kb": int(os.environ["PG_LOAD_CLIENT_KB"]), "nostrike_import_s": ns_load,
        "largest_distance_difference_m": worst, "pairs_differing_over_0_1_m": len(far),
        "nostrike_cold_start_first_s": cold_first, "nostrike_cold_start_best_s": cold_best,
        "nostrike_import_peak_rss_kb": import_rss_kb, "nostrike_check_peak_rss_kb": check_rss_kb}

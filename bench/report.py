@@ -90,10 +90,16 @@ def main():
             f"| distances against PostGIS, {k} | largest difference {r['largest_distance_difference_m']:.3f} m; "
             f"pairs over 0.1 m: {r['pairs_differing_over_0_1_m']} (the harness has GeodSolve confirm nostrike's value for each) | | | — |"
         )
+        pg_mem = ""
+        if "postgis_load_server_peak_pss_kb" in r:
+            pg_mem = (
+                f", server peak PSS {r['postgis_load_server_peak_pss_kb'] // 1024} MB, "
+                f"ogr2ogr client peak RSS {r['postgis_load_client_peak_rss_kb'] // 1024} MB"
+            )
         out.append(
             f"| load {k} mixed sites: `nostrike import` vs PostGIS load + GiST + ANALYZE "
             f"| {r['nostrike_import_s']:.2f} s, peak RSS {r['nostrike_import_peak_rss_kb'] // 1024} MB "
-            f"| {r['postgis_load_index_s']:.2f} s | {r['postgis_load_index_s'] / r['nostrike_import_s']:.1f}× | — |"
+            f"| {r['postgis_load_index_s']:.2f} s{pg_mem} | {r['postgis_load_index_s'] / r['nostrike_import_s']:.1f}× | — |"
         )
         if r["sites"] >= 1_000_000:
             out.append(
