@@ -205,8 +205,42 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("nostrike: error: {e:#}");
+            eprintln!("nostrike: error: {}", error_message(&e));
             ExitCode::from(1)
         }
+    }
+}
+
+/// The error and its causes joined by ": ", each cause left out when the
+/// message so far already ends with it (many errors name their cause in
+/// their own text, and would otherwise print it twice).
+fn error_message(e: &anyhow::Error) -> String {
+    let mut msg = e.to_string();
+    for cause in e.chain().skip(1) {
+        let c = cause.to_string();
+        if !msg.ends_with(&c) {
+            msg.push_str(": ");
+            msg.push_str(&c);
+        }
+    }
+    msg
+}
+
+#[cfg(test)]
+mod error_tests {
+    use super::error_message;
+
+    #[test]
+    fn causes_named_in_the_message_are_not_repeated() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file");
+        let read = nostrike_formats::ReadError::Io {
+            file: "a.geojson".into(),
+            source: io,
+        };
+        let e = anyhow::Error::new(read).context("reading areas");
+        assert_eq!(error_message(&e), "reading areas: a.geojson: No such file");
+        // A cause that the message does not name is still shown.
+        let e = anyhow::anyhow!("disk full").context("writing report.json");
+        assert_eq!(error_message(&e), "writing report.json: disk full");
     }
 }
