@@ -41,6 +41,7 @@ bench-peers:
     bash bench/peers.sh 100000 10000
     bash bench/peers.sh 1000000 10000
     bash bench/import_vs_ogr2ogr.sh 1000000
+    bash bench/index_memory.sh
     python3 bench/report.py "$BENCH_RUN"
 
 # One size of the PostGIS comparison only (raw figures appended; no table written).

@@ -1,11 +1,12 @@
 """Write one harness run's ratio table into docs/BENCHMARKS.md.
 
-Usage: python3 bench/report.py [RUN]
+Usage: python3 bench/report.py [RUN]   (from the repository root)
 
 RUN is the run id the scripts stamped on their raw figures (`BENCH_RUN`,
 set by `just bench-peers`); without it, the latest run found in
 docs/peers-results.jsonl. The table is built only from the lines of that
-run in docs/peers-results.jsonl and docs/import-results.jsonl and replaces
+run in docs/peers-results.jsonl, docs/import-results.jsonl and
+docs/index-memory-results.jsonl and replaces
 the text between the two `bench-peers` markers in docs/BENCHMARKS.md.
 """
 import json
@@ -46,12 +47,17 @@ def ms(seconds):
 
 def main():
     peers = [r for r in lines("docs/peers-results.jsonl") if "run" in r]
+    try:
+        memory = [r for r in lines("docs/index-memory-results.jsonl") if "run" in r]
+    except FileNotFoundError:
+        memory = []
     imports = [r for r in lines("docs/import-results.jsonl") if "run" in r]
     run = sys.argv[1] if len(sys.argv) > 1 else (peers[-1]["run"] if peers else None)
     if run is None:
         sys.exit("docs/peers-results.jsonl: no run stamped with a run id; run `just bench-peers`")
     peers = [r for r in peers if r["run"] == run]
     imports = [r for r in imports if r["run"] == run]
+    memory = [r for r in memory if r["run"] == run]
     if not peers and not imports:
         sys.exit(f"no figures of run {run} in docs/peers-results.jsonl or docs/import-results.jsonl")
     any_row = (peers or imports)[0]
@@ -66,7 +72,7 @@ def main():
         f"Machine: {m['cores']} cores ({m['cpu']}), {m['memory_gib']} GiB, Linux {m['kernel']}. "
         f"Versions: {v.get('nostrike', '?')}; PostgreSQL {v.get('postgresql', 'not run')}; {v.get('gdal', '?')}. "
         "Commands (`just bench-peers`): "
-        + ", ".join(f"`{c}`" for c in dict.fromkeys(r["command"] for r in peers + imports))
+        + ", ".join(f"`{c}`" for c in dict.fromkeys(r["command"] for r in peers + imports + memory))
         + ". Each ratio is taken from one run of both sides; raw figures are the lines of this run in "
         "`docs/peers-results.jsonl` and `docs/import-results.jsonl`.",
         "",
@@ -118,6 +124,11 @@ def main():
         out.append(
             f"| cold check of one point / `verify`, {r['n']:,} points | {ms(r['nostrike_cold_check_s'])} / "
             f"{r['nostrike_verify_s']:.1f} s ({r['nostrike_verify_peak_rss_kb'] // 1024} MB) | | | — |"
+        )
+    for r in memory:
+        out.append(
+            f"| in-memory index per site (`index_memory`: the 800k points, then all 1M sites, of the synthetic set) | points {r['point_bytes_per_site']:.1f} B; "
+            f"mixed (80 % points) {r['mixed_bytes_per_site']:.1f} B | | | points < 150 B: {met(r['point_bytes_per_site'] < 150)} |"
         )
     out += ["", END]
     text = open(DOC).read()
