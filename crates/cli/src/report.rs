@@ -386,6 +386,7 @@ fn compact_area(
     key_f64(o, b",\"location_error_m\":", area.location_error_m);
     key_word(o, b",\"verdict\":", res.verdict.as_str());
     o.extend_from_slice(b",\"hits\":[");
+    r.index.warm_labels(&mut res.hits.iter().map(|h| h.site));
     for (k, h) in res.hits.iter().enumerate() {
         let s = r.index.label(h.site).map_err(std::io::Error::other)?;
         if k > 0 {

@@ -615,6 +615,36 @@ impl PackedIndex {
         Ok(e)
     }
 
+    /// The bytes of a section from `off` to the end of its chunk, when that
+    /// chunk is already in memory (no fetch, no error: for cache warming).
+    fn loaded(&self, section: usize, off: u64) -> Option<&[u8]> {
+        let chunk = usize::try_from(off / CHUNK as u64).ok()?;
+        let at = (off % CHUNK as u64) as usize;
+        self.chunks[section].get(chunk)?.get()?.get(at..)
+    }
+
+    /// The first byte of site `i`'s table entry when its chunk is in memory
+    /// (0 otherwise): a read that brings the entry into the cache.
+    fn touch(&self, i: usize) -> u8 {
+        i.checked_mul(ENTRY)
+            .and_then(|off| self.loaded(TABLE, off as u64))
+            .and_then(|b| b.first())
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// The first byte of site `i`'s heap record when its entry's and record's
+    /// chunks are in memory (0 otherwise).
+    fn touch_record(&self, i: usize) -> u8 {
+        i.checked_mul(ENTRY)
+            .and_then(|off| self.loaded(TABLE, off as u64))
+            .filter(|e| e.len() >= 8)
+            .and_then(|e| self.loaded(HEAP, le_u64(e, 0)))
+            .and_then(|b| b.first())
+            .copied()
+            .unwrap_or(0)
+    }
+
     fn record(&self, e: &[u8; ENTRY]) -> Result<Cow<'_, [u8]>, SetError> {
         let (off, len) = (le_u64(e, 0), le_u32(e, 8));
         self.bytes(HEAP, off, len as usize)
@@ -781,6 +811,26 @@ impl SiteSet for PackedIndex {
             let first = node * NODE as u64;
             let n = (self.level_len[child].saturating_sub(first) as usize).min(NODE);
             self.read_box(self.level_start[child] + first, n, &mut buf)?;
+            if child == 0 {
+                // The node's items are sites: their table entries are read
+                // together first, so that their cache misses overlap, and
+                // then visited (last first, as the stack would).
+                let items = self.bytes(ITEMS, first * 4, n * 4)?;
+                let mut picked = [0usize; NODE];
+                let mut k = 0;
+                for (j, b) in buf.iter().take(n).enumerate() {
+                    if meets(b, near, reach) {
+                        picked[k] = le_u32(&items, j * 4) as usize;
+                        k += 1;
+                    }
+                }
+                let touched = picked[..k].iter().fold(0u8, |t, &i| t ^ self.touch(i));
+                std::hint::black_box(touched);
+                for &i in picked[..k].iter().rev() {
+                    f(i)?;
+                }
+                continue;
+            }
             for (j, b) in buf.iter().take(n).enumerate() {
                 if meets(b, near, reach) {
                     stack.push((child, first + j as u64));
@@ -814,6 +864,25 @@ impl SiteSet for PackedIndex {
             category: p.category,
             protection: p.protection,
         })
+    }
+
+    fn warm_labels(&self, sites: &mut dyn Iterator<Item = usize>) {
+        // In runs of 32: the entries are read together, then the heap
+        // records they point to (each read depends on its entry).
+        let mut run = [0usize; 32];
+        loop {
+            let mut k = 0;
+            for i in (&mut *sites).take(run.len()) {
+                run[k] = i;
+                k += 1;
+            }
+            if k == 0 {
+                return;
+            }
+            let t = run[..k].iter().fold(0u8, |t, &i| t ^ self.touch(i));
+            let t = run[..k].iter().fold(t, |t, &i| t ^ self.touch_record(i));
+            std::hint::black_box(t);
+        }
     }
 
     fn geometry(&self, i: usize) -> Result<Geometry<f64>, SetError> {

@@ -157,6 +157,12 @@ pub trait SiteSet: Sync {
     /// What a report shows of the site.
     fn label(&self, i: usize) -> Result<SiteLabel<'_>, SetError>;
 
+    /// A hint before the labels of `sites` are read one by one: where the
+    /// set is persisted, their records are read into the CPU cache together,
+    /// so that the memory waits overlap instead of adding up. Reads nothing
+    /// that could fail; by default it does nothing.
+    fn warm_labels(&self, _sites: &mut dyn Iterator<Item = usize>) {}
+
     /// The site's geometry as lon/lat degrees (for reports that draw it).
     fn geometry(&self, i: usize) -> Result<Geometry<f64>, SetError>;
 }

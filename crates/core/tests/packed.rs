@@ -112,6 +112,8 @@ fn packed_answers_exactly_as_the_in_memory_index() {
         }
     }
     assert!(hits > 1_000, "the test must reach many sites: {hits} hits");
+    // Warming is a hint: any numbers, even out of range, are taken without harm.
+    packed.warm_labels(&mut [0, 12_345, sites.len(), usize::MAX / 2, usize::MAX].into_iter());
     for i in [0, 1, 2, 12_345, sites.len() - 1] {
         let l = packed.label(i).unwrap();
         assert_eq!(
