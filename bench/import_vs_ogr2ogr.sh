@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 OUT=bench/out
 mkdir -p "$OUT"
 BIN=target/release/nostrike
-[ -x "$BIN" ] || cargo build --release
+cargo build --release -q -p nostrike
 SRC="$OUT/points-$N.geojson"
 [ -f "$SRC" ] || python3 bench/make_points.py "$N" "$SRC"
 
@@ -21,7 +21,6 @@ measure() { # key, label, command...
   read -r secs kb < "$OUT/time.txt"
   printf -v "${key}_s" '%s' "$secs"; printf -v "${key}_kb" '%s' "$kb"
   printf '%-34s %8.2f s %8.0f MB\n' "$label" "$secs" "$((kb / 1024))"
-  echo "{\"what\":\"$label\",\"n\":$N,\"seconds\":$secs,\"peak_rss_kb\":$kb}" >> "$OUT/results.jsonl"
 }
 
 rm -f "$OUT/reg.db"* "$OUT/ogr.gpkg"
@@ -34,20 +33,18 @@ measure cold "nostrike check, cold, 1 point" "$BIN" --registry "$OUT/reg.db" che
 measure verify "nostrike verify" "$BIN" --registry "$OUT/reg.db" verify
 ls -la "$OUT/reg.db" "$OUT/ogr.gpkg"
 # One line per run with its provenance, kept beside docs/BENCHMARKS.md.
-RUN=${BENCH_RUN:-$(date -u +%FT%TZ)} N="$N" NS_VERSION="$($BIN --version)" GDAL_VERSION="$(ogr2ogr --version)" \
+N="$N" NS_VERSION="$($BIN --version)" GDAL_VERSION="$(ogr2ogr --version)" \
   python3 - "$ns_s" "$ns_kb" "$ogr_s" "$ogr_kb" "$cold_s" "$verify_s" "$verify_kb" <<'PY'
-import json, os, sys
+import os, sys
 sys.path.insert(0, "bench")
-from machine import machine
+from machine import record
 ns_s, ns_kb, ogr_s, ogr_kb, cold_s, verify_s, verify_kb = sys.argv[1:8]
 n = int(os.environ["N"])
-res = {"run": os.environ["RUN"], "command": f"bench/import_vs_ogr2ogr.sh {n}", "machine": machine(),
-       "versions": {"nostrike": os.environ["NS_VERSION"], "gdal": os.environ["GDAL_VERSION"]},
-       "n": n, "nostrike_import_s": float(ns_s), "nostrike_import_peak_rss_kb": int(ns_kb),
-       "ogr2ogr_gpkg_s": float(ogr_s), "ogr2ogr_gpkg_peak_rss_kb": int(ogr_kb),
-       "ratio_import": float(ogr_s) / float(ns_s), "nostrike_cold_check_s": float(cold_s),
-       "nostrike_verify_s": float(verify_s), "nostrike_verify_peak_rss_kb": int(verify_kb)}
-with open("docs/import-results.jsonl", "a") as f:
-    f.write(json.dumps(res) + "\n")
+res = record("docs/import-results.jsonl", f"bench/import_vs_ogr2ogr.sh {n}", {
+    "n": n, "nostrike_import_s": float(ns_s), "nostrike_import_peak_rss_kb": int(ns_kb),
+    "ogr2ogr_gpkg_s": float(ogr_s), "ogr2ogr_gpkg_peak_rss_kb": int(ogr_kb),
+    "ratio_import": float(ogr_s) / float(ns_s), "nostrike_cold_check_s": float(cold_s),
+    "nostrike_verify_s": float(verify_s), "nostrike_verify_peak_rss_kb": int(verify_kb)},
+    versions={"nostrike": os.environ["NS_VERSION"], "gdal": os.environ["GDAL_VERSION"]})
 print(f"import ratio: ogr2ogr / nostrike = {res['ratio_import']:.1f}x")
 PY

@@ -5,23 +5,19 @@
 # Usage: bench/index_memory.sh   Needs: a release build of nostrike-benches.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ -x target/release/index_memory ] || cargo build --release -q -p nostrike-benches
+cargo build --release -q -p nostrike-benches
 out=$(target/release/index_memory)
 echo "$out"
-RUN=${BENCH_RUN:-$(date -u +%FT%TZ)} python3 - "$out" <<'PY'
-import json, os, re, sys
+python3 - "$out" <<'PY'
+import re, sys
 sys.path.insert(0, "bench")
-from machine import machine
+from machine import record
 text = sys.argv[1]
 def per_site(label):
     m = re.search(label + r".*?= ([0-9.]+) bytes/site", text)
     if not m:
         sys.exit(f"index_memory: no '{label}' line in its output:\n{text}")
     return float(m.group(1))
-import datetime
-taken = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-res = {"run": os.environ["RUN"], "taken_at": taken, "command": "bench/index_memory.sh", "machine": machine(),
-       "point_bytes_per_site": per_site("point sites"), "mixed_bytes_per_site": per_site("mixed sites")}
-with open("docs/index-memory-results.jsonl", "a") as f:
-    f.write(json.dumps(res) + "\n")
+record("docs/index-memory-results.jsonl", "bench/index_memory.sh",
+       {"point_bytes_per_site": per_site("point sites"), "mixed_bytes_per_site": per_site("mixed sites")})
 PY

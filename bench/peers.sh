@@ -29,7 +29,6 @@ trap 'asdb "$PG/pg_ctl" -D "$TMP/data" -m fast stop > /dev/null 2>&1 || true; rm
 PSQL=(psql -h "$TMP" -U postgres -d postgres -X -q -v ON_ERROR_STOP=1)
 "${PSQL[@]}" -c "CREATE EXTENSION postgis"
 # Provenance of this run, recorded with its figures.
-RUN=${BENCH_RUN:-$(date -u +%FT%TZ)}
 PG_VERSION=$("${PSQL[@]}" -At -c "SELECT current_setting('server_version') || ' / PostGIS ' || postgis_lib_version()")
 GDAL_VERSION=$(ogr2ogr --version)
 NS_VERSION=$(target/release/nostrike --version)
@@ -74,7 +73,7 @@ done
 ns_check=$(printf '%s\n' "${runs[@]}" | sort -g | sed -n 2p)
 echo "nostrike batch runs: ${runs[*]} s (median $ns_check s)"
 # The same checks through the core API (packed index open, check on all
-# cores, no report; system allocator): the median of three "checked" times.
+# cores, no report; mimalloc, as the CLI): the median of three "checked" times.
 api=()
 for k in 1 2 3; do
   hits_out=/dev/null; [ "$k" -eq 1 ] && hits_out="$OUT/api-hits.tsv"
@@ -95,11 +94,11 @@ cold_first=${cold[0]}
 cold_best=$(printf '%s\n' "${cold[@]}" | sort -g | head -1)
 
 PG_LOAD_PSS_KB=$(tail -1 "$OUT/pg-load-pss.txt") PG_LOAD_CLIENT_KB=$(tail -1 "$OUT/pg-load-client-rss.txt") \
-RUN="$RUN" PG_VERSION="$PG_VERSION" GDAL_VERSION="$GDAL_VERSION" NS_VERSION="$NS_VERSION" \
+PG_VERSION="$PG_VERSION" GDAL_VERSION="$GDAL_VERSION" NS_VERSION="$NS_VERSION" \
 python3 - "$OUT" "$AREAS" "$SITES" "$pg_default" "$pg_parallel" "$ns_check" "$(echo "$t1 - $t0" | bc)" "$(echo "$t3 - $t2" | bc)" "$cold_first" "$cold_best" "$(tail -1 "$OUT/import-rss.txt")" "$(tail -1 "$OUT/check-rss.txt")" "$api_check" <<'PY'
 import json, os, sys
 sys.path.insert(0, "bench")
-from machine import machine
+from machine import record
 out, areas, sites = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 pg_def, pg_par, ns, pg_load, ns_load, cold_first, cold_best = map(float, sys.argv[4:11])
 import_rss_kb, check_rss_kb = int(sys.argv[11]), int(sys.argv[12])
@@ -151,19 +150,16 @@ print(f"hits: nostrike {len(ns_hits)}, PostGIS {len(pg)}, common {len(common)}, 
 if bad:
     print("MISMATCH beyond the boundary tolerance:", bad[:10]); sys.exit(1)
 best_pg = min(pg_def, pg_par)
-res = {"run": os.environ["RUN"], "command": f"bench/peers.sh {sites} {areas}", "machine": machine(),
-       "versions": {"nostrike": os.environ["NS_VERSION"], "postgresql": os.environ["PG_VERSION"], "gdal": os.environ["GDAL_VERSION"]},
-       "sites": sites, "areas": areas, "hits": len(ns_hits), "postgis_default_s": pg_def, "postgis_parallel_s": pg_par,
+fields = {"sites": sites, "areas": areas, "hits": len(ns_hits), "postgis_default_s": pg_def, "postgis_parallel_s": pg_par,
        "nostrike_cli_s": ns, "ratio_checks_per_s": best_pg / ns, "nostrike_api_check_s": api, "ratio_api": best_pg / api, "postgis_load_index_s": pg_load,
        "postgis_load_server_peak_pss_kb": int(os.environ["PG_LOAD_PSS_KB"]), "postgis_load_client_peak_rss_kb": int(os.environ["PG_LOAD_CLIENT_KB"]), "nostrike_import_s": ns_load,
        "largest_distance_difference_m": worst, "pairs_differing_over_0_1_m": len(far),
        "nostrike_cold_start_first_s": cold_first, "nostrike_cold_start_best_s": cold_best,
        "nostrike_import_peak_rss_kb": import_rss_kb, "nostrike_check_peak_rss_kb": check_rss_kb}
-print(json.dumps(res))
 # The raw figures of every run, kept beside docs/BENCHMARKS.md.
-for path in (f"{out}/peers.jsonl", "docs/peers-results.jsonl"):
-    with open(path, "a") as f:
-        f.write(json.dumps(res) + "\n")
+res = record("docs/peers-results.jsonl", f"bench/peers.sh {sites} {areas}", fields,
+             versions={"nostrike": os.environ["NS_VERSION"], "postgresql": os.environ["PG_VERSION"], "gdal": os.environ["GDAL_VERSION"]})
+print(json.dumps(res))
 print(f"checks/s: nostrike CLI {areas/ns:,.0f}, core API {areas/api:,.0f} (ratio {best_pg/api:.1f}x); PostGIS default {areas/pg_def:,.0f}, parallel {areas/pg_par:,.0f}; ratio {best_pg/ns:.1f}x")
 print(f"cold start (fresh process, one point): first {cold_first*1000:.0f} ms, best of 5 {cold_best*1000:.0f} ms; peak RSS import {import_rss_kb//1024} MB, batch check {check_rss_kb//1024} MB")
 PY

@@ -60,8 +60,8 @@ def main():
     memory = [r for r in memory if r["run"] == run]
     if not peers and not imports:
         sys.exit(f"no figures of run {run} in docs/peers-results.jsonl or docs/import-results.jsonl")
-    any_row = (peers or imports)[0]
-    m, v = any_row["machine"], dict(any_row["versions"])
+    m = (peers or imports)[0]["machine"]
+    v = {}
     for r in peers + imports:
         v.update(r["versions"])
     out = [

@@ -209,7 +209,7 @@ fn areas_from_file(
             Ok(())
         })();
         if let Err(e) = r {
-            errors.push(format!("{what}: {e:#}"));
+            errors.push(format!("{what}: {}", crate::error_message(&e)));
         }
         Ok(())
     })?;

@@ -214,7 +214,7 @@ fn main() -> ExitCode {
 /// The error and its causes joined by ": ", each cause left out when the
 /// message so far already ends with it (many errors name their cause in
 /// their own text, and would otherwise print it twice).
-fn error_message(e: &anyhow::Error) -> String {
+pub(crate) fn error_message(e: &anyhow::Error) -> String {
     let mut msg = e.to_string();
     for cause in e.chain().skip(1) {
         let c = cause.to_string();

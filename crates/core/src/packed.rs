@@ -623,26 +623,27 @@ impl PackedIndex {
         self.chunks[section].get(chunk)?.get()?.get(at..)
     }
 
-    /// The first byte of site `i`'s table entry when its chunk is in memory
-    /// (0 otherwise): a read that brings the entry into the cache.
-    fn touch(&self, i: usize) -> u8 {
-        i.checked_mul(ENTRY)
-            .and_then(|off| self.loaded(TABLE, off as u64))
-            .and_then(|b| b.first())
-            .copied()
-            .unwrap_or(0)
+    /// Site `i`'s table entry (and the rest of its chunk) when that chunk is
+    /// already in memory.
+    fn loaded_entry(&self, i: usize) -> Option<&[u8]> {
+        self.loaded(TABLE, i.checked_mul(ENTRY)? as u64)
     }
 
-    /// The first byte of site `i`'s heap record when its entry's and record's
-    /// chunks are in memory (0 otherwise).
-    fn touch_record(&self, i: usize) -> u8 {
-        i.checked_mul(ENTRY)
-            .and_then(|off| self.loaded(TABLE, off as u64))
-            .filter(|e| e.len() >= 8)
-            .and_then(|e| self.loaded(HEAP, le_u64(e, 0)))
-            .and_then(|b| b.first())
-            .copied()
-            .unwrap_or(0)
+    /// Read the first byte of each of `sites`' table entries (or, with
+    /// `records`, of the heap records the entries point to) whose chunks are
+    /// in memory: independent reads, so that their cache misses overlap
+    /// instead of being waited for one at a time when the sites are visited.
+    fn warm(&self, sites: &[usize], records: bool) {
+        let first = |i: usize| -> Option<u8> {
+            let e = self.loaded_entry(i)?;
+            let b = if records {
+                self.loaded(HEAP, le_u64(e, 0))?
+            } else {
+                e
+            };
+            b.first().copied()
+        };
+        std::hint::black_box(sites.iter().fold(0u8, |t, &i| t ^ first(i).unwrap_or(0)));
     }
 
     fn record(&self, e: &[u8; ENTRY]) -> Result<Cow<'_, [u8]>, SetError> {
@@ -801,6 +802,8 @@ impl SiteSet for PackedIndex {
         }
         let mut stack: Vec<(usize, u64)> = vec![(top, 0)];
         while let Some((level, node)) = stack.pop() {
+            // Items are visited from their parent node below; only the root
+            // of a one-site tree is an item itself.
             if level == 0 {
                 let b = self.bytes(ITEMS, node * 4, 4)?;
                 let i = le_u32(&b, 0) as usize;
@@ -812,9 +815,8 @@ impl SiteSet for PackedIndex {
             let n = (self.level_len[child].saturating_sub(first) as usize).min(NODE);
             self.read_box(self.level_start[child] + first, n, &mut buf)?;
             if child == 0 {
-                // The node's items are sites: their table entries are read
-                // together first, so that their cache misses overlap, and
-                // then visited (last first, as the stack would).
+                // The node's items are sites: their table entries are warmed
+                // together, then visited (last first, as the stack would).
                 let items = self.bytes(ITEMS, first * 4, n * 4)?;
                 let mut picked = [0usize; NODE];
                 let mut k = 0;
@@ -824,8 +826,7 @@ impl SiteSet for PackedIndex {
                         k += 1;
                     }
                 }
-                let touched = picked[..k].iter().fold(0u8, |t, &i| t ^ self.touch(i));
-                std::hint::black_box(touched);
+                self.warm(&picked[..k], false);
                 for &i in picked[..k].iter().rev() {
                     f(i)?;
                 }
@@ -867,8 +868,8 @@ impl SiteSet for PackedIndex {
     }
 
     fn warm_labels(&self, sites: &mut dyn Iterator<Item = usize>) {
-        // In runs of 32: the entries are read together, then the heap
-        // records they point to (each read depends on its entry).
+        // In runs of 32: the entries are warmed together, then the heap
+        // records they point to (each record's address is in its entry).
         let mut run = [0usize; 32];
         loop {
             let mut k = 0;
@@ -879,9 +880,8 @@ impl SiteSet for PackedIndex {
             if k == 0 {
                 return;
             }
-            let t = run[..k].iter().fold(0u8, |t, &i| t ^ self.touch(i));
-            let t = run[..k].iter().fold(t, |t, &i| t ^ self.touch_record(i));
-            std::hint::black_box(t);
+            self.warm(&run[..k], false);
+            self.warm(&run[..k], true);
         }
     }
 
