@@ -293,7 +293,6 @@ fn bad_input_is_an_error_with_a_reason() {
             vec!["check", "--wkt", "POLYGON((0 0, 1 1, 1 0, 0 1, 0 0))"],
             "intersects itself",
         ),
-        (vec!["check"], "nothing to check"),
         (
             vec![
                 "check",
@@ -310,7 +309,8 @@ fn bad_input_is_an_error_with_a_reason() {
         assert!(err.contains(needle), "{args:?}: {err}");
         assert!(out.is_empty(), "an error prints no report: {out}");
     }
-    // Usage errors exit 2.
+    // Usage errors exit 2, a check with no area among them.
+    assert_eq!(code(ns(&reg).args(["check"])).0, 2);
     assert_eq!(code(ns(&reg).args(["check", "--no-such-flag"])).0, 2);
     assert_eq!(code(ns(&reg).args(["frobnicate"])).0, 2);
 }
@@ -390,7 +390,12 @@ fn reimport_is_idempotent_replace_retires_and_as_of_rechecks_the_past() {
         .retain(|f| f["id"] != "osm:way/191582654");
     let smaller = d.path().join("andorra-2013-sites.geojson");
     std::fs::write(&smaller, v.to_string()).unwrap();
-    let out = code(ns(&reg).arg("import").arg(&smaller).arg("--replace")).1;
+    let out = code(ns(&reg).arg("import").arg(&smaller).args([
+        "--replace",
+        "--source",
+        "andorra-2013-sites",
+    ]))
+    .1;
     assert!(
         out.contains("retired 1") && out.contains("revision 2"),
         "{out}"

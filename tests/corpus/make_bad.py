@@ -41,7 +41,6 @@ def main():
     put("truncated.geojson", fc([feat(PT), feat(PT, fid='"b"')])[:-25], "truncated in the middle of a feature")
     put("random-bytes.geojson", bytes(rnd.getrandbits(8) for _ in range(4096)), "4 KiB of random bytes")
     put("deep-nesting.geojson", '{"type":"FeatureCollection","features":[' + "[" * 200000 + "]" * 200000 + "]}", "200,000 levels of JSON nesting")
-    put("top-level-feature.geojson", feat(PT), "a single Feature where a FeatureCollection is expected")
     put("top-level-array.geojson", "[" + feat(PT) + "]", "a bare JSON array at the top level")
     put("nan.geojson", fc([feat('{"type":"Point","coordinates":[NaN,60]}')]), "NaN literal as a coordinate")
     put("infinity.geojson", fc([feat('{"type":"Point","coordinates":[Infinity,60]}')]), "Infinity literal as a coordinate")

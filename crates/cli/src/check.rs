@@ -13,6 +13,7 @@ use nostrike_formats::{read_features, Format, ReadOptions};
 use nostrike_store::Registry;
 
 use crate::coord::{parse_coord, parse_distance};
+use crate::output::{self, Dest, Protected};
 use crate::report::{self, AreaInput, Report};
 use crate::Out;
 
@@ -33,19 +34,32 @@ pub enum ReportFormat {
 
 /// Arguments of `check`.
 #[derive(Debug, Args)]
+#[command(group(
+    clap::ArgGroup::new("area")
+        .required(true)
+        .multiple(true)
+        .args(["points", "wkts", "routes", "areas"])
+))]
 pub struct CheckArgs {
-    /// A point: `LAT,LON`, `LAT LON`, degrees-minutes-seconds, MGRS, UTM or UPS (repeatable).
-    #[arg(long = "point", value_name = "COORD")]
+    /// A point: `LAT,LON`, `LAT LON`, degrees-minutes-seconds, MGRS, UTM or UPS (repeatable; negative values allowed: `-33.86,151.21`).
+    #[arg(long = "point", value_name = "COORD", allow_hyphen_values = true)]
     pub points: Vec<String>,
     /// A WKT geometry in lon/lat (repeatable).
     #[arg(long = "wkt", value_name = "WKT")]
     pub wkts: Vec<String>,
     /// A route: `LAT,LON; LAT,LON; …` (coordinates as for --point) or a WKT LINESTRING (repeatable).
-    #[arg(long = "route", value_name = "COORDS_OR_WKT")]
+    #[arg(
+        long = "route",
+        value_name = "COORDS_OR_WKT",
+        allow_hyphen_values = true
+    )]
     pub routes: Vec<String>,
-    /// Corridor half-width for routes (default: --buffer).
-    #[arg(long, value_name = "DIST")]
+    /// Corridor half-width for routes (default: --buffer); needs --route.
+    #[arg(long, value_name = "DIST", requires = "routes")]
     pub corridor: Option<String>,
+    /// Label the command line's areas (a target number), in the order --point, --wkt, --route; one --id per area.
+    #[arg(long = "id", value_name = "NAME")]
+    pub ids: Vec<String>,
     /// Areas from a GeoJSON FeatureCollection or CSV file (`-` for standard input); per-feature `id`, `buffer_m`, `location_error_m`.
     #[arg(long, value_name = "FILE")]
     pub areas: Option<PathBuf>,
@@ -69,7 +83,7 @@ pub struct CheckArgs {
     /// Report format.
     #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
     pub format: ReportFormat,
-    /// Write the report to FILE instead of standard output.
+    /// Write the report to FILE (written whole, then renamed into place); `-` or none: standard output.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
 }
@@ -91,29 +105,78 @@ pub fn load_policy(file: Option<&Path>) -> anyhow::Result<(Policy, String)> {
     }
 }
 
-fn parse_route(text: &str) -> anyhow::Result<(Geometry<f64>, String)> {
+/// A route: its line, how it was read, and how much its corridor must widen.
+fn parse_route(text: &str) -> anyhow::Result<(Geometry<f64>, String, f64)> {
     let t = text.trim();
     if t.to_ascii_uppercase().starts_with("LINESTRING") {
         let g = parse_wkt(t)?;
-        return Ok((g, format!("WKT {t}")));
+        let how = read_as_geometry(&g);
+        return Ok((g, format!("WKT (lon lat): {how}"), 0.0));
     }
     let mut pts = Vec::new();
     let mut how = Vec::new();
+    let mut widen = 0.0f64;
     for part in t.split(';').map(str::trim).filter(|p| !p.is_empty()) {
         let p = parse_coord(part).map_err(anyhow::Error::msg)?;
-        if !matches!(p.geometry, Geometry::Point(_)) {
-            bail!("route vertex {part:?} is a grid square; give route vertices at 1 m MGRS precision or finer");
-        }
         pts.push((p.center.1, p.center.0));
-        how.push(format!("{:.7},{:.7}", p.center.0, p.center.1));
+        let mut said = format!("lat {:.7} lon {:.7}", p.center.0, p.center.1);
+        if !matches!(p.geometry, Geometry::Point(_)) {
+            // A grid square: the vertex is its centre, and the corridor
+            // widens by the farthest the square reaches from it.
+            let c = nostrike_core::geodesy::Vertex::new(p.center.1, p.center.0);
+            let reach = nostrike_formats::coords(&p.geometry)
+                .iter()
+                .map(|q| {
+                    nostrike_core::geodesy::distance(
+                        &c,
+                        &nostrike_core::geodesy::Vertex::new(q.x, q.y),
+                    )
+                })
+                .fold(0.0, f64::max)
+                + p.widen_m;
+            widen = widen.max(reach);
+            said.push_str(&format!(
+                " (centre of the grid square {part}, half-diagonal {reach:.1} m)"
+            ));
+        }
+        how.push(said);
     }
     if pts.len() < 2 {
         bail!("route {text:?} needs at least 2 vertices separated by ';'");
     }
-    Ok((
-        LineString::from(pts).into(),
-        format!("route {}", how.join("; ")),
-    ))
+    let mut read = format!("route of {} vertices: {}", pts.len(), how.join("; "));
+    if widen > 0.0 {
+        read.push_str(&format!(
+            "; corridor widened by {widen:.1} m to cover the reduced-precision vertices' squares"
+        ));
+    }
+    Ok((LineString::from(pts).into(), read, widen))
+}
+
+/// How a geometry was understood, in explicit latitude/longitude order: a
+/// point's coordinates, a line's or polygon's first vertex and vertex count.
+/// A swapped latitude and longitude shows here.
+pub fn read_as_geometry(g: &Geometry<f64>) -> String {
+    let cs = nostrike_formats::coords(g);
+    let kind = match g {
+        Geometry::Point(_) => "point",
+        Geometry::Line(_) | Geometry::LineString(_) => "line",
+        Geometry::MultiLineString(_) => "lines",
+        Geometry::Polygon(_) | Geometry::Rect(_) | Geometry::Triangle(_) => "polygon",
+        Geometry::MultiPolygon(_) => "polygons",
+        Geometry::MultiPoint(_) => "points",
+        Geometry::GeometryCollection(_) => "collection",
+    };
+    match (g, cs.first()) {
+        (Geometry::Point(p), _) => format!("point lat {} lon {}", p.y(), p.x()),
+        (_, Some(c)) => format!(
+            "{kind} of {} vertices, first at lat {} lon {}",
+            cs.len(),
+            c.y,
+            c.x
+        ),
+        (_, None) => format!("empty {kind}"),
+    }
 }
 
 fn parse_wkt(text: &str) -> anyhow::Result<Geometry<f64>> {
@@ -174,7 +237,11 @@ fn areas_from_file(
     };
     let format = Format::detect(&path)?;
     let mut errors = Vec::new();
-    read_features(&path, format, &ReadOptions::default(), &mut |raw| {
+    let options = ReadOptions {
+        geometry_optional: true,
+        ..ReadOptions::default()
+    };
+    read_features(&path, format, &options, &mut |raw| {
         let what = format!(
             "{}: {} {}",
             path.display(),
@@ -182,7 +249,22 @@ fn areas_from_file(
             raw.index
         );
         let r: anyhow::Result<()> = (|| {
-            let geometry = raw.geometry.clone().map_err(anyhow::Error::msg)?;
+            // A grid reference in an `mgrs` column (any precision; a square is checked whole).
+            let mgrs = raw
+                .properties
+                .iter()
+                .find(|(k, v)| {
+                    k.eq_ignore_ascii_case("mgrs")
+                        && v.as_str().is_some_and(|s| !s.trim().is_empty())
+                })
+                .and_then(|(_, v)| v.as_str());
+            let (geometry, widen, grid) = match (&raw.geometry, mgrs) {
+                (Err(_), Some(m)) => {
+                    let p = parse_coord(m).map_err(anyhow::Error::msg)?;
+                    (p.geometry, p.widen_m, Some(p.how))
+                }
+                (g, _) => (g.clone().map_err(anyhow::Error::msg)?, 0.0, None),
+            };
             nostrike_formats::validate_geometry(&geometry).map_err(anyhow::Error::msg)?;
             let id = raw
                 .id
@@ -196,14 +278,22 @@ fn areas_from_file(
                 })
                 .filter(|s| !s.is_empty())
                 .unwrap_or_else(|| format!("area-{}", raw.index));
-            let b = metres_prop(&raw.properties, "buffer_m", buffer, &what)?;
-            let l = metres_prop(&raw.properties, "location_error_m", loc, &what)?;
+            let b = metres_prop(&raw.properties, "buffer_m", buffer, &what)? + widen;
+            // The file's location error and --location-error: the larger applies, and the report says which.
+            let from_file = metres_prop(&raw.properties, "location_error_m", 0.0, &what)?;
+            let l = from_file.max(loc);
+            let mut how = grid.unwrap_or_else(|| read_as_geometry(&geometry));
+            if from_file > 0.0 || loc > 0.0 {
+                how.push_str(&format!(
+                    "; location error {l} m: the larger of the file's {from_file} m and --location-error {loc} m"
+                ));
+            }
             let area = Area::geometry(id, geometry, b).with_location_error(l);
             out.push((
                 area,
                 AreaInput {
                     text: what.clone(),
-                    how: format!("from {what}"),
+                    how: format!("from {what}: {how}"),
                 },
             ));
             Ok(())
@@ -250,8 +340,12 @@ pub fn build_areas(args: &CheckArgs) -> anyhow::Result<Vec<(Area, AreaInput)>> {
         let place = parse_coord(p)
             .map_err(anyhow::Error::msg)
             .context("--point")?;
-        let mut a = Area::geometry(format!("point-{}", i + 1), place.geometry, buffer)
-            .with_location_error(loc);
+        let mut a = Area::geometry(
+            format!("point-{}", i + 1),
+            place.geometry,
+            buffer + place.widen_m,
+        )
+        .with_location_error(loc);
         a.kind = AreaKind::Point;
         areas.push((
             a,
@@ -264,17 +358,17 @@ pub fn build_areas(args: &CheckArgs) -> anyhow::Result<Vec<(Area, AreaInput)>> {
     for (i, w) in args.wkts.iter().enumerate() {
         let g = parse_wkt(w).context("--wkt")?;
         areas.push((
-            Area::geometry(format!("wkt-{}", i + 1), g, buffer).with_location_error(loc),
+            Area::geometry(format!("wkt-{}", i + 1), g.clone(), buffer).with_location_error(loc),
             AreaInput {
                 text: w.clone(),
-                how: "WKT (lon lat)".into(),
+                how: format!("WKT (lon lat): {}", read_as_geometry(&g)),
             },
         ));
     }
     for (i, r) in args.routes.iter().enumerate() {
-        let (g, how) = parse_route(r).context("--route")?;
-        let mut a =
-            Area::geometry(format!("route-{}", i + 1), g, corridor).with_location_error(loc);
+        let (g, how, widen) = parse_route(r).context("--route")?;
+        let mut a = Area::geometry(format!("route-{}", i + 1), g, corridor + widen)
+            .with_location_error(loc);
         a.kind = AreaKind::Route;
         areas.push((
             a,
@@ -283,6 +377,18 @@ pub fn build_areas(args: &CheckArgs) -> anyhow::Result<Vec<(Area, AreaInput)>> {
                 how,
             },
         ));
+    }
+    if !args.ids.is_empty() {
+        if args.ids.len() != areas.len() {
+            bail!(
+                "--id given {} time(s) for {} area(s) on the command line; give one --id per --point, --wkt and --route, in that order",
+                args.ids.len(),
+                areas.len()
+            );
+        }
+        for ((a, _), id) in areas.iter_mut().zip(&args.ids) {
+            a.id = id.clone();
+        }
     }
     if let Some(f) = &args.areas {
         areas_from_file(f, buffer, loc, &mut areas)?;
@@ -395,6 +501,14 @@ pub fn run_verdict_of(path: &Path, args: &CheckArgs, out: Out) -> anyhow::Result
             eprintln!("{what}: {:.3} s", clock.elapsed().as_secs_f64());
         }
     };
+    let dest = Dest::from_arg(args.output.as_deref());
+    if let Some(f) = dest.file() {
+        let mut protected = Protected::default().registry(path);
+        for input in args.areas.iter().chain(args.policy.iter()) {
+            protected = protected.input(input);
+        }
+        protected.check("--output", f)?;
+    }
     let areas = build_areas(args)?;
     let (policy, policy_source) = load_policy(args.policy.as_deref())?;
     lap("areas and policy read");
@@ -427,55 +541,26 @@ pub fn run_verdict_of(path: &Path, args: &CheckArgs, out: Out) -> anyhow::Result
         results: &results,
         verdict,
     };
-    let text = match args.format {
-        ReportFormat::Json => {
+    let pretty = dest == Dest::Stdout && std::io::IsTerminal::is_terminal(&std::io::stdout());
+    output::write_to(&dest, |w| {
+        match args.format {
             // Streamed straight to its destination: a report of many hits is never built in memory.
-            match &args.output {
-                Some(f) => {
-                    let file = std::fs::File::create(f)
-                        .with_context(|| format!("writing {}", f.display()))?;
-                    report::write_json(
-                        &report,
-                        std::io::BufWriter::with_capacity(1 << 20, file),
-                        false,
-                    )
-                    .with_context(|| format!("writing {}", f.display()))?;
-                }
-                None => {
-                    let stdout = std::io::stdout();
-                    let pretty = std::io::IsTerminal::is_terminal(&stdout);
-                    report::write_json(
-                        &report,
-                        std::io::BufWriter::with_capacity(1 << 20, stdout),
-                        pretty,
-                    )
-                    .context("writing the report")?;
-                }
-            }
-            None
+            ReportFormat::Json => report::write_json(&report, w, pretty)?,
+            ReportFormat::Table => w.write_all(report::table(&report, out.color)?.as_bytes())?,
+            ReportFormat::Geojson => w.write_all(report::geojson(&report)?.as_bytes())?,
+            ReportFormat::Csv => w.write_all(report::csv(&report)?.as_bytes())?,
+            ReportFormat::Kml => w.write_all(report::kml(&report)?.as_bytes())?,
         }
-        ReportFormat::Table => Some(report::table(&report, out.color)?),
-        ReportFormat::Geojson => Some(report::geojson(&report)?),
-        ReportFormat::Csv => Some(report::csv(&report)?),
-        ReportFormat::Kml => Some(report::kml(&report)?),
-    };
+        Ok(())
+    })?;
     lap("report written");
-    match (&args.output, text) {
-        (Some(f), text) => {
-            if let Some(text) = text {
-                std::fs::write(f, text).with_context(|| format!("writing {}", f.display()))?;
-            }
-            if !out.quiet {
-                eprintln!(
-                    "{}: {} — report written to {}",
-                    verdict_word(verdict),
-                    report::verdict_sentence(verdict),
-                    f.display()
-                );
-            }
-        }
-        (None, Some(text)) => print!("{text}"),
-        (None, None) => {}
+    if let (Some(f), false) = (dest.file(), out.quiet) {
+        eprintln!(
+            "{}: {} — report written to {}",
+            verdict_word(verdict),
+            report::verdict_sentence(verdict),
+            f.display()
+        );
     }
     Ok(verdict)
 }

@@ -29,6 +29,9 @@ pub struct Place {
     pub center: (f64, f64),
     /// How the input was read, for the report.
     pub how: String,
+    /// Metres to add to the buffer so that the whole place is covered (the
+    /// bound on a grid square's sides beyond its polygon; 0 for a point).
+    pub widen_m: f64,
 }
 
 fn point(lat: f64, lon: f64, how: String) -> Result<Place, String> {
@@ -45,6 +48,7 @@ fn point(lat: f64, lon: f64, how: String) -> Result<Place, String> {
         geometry: Point::new(lon, lat).into(),
         center: (lat, lon),
         how,
+        widen_m: 0.0,
     })
 }
 
@@ -109,11 +113,55 @@ fn mgrs(text: &str) -> Result<Place, String> {
             format!("{how}, centre {:.7}, {:.7}", c.lat(), c.lon()),
         );
     }
-    // The whole square, in its own zone's grid, sides densified.
+    let (polygon, widen_m) = grid_square(&m)?;
+    Ok(Place {
+        geometry: polygon.into(),
+        center: (c.lat(), c.lon()),
+        how: format!(
+            "{how}: the whole grid square, centre {:.7}, {:.7}; buffer widened by {widen_m:.6} m because the square's sides are grid lines, which bow outward between the polygon's geodesic edges",
+            c.lat(),
+            c.lon()
+        ),
+        widen_m,
+    })
+}
+
+/// Vertices per side of a grid square's polygon.
+const SQUARE_SIDE_VERTICES: usize = 64;
+
+/// A reduced-precision MGRS reference's whole square as a polygon of
+/// geodesic edges, with the bound (metres) by which the square's true sides
+/// may lie outside it.
+///
+/// The square's sides are lines of the zone's grid, which bow outward
+/// between the polygon's vertices (by up to 0.15 m between vertices 12.5 km
+/// apart on a 100 km UTM side, 0.24 m in UPS). With 64 vertices a side the
+/// gap is a few millimetres; it is measured, not assumed: each edge's grid
+/// line is sampled at a quarter, half and three quarters of its length and
+/// the largest distance of a sample from the geodesic edge, doubled (the
+/// gap is a smooth arch whose top is at the middle, so the samples see it to
+/// second order) plus a micrometre, is the bound. Widening the area's buffer
+/// by it covers the whole square: a site within the buffer of the true
+/// square is within the widened buffer of the polygon.
+fn grid_square(m: &Mgrs) -> Result<(Polygon<f64>, f64), String> {
+    use nostrike_core::geodesy::{Edge, Vertex};
     let u = m.to_utmups();
+    let p = m.precision().get();
     let half = 10f64.powi(5 - p as i32) / 2.0;
-    let n = 8;
-    let mut ring = Vec::with_capacity(4 * n + 1);
+    let at = |de: f64, dn: f64| -> Result<Coord<f64>, String> {
+        let g = if u.zone() == 0 {
+            UtmUps::ups(u.is_north(), u.easting() + de, u.northing() + dn)
+        } else {
+            UtmUps::utm(u.zone(), u.is_north(), u.easting() + de, u.northing() + dn)
+        }
+        .map_err(|e| format!("grid square corner: {e}"))?
+        .to_latlon();
+        Ok(Coord {
+            x: g.lon(),
+            y: g.lat(),
+        })
+    };
+    let n = SQUARE_SIDE_VERTICES;
     let corners = [
         (-1.0, -1.0),
         (1.0, -1.0),
@@ -121,34 +169,33 @@ fn mgrs(text: &str) -> Result<Place, String> {
         (-1.0, 1.0),
         (-1.0, -1.0),
     ];
+    let mut ring = Vec::with_capacity(4 * n + 1);
+    let mut gap = 0.0f64;
     for w in corners.windows(2) {
+        let grid = |t: f64| {
+            (
+                half * (w[0].0 + (w[1].0 - w[0].0) * t),
+                half * (w[0].1 + (w[1].1 - w[0].1) * t),
+            )
+        };
         for k in 0..n {
-            let t = k as f64 / n as f64;
-            let de = half * (w[0].0 + (w[1].0 - w[0].0) * t);
-            let dn = half * (w[0].1 + (w[1].1 - w[0].1) * t);
-            let g = if u.zone() == 0 {
-                UtmUps::ups(u.is_north(), u.easting() + de, u.northing() + dn)
-            } else {
-                UtmUps::utm(u.zone(), u.is_north(), u.easting() + de, u.northing() + dn)
+            let (t0, t1) = (k as f64 / n as f64, (k + 1) as f64 / n as f64);
+            let (e0, n0) = grid(t0);
+            let (e1, n1) = grid(t1);
+            let a = at(e0, n0)?;
+            let b = at(e1, n1)?;
+            ring.push(a);
+            let edge = Edge::new(Vertex::new(a.x, a.y), Vertex::new(b.x, b.y));
+            for f in [0.25, 0.5, 0.75] {
+                let (e, no) = grid(t0 + (t1 - t0) * f);
+                let q = at(e, no)?;
+                let (_, d, _) = edge.nearest_to(&Vertex::new(q.x, q.y));
+                gap = gap.max(d);
             }
-            .map_err(|e| format!("grid square corner: {e}"))?
-            .to_latlon();
-            ring.push(Coord {
-                x: g.lon(),
-                y: g.lat(),
-            });
         }
     }
     ring.push(ring[0]);
-    Ok(Place {
-        geometry: Polygon::new(LineString(ring), vec![]).into(),
-        center: (c.lat(), c.lon()),
-        how: format!(
-            "{how}: the whole grid square, centre {:.7}, {:.7}",
-            c.lat(),
-            c.lon()
-        ),
-    })
+    Ok((Polygon::new(LineString(ring), vec![]), 2.0 * gap + 1e-6))
 }
 
 fn utm_ups(zone: &str, e: &str, n: &str) -> Result<Place, String> {
@@ -518,6 +565,76 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The sides of 100 km and 10 km squares — grid lines, which bow
+    /// outward between the polygon's geodesic edges — in standard UTM zones,
+    /// the Norway and Svalbard zones and both UPS caps: every point of every
+    /// side, as GeoConvert places it, lies within the widening the square
+    /// carries (before the bound, a site 5 cm inside a 100 km square came
+    /// back as CAUTION at 0.09 m).
+    #[test]
+    fn reduced_precision_squares_were_under_covered_at_their_sides() {
+        let places = [
+            (42.5, 1.5),     // 31T, standard UTM
+            (-33.9, 151.2),  // southern hemisphere
+            (60.5, 4.5),     // 32V, Norway
+            (78.2, 15.6),    // 33X, Svalbard
+            (86.0, 40.0),    // UPS north
+            (-87.0, -120.0), // UPS south
+            (0.1, 179.9),    // by the antimeridian
+        ];
+        let input: String = places.iter().map(|(a, b)| format!("{a} {b}\n")).collect();
+        let mut outside = 0;
+        for prec in ["-5", "-4"] {
+            for r in geoconvert(&["-m", "-p", prec], &input) {
+                let m: Mgrs = r.parse().unwrap();
+                let place = parse_coord(&r).unwrap();
+                let shape = nostrike_core::Shape::new(&place.geometry).unwrap();
+                let u = m.to_utmups();
+                let half = 10f64.powi(5 - m.precision().get() as i32) / 2.0;
+                let zone = if u.zone() == 0 {
+                    String::new()
+                } else {
+                    u.zone().to_string()
+                };
+                let hemi = if u.is_north() { "n" } else { "s" };
+                let mut lines = String::new();
+                let n = 4 * super::SQUARE_SIDE_VERTICES;
+                for k in 0..n {
+                    let t = (k as f64 + 0.5) / n as f64 * 2.0 - 1.0;
+                    for (de, dn) in [(t, -1.0), (1.0, t), (t, 1.0), (-1.0, t)] {
+                        lines.push_str(&format!(
+                            "{zone}{hemi} {:.6} {:.6}\n",
+                            u.easting() + half * de,
+                            u.northing() + half * dn
+                        ));
+                    }
+                }
+                let pts = geoconvert(&["-p", "9"], &lines);
+                assert_eq!(pts.len(), 4 * n);
+                for (q, line) in pts.iter().zip(lines.lines()) {
+                    let g: Vec<f64> = q.split_whitespace().map(|v| v.parse().unwrap()).collect();
+                    let v = nostrike_core::geodesy::Vertex::new(g[1], g[0]);
+                    let d = nostrike_core::distance_to_vertex_within(&shape, &v, 10.0)
+                        .map(|x| x.distance_m)
+                        .unwrap_or(f64::INFINITY);
+                    assert!(
+                        d <= place.widen_m,
+                        "{r}: side point {line} ({q}) is {d} m outside the square's polygon, beyond its widening {}",
+                        place.widen_m
+                    );
+                    if d > 0.0 {
+                        outside += 1;
+                    }
+                }
+                assert!(place.widen_m < 0.05, "{r}: widening {}", place.widen_m);
+            }
+        }
+        assert!(
+            outside > 0,
+            "the sides never left the polygon: the test would not see a gap"
+        );
     }
 
     /// UTM and UPS coordinates written by GeoConvert read back to GeoConvert's own latitude and longitude.

@@ -3,8 +3,26 @@
 //! Exit codes: 0 no protected site within the required distance, 3 caution
 //! only, 4 at least one conflict, 1 error, 2 usage error.
 
+/// `println!` that returns an error instead of panicking when standard
+/// output is closed (`nostrike sites | head -1`); `main` ends such a run quietly.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout(), $($arg)*)?
+    }};
+}
+
+/// `print!` that returns an error instead of panicking (see `outln!`).
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        write!(std::io::stdout(), $($arg)*)?
+    }};
+}
+
 mod check;
 mod coord;
+mod output;
 mod registry_cmds;
 mod report;
 
@@ -162,6 +180,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         },
     };
     let path = cli.registry_path();
+    if !matches!(
+        cli.command,
+        Command::Policy { .. } | Command::Demo(_) | Command::Completions { .. }
+    ) {
+        check_registry_path(&path)?;
+    }
     match cli.command {
         Command::Init => registry_cmds::init(&path, out),
         Command::Import(args) => registry_cmds::import(&path, &args, out),
@@ -177,14 +201,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             action: PolicyAction::Show { file },
         } => {
             let (policy, _) = check::load_policy(file.as_deref())?;
-            print!("{}", policy.to_toml_string());
+            out!("{}", policy.to_toml_string());
             Ok(ExitCode::SUCCESS)
         }
         Command::Policy {
             action: PolicyAction::Check { file },
         } => {
             check::load_policy(Some(&file))?;
-            println!("{}: valid policy", file.display());
+            outln!("{}: valid policy", file.display());
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo(args) => registry_cmds::demo(args.keep.as_deref(), out),
@@ -204,11 +228,34 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
+        // The reader went away (`| head`): what was written is what it wanted.
+        Err(e) if output::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("nostrike: error: {}", error_message(&e));
             ExitCode::from(1)
         }
     }
+}
+
+/// Refuse a registry path that cannot be one, with the reason in words:
+/// a directory, or a file in a folder that does not exist.
+fn check_registry_path(path: &std::path::Path) -> anyhow::Result<()> {
+    if path.is_dir() {
+        anyhow::bail!(
+            "registry {}: is a directory, not a registry file (give --registry FILE)",
+            path.display()
+        );
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.is_dir() {
+            anyhow::bail!(
+                "registry {}: the folder {} does not exist",
+                path.display(),
+                dir.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// The error and its causes joined by ": ", each cause left out when the

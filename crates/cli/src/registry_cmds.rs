@@ -14,6 +14,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::coord::{parse_coord, parse_distance};
+use crate::output::{self, AtomicFile, Dest, Protected};
 use crate::Out;
 
 /// Table or JSON.
@@ -94,6 +95,24 @@ pub struct ImportArgs {
     /// CSV WKT column.
     #[arg(long)]
     pub wkt_column: Option<String>,
+    /// CSV delimiter (default: detected from the header line: `,`, `;` or a tab).
+    #[arg(long, value_name = "CHAR", value_parser = parse_delimiter)]
+    pub delimiter: Option<char>,
+}
+
+fn parse_delimiter(s: &str) -> Result<char, String> {
+    match s {
+        "\\t" | "tab" => Ok('\t'),
+        _ => {
+            let mut cs = s.chars();
+            match (cs.next(), cs.next()) {
+                (Some(c), None) if c.is_ascii() && c != '"' && c != '\n' => Ok(c),
+                _ => Err(format!(
+                    "{s:?}: give one ASCII character, e.g. ';' or 'tab'"
+                )),
+            }
+        }
+    }
 }
 
 /// Filters shared by `sites` and `export`.
@@ -106,13 +125,18 @@ pub struct Filters {
     #[arg(long)]
     pub source: Option<String>,
     /// Only sites within --within of this coordinate.
-    #[arg(long, value_name = "COORD", requires = "within")]
+    #[arg(
+        long,
+        value_name = "COORD",
+        requires = "within",
+        allow_hyphen_values = true
+    )]
     pub near: Option<String>,
     /// Distance for --near.
     #[arg(long, value_name = "DIST", requires = "near")]
     pub within: Option<String>,
     /// Only sites with a vertex in this box: W,S,E,N degrees.
-    #[arg(long, value_name = "W,S,E,N")]
+    #[arg(long, value_name = "W,S,E,N", allow_hyphen_values = true)]
     pub bbox: Option<String>,
     /// Only sites whose name contains TEXT (case-insensitive).
     #[arg(long, value_name = "TEXT")]
@@ -161,9 +185,9 @@ pub struct ExportArgs {
     /// Output format.
     #[arg(long, value_enum)]
     format: ExportFormat,
-    /// Output file.
+    /// Output file (written whole, then renamed into place); `-` or none: standard output (text formats only).
     #[arg(short, long, value_name = "FILE")]
-    output: PathBuf,
+    output: Option<PathBuf>,
     #[command(flatten)]
     filters: Filters,
 }
@@ -172,7 +196,7 @@ pub struct ExportArgs {
 pub fn init(path: &Path, out: Out) -> anyhow::Result<ExitCode> {
     Registry::create(path)?;
     if !out.quiet {
-        println!("created empty registry {}", path.display());
+        outln!("created empty registry {}", path.display());
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -253,6 +277,9 @@ impl Errors {
 /// chunks inside one transaction, which is committed only if no feature was
 /// invalid (or --skip-invalid was given). Memory stays bounded whatever the file size.
 pub fn import(path: &Path, args: &ImportArgs, out: Out) -> anyhow::Result<ExitCode> {
+    if args.replace && args.source.is_none() {
+        bail!("--replace retires the source's sites that are missing from the new data, so the source must be named: give --source NAME");
+    }
     let mapping = match &args.map {
         Some(m) => Mapping::from_toml_str(
             &std::fs::read_to_string(m).with_context(|| m.display().to_string())?,
@@ -267,12 +294,23 @@ pub fn import(path: &Path, args: &ImportArgs, out: Out) -> anyhow::Result<ExitCo
         .iter()
         .map(|f| in_format(args.format, f))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let rejects = match (&args.rejects, args.skip_invalid) {
-        (Some(r), true) => Some(BufWriter::new(
-            std::fs::File::create(r).with_context(|| r.display().to_string())?,
-        )),
+    // Rejects go to a temporary file beside their destination, renamed into
+    // place only if there are any; never over the registry or an input.
+    let rejects_file = match (&args.rejects, args.skip_invalid) {
+        (Some(r), true) => {
+            let mut protected = Protected::default().registry(path);
+            for f in args.files.iter().chain(args.map.iter()) {
+                protected = protected.input(f);
+            }
+            protected.check("--rejects", r)?;
+            Some(AtomicFile::create(r)?)
+        }
         _ => None,
     };
+    let rejects = rejects_file
+        .as_ref()
+        .map(|f| f.handle().map(BufWriter::new))
+        .transpose()?;
     let mut errors = Errors {
         shown: Vec::new(),
         count: 0,
@@ -306,6 +344,8 @@ pub fn import(path: &Path, args: &ImportArgs, out: Out) -> anyhow::Result<ExitCo
             lat_column: args.lat_column.clone(),
             lon_column: args.lon_column.clone(),
             wkt_column: args.wkt_column.clone(),
+            delimiter: args.delimiter.map(|c| c as u8),
+            geometry_optional: false,
         };
         let unit = nostrike_formats::unit_of(format);
         // One batch per (file, source); sites wait in a small buffer per batch.
@@ -382,11 +422,13 @@ pub fn import(path: &Path, args: &ImportArgs, out: Out) -> anyhow::Result<ExitCo
                             })?;
                             continue;
                         }
+                        in_buffer.insert(key, index);
                         if errors.count > 0 && !args.skip_invalid {
-                            // The import will be refused; keep reading only to list every invalid feature.
+                            // The import will be refused; keep reading only to
+                            // list every invalid feature (its id still counts
+                            // above, so later duplicates are found in this pass).
                             continue;
                         }
-                        in_buffer.insert(key, index);
                         let entry = batches.entry(site.source.clone()).or_insert_with(|| {
                             let src = SourceMeta {
                                 name: site.source.clone(),
@@ -433,6 +475,12 @@ pub fn import(path: &Path, args: &ImportArgs, out: Out) -> anyhow::Result<ExitCo
     if errors.count > 0 {
         if let Some(mut w) = errors.rejects.take() {
             w.flush()?;
+            drop(w);
+            if args.skip_invalid {
+                if let Some(f) = rejects_file {
+                    f.commit()?;
+                }
+            }
         }
         if !args.skip_invalid {
             drop(session);
@@ -472,8 +520,16 @@ pub fn import(path: &Path, args: &ImportArgs, out: Out) -> anyhow::Result<ExitCo
     }
     if !out.quiet {
         for s in &summaries {
-            println!(
-                "imported {} (source {}): added {}, updated {}, retired {}, unchanged {}; revision {}, content hash {}",
+            let named = if args.source.is_none()
+                && Path::new(&s.file_name).file_stem().and_then(|x| x.to_str())
+                    == Some(s.source.as_str())
+            {
+                " — named after the file; give --source NAME to choose"
+            } else {
+                ""
+            };
+            outln!(
+                "imported {} (source {}{named}): added {}, updated {}, retired {}, unchanged {}; revision {}, content hash {}",
                 s.file_name, s.source, s.added, s.updated, s.retired, s.unchanged, s.revision, s.content_hash
             );
         }
@@ -497,7 +553,7 @@ fn filter_sites(path: &Path, f: &Filters) -> anyhow::Result<(Vec<Site>, i64, Str
             let p = parse_coord(c).map_err(anyhow::Error::msg)?;
             Some((
                 Shape::new(&p.geometry)?,
-                parse_distance(d).map_err(anyhow::Error::msg)?,
+                parse_distance(d).map_err(anyhow::Error::msg)? + p.widen_m,
             ))
         }
         _ => None,
@@ -702,30 +758,41 @@ fn geometry_kind(g: &geo_types::Geometry<f64>) -> &'static str {
 
 /// `export`.
 pub fn export(path: &Path, args: &ExportArgs, out: Out) -> anyhow::Result<ExitCode> {
-    let (list, rev, hash) = filter_sites(path, &args.filters)?;
-    let file =
-        std::fs::File::create(&args.output).with_context(|| args.output.display().to_string())?;
-    let w = BufWriter::new(file);
-    match args.format {
-        ExportFormat::Geojson => write_geojson(w, &list, rev, &hash)?,
-        ExportFormat::Csv => {
-            let mut c = nostrike_formats::csv::Writer::new(w)?;
-            for s in &list {
-                c.site(s)?;
-            }
-            c.finish()?.flush()?;
+    let dest = Dest::from_arg(args.output.as_deref());
+    match dest.file() {
+        Some(f) => Protected::default().registry(path).check("--output", f)?,
+        None if args.format == ExportFormat::Gpkg => {
+            bail!("a GeoPackage is a binary file: give --output FILE")
         }
-        ExportFormat::Gpkg => {
-            drop(w);
-            nostrike_formats::gpkg::write(&args.output, &list).map_err(anyhow::Error::msg)?;
-        }
-        ExportFormat::Kml => write_kml(w, &list, rev, &hash)?,
+        None => {}
     }
-    if !out.quiet {
-        println!(
+    let (list, rev, hash) = filter_sites(path, &args.filters)?;
+    match (args.format, &dest) {
+        (ExportFormat::Gpkg, Dest::File(f)) => {
+            let tmp = AtomicFile::create(f)?;
+            nostrike_formats::gpkg::write(tmp.path(), &list).map_err(anyhow::Error::msg)?;
+            tmp.commit()?;
+        }
+        (format, dest) => output::write_to(dest, |w| {
+            match format {
+                ExportFormat::Geojson | ExportFormat::Gpkg => write_geojson(w, &list, rev, &hash)?,
+                ExportFormat::Csv => {
+                    let mut c = nostrike_formats::csv::Writer::new(w)?;
+                    for s in &list {
+                        c.site(s)?;
+                    }
+                    c.finish()?.flush()?;
+                }
+                ExportFormat::Kml => write_kml(w, &list, rev, &hash)?,
+            }
+            Ok(())
+        })?,
+    }
+    if let (Some(f), false) = (dest.file(), out.quiet) {
+        eprintln!(
             "exported {} site(s) to {} (registry revision {rev}, content hash {hash})",
             list.len(),
-            args.output.display()
+            f.display()
         );
     }
     Ok(ExitCode::SUCCESS)
@@ -753,27 +820,27 @@ pub fn show(path: &Path, id: &str) -> anyhow::Result<ExitCode> {
     }
     let last = hist.iter().rev().find_map(|(_, e)| e.site.as_ref());
     if let Some(s) = last {
-        println!("{}/{} — {}", s.source, s.id, s.name);
-        println!("  category    {} ({:?})", s.category, s.category.class());
-        println!("  protection  {}", s.protection);
+        outln!("{}/{} — {}", s.source, s.id, s.name);
+        outln!("  category    {} ({:?})", s.category, s.category.class());
+        outln!("  protection  {}", s.protection);
         if !s.designations.is_empty() {
-            println!("  designations {}", s.designations.join(", "));
+            outln!("  designations {}", s.designations.join(", "));
         }
-        println!(
+        outln!(
             "  standoff    {}",
             s.standoff_m
                 .map(|v| format!("{v} m (explicit)"))
                 .unwrap_or_else(|| "policy default".into())
         );
-        println!("  accuracy    {} m", s.positional_accuracy_m);
-        println!(
+        outln!("  accuracy    {} m", s.positional_accuracy_m);
+        outln!(
             "  geometry    {}",
             nostrike_formats::geojson::geometry_to_value(&s.geometry)
         );
-        println!("  properties  {}", s.properties);
+        outln!("  properties  {}", s.properties);
     }
     let retired = hist.last().is_some_and(|(_, e)| e.kind == "retired");
-    println!(
+    outln!(
         "  status      {}",
         if retired {
             "RETIRED (not checked against)"
@@ -781,9 +848,9 @@ pub fn show(path: &Path, id: &str) -> anyhow::Result<ExitCode> {
             "live"
         }
     );
-    println!("history:");
+    outln!("history:");
     for (_, e) in &hist {
-        println!(
+        outln!(
             "  #{:<6} revision {:<4} {:<8} {} by {} from {}  {} -> {}",
             e.seq,
             e.revision,
@@ -808,7 +875,7 @@ pub fn show(path: &Path, id: &str) -> anyhow::Result<ExitCode> {
 pub fn log(path: &Path, since: i64) -> anyhow::Result<ExitCode> {
     let reg = Registry::open_read_only(path)?;
     for b in reg.log(since)? {
-        println!(
+        outln!(
             "batch {:<4} revision {:<4} {}  {} by {}  source {}  +{} ~{} -{} ={}{}  file {} (sha256 {})  content {}",
             b.id,
             b.revision,
@@ -836,7 +903,7 @@ pub fn stats(path: &Path, format: TextOrJson) -> anyhow::Result<ExitCode> {
     let obj =
         |v: &[(String, i64)]| Value::Object(v.iter().map(|(k, n)| (k.clone(), json!(n))).collect());
     match format {
-        TextOrJson::Json => println!(
+        TextOrJson::Json => outln!(
             "{}",
             serde_json::to_string_pretty(&json!({
                 "registry": path.display().to_string(), "revision": s.revision, "content_hash": s.content_hash, "sites": s.sites,
@@ -845,24 +912,26 @@ pub fn stats(path: &Path, format: TextOrJson) -> anyhow::Result<ExitCode> {
             }))?
         ),
         TextOrJson::Table => {
-            println!(
+            outln!(
                 "registry {}  revision {}  content hash {}",
                 path.display(),
                 s.revision,
                 s.content_hash
             );
-            println!(
+            outln!(
                 "{} live site(s), {} import batch(es), {} change-log entries",
-                s.sites, s.batches, s.changes
+                s.sites,
+                s.batches,
+                s.changes
             );
             for (title, rows) in [
                 ("by category", &s.by_category),
                 ("by source", &s.by_source),
                 ("by protection", &s.by_protection),
             ] {
-                println!("{title}:");
+                outln!("{title}:");
                 for (k, n) in rows {
-                    println!("  {k:<24} {n:>8}");
+                    outln!("  {k:<24} {n:>8}");
                 }
             }
         }
@@ -876,12 +945,12 @@ pub fn verify(path: &Path, out: Out) -> anyhow::Result<ExitCode> {
     let findings = reg.verify()?;
     if findings.is_empty() {
         if !out.quiet {
-            println!("{}: OK — integrity, change-log chain, live sites and content hash {} all agree (revision {})", path.display(), reg.content_hash()?, reg.revision()?);
+            outln!("{}: OK — integrity, change-log chain, live sites and content hash {} all agree (revision {})", path.display(), reg.content_hash()?, reg.revision()?);
         }
         return Ok(ExitCode::SUCCESS);
     }
     for f in &findings {
-        println!("{}: {}: {}", path.display(), f.kind, f.detail);
+        outln!("{}: {}: {}", path.display(), f.kind, f.detail);
     }
     eprintln!(
         "{}: {} finding(s); do not check against this registry until they are explained",
@@ -896,7 +965,7 @@ pub fn repack(path: &Path, out: Out) -> anyhow::Result<ExitCode> {
     let mut reg = Registry::open(path)?;
     reg.repack()?;
     if !out.quiet {
-        println!(
+        outln!(
             "{}: packed index rebuilt from the live sites (revision {}, content hash {})",
             path.display(),
             reg.revision()?,
@@ -927,7 +996,7 @@ pub fn demo(keep: Option<&Path>, out: Out) -> anyhow::Result<ExitCode> {
         None => dir.join("demo.db"),
     };
     let result = (|| -> anyhow::Result<()> {
-        println!("== nostrike demo: a registry built from OpenStreetMap data (© OpenStreetMap contributors, ODbL)\n");
+        outln!("== nostrike demo: a registry built from OpenStreetMap data (© OpenStreetMap contributors, ODbL)\n");
         Registry::create(&reg_path)?;
         let mut files = Vec::new();
         for (name, text) in DEMO_DATA {
@@ -951,8 +1020,9 @@ pub fn demo(keep: Option<&Path>, out: Out) -> anyhow::Result<ExitCode> {
             lat_column: None,
             lon_column: None,
             wkt_column: None,
+            delimiter: None,
         };
-        println!("$ nostrike import helsinki-sites.geojson andorra-2013-sites.geojson");
+        outln!("$ nostrike import helsinki-sites.geojson andorra-2013-sites.geojson");
         import(&reg_path, &args, out)?;
         let cases: &[(&str, &[&str])] = &[
             ("A strike point 73 m from the church of Sant Andreu, Andorra la Vella, with a 50 m radius", &["--point", "42.5110,1.5306", "--buffer", "50 m"]),
@@ -962,7 +1032,7 @@ pub fn demo(keep: Option<&Path>, out: Out) -> anyhow::Result<ExitCode> {
             ("A movement route through the town with a 100 m corridor, as JSON for the target folder", &["--route", "42.5063,1.5218; 42.5100,1.5400", "--corridor", "100 m", "--format", "json"]),
         ];
         for (what, argv) in cases {
-            println!(
+            outln!(
                 "\n== {what}\n$ nostrike check {}",
                 argv.iter()
                     .map(|a| if a.contains(' ') || a.contains(';') {
@@ -978,10 +1048,10 @@ pub fn demo(keep: Option<&Path>, out: Out) -> anyhow::Result<ExitCode> {
             let cli = <crate::Cli as clap::Parser>::try_parse_from(&full)?;
             if let crate::Command::Check(a) = cli.command {
                 let verdict = crate::check::run_verdict_of(&reg_path, &a, out)?;
-                println!("(exit code {})", crate::check::exit_code(verdict));
+                outln!("(exit code {})", crate::check::exit_code(verdict));
             }
         }
-        println!(
+        outln!(
             "\nThe registry is at {}{}",
             reg_path.display(),
             if keep.is_some() {

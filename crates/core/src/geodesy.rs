@@ -500,7 +500,27 @@ impl Edge {
     /// ends lie strictly on opposite sides of the other). Touching and
     /// collinear overlaps are left to the vertex-to-edge distances, which
     /// find them at distance zero.
+    ///
+    /// The side tests alone are not enough: two geodesics meet twice, about
+    /// half the Earth apart, and a pair of edges can straddle each other's
+    /// geodesics at the two different meeting points (one edge near the
+    /// first, the other near the second — possible for edges of any length,
+    /// and common with edges of thousands of km or over a pole). So the
+    /// meeting point found on this edge must also lie on `other`.
     pub fn crossing(&self, other: &Edge) -> Option<Vertex> {
+        let x = self.crossing_of_geodesics(other)?;
+        // The bracketing stops within 0.1 mm along this edge, so a true
+        // crossing lies within a fraction of a millimetre of `other`; the
+        // far meeting point lies thousands of km from it. The threshold
+        // between the two errs toward reporting a crossing.
+        const ON_OTHER_M: f64 = 1_000.0;
+        let (_, d, _) = other.nearest_to(&x);
+        (d <= ON_OTHER_M).then_some(x)
+    }
+
+    /// The point of this edge on `other`'s geodesic, when each edge's ends lie
+    /// strictly on opposite sides of the other's geodesic.
+    fn crossing_of_geodesics(&self, other: &Edge) -> Option<Vertex> {
         let s1 = self.side(&other.a);
         let s2 = self.side(&other.b);
         if s1 * s2 >= 0 {

@@ -455,3 +455,71 @@ fn check_matches_brute_force_oracle_worldwide() {
         })
         .unwrap();
 }
+
+/// Edges of 5,000–19,000 km, many over a pole: two geodesics meet twice,
+/// half the Earth apart, and a pair of edges that straddle each other's
+/// geodesics at the two different meeting points was once reported as
+/// touching (distance 0, CONFLICT) though thousands of km apart.
+#[test]
+fn long_edges_far_apart_were_reported_touching() {
+    let mut rng = TestRng::deterministic_rng(RngAlgorithm::ChaCha);
+    let edge = |rng: &mut TestRng| -> Vec<(f64, f64)> {
+        let over_pole = rng.random_bool(0.4);
+        let (start, azi) = if over_pole {
+            let north = rng.random_bool(0.5);
+            let lat = rng.random_range(40.0..85.0) * if north { 1.0 } else { -1.0 };
+            (
+                (rng.random_range(-180.0..180.0), lat),
+                if north { 0.0 } else { 180.0 } + rng.random_range(-5.0..5.0),
+            )
+        } else {
+            (place(rng), rng.random_range(0.0..360.0))
+        };
+        let len = rng.random_range(5_000_000.0..19_000_000.0);
+        vec![start, go(start, azi, len)]
+    };
+    let mut touching = 0;
+    for case in 0..150 {
+        let (la, lb) = (edge(&mut rng), edge(&mut rng));
+        let (ga, gb): (Geometry<f64>, Geometry<f64>) = (
+            LineString::from(la.clone()).into(),
+            LineString::from(lb.clone()).into(),
+        );
+        let ours = distance_within(
+            &Shape::new(&ga).unwrap(),
+            &Shape::new(&gb).unwrap(),
+            f64::INFINITY,
+        )
+        .expect("finite")
+        .distance_m;
+        // Independent: the nearest approach of dense samples of one edge to the other edge.
+        let dense = densify(la[0], la[1], 400);
+        let approach = dense
+            .iter()
+            .map(|p| point_edge(*p, lb[0], lb[1]))
+            .fold(f64::INFINITY, f64::min);
+        let ends = [
+            point_edge(la[0], lb[0], lb[1]),
+            point_edge(la[1], lb[0], lb[1]),
+            point_edge(lb[0], la[0], la[1]),
+            point_edge(lb[1], la[0], la[1]),
+        ]
+        .into_iter()
+        .fold(f64::INFINITY, f64::min);
+        let ctx =
+            format!("case {case}: {la:?} / {lb:?}: ours {ours}, approach {approach}, ends {ends}");
+        // The samples are at most 47.5 km apart: a crossing shows as an approach under 30 km.
+        if approach > 30_000.0 {
+            assert!(ours > 0.0, "reported touching: {ctx}");
+            // Arcs that do not meet are nearest at an end of one of them.
+            assert!((ours - ends).abs() <= tol(ends), "{ctx}");
+        } else {
+            touching += 1;
+            assert!(ours <= approach + 0.1, "{ctx}");
+        }
+    }
+    assert!(
+        touching > 5 && touching < 145,
+        "{touching} of 150 cases cross"
+    );
+}

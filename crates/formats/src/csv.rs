@@ -33,13 +33,49 @@ const LON: &[&str] = &[
 ];
 const WKT: &[&str] = &["wkt", "WKT", "geometry", "geom", "the_geom"];
 
+/// The column named `wanted`, or the first of `defaults`: spelled exactly, else in any case (`LAT`, `Long`).
 fn find(headers: &csv::StringRecord, wanted: Option<&String>, defaults: &[&str]) -> Option<usize> {
-    match wanted {
-        Some(w) => headers.iter().position(|h| h == w),
-        None => defaults
-            .iter()
-            .find_map(|d| headers.iter().position(|h| h == *d)),
+    let names: Vec<&str> = match wanted {
+        Some(w) => vec![w.as_str()],
+        None => defaults.to_vec(),
+    };
+    names
+        .iter()
+        .find_map(|d| headers.iter().position(|h| h == *d))
+        .or_else(|| {
+            names
+                .iter()
+                .find_map(|d| headers.iter().position(|h| h.eq_ignore_ascii_case(d)))
+        })
+}
+
+/// The delimiter of a CSV file: the one given, else `;` when the header
+/// line has more semicolons than commas (spreadsheets in many locales), a
+/// tab for a `.tsv` or a header with tabs and no commas, else `,`.
+fn delimiter(path: &Path, given: Option<u8>) -> Result<u8, ReadError> {
+    if let Some(d) = given {
+        return Ok(d);
     }
+    let file = std::fs::File::open(path).map_err(|e| ReadError::io(path, e))?;
+    let mut first = Vec::new();
+    std::io::BufRead::read_until(
+        &mut std::io::BufReader::new(std::io::Read::take(file, 1 << 16)),
+        b'\n',
+        &mut first,
+    )
+    .map_err(|e| ReadError::io(path, e))?;
+    let count = |c: u8| first.iter().filter(|b| **b == c).count();
+    let (commas, semis, tabs) = (count(b','), count(b';'), count(b'\t'));
+    let tsv = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("tsv"));
+    Ok(if semis > commas && semis >= tabs {
+        b';'
+    } else if (tsv || tabs > 0) && commas == 0 && tabs > semis {
+        b'\t'
+    } else {
+        b','
+    })
 }
 
 const RISKY: &[char] = &['=', '+', '-', '@', '\t', '\r'];
@@ -67,8 +103,10 @@ pub fn read(
     options: &ReadOptions,
     each: &mut dyn FnMut(RawFeature) -> Result<(), ReadError>,
 ) -> Result<(), ReadError> {
+    let delimiter = delimiter(path, options.delimiter)?;
     let file = std::fs::File::open(path).map_err(|e| ReadError::io(path, e))?;
     let mut rdr = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
         .has_headers(true)
         .flexible(false)
         .from_reader(std::io::BufReader::with_capacity(1 << 20, file));
@@ -83,7 +121,8 @@ pub fn read(
     let wkt = find(&headers, options.wkt_column.as_ref(), WKT);
     let lat = find(&headers, options.lat_column.as_ref(), LAT);
     let lon = find(&headers, options.lon_column.as_ref(), LON);
-    if wkt.is_none() && (lat.is_none() || lon.is_none()) {
+    let no_geometry = wkt.is_none() && (lat.is_none() || lon.is_none());
+    if no_geometry && !options.geometry_optional {
         return Err(ReadError::invalid(
             path,
             format!(
@@ -103,9 +142,10 @@ pub fn read(
             Err(e) => return Err(ReadError::invalid(path, e.to_string())),
         }
         let line = record.position().map(|p| p.line() as usize).unwrap_or(0);
-        let geometry = match wkt {
-            Some(i) => parse_wkt(&record[i]),
-            None => parse_latlon(&record[lat.unwrap_or(0)], &record[lon.unwrap_or(0)]),
+        let geometry = match (wkt, lat, lon) {
+            (Some(i), _, _) => parse_wkt(&record[i]),
+            (None, Some(a), Some(o)) => parse_latlon(&record[a], &record[o]),
+            _ => Err("no geometry columns (latitude and longitude, or WKT)".to_string()),
         };
         let mut properties = Map::new();
         for (i, (h, v)) in headers.iter().zip(record.iter()).enumerate() {

@@ -9,7 +9,7 @@ use geo_types::{
     Coord, Geometry, GeometryCollection, LineString, MultiLineString, MultiPoint, MultiPolygon,
     Point, Polygon,
 };
-use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 use crate::{RawFeature, ReadError};
@@ -47,6 +47,8 @@ struct Reader<'a, 'b> {
     stopped: Option<ReadError>,
     /// Bytes the current feature may still take (see [`MAX_FEATURE_BYTES`]).
     budget: std::rc::Rc<std::cell::Cell<u64>>,
+    /// Top-level members other than `type`, `features` and `crs`.
+    members: Map<String, Value>,
 }
 
 /// The most bytes one feature of a FeatureCollection may take (256 MiB): a
@@ -87,14 +89,17 @@ impl<'de> Visitor<'de> for &mut Reader<'_, '_> {
             match key.as_str() {
                 "type" => {
                     let t: String = map.next_value()?;
-                    if t != "FeatureCollection" {
+                    if t != "FeatureCollection"
+                        && t != "Feature"
+                        && !GEOMETRY_TYPES.contains(&t.as_str())
+                    {
                         return Err(de::Error::custom(format!(
-                            "top-level type is {t:?}, expected \"FeatureCollection\""
+                            "top-level type is {t:?}, expected \"FeatureCollection\", \"Feature\" or a geometry"
                         )));
                     }
                     kind = Some(t);
                 }
-                "features" => {
+                "features" if kind.as_deref().is_none_or(|k| k == "FeatureCollection") => {
                     saw_features = true;
                     map.next_value_seed(Features(&mut *self))?;
                 }
@@ -103,21 +108,57 @@ impl<'de> Visitor<'de> for &mut Reader<'_, '_> {
                     check_crs(&crs).map_err(de::Error::custom)?;
                 }
                 _ => {
-                    map.next_value::<IgnoredAny>()?;
+                    // Kept: a lone Feature's or geometry's members, or a
+                    // collection's own (licence, attribution), each bounded
+                    // like a feature.
+                    self.budget.set(MAX_FEATURE_BYTES);
+                    let v: Value = map.next_value()?;
+                    self.members.insert(key, v);
                 }
             }
         }
-        if kind.is_none() {
+        let Some(kind) = kind else {
             return Err(de::Error::custom(
-                "no \"type\": \"FeatureCollection\" member",
+                "no \"type\" member (expected \"FeatureCollection\", \"Feature\" or a geometry)",
             ));
+        };
+        if kind == "FeatureCollection" {
+            if !saw_features {
+                return Err(de::Error::custom("no \"features\" member"));
+            }
+            return Ok(());
         }
-        if !saw_features {
-            return Err(de::Error::custom("no \"features\" member"));
+        // A single Feature, or a bare geometry, at the top level: one feature (GDAL reads them so).
+        let members = std::mem::take(&mut self.members);
+        let value = if kind == "Feature" {
+            let mut obj = members;
+            obj.insert("type".into(), Value::String(kind));
+            Value::Object(obj)
+        } else {
+            let mut geometry = members;
+            geometry.insert("type".into(), Value::String(kind));
+            serde_json::json!({"type": "Feature", "properties": {}, "geometry": Value::Object(geometry)})
+        };
+        self.count = 1;
+        let raw = feature_from_value(1, value);
+        if let Err(e) = (self.each)(raw) {
+            self.stopped = Some(e);
+            return Err(de::Error::custom("stopped"));
         }
         Ok(())
     }
 }
+
+/// GeoJSON's geometry types.
+const GEOMETRY_TYPES: &[&str] = &[
+    "Point",
+    "MultiPoint",
+    "LineString",
+    "MultiLineString",
+    "Polygon",
+    "MultiPolygon",
+    "GeometryCollection",
+];
 
 impl<'de> DeserializeSeed<'de> for &mut Reader<'_, '_> {
     type Value = ();
@@ -159,6 +200,13 @@ impl<'de> DeserializeSeed<'de> for Features<'_, '_, '_> {
 
 /// Read a FeatureCollection, streaming its features to `each`.
 pub fn read_collection(path: &Path, each: Each<'_>) -> Result<(), ReadError> {
+    read_document(path, each).map(|_| ())
+}
+
+/// Read a FeatureCollection (or a lone Feature or geometry), streaming its
+/// features to `each`; returns the collection's other top-level members
+/// (`licence`, `attribution`, …).
+pub fn read_document(path: &Path, each: Each<'_>) -> Result<Map<String, Value>, ReadError> {
     let file = std::fs::File::open(path).map_err(|e| ReadError::io(path, e))?;
     let budget = std::rc::Rc::new(std::cell::Cell::new(u64::MAX));
     // Under the buffer, so the count costs nothing per byte; it is exact to within the buffer's 1 MiB.
@@ -176,6 +224,7 @@ pub fn read_collection(path: &Path, each: Each<'_>) -> Result<(), ReadError> {
         count: 0,
         stopped: None,
         budget,
+        members: Map::new(),
     };
     let mut de = serde_json::Deserializer::from_reader(input);
     let result = (&mut reader).deserialize(&mut de).and_then(|()| de.end());
@@ -185,11 +234,19 @@ pub fn read_collection(path: &Path, each: Each<'_>) -> Result<(), ReadError> {
     result.map_err(|e| {
         let what = if e.is_io() {
             format!("feature {}", reader.count + 1)
+        } else if e.is_eof() && e.line() == 1 && e.column() == 0 {
+            "not valid GeoJSON (the file is empty)".to_string()
+        } else if e.is_eof() {
+            format!(
+                "truncated: the file ends inside the document after {} complete feature(s)",
+                reader.count
+            )
         } else {
             "not valid GeoJSON".to_string()
         };
         ReadError::invalid(reader.path, format!("{what}: {e}"))
-    })
+    })?;
+    Ok(reader.members)
 }
 
 fn skip_bom<R: BufRead>(r: &mut R) -> std::io::Result<()> {

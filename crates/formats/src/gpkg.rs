@@ -71,7 +71,10 @@ pub fn encode_blob(g: &Geometry<f64>) -> Vec<u8> {
 
 /// Read every feature table of a GeoPackage, streaming rows to `each`.
 ///
-/// Features are numbered across tables in table order, from 1.
+/// Features are numbered across tables in table order, from 1. A feature's
+/// id is its table's primary key (the feature id); in a GeoPackage with
+/// several feature tables, where feature ids restart in each table, it is
+/// `TABLE:FID` (an `id` column, where there is one, still wins in the mapping).
 pub fn read(
     path: &Path,
     each: &mut dyn FnMut(RawFeature) -> Result<(), ReadError>,
@@ -119,6 +122,7 @@ pub fn read(
         return Err(ReadError::invalid(path, "GeoPackage has no feature tables"));
     }
     let mut n = 0usize;
+    let several = layers.len() > 1;
     for (table, column, srs) in layers {
         let (org, code, name): (String, i64, String) = conn
             .query_row("SELECT organization, organization_coordsys_id, srs_name FROM gpkg_spatial_ref_sys WHERE srs_id = ?1", [srs], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
@@ -170,9 +174,15 @@ pub fn read(
                     V::Blob(_) => continue,
                 };
                 if Some(col) == pk.as_ref() {
-                    id = Some(match &value {
+                    let fid = match &value {
                         Value::String(s) => s.clone(),
                         other => other.to_string(),
+                    };
+                    // Feature ids restart in each table: with several tables, the table names them.
+                    id = Some(if several {
+                        format!("{table}:{fid}")
+                    } else {
+                        fid
                     });
                     continue;
                 }

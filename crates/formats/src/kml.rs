@@ -131,8 +131,57 @@ pub fn read(
     path: &Path,
     each: &mut dyn FnMut(RawFeature) -> Result<(), ReadError>,
 ) -> Result<(), ReadError> {
-    let file = std::fs::File::open(path).map_err(|e| ReadError::io(path, e))?;
-    let mut reader = Reader::from_reader(BufReader::with_capacity(1 << 20, file));
+    let mut file = std::fs::File::open(path).map_err(|e| ReadError::io(path, e))?;
+    let mut magic = [0u8; 4];
+    let n = std::io::Read::read(&mut file, &mut magic).map_err(|e| ReadError::io(path, e))?;
+    std::io::Seek::rewind(&mut file).map_err(|e| ReadError::io(path, e))?;
+    if magic[..n] != *b"PK\x03\x04" {
+        return read_xml(path, BufReader::with_capacity(1 << 20, file), false, each);
+    }
+    // KMZ: a zip archive whose KML is `doc.kml`, else its first `.kml` entry.
+    let mut zip = zip::ZipArchive::new(file)
+        .map_err(|e| ReadError::invalid(path, format!("not a readable KMZ (zip) archive: {e}")))?;
+    let names: Vec<String> = zip
+        .file_names()
+        .filter_map(Result::ok)
+        .map(|n| n.to_string())
+        .collect();
+    let kml = names
+        .iter()
+        .find(|n| n.eq_ignore_ascii_case("doc.kml"))
+        .or_else(|| {
+            names
+                .iter()
+                .find(|n| n.to_ascii_lowercase().ends_with(".kml"))
+        })
+        .cloned()
+        .ok_or_else(|| ReadError::invalid(path, "a zip archive holding no .kml file: not a KMZ"))?;
+    let entry = zip
+        .by_name(&kml)
+        .map_err(|e| ReadError::invalid(path, format!("KMZ entry {kml}: {e}")))?;
+    read_xml(path, BufReader::with_capacity(1 << 20, entry), true, each)
+}
+
+/// The 1-based line of a byte offset in a file (for messages).
+fn line_at(path: &Path, byte: u64, zipped: bool) -> String {
+    if zipped {
+        return format!("byte {byte}");
+    }
+    let Ok(bytes) = std::fs::read(path) else {
+        return format!("byte {byte}");
+    };
+    let end = usize::try_from(byte).unwrap_or(usize::MAX).min(bytes.len());
+    let line = 1 + bytes[..end].iter().filter(|b| **b == b'\n').count();
+    format!("line {line}")
+}
+
+fn read_xml<R: std::io::BufRead>(
+    path: &Path,
+    input: R,
+    zipped: bool,
+    each: &mut dyn FnMut(RawFeature) -> Result<(), ReadError>,
+) -> Result<(), ReadError> {
+    let mut reader = Reader::from_reader(input);
     let mut buf = Vec::new();
     let mut stack: Vec<String> = Vec::new();
     let mut text = String::new();
@@ -141,13 +190,27 @@ pub fn read(
     let mut data_name: Option<String> = None;
     let mut n = 0usize;
     let mut saw_kml = false;
-    let bad = |reader: &Reader<BufReader<std::fs::File>>, msg: String| {
-        ReadError::invalid(path, format!("{msg} (byte {})", reader.buffer_position()))
+    let bad = |reader: &Reader<R>, msg: String| {
+        ReadError::invalid(
+            path,
+            format!(
+                "{msg} ({}); nothing is imported",
+                line_at(path, reader.buffer_position(), zipped)
+            ),
+        )
     };
     loop {
-        let ev = reader
-            .read_event_into(&mut buf)
-            .map_err(|e| bad(&reader, format!("not valid XML: {e}")))?;
+        let ev = reader.read_event_into(&mut buf).map_err(|e| {
+            let e = e.to_string();
+            if e.contains("end of input") || e.contains("UnexpectedEof") {
+                bad(
+                    &reader,
+                    format!("truncated: the document ends in the middle of a tag ({e})"),
+                )
+            } else {
+                bad(&reader, format!("not valid XML: {e}"))
+            }
+        })?;
         match ev {
             Event::Eof => break,
             Event::DocType(d) => {
@@ -311,6 +374,14 @@ pub fn read(
             _ => {}
         }
         buf.clear();
+    }
+    if let Some(open) = stack.last() {
+        return Err(bad(
+            &reader,
+            format!(
+                "truncated: the document ends inside <{open}> after {n} Placemark(s) began; a KML must be well-formed to its end"
+            ),
+        ));
     }
     if !saw_kml {
         return Err(ReadError::invalid(path, "not KML (no <kml> element)"));

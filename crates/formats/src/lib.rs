@@ -62,7 +62,7 @@ impl Format {
             "ndjson" | "geojsonl" | "geojsonseq" | "geojsons" => Some(Format::GeoJsonSeq),
             "csv" => Some(Format::Csv),
             "gpkg" | "geopackage" => Some(Format::Gpkg),
-            "kml" => Some(Format::Kml),
+            "kml" | "kmz" => Some(Format::Kml),
             "shp" | "shapefile" => Some(Format::Shp),
             "osm" | "pbf" => Some(Format::Osm),
             _ => None,
@@ -81,7 +81,7 @@ impl Format {
             return Ok(Format::Gpkg);
         }
         if head.starts_with(b"PK\x03\x04") {
-            return Ok(Format::Shp);
+            return zip_format(path);
         }
         // A shapefile's main file starts with the big-endian file code 9994.
         if head.starts_with(&[0x00, 0x00, 0x27, 0x0A]) {
@@ -98,7 +98,10 @@ impl Format {
             .and_then(|e| e.to_str())
             .unwrap_or("")
             .to_ascii_lowercase();
-        // A known extension decides (a `.geojson` holding a bare Feature is then refused as the wrong top-level type).
+        if let Some(what) = unsupported(&ext) {
+            return Err(ReadError::invalid(path, what));
+        }
+        // A known extension decides.
         if let Some(f) = Format::from_name(&ext) {
             return Ok(f);
         }
@@ -123,6 +126,54 @@ impl Format {
             file: path.to_path_buf(),
         })
     }
+}
+
+/// The formats read, for messages.
+pub const FORMATS_READ: &str = "GeoJSON, newline-delimited GeoJSON, CSV, GeoPackage, KML, KMZ, Shapefile (plain or zipped) and OpenStreetMap PBF";
+
+/// What a zip archive holds: a KML (a KMZ) or a shapefile; anything else is named as such.
+fn zip_format(path: &Path) -> Result<Format, ReadError> {
+    let file = std::fs::File::open(path).map_err(|e| ReadError::io(path, e))?;
+    let zip = zip::ZipArchive::new(file)
+        .map_err(|e| ReadError::invalid(path, format!("not a readable zip archive: {e}")))?;
+    let names: Vec<String> = zip
+        .file_names()
+        .filter_map(Result::ok)
+        .map(|n| n.to_ascii_lowercase())
+        .collect();
+    if names.iter().any(|n| n.ends_with(".kml")) {
+        return Ok(Format::Kml);
+    }
+    if names.iter().any(|n| n.ends_with(".shp")) {
+        return Ok(Format::Shp);
+    }
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if let Some(what) = unsupported(&ext) {
+        return Err(ReadError::invalid(path, what));
+    }
+    Err(ReadError::invalid(
+        path,
+        format!("a zip archive holding neither a .kml (KMZ) nor a .shp: not a recognised format (nostrike reads {FORMATS_READ})"),
+    ))
+}
+
+/// A message for file extensions of formats nostrike does not read.
+fn unsupported(ext: &str) -> Option<String> {
+    let what = match ext {
+        "xlsx" | "xls" | "ods" => "a spreadsheet is not a format nostrike reads: save it as CSV",
+        "gpx" => "GPX is not a format nostrike reads: convert it (ogr2ogr -f GeoJSON out.geojson in.gpx)",
+        "gml" => "GML is not a format nostrike reads: convert it (ogr2ogr -f GeoJSON out.geojson in.gml)",
+        "topojson" => "TopoJSON is not a format nostrike reads: convert it to GeoJSON",
+        "fgb" => "FlatGeobuf is not a format nostrike reads: convert it (ogr2ogr -f GPKG out.gpkg in.fgb)",
+        "mbtiles" | "pmtiles" => "tiles are not site data: export the features as GeoJSON or GeoPackage",
+        "dbf" | "shx" | "prj" | "cpg" => "part of a shapefile: give the .shp (with its .dbf, .shx and .prj beside it) or a zip of them",
+        _ => return None,
+    };
+    Some(format!("{what} (nostrike reads {FORMATS_READ})"))
 }
 
 impl fmt::Display for Format {
@@ -189,7 +240,7 @@ pub enum ReadError {
         reason: String,
     },
     /// The format could not be recognised.
-    #[error("{}: format not recognised (give --format)", file.display())]
+    #[error("{}: not a recognised format (nostrike reads {FORMATS_READ}; give --format if it is one of them)", file.display())]
     Unrecognised {
         /// The file.
         file: PathBuf,
@@ -241,6 +292,12 @@ pub struct ReadOptions {
     pub lon_column: Option<String>,
     /// CSV WKT geometry column (default: `wkt`, `geometry`, `geom`, `WKT`).
     pub wkt_column: Option<String>,
+    /// CSV delimiter (default: detected from the header line: `,`, `;` or tab).
+    pub delimiter: Option<u8>,
+    /// Read CSV rows without geometry columns, each with a geometry error,
+    /// for callers that take the place from another column (an `mgrs` column
+    /// of a check's areas).
+    pub geometry_optional: bool,
 }
 
 /// The unit features are counted in for a format.

@@ -98,11 +98,23 @@ impl Default for Mapping {
     }
 }
 
+/// The first of `keys` present with a value, taken out of `props`; a key
+/// spelled exactly wins, then one that differs only in case (`NAME`, `Category`).
 fn take(props: &mut Map<String, Value>, keys: &[String]) -> Option<(String, Value)> {
     for k in keys {
         if let Some(v) = props.remove(k) {
             if !v.is_null() && v != Value::String(String::new()) {
                 return Some((k.clone(), v));
+            }
+        }
+    }
+    for k in keys {
+        let found = props.keys().find(|p| p.eq_ignore_ascii_case(k)).cloned();
+        if let Some(p) = found {
+            if let Some(v) = props.remove(&p) {
+                if !v.is_null() && v != Value::String(String::new()) {
+                    return Some((p, v));
+                }
             }
         }
     }
@@ -167,6 +179,18 @@ impl Mapping {
             return Ok(c);
         }
         if let Some(to) = self.categories.get(value) {
+            return to.parse::<Category>().map_err(|e| e.to_string());
+        }
+        // Then without regard to case or surrounding spaces (`Medical`, `Church`).
+        let folded = value.trim().to_ascii_lowercase();
+        if let Ok(c) = folded.parse::<Category>() {
+            return Ok(c);
+        }
+        if let Some((_, to)) = self
+            .categories
+            .iter()
+            .find(|(k, _)| k.trim().eq_ignore_ascii_case(&folded))
+        {
             return to.parse::<Category>().map_err(|e| e.to_string());
         }
         value

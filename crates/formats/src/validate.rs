@@ -106,6 +106,15 @@ fn polygon(p: &Polygon<f64>, part: Option<usize>) -> Result<(), String> {
             .map(|r| unwrap_ring(r, ref_lon))
             .collect()
     };
+    // A vertex repeated in place (common in real data) is no self-intersection:
+    // the ring is judged without the repeat (and stored as given).
+    let rings: Vec<Vec<Coord<f64>>> = rings
+        .into_iter()
+        .map(|mut r| {
+            r.dedup();
+            r
+        })
+        .collect();
     for (i, r) in rings.iter().enumerate() {
         if let Some((a, b)) = self_crossing(r) {
             let which = if i == 0 {
@@ -222,6 +231,32 @@ pub(crate) fn point_in_ring(p: &Coord<f64>, r: &[Coord<f64>]) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_repeated_consecutive_vertex_was_refused_as_intersecting_itself() {
+        let ring = vec![
+            (10.0, 50.0),
+            (10.1, 50.0),
+            (10.1, 50.0),
+            (10.1, 50.1),
+            (10.0, 50.1),
+            (10.0, 50.0),
+        ];
+        let g: geo_types::Geometry<f64> =
+            geo_types::Polygon::new(geo_types::LineString::from(ring), vec![]).into();
+        assert_eq!(super::validate_geometry(&g), Ok(()));
+        // A real bow-tie is still refused.
+        let bow = vec![
+            (10.0, 50.0),
+            (10.1, 50.1),
+            (10.1, 50.0),
+            (10.0, 50.1),
+            (10.0, 50.0),
+        ];
+        let g: geo_types::Geometry<f64> =
+            geo_types::Polygon::new(geo_types::LineString::from(bow), vec![]).into();
+        assert!(super::validate_geometry(&g).is_err());
+    }
+
     use super::*;
     use geo_types::polygon;
 

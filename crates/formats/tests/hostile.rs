@@ -201,7 +201,8 @@ fn damaged_pbf_and_json_are_refused_without_panic() {
         ("big.geojson", "{\"type\":\"FeatureCollection\",\"features\":[{\"type\":\"Feature\",\"id\":\"a\",\"properties\":{\"category\":\"museum\"},\"geometry\":{\"type\":\"Point\",\"coordinates\":[1e400,1]}}]}", "not valid GeoJSON"),
         ("str.geojson", "{\"type\":\"FeatureCollection\",\"features\":[{\"type\":\"Feature\",\"id\":\"a\",\"properties\":{\"category\":\"museum\"},\"geometry\":{\"type\":\"Point\",\"coordinates\":[\"1\",\"2\"]}}]}", "not a number"),
         ("crs.geojson", "{\"type\":\"FeatureCollection\",\"crs\":{\"type\":\"name\",\"properties\":{\"name\":\"urn:ogc:def:crs:EPSG::3857\"}},\"features\":[]}", "EPSG::3857"),
-        ("feature.geojson", "{\"type\":\"Feature\",\"properties\":{},\"geometry\":null}", "expected \"FeatureCollection\""),
+        ("feature.geojson", "{\"type\":\"Feature\",\"properties\":{},\"geometry\":null}", "null or missing geometry"),
+        ("topology.geojson", "{\"type\":\"Topology\",\"objects\":{}}", "top-level type is \"Topology\""),
         ("empty.geojson", "", "not valid GeoJSON"),
     ] {
         refused(&write(d.path(), name, text.as_bytes()), Format::GeoJson, needle);

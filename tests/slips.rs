@@ -1,0 +1,642 @@
+//! Regression tests for the slips a new user makes: each test drives the real
+//! binary where the user would, and is named after what broke.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../data");
+
+fn ns(reg: &Path) -> Command {
+    let mut c = Command::cargo_bin("nostrike").unwrap();
+    c.arg("--registry")
+        .arg(reg)
+        .env_remove("NOSTRIKE_REGISTRY")
+        .env("USER", "tester");
+    c
+}
+
+fn code(c: &mut Command) -> (i32, String, String) {
+    let o = c.output().unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into(),
+        String::from_utf8_lossy(&o.stderr).into(),
+    )
+}
+
+/// A registry with the shipped Andorra sites.
+fn registry(dir: &Path) -> PathBuf {
+    let reg = dir.join("r.db");
+    ns(&reg).arg("init").assert().success();
+    ns(&reg)
+        .arg("import")
+        .arg(Path::new(DATA).join("andorra-2013-sites.geojson"))
+        .assert()
+        .success();
+    reg
+}
+
+fn content_hash(reg: &Path) -> String {
+    let (c, out, err) = code(ns(reg).args(["stats", "--format", "json"]));
+    assert_eq!(c, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    v["content_hash"].as_str().unwrap().to_string()
+}
+
+fn verify_ok(reg: &Path) {
+    let (c, out, err) = code(ns(reg).arg("verify"));
+    assert_eq!(c, 0, "verify: {out}{err}");
+}
+
+fn write(path: &Path, text: &str) -> PathBuf {
+    std::fs::write(path, text).unwrap();
+    path.to_path_buf()
+}
+
+// ---- Nothing lost -------------------------------------------------------
+
+#[test]
+fn export_over_the_registry_destroyed_it() {
+    let d = tempfile::tempdir().unwrap();
+    let reg = registry(d.path());
+    let hash = content_hash(&reg);
+    let link = d.path().join("link.db");
+    std::fs::hard_link(&reg, &link).unwrap();
+    std::fs::create_dir(d.path().join("sub")).unwrap();
+    let dotted = d.path().join("sub").join("..").join("r.db");
+    let mut wal = reg.as_os_str().to_owned();
+    wal.push("-wal");
+    for (fmt, out) in [
+        ("gpkg", reg.clone()),
+        ("geojson", reg.clone()),
+        ("csv", link.clone()),
+        ("kml", dotted.clone()),
+        ("geojson", PathBuf::from(&wal)),
+    ] {
+        let (c, _, err) = code(ns(&reg).args(["export", "--format", fmt, "-o"]).arg(&out));
+        assert_eq!(c, 1, "{fmt} -o {}: {err}", out.display());
+        assert!(err.contains("refusing to overwrite"), "{err}");
+    }
+    verify_ok(&reg);
+    assert_eq!(content_hash(&reg), hash);
+}
+
+#[test]
+fn rejects_over_the_registry_emptied_it() {
+    let d = tempfile::tempdir().unwrap();
+    let reg = registry(d.path());
+    let hash = content_hash(&reg);
+    let bad = write(
+        &d.path().join("bad.geojson"),
+        r#"{"type":"FeatureCollection","features":[
+{"type":"Feature","id":"a","properties":{"category":"museum"},"geometry":{"type":"Point","coordinates":[10,50]}},
+{"type":"Feature","id":"b","properties":{"category":"nonsense"},"geometry":{"type":"Point","coordinates":[10,50]}}]}"#,
+    );
+    for target in [reg.clone(), bad.clone()] {
+        let (c, _, err) = code(
+            ns(&reg)
+                .arg("import")
+                .arg(&bad)
+                .args(["--source", "x", "--skip-invalid", "--rejects"])
+                .arg(&target),
+        );
+        assert_eq!(c, 1, "{err}");
+        assert!(err.contains("refusing to overwrite"), "{err}");
+    }
+    verify_ok(&reg);
+    assert_eq!(content_hash(&reg), hash);
+    assert!(std::fs::read_to_string(&bad).unwrap().contains("nonsense"));
+}
+
+#[test]
+fn check_output_over_its_areas_file_replaced_the_input() {
+    let d = tempfile::tempdir().unwrap();
+    let reg = registry(d.path());
+    let text = "id,lat,lon\nT1,42.5110,1.5306\n";
+    let areas = write(&d.path().join("areas.csv"), text);
+    let (c, _, err) = code(
+        ns(&reg)
+            .args(["check", "--areas"])
+            .arg(&areas)
+            .args(["--format", "csv", "-o"])
+            .arg(&areas),
+    );
+    assert_eq!(c, 1, "{err}");
+    assert_eq!(std::fs::read_to_string(&areas).unwrap(), text);
+}
+
+#[test]
+fn rejects_file_was_written_when_nothing_was_rejected() {
+    let d = tempfile::tempdir().unwrap();
+    let reg = d.path().join("r.db");
+    ns(&reg).arg("init").assert().success();
+    let rejects = d.path().join("rejects.ndjson");
+    ns(&reg)
+        .arg("import")
+        .arg(Path::new(DATA).join("andorra-2013-sites.geojson"))
+        .args(["--skip-invalid", "--rejects"])
+        .arg(&rejects)
+        .assert()
+        .success();
+    assert!(!rejects.exists(), "no rejects, no rejects file");
+    let names: Vec<_> = std::fs::read_dir(d.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        !names.iter().any(|n| n.contains("partial")),
+        "temporary files left: {names:?}"
+    );
+}
+
+#[test]
+fn dash_output_created_a_file_named_dash() {
+    let d = tempfile::tempdir().unwrap();
+    let reg = registry(d.path());
+    let (c, out, err) = code(
+        ns(&reg)
+            .current_dir(d.path())
+            .args(["export", "--format", "geojson", "-o", "-"]),
+    );
+    assert_eq!(c, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert!(!v["features"].as_array().unwrap().is_empty());
+    assert!(!d.path().join("-").exists());
+    // Text formats write to standard output without -o; GeoPackage needs a file.
+    let (c, out, _) = code(ns(&reg).args(["export", "--format", "csv"]));
+    assert_eq!(c, 0);
+    assert!(out.lines().count() > 10);
+    let (c, _, err) = code(ns(&reg).args(["export", "--format", "gpkg"]));
+    assert_eq!(c, 1);
+    assert!(err.contains("--output"), "{err}");
+    let (c, out, _) = code(ns(&reg).current_dir(d.path()).args([
+        "check",
+        "--point",
+        "42.5110,1.5306",
+        "--format",
+        "json",
+        "-o",
+        "-",
+    ]));
+    assert_eq!(c, 4);
+    assert!(serde_json::from_str::<Value>(&out).is_ok());
+    assert!(!d.path().join("-").exists());
+}
+
+#[test]
+fn an_interrupted_export_left_a_half_file() {
+    // An export that fails (here: a registry that is not one) leaves the
+    // previous file as it was.
+    let d = tempfile::tempdir().unwrap();
+    let reg = write(&d.path().join("bad.db"), "not a database at all");
+    let out = write(&d.path().join("sites.geojson"), "previous");
+    let (c, _, _) = code(
+        ns(&reg)
+            .args(["export", "--format", "geojson", "-o"])
+            .arg(&out),
+    );
+    assert_eq!(c, 1);
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "previous");
+}
+
+/// A registry with enough sites that a listing overflows a pipe's buffer.
+fn big_registry(dir: &Path) -> PathBuf {
+    let reg = dir.join("big.db");
+    ns(&reg).arg("init").assert().success();
+    let mut text = String::from("id,lat,lon,category,name\n");
+    for i in 0..4000 {
+        text.push_str(&format!(
+            "s{i},{},{},museum,Museum number {i} with a long name\n",
+            40.0 + (i as f64) * 0.001,
+            1.0 + (i as f64) * 0.001
+        ));
+    }
+    let f = write(&dir.join("big.csv"), &text);
+    ns(&reg).arg("import").arg(&f).assert().success();
+    reg
+}
+
+#[test]
+fn writing_into_a_closed_pipe_panicked() {
+    let d = tempfile::tempdir().unwrap();
+    let reg = big_registry(d.path());
+    for args in [
+        vec!["sites"],
+        vec!["export", "--format", "geojson"],
+        vec![
+            "check", "--point", "41,2", "--buffer", "300km", "--format", "json",
+        ],
+        vec!["check", "--point", "41,2", "--buffer", "300km"],
+    ] {
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("nostrike"))
+            .arg("--registry")
+            .arg(&reg)
+            .args(&args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        {
+            let mut r = child.stdout.take().unwrap();
+            let mut first = [0u8; 100];
+            std::io::Read::read_exact(&mut r, &mut first).unwrap();
+        } // the reader goes away, as `head -c 100` does
+        let o = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn replace_without_source_retired_the_wrong_sites() {
+    let d = tempfile::tempdir().unwrap();
+    let reg = registry(d.path());
+    let (c, _, err) = code(
+        ns(&reg)
+            .arg("import")
+            .arg("--replace")
+            .arg(Path::new(DATA).join("andorra-2013-sites.geojson")),
+    );
+    assert_eq!(c, 1);
+    assert!(err.contains("--source"), "{err}");
+}
+
+#[test]
+fn import_without_source_did_not_say_what_it_was_named() {
+    let d = tempfile::tempdir().unwrap();
+    let reg = d.path().join("r.db");
+    ns(&reg).arg("init").assert().success();
+    let (c, out, err) = code(
+        ns(&reg)
+            .arg("import")
+            .arg(Path::new(DATA).join("andorra-2013-sites.geojson")),
+    );
+    assert_eq!(c, 0, "{err}");
+    assert!(
+        out.contains("source andorra-2013-sites — named after the file"),
+        "{out}"
+    );
+}
+
+#[test]
+fn registry_path_that_is_a_directory_gave_a_sqlite_error() {
+    let d = tempfile::tempdir().unwrap();
+    let (c, _, err) = code(ns(d.path()).arg("stats"));
+    assert_eq!(c, 1);
+    assert!(err.contains("is a directory"), "{err}");
+    let (c, _, err) = code(ns(&d.path().join("nowhere").join("r.db")).arg("init"));
+    assert_eq!(c, 1);
+    assert!(err.contains("does not exist"), "{err}");
+}
+
+// ---- Read what the user meant -------------------------------------------
+
+#[test]
+fn negative_coordinates_were_read_as_flags() {
+    let d = tempfile::tempdir().unwrap();
+    let reg = big_registry(d.path());
+    let (c, out, err) =
+        code(ns(&reg).args(["check", "--point", "-33.86,151.21", "--format", "json"]));
+    assert_eq!(c, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert!(v["areas"][0]["read_as"]
+        .as_str()
+        .unwrap()
+        .contains("-33.86"));
+    let (c, _, err) = code(ns(&reg).args([
+        "check",
+        "--route",
+        "-33.8,151.2; -33.9,151.3",
+        "--corridor",
+        "1km",
+    ]));
+    assert_eq!(c, 0, "{err}");
+    let (c, out, err) = code(ns(&reg).args(["sites", "--bbox", "-1,39.9,1.0105,40.0105"]));
+    assert_eq!(c, 0, "{err}");
+    assert!(out.contains("11 site(s)"), "{out}");
+    let (c, out, err) = code(ns(&reg).args(["sites", "--near", "-0.0,1.0", "--within", "5000km"]));
+    assert_eq!(c, 0, "{err}");
+    assert!(out.contains("4000 site(s)"), "{out}");
+}
+
+#[test]
+fn corridor_without_route_and_no_area_were_runtime_errors() {
+    let d = tempfile::tempdir().unwrap();
+    let reg = registry(d.path());
+    let (c, _, err) = code(ns(&reg).args(["check", "--point", "42.5,1.5", "--corridor", "5m"]));
+    assert_eq!(c, 2, "{err}");
+    let (c, _, err) = code(ns(&reg).args(["check", "--buffer", "5m"]));
+    assert_eq!(c, 2, "{err}");
+}
+
+#[test]
+fn command_line_areas_could_not_be_labelled() {
+    let d = tempfile::tempdir().unwrap();
+    let reg = registry(d.path());
+    let (c, out, _) = code(ns(&reg).args([
+        "check",
+        "--point",
+        "42.5110,1.5306",
+        "--id",
+        "TGT-0042",
+        "--route",
+        "42.5063,1.5218; 42.5100,1.5400",
+        "--id",
+        "MSR-ALPHA",
+        "--format",
+        "json",
+    ]));
+    assert_eq!(c, 4);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["areas"][0]["id"], "TGT-0042");
+    assert_eq!(v["areas"][1]["id"], "MSR-ALPHA");
+    let (c, _, err) =
+        code(ns(&reg).args(["check", "--point", "42.5,1.5", "--id", "a", "--id", "b"]));
+    assert_eq!(c, 1);
+    assert!(err.contains("one --id per"), "{err}");
+}
+
+// ---- Imports never partial, refusals complete ----------------------------
+
+fn kml_with(n: usize) -> String {
+    let mut k = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<kml xmlns=\"http://www.opengis.net/kml/2.2\">\n<Document>\n");
+    for i in 0..n {
+        k.push_str(&format!(
+            "<Placemark id=\"p{i}\">\n  <name>Site {i}</name>\n  <ExtendedData><Data name=\"category\"><value>museum</value></Data></ExtendedData>\n  <Point><coordinates>{},{}</coordinates></Point>\n</Placemark>\n",
+            10.0 + i as f64 * 0.01,
+            50.0
+        ));
+    }
+    k.push_str("</Document>\n</kml>\n");
+    k
+}
+
+fn sites_count(reg: &Path) -> i64 {
+    let (_, out, _) = code(ns(reg).args(["stats", "--format", "json"]));
+    serde_json::from_str::<Value>(&out).unwrap()["sites"]
+        .as_i64()
+        .unwrap()
+}
+
+#[test]
+fn truncated_kml_was_imported_in_part() {
+    let d = tempfile::tempdir().unwrap();
+    let reg = d.path().join("r.db");
+    ns(&reg).arg("init").assert().success();
+    let whole = kml_with(50);
+    // Cut off after the 44th complete Placemark, inside the 45th.
+    let cut = whole.match_indices("<Placemark").nth(44).unwrap().0 + 30;
+    let f = write(&d.path().join("cut.kml"), &whole[..cut]);
+    let (c, _, err) = code(ns(&reg).arg("import").arg(&f));
+    assert_eq!(c, 1, "{err}");
+    assert!(err.contains("truncated"), "{err}");
+    assert!(err.contains("line "), "{err}");
+    assert_eq!(sites_count(&reg), 0);
+    // Cut before any Placemark is complete: still "truncated", not "no features".
+    let f = write(&d.path().join("cut2.kml"), &whole[..200]);
+    let (c, _, err) = code(ns(&reg).arg("import").arg(&f));
+    assert_eq!(c, 1);
+    assert!(
+        err.contains("truncated") && !err.contains("no features"),
+        "{err}"
+    );
+    // The same cut in GeoJSON is refused as truncated too.
+    let gj = r#"{"type":"FeatureCollection","features":[{"type":"Feature","id":"a","properties":{"category":"museum"},"geometry":{"type":"Point","coordinates":[1,2]}},{"type":"Feature","id":"b","prop"#;
+    let f = write(&d.path().join("cut.geojson"), gj);
+    let (c, _, err) = code(ns(&reg).arg("import").arg(&f));
+    assert_eq!(c, 1);
+    assert!(err.contains("truncated"), "{err}");
+    assert_eq!(sites_count(&reg), 0);
+}
+
+#[test]
+fn kmz_was_reported_as_a_shapefile_problem() {
+    let d = tempfile::tempdir().unwrap();
+    let reg = d.path().join("r.db");
+    ns(&reg).arg("init").assert().success();
+    let kmz = d.path().join("sites.kmz");
+    {
+        let mut z = zip::ZipWriter::new(std::fs::File::create(&kmz).unwrap());
+        z.start_file("doc.kml", zip::write::SimpleFileOptions::default())
+            .unwrap();
+        std::io::Write::write_all(&mut z, kml_with(7).as_bytes()).unwrap();
+        z.finish().unwrap();
+    }
+    let (c, out, err) = code(ns(&reg).arg("import").arg(&kmz));
+    assert_eq!(c, 0, "{err}");
+    assert!(out.contains("added 7"), "{out}");
+    // A zip that holds neither KML nor a shapefile, and a spreadsheet, are named as such.
+    let other = d.path().join("other.zip");
+    {
+        let mut z = zip::ZipWriter::new(std::fs::File::create(&other).unwrap());
+        z.start_file("readme.txt", zip::write::SimpleFileOptions::default())
+            .unwrap();
+        std::io::Write::write_all(&mut z, b"hello").unwrap();
+        z.finish().unwrap();
+    }
+    let (c, _, err) = code(ns(&reg).arg("import").arg(&other));
+    assert_eq!(c, 1);
+    assert!(err.contains("neither a .kml (KMZ) nor a .shp"), "{err}");
+    assert!(!err.to_lowercase().contains(".prj"), "{err}");
+    let xlsx = d.path().join("sites.xlsx");
+    std::fs::copy(&other, &xlsx).unwrap();
+    let (c, _, err) = code(ns(&reg).arg("import").arg(&xlsx));
+    assert_eq!(c, 1);
+    assert!(err.contains("spreadsheet"), "{err}");
+}
+
+#[test]
+fn multi_table_geopackage_ids_collided() {
+    let d = tempfile::tempdir().unwrap();
+    let reg = d.path().join("r.db");
+    ns(&reg).arg("init").assert().success();
+    let a = write(
+        &d.path().join("museums.geojson"),
+        r#"{"type":"FeatureCollection","features":[
+{"type":"Feature","properties":{"category":"museum","name":"A1"},"geometry":{"type":"Point","coordinates":[10,50]}},
+{"type":"Feature","properties":{"category":"museum","name":"A2"},"geometry":{"type":"Point","coordinates":[10.1,50]}}]}"#,
+    );
+    let b = write(
+        &d.path().join("schools.geojson"),
+        r#"{"type":"FeatureCollection","features":[
+{"type":"Feature","properties":{"category":"education","name":"B1"},"geometry":{"type":"Point","coordinates":[11,50]}}]}"#,
+    );
+    let gpkg = d.path().join("two.gpkg");
+    for (src, layer, extra) in [(&a, "museums", None), (&b, "schools", Some("-update"))] {
+        let mut cmd = std::process::Command::new("ogr2ogr");
+        cmd.args(["-f", "GPKG"]);
+        if let Some(x) = extra {
+            cmd.arg(x);
+        }
+        let st = cmd
+            .arg(&gpkg)
+            .arg(src)
+            .args(["-nln", layer])
+            .status()
+            .expect("ogr2ogr (gdal-bin) must be installed; .ci/run installs it");
+        assert!(st.success());
+    }
+    let (c, out, err) = code(ns(&reg).arg("import").arg(&gpkg));
+    assert_eq!(c, 0, "{err}");
+    assert!(out.contains("added 3"), "{out}");
+    let (_, out, _) = code(ns(&reg).args(["sites", "--format", "json"]));
+    let ids: Vec<String> = serde_json::from_str::<Value>(&out)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_string())
+        .collect();
+    for want in ["museums:1", "museums:2", "schools:1"] {
+        assert!(ids.iter().any(|i| i == want), "{want} not in {ids:?}");
+    }
+}
+
+#[test]
+fn duplicate_id_was_listed_only_on_the_next_attempt() {
+    let d = tempfile::tempdir().unwrap();
+    let reg = d.path().join("r.db");
+    ns(&reg).arg("init").assert().success();
+    let f = write(
+        &d.path().join("mixed.geojson"),
+        r#"{"type":"FeatureCollection","features":[
+{"type":"Feature","id":"w1","properties":{"category":"nonsense"},"geometry":{"type":"Point","coordinates":[10,50]}},
+{"type":"Feature","id":"w2","properties":{"category":"nonsense"},"geometry":{"type":"Point","coordinates":[10,50]}},
+{"type":"Feature","id":"dup","properties":{"category":"museum"},"geometry":{"type":"Point","coordinates":[10,50]}},
+{"type":"Feature","id":"dup","properties":{"category":"museum"},"geometry":{"type":"Point","coordinates":[10,51]}}]}"#,
+    );
+    let (c, _, err) = code(ns(&reg).arg("import").arg(&f));
+    assert_eq!(c, 1);
+    assert!(err.contains("3 invalid feature(s)"), "{err}");
+    assert!(
+        err.contains("feature 4 (id \"dup\"): duplicate id"),
+        "{err}"
+    );
+}
+
+#[test]
+fn lone_feature_and_bare_geometry_geojson_were_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let reg = d.path().join("r.db");
+    ns(&reg).arg("init").assert().success();
+    let f = write(
+        &d.path().join("one.geojson"),
+        r#"{"properties":{"category":"museum","name":"Lone"},"geometry":{"type":"Point","coordinates":[10,50]},"id":"lone","type":"Feature"}"#,
+    );
+    let (c, out, err) = code(ns(&reg).arg("import").arg(&f));
+    assert_eq!(c, 0, "{err}");
+    assert!(out.contains("added 1"), "{out}");
+    let g = write(
+        &d.path().join("bare.geojson"),
+        r#"{"coordinates":[[[10,50],[10.01,50],[10.01,50.01],[10,50.01],[10,50]]],"type":"Polygon"}"#,
+    );
+    let map = write(
+        &d.path().join("map.toml"),
+        "default_category = \"museum\"\ngenerate_ids = true\n",
+    );
+    let (c, out, err) = code(ns(&reg).arg("import").arg(&g).arg("--map").arg(&map));
+    assert_eq!(c, 0, "{err}");
+    assert!(out.contains("added 1"), "{out}");
+    // A bare geometry is an area file too.
+    let (c, out, err) = code(
+        ns(&reg)
+            .args(["check", "--format", "json", "--areas"])
+            .arg(&g),
+    );
+    assert_eq!(c, 4, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert!(v["areas"][0]["read_as"]
+        .as_str()
+        .unwrap()
+        .contains("polygon of 5 vertices, first at lat 50 lon 10"));
+}
+
+#[test]
+fn csv_headers_in_capitals_and_semicolons_were_not_read() {
+    let d = tempfile::tempdir().unwrap();
+    let reg = d.path().join("r.db");
+    ns(&reg).arg("init").assert().success();
+    let f = write(
+        &d.path().join("partner.csv"),
+        "ID;NAME;LAT;LONG;Category\nh1;\"Hospital; main\";50,5;10,1;Medical\nc1;Church;50.2;10.2;RELIGIOUS_SITE\n",
+    );
+    let (c, out, err) = code(ns(&reg).arg("import").arg(&f));
+    // "50,5" is not a number with a decimal point: refused on its physical line.
+    assert_eq!(c, 1, "{out}{err}");
+    assert!(err.contains("line 2 (id \"h1\")"), "{err}");
+    let f = write(
+        &d.path().join("partner.csv"),
+        "ID;NAME;LAT;LONG;Category\nh1;\"Hospital\nmain building\";50.5;10.1;Medical\n\nc1;Church;50.2;10.2;RELIGIOUS_SITE\nc2;Bad;95;10.2;museum\n",
+    );
+    let (c, _, err) = code(ns(&reg).arg("import").arg(&f));
+    assert_eq!(c, 1);
+    assert!(
+        err.contains("line 6 (id \"c2\")"),
+        "physical line numbers: {err}"
+    );
+    let f = write(
+        &d.path().join("partner.csv"),
+        "ID;NAME;LAT;LONG;Category\nh1;\"Hospital\nmain building\";50.5;10.1;Medical\nc1;Church;50.2;10.2;RELIGIOUS_SITE\n",
+    );
+    let (c, out, err) = code(ns(&reg).arg("import").arg(&f));
+    assert_eq!(c, 0, "{err}");
+    assert!(out.contains("added 2"), "{out}");
+}
+
+#[test]
+fn geojson_export_lost_float_precision() {
+    let d = tempfile::tempdir().unwrap();
+    let reg = d.path().join("r.db");
+    ns(&reg).arg("init").assert().success();
+    // Coordinates with every bit of an f64 in use (xorshift), the kind OSM PBF gives.
+    let mut x: u64 = 0x1234_5678_9ABC_DEF1;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        (x >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let mut feats = Vec::new();
+    for i in 0..300 {
+        let (lon, lat) = (next() * 360.0 - 180.0, next() * 180.0 - 90.0);
+        feats.push(format!(
+            r#"{{"type":"Feature","id":"f{i}","properties":{{"category":"museum"}},"geometry":{{"type":"Point","coordinates":[{lon:?},{lat:?}]}}}}"#
+        ));
+    }
+    feats.push(r#"{"type":"Feature","id":"osm","properties":{"category":"museum"},"geometry":{"type":"Point","coordinates":[-76.59000000000001,39.304273800000004]}}"#.into());
+    let f = write(
+        &d.path().join("precise.geojson"),
+        &format!(
+            r#"{{"type":"FeatureCollection","features":[{}]}}"#,
+            feats.join(",")
+        ),
+    );
+    ns(&reg)
+        .arg("import")
+        .arg(&f)
+        .args(["--source", "p"])
+        .assert()
+        .success();
+    let hash = content_hash(&reg);
+    let out = d.path().join("export.geojson");
+    ns(&reg)
+        .args(["export", "--format", "geojson", "-o"])
+        .arg(&out)
+        .assert()
+        .success();
+    assert!(std::fs::read_to_string(&out)
+        .unwrap()
+        .contains("39.304273800000004"));
+    let (c, o, err) = code(ns(&reg).arg("import").arg(&out).args(["--source", "p"]));
+    assert_eq!(c, 0, "{err}");
+    assert!(
+        o.contains("updated 0") && o.contains("unchanged 301"),
+        "{o}"
+    );
+    assert_eq!(content_hash(&reg), hash);
+}
