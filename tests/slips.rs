@@ -640,3 +640,211 @@ fn geojson_export_lost_float_precision() {
     );
     assert_eq!(content_hash(&reg), hash);
 }
+
+// ---- No silent zero ------------------------------------------------------
+
+#[test]
+fn partial_policy_gave_other_categories_zero_metres() {
+    let d = tempfile::tempdir().unwrap();
+    let reg = registry(d.path());
+    let partial = write(
+        &d.path().join("partial.toml"),
+        "name = \"medical only\"\ncaution_margin_m = 100\n[standoff_m]\nmedical = 300\n[protection_extra_m]\ngeneral = 0\nspecial = 500\nenhanced = 1000\n",
+    );
+    let (c, _, err) = code(ns(&reg).args(["policy", "check"]).arg(&partial));
+    assert_eq!(c, 1);
+    assert!(err.contains("standoff_m.religious_site"), "{err}");
+    let (c, out, err) = code(
+        ns(&reg)
+            .args(["check", "--point", "42.5110,1.5306", "--policy"])
+            .arg(&partial),
+    );
+    assert_eq!(c, 1, "{out}");
+    assert!(err.contains("incomplete") && out.is_empty(), "{err}");
+    let with_default = write(
+        &d.path().join("default.toml"),
+        "name = \"medical and a default\"\ncaution_margin_m = 100\ndefault_standoff_m = 150\n[standoff_m]\nmedical = 300\n[protection_extra_m]\ngeneral = 0\nspecial = 500\nenhanced = 1000\n",
+    );
+    let (c, out, err) = code(
+        ns(&reg)
+            .args([
+                "check",
+                "--point",
+                "42.5110,1.5306",
+                "--format",
+                "json",
+                "--policy",
+            ])
+            .arg(&with_default),
+    );
+    assert_eq!(c, 4, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let defaulted: Vec<&str> = v["policy"]["defaulted_categories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap())
+        .collect();
+    assert!(defaulted.contains(&"religious_site") && !defaulted.contains(&"medical"));
+    // The policy is identified by the SHA-256 of its canonical text.
+    let (_, canonical, _) = code(ns(&reg).args(["policy", "show"]).arg(&with_default));
+    use sha2::Digest;
+    let want: String = sha2::Sha256::digest(canonical.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(v["policy"]["sha256"], want);
+}
+
+#[test]
+fn required_distance_was_not_broken_down() {
+    let d = tempfile::tempdir().unwrap();
+    let reg = registry(d.path());
+    let (c, out, _) = code(ns(&reg).args([
+        "check",
+        "--point",
+        "42.5110,1.5306",
+        "--buffer",
+        "50m",
+        "--location-error",
+        "7m",
+        "--format",
+        "json",
+    ]));
+    assert_eq!(c, 4);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let hits = v["areas"][0]["hits"].as_array().unwrap();
+    assert!(!hits.is_empty());
+    for h in hits {
+        let r = &h["required"];
+        let sum = r["buffer_m"].as_f64().unwrap()
+            + r["location_error_m"].as_f64().unwrap()
+            + r["standoff_m"].as_f64().unwrap()
+            + r["positional_accuracy_m"].as_f64().unwrap();
+        assert!(
+            (sum - h["required_m"].as_f64().unwrap()).abs() < 1e-9,
+            "{h}"
+        );
+        assert_eq!(r["buffer_m"], 50.0);
+        assert_eq!(r["location_error_m"], 7.0);
+        assert_eq!(r["standoff_from"], "policy");
+    }
+    let (_, table, _) = code(ns(&reg).args([
+        "-v",
+        "check",
+        "--point",
+        "42.5110,1.5306",
+        "--buffer",
+        "50m",
+    ]));
+    assert!(
+        table.contains("required = buffer 50 + location error 0 + standoff"),
+        "{table}"
+    );
+    assert!(table.contains("sha256 "), "{table}");
+}
+
+#[test]
+fn sites_outside_their_validity_were_dropped_without_a_word() {
+    let d = tempfile::tempdir().unwrap();
+    let reg = d.path().join("r.db");
+    ns(&reg).arg("init").assert().success();
+    let f = write(
+        &d.path().join("v.geojson"),
+        r#"{"type":"FeatureCollection","features":[
+{"type":"Feature","id":"old","properties":{"category":"medical","name":"Closed hospital","valid_to":"2001-01-01"},"geometry":{"type":"Point","coordinates":[10,50]}},
+{"type":"Feature","id":"far","properties":{"category":"museum","name":"Far museum"},"geometry":{"type":"Point","coordinates":[11,50]}}]}"#,
+    );
+    ns(&reg).arg("import").arg(&f).assert().success();
+    let (c, out, _) = code(ns(&reg).args(["check", "--point", "50.0001,10", "--format", "json"]));
+    assert_eq!(c, 0, "not counted in the verdict");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let nv = &v["areas"][0]["not_valid_at_check_time"];
+    assert_eq!(nv[0]["site_id"], "v/old", "{v}");
+    assert_eq!(nv[0]["valid_to"], "2001-01-01T00:00:00Z");
+    assert!(nv[0]["distance_m"].as_f64().unwrap() < 20.0);
+    for (fmt, needle) in [
+        ("table", "not valid at the check time"),
+        ("csv", "not_valid_at_check_time"),
+        ("geojson", "not_valid_site"),
+        ("kml", "NOT VALID AT CHECK TIME"),
+    ] {
+        let (c, out, _) = code(ns(&reg).args(["check", "--point", "50.0001,10", "--format", fmt]));
+        assert_eq!(c, 0);
+        assert!(out.contains(needle) && out.contains("old"), "{fmt}: {out}");
+    }
+    let (_, out, _) = code(ns(&reg).args(["show", "v/old"]));
+    assert!(out.contains("to 2001-01-01T00:00:00Z"), "{out}");
+}
+
+#[test]
+fn smaller_location_error_was_silently_applied() {
+    let d = tempfile::tempdir().unwrap();
+    let reg = registry(d.path());
+    let areas = write(
+        &d.path().join("a.csv"),
+        "id,lat,lon,location_error_m\nT1,42.5110,1.5306,80\nT2,42.5110,1.5306,5\n",
+    );
+    let (_, out, err) = code(
+        ns(&reg)
+            .args([
+                "check",
+                "--location-error",
+                "20m",
+                "--format",
+                "json",
+                "--areas",
+            ])
+            .arg(&areas),
+    );
+    let v: Value = serde_json::from_str(&out).unwrap_or_else(|_| panic!("{err}"));
+    assert_eq!(v["areas"][0]["location_error_m"], 80.0);
+    assert_eq!(v["areas"][1]["location_error_m"], 20.0);
+    let how = v["areas"][1]["read_as"].as_str().unwrap();
+    assert!(
+        how.contains("the larger of the file's 5 m and --location-error 20 m"),
+        "{how}"
+    );
+    assert!(how.contains("point lat 42.511 lon 1.5306"), "{how}");
+}
+
+#[test]
+fn mgrs_areas_and_route_squares_were_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let reg = registry(d.path());
+    // The church of Sant Andreu (Andorra la Vella) lies in 31TCH7928075 at 10 m.
+    let areas = write(
+        &d.path().join("a.csv"),
+        "id,MGRS\nT1,31TCH7907\nT2,31T CH 79280 07560\n",
+    );
+    let (c, out, err) = code(
+        ns(&reg)
+            .args(["check", "--format", "json", "--areas"])
+            .arg(&areas),
+    );
+    assert_eq!(c, 4, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["areas"][0]["geometry"]["type"], "Polygon");
+    assert!(v["areas"][0]["read_as"]
+        .as_str()
+        .unwrap()
+        .contains("1000 m precision"));
+    assert!(v["areas"][1]["read_as"]
+        .as_str()
+        .unwrap()
+        .contains("1 m precision"));
+    let (c, out, err) = code(ns(&reg).args([
+        "check",
+        "--route",
+        "31TCH7907; 42.5100,1.5400",
+        "--corridor",
+        "10m",
+        "--format",
+        "json",
+    ]));
+    assert_eq!(c, 4, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let how = v["areas"][0]["read_as"].as_str().unwrap();
+    assert!(how.contains("corridor widened by"), "{how}");
+    assert!(v["areas"][0]["buffer_m"].as_f64().unwrap() > 700.0);
+}

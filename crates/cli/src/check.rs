@@ -11,6 +11,7 @@ use nostrike_core::{
 };
 use nostrike_formats::{read_features, Format, ReadOptions};
 use nostrike_store::Registry;
+use sha2::Digest;
 
 use crate::coord::{parse_coord, parse_distance};
 use crate::output::{self, Dest, Protected};
@@ -535,6 +536,9 @@ pub fn run_verdict_of(path: &Path, args: &CheckArgs, out: Out) -> anyhow::Result
         as_of: args.as_of.clone(),
         validity_time: time::format_utc(validity_time),
         policy: &policy,
+        policy_sha256: nostrike_store::hex(&sha2::Sha256::digest(
+            policy.to_toml_string().as_bytes(),
+        )),
         policy_source,
         index: sites.set(),
         areas: &areas,
@@ -546,7 +550,9 @@ pub fn run_verdict_of(path: &Path, args: &CheckArgs, out: Out) -> anyhow::Result
         match args.format {
             // Streamed straight to its destination: a report of many hits is never built in memory.
             ReportFormat::Json => report::write_json(&report, w, pretty)?,
-            ReportFormat::Table => w.write_all(report::table(&report, out.color)?.as_bytes())?,
+            ReportFormat::Table => {
+                w.write_all(report::table(&report, out.color, out.verbose > 0)?.as_bytes())?
+            }
             ReportFormat::Geojson => w.write_all(report::geojson(&report)?.as_bytes())?,
             ReportFormat::Csv => w.write_all(report::csv(&report)?.as_bytes())?,
             ReportFormat::Kml => w.write_all(report::kml(&report)?.as_bytes())?,

@@ -834,6 +834,19 @@ pub fn show(path: &Path, id: &str) -> anyhow::Result<ExitCode> {
         );
         outln!("  accuracy    {} m", s.positional_accuracy_m);
         outln!(
+            "  valid       from {} to {}",
+            s.valid_from
+                .map(time::format_utc)
+                .unwrap_or_else(|| "(no start)".into()),
+            s.valid_to
+                .map(time::format_utc)
+                .unwrap_or_else(|| "(no end)".into())
+        );
+        outln!(
+            "  verified    {}",
+            s.last_verified.as_deref().unwrap_or("(never recorded)")
+        );
+        outln!(
             "  geometry    {}",
             nostrike_formats::geojson::geometry_to_value(&s.geometry)
         );

@@ -39,6 +39,8 @@ pub struct Report<'a> {
     pub policy: &'a Policy,
     /// Where the policy came from.
     pub policy_source: String,
+    /// SHA-256 of the policy's canonical text (`nostrike policy show`), hex.
+    pub policy_sha256: String,
     /// The sites.
     pub index: &'a dyn SiteSet,
     /// The areas and how they were given.
@@ -71,7 +73,7 @@ fn paint(text: &str, v: Verdict, color: bool) -> String {
 }
 
 /// The table report.
-pub fn table(r: &Report<'_>, color: bool) -> anyhow::Result<String> {
+pub fn table(r: &Report<'_>, color: bool, verbose: bool) -> anyhow::Result<String> {
     let mut o = String::new();
     let _ = writeln!(
         o,
@@ -93,9 +95,21 @@ pub fn table(r: &Report<'_>, color: bool) -> anyhow::Result<String> {
     }
     let _ = writeln!(
         o,
-        "policy    {} — {}; caution margin {} m",
-        r.policy.name, r.policy_source, r.policy.caution_margin_m
+        "policy    {} — {}; caution margin {} m; sha256 {}",
+        r.policy.name, r.policy_source, r.policy.caution_margin_m, r.policy_sha256
     );
+    let defaulted = r.policy.defaulted_categories();
+    if !defaulted.is_empty() {
+        let _ = writeln!(
+            o,
+            "          the policy's default standoff applies to: {}",
+            defaulted
+                .iter()
+                .map(|c| c.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     for ((area, input), res) in r.areas.iter().zip(r.results) {
         let _ = writeln!(o);
         let _ = writeln!(
@@ -113,6 +127,17 @@ pub fn table(r: &Report<'_>, color: bool) -> anyhow::Result<String> {
             verdict_sentence(res.verdict),
             res.hits.len()
         );
+        for n in not_valid_items(r.index, res)? {
+            let _ = writeln!(
+                o,
+                "  not valid at the check time (not counted): {} {} — valid {} to {}, {:.1} m",
+                n.site_id,
+                n.name,
+                n.valid_from.as_deref().unwrap_or("-"),
+                n.valid_to.as_deref().unwrap_or("-"),
+                n.distance_m
+            );
+        }
         if res.hits.is_empty() {
             continue;
         }
@@ -147,6 +172,18 @@ pub fn table(r: &Report<'_>, color: bool) -> anyhow::Result<String> {
                 s.key(),
                 s.name
             );
+            if verbose {
+                let _ = writeln!(
+                    o,
+                    "  {:<8} required = buffer {} + location error {} + standoff {} ({}) + positional accuracy {} m",
+                    "",
+                    area.buffer_m,
+                    area.location_error_m,
+                    h.standoff_m,
+                    standoff_from(h),
+                    h.positional_accuracy_m
+                );
+            }
         }
     }
     let _ = writeln!(o);
@@ -171,8 +208,72 @@ pub fn head_value(r: &Report<'_>) -> Value {
         "registry": {"path": r.registry_path, "revision": r.revision, "content_hash": r.content_hash},
         "as_of": r.as_of,
         "validity_time": r.validity_time,
-        "policy": {"name": r.policy.name, "source": r.policy_source, "caution_margin_m": r.policy.caution_margin_m},
+        "policy": {
+            "name": r.policy.name,
+            "source": r.policy_source,
+            "sha256": r.policy_sha256,
+            "caution_margin_m": r.policy.caution_margin_m,
+            "defaulted_categories": r.policy.defaulted_categories().iter().map(|c| c.as_str()).collect::<Vec<_>>(),
+        },
     })
+}
+
+/// How a hit's required distance is made up.
+#[derive(Serialize)]
+struct Required {
+    buffer_m: f64,
+    location_error_m: f64,
+    standoff_m: f64,
+    standoff_from: &'static str,
+    positional_accuracy_m: f64,
+}
+
+fn required(area: &Area, h: &nostrike_core::Hit) -> Required {
+    Required {
+        buffer_m: area.buffer_m,
+        location_error_m: area.location_error_m,
+        standoff_m: h.standoff_m,
+        standoff_from: standoff_from(h),
+        positional_accuracy_m: h.positional_accuracy_m,
+    }
+}
+
+fn standoff_from(h: &nostrike_core::Hit) -> &'static str {
+    if h.standoff_from_site {
+        "site"
+    } else {
+        "policy"
+    }
+}
+
+/// A site within reach that is outside its validity period at the check's time.
+#[derive(Serialize)]
+struct NotValid {
+    site_id: String,
+    name: String,
+    valid_from: Option<String>,
+    valid_to: Option<String>,
+    distance_m: f64,
+}
+
+fn not_valid_items(
+    index: &dyn SiteSet,
+    res: &AreaResult,
+) -> Result<Vec<NotValid>, nostrike_core::SetError> {
+    res.not_valid
+        .iter()
+        .map(|h| {
+            let s = index.label(h.site)?;
+            let p = index.params(h.site)?;
+            Ok(NotValid {
+                site_id: s.key(),
+                name: s.name.to_string(),
+                valid_from: p.valid_from.map(nostrike_core::time::format_utc),
+                valid_to: p.valid_to.map(nostrike_core::time::format_utc),
+                distance_m: h.distance_m,
+            })
+        })
+        .collect()
 }
 
 #[derive(Serialize)]
@@ -186,6 +287,7 @@ struct JsonHit<'a> {
     protection: &'static str,
     distance_m: f64,
     required_m: f64,
+    required: Required,
     margin_m: f64,
     verdict: &'static str,
     bearing_deg: Option<f64>,
@@ -197,6 +299,7 @@ struct JsonHit<'a> {
 struct JsonHits<'a> {
     hits: &'a [nostrike_core::Hit],
     index: &'a dyn SiteSet,
+    area: &'a Area,
 }
 
 impl Serialize for JsonHits<'_> {
@@ -217,6 +320,7 @@ impl Serialize for JsonHits<'_> {
                 protection: s.protection.as_str(),
                 distance_m: h.distance_m,
                 required_m: h.required_m,
+                required: required(self.area, h),
                 margin_m: h.margin_m,
                 verdict: h.verdict.as_str(),
                 bearing_deg: h.bearing_deg,
@@ -238,6 +342,7 @@ struct JsonArea<'a> {
     location_error_m: f64,
     verdict: &'static str,
     hits: JsonHits<'a>,
+    not_valid_at_check_time: Vec<NotValid>,
 }
 
 struct JsonAreas<'a>(&'a Report<'a>);
@@ -247,8 +352,8 @@ fn json_area<'a>(
     area: &'a Area,
     input: &'a AreaInput,
     res: &'a AreaResult,
-) -> JsonArea<'a> {
-    JsonArea {
+) -> Result<JsonArea<'a>, nostrike_core::SetError> {
+    Ok(JsonArea {
         id: &area.id,
         input: &input.text,
         read_as: &input.how,
@@ -259,8 +364,10 @@ fn json_area<'a>(
         hits: JsonHits {
             hits: &res.hits,
             index: r.index,
+            area,
         },
-    }
+        not_valid_at_check_time: not_valid_items(r.index, res)?,
+    })
 }
 
 impl Serialize for JsonAreas<'_> {
@@ -268,7 +375,9 @@ impl Serialize for JsonAreas<'_> {
         let r = self.0;
         let mut seq = ser.serialize_seq(Some(r.results.len()))?;
         for ((area, input), res) in r.areas.iter().zip(r.results) {
-            seq.serialize_element(&json_area(r, area, input, res))?;
+            seq.serialize_element(
+                &json_area(r, area, input, res).map_err(serde::ser::Error::custom)?,
+            )?;
         }
         seq.end()
     }
@@ -405,6 +514,12 @@ fn compact_area(
         key_word(o, b",\"protection\":", s.protection.as_str());
         key_f64(o, b",\"distance_m\":", h.distance_m);
         key_f64(o, b",\"required_m\":", h.required_m);
+        key_f64(o, b",\"required\":{\"buffer_m\":", area.buffer_m);
+        key_f64(o, b",\"location_error_m\":", area.location_error_m);
+        key_f64(o, b",\"standoff_m\":", h.standoff_m);
+        key_word(o, b",\"standoff_from\":", standoff_from(h));
+        key_f64(o, b",\"positional_accuracy_m\":", h.positional_accuracy_m);
+        o.push(b'}');
         key_f64(o, b",\"margin_m\":", h.margin_m);
         key_word(o, b",\"verdict\":", h.verdict.as_str());
         match h.bearing_deg {
@@ -415,7 +530,16 @@ fn compact_area(
         key_pair(o, b",\"nearest_on_site\":", h.nearest_on_site);
         o.push(b'}');
     }
-    o.extend_from_slice(b"]}");
+    o.extend_from_slice(b"],\"not_valid_at_check_time\":");
+    if res.not_valid.is_empty() {
+        o.extend_from_slice(b"[]");
+    } else {
+        serde_json::to_writer(
+            &mut *o,
+            &not_valid_items(r.index, res).map_err(std::io::Error::other)?,
+        )?;
+    }
+    o.push(b'}');
     Ok(())
 }
 
@@ -534,6 +658,12 @@ pub fn geojson(r: &Report<'_>) -> anyhow::Result<String> {
             };
             features.push(feature(&line, lp));
         }
+        for (h, n) in res.not_valid.iter().zip(not_valid_items(r.index, res)?) {
+            features.push(feature(
+                &r.index.geometry(h.site)?,
+                json!({"role": "not_valid_site", "area_id": area.id, "site_id": n.site_id, "name": n.name, "valid_from": n.valid_from, "valid_to": n.valid_to, "distance_m": n.distance_m}),
+            ));
+        }
     }
     let mut top = Map::new();
     top.insert("type".into(), "FeatureCollection".into());
@@ -608,6 +738,33 @@ pub fn csv(r: &Report<'_>) -> anyhow::Result<String> {
                 f(h.required_m),
                 f(h.margin_m),
                 h.bearing_deg.map(|b| format!("{b:.2}")).unwrap_or_default(),
+                h.nearest_on_area.0.to_string(),
+                h.nearest_on_area.1.to_string(),
+                h.nearest_on_site.0.to_string(),
+                h.nearest_on_site.1.to_string(),
+                r.revision.to_string(),
+                r.content_hash.clone(),
+                r.checked_at.clone(),
+            ];
+            w.write_record(&rec)?;
+        }
+        // Sites outside their validity period at the check time: listed, not counted.
+        for (h, n) in res.not_valid.iter().zip(not_valid_items(r.index, res)?) {
+            let s = r.index.label(h.site)?;
+            let rec: Vec<String> = vec![
+                guard(&area.id).into_owned(),
+                res.verdict.as_str().into(),
+                guard(&n.site_id).into_owned(),
+                guard(&s.source).into_owned(),
+                guard(&s.id).into_owned(),
+                guard(&n.name).into_owned(),
+                s.category.as_str().into(),
+                s.protection.as_str().into(),
+                "not_valid_at_check_time".into(),
+                format!("{:.3}", h.distance_m),
+                String::new(),
+                String::new(),
+                String::new(),
                 h.nearest_on_area.0.to_string(),
                 h.nearest_on_area.1.to_string(),
                 h.nearest_on_site.0.to_string(),
@@ -739,6 +896,18 @@ pub fn kml(r: &Report<'_>) -> anyhow::Result<String> {
                 kml_geometry(&r.index.geometry(h.site)?)
             );
         }
+        for (h, n) in res.not_valid.iter().zip(not_valid_items(r.index, res)?) {
+            let _ = writeln!(
+                o,
+                "<Placemark><name>NOT VALID AT CHECK TIME {}</name><description>{}; valid {} to {}; distance {:.1} m; not counted in the verdict</description>{}</Placemark>",
+                xml(&n.name),
+                xml(&n.site_id),
+                n.valid_from.as_deref().unwrap_or("-"),
+                n.valid_to.as_deref().unwrap_or("-"),
+                n.distance_m,
+                kml_geometry(&r.index.geometry(h.site)?)
+            );
+        }
         o.push_str("</Folder>\n");
     }
     o.push_str("</Document></kml>\n");
@@ -766,6 +935,7 @@ mod tests {
             validity_time: "2026-01-01T00:00:00Z".into(),
             policy,
             policy_source: "built in".into(),
+            policy_sha256: "ab".into(),
             index,
             areas,
             results,
@@ -807,6 +977,13 @@ mod tests {
             };
             let mut s = Site::new(format!("id\"{i}\\\n"), format!("src\t{}", i % 2), *c, g);
             s.name = names[i % names.len()].clone();
+            if i % 4 == 1 {
+                // Out of validity at the check's time: listed, not counted.
+                s.valid_to = Some(86_400);
+            }
+            if i % 5 == 2 {
+                s.standoff_m = Some(12.5);
+            }
             sites.push(s);
         }
         let index = SiteIndex::build(sites).expect("index");
@@ -834,22 +1011,25 @@ mod tests {
                 },
             ),
         ];
-        let checker = Checker::new(&index, &policy, None);
+        let checker = Checker::new(&index, &policy, Some(1_000_000_000));
         let results: Vec<AreaResult> = areas
             .iter()
             .map(|(a, _)| checker.check(a).expect("check"))
             .collect();
         assert!(
-            results[0].hits.len() == Category::ALL.len(),
-            "{}",
-            results[0].hits.len()
+            results[0].hits.len() + results[0].not_valid.len() == Category::ALL.len()
+                && !results[0].not_valid.is_empty(),
+            "{} + {}",
+            results[0].hits.len(),
+            results[0].not_valid.len()
         );
         assert!(results[1].hits.iter().any(|h| h.bearing_deg.is_none()));
         let report = test_report(&index, &policy, &areas, &results);
         for ((area, input), res) in areas.iter().zip(&results) {
             let mut mine = Vec::new();
             compact_area(&report, area, input, res, &mut mine).expect("compact");
-            let serde = serde_json::to_vec(&json_area(&report, area, input, res)).expect("serde");
+            let serde = serde_json::to_vec(&json_area(&report, area, input, res).expect("sites"))
+                .expect("serde");
             assert_eq!(
                 String::from_utf8_lossy(&mine),
                 String::from_utf8_lossy(&serde)

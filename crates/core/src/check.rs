@@ -65,6 +65,12 @@ pub struct Hit {
     pub nearest_on_area: (f64, f64),
     /// Nearest point on the site, (lon, lat) degrees.
     pub nearest_on_site: (f64, f64),
+    /// The site's part of the required distance: its standoff (metres).
+    pub standoff_m: f64,
+    /// Whether the standoff is the site's own (`true`) or the policy's default.
+    pub standoff_from_site: bool,
+    /// The site's positional accuracy added to the required distance (metres).
+    pub positional_accuracy_m: f64,
 }
 
 /// The result of checking one area.
@@ -76,6 +82,10 @@ pub struct AreaResult {
     pub verdict: Verdict,
     /// Hits sorted by margin (most severe first), then by site position.
     pub hits: Vec<Hit>,
+    /// Sites within reach that are outside their validity period at the
+    /// check's time: not counted in the verdict, never dropped without a
+    /// word. Sorted as `hits`.
+    pub not_valid: Vec<Hit>,
 }
 
 /// Why an area cannot be checked.
@@ -190,19 +200,17 @@ impl<S: SiteSet + ?Sized> Checker<'_, S> {
         // exact size: no growth of (and fresh memory for) every area's vector.
         let mut hits = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
         hits.clear();
+        let mut not_valid = Vec::new();
         let set = self.set;
         let searched = set
             .for_each_candidate(&near, reach, &mut |i| {
                 let (p, geom) = set.candidate(i)?;
-                if let Some(t) = self.as_of {
-                    if !p.is_valid_at(t) {
-                        return Ok(());
-                    }
-                }
+                let valid = self.as_of.is_none_or(|t| p.is_valid_at(t));
                 let standoff = p
                     .standoff_m
                     .unwrap_or_else(|| self.policy.default_standoff_m(p.category, p.protection));
-                let required_m = base_m + standoff + p.positional_accuracy_m.max(0.0);
+                let accuracy = p.positional_accuracy_m.max(0.0);
+                let required_m = base_m + standoff + accuracy;
                 let limit = required_m + caution;
                 let nearest = match geom {
                     GeomRef::Point { lon, lat } => {
@@ -211,7 +219,15 @@ impl<S: SiteSet + ?Sized> Checker<'_, S> {
                     GeomRef::Shape(s) => distance_within(shape, s, limit),
                 };
                 if let Some(n) = nearest {
-                    hits.push(make_hit(i, &n, required_m, caution));
+                    let mut hit = make_hit(i, &n, required_m, caution);
+                    hit.standoff_m = standoff;
+                    hit.standoff_from_site = p.standoff_m.is_some();
+                    hit.positional_accuracy_m = accuracy;
+                    if valid {
+                        hits.push(hit);
+                    } else {
+                        not_valid.push(hit);
+                    }
                 }
                 Ok(())
             })
@@ -231,10 +247,13 @@ impl<S: SiteSet + ?Sized> Checker<'_, S> {
             .map(|h| h.verdict)
             .max()
             .unwrap_or(Verdict::Clear);
+        not_valid
+            .sort_unstable_by(|a, b| a.margin_m.total_cmp(&b.margin_m).then(a.site.cmp(&b.site)));
         Ok(AreaResult {
             area_id: id.to_string(),
             verdict,
             hits,
+            not_valid,
         })
     }
 }
@@ -264,6 +283,9 @@ fn make_hit(site: usize, n: &Nearest, required_m: f64, caution_m: f64) -> Hit {
         bearing_deg,
         nearest_on_area: ll(&n.on_a),
         nearest_on_site: ll(&n.on_b),
+        standoff_m: 0.0,
+        standoff_from_site: false,
+        positional_accuracy_m: 0.0,
     }
 }
 

@@ -28,6 +28,13 @@ pub enum PolicyError {
         /// The allowed keys.
         allowed: String,
     },
+    /// The policy leaves a category's standoff or a protection level's extra
+    /// unset, and gives no explicit default: a silent 0 m is never assumed.
+    #[error("policy is incomplete: {} not set; give each (0 is a value), or an explicit default_standoff_m = X for categories", missing.join(", "))]
+    Incomplete {
+        /// What is missing, e.g. `standoff_m.medical`, `protection_extra_m.special`.
+        missing: Vec<String>,
+    },
     /// A distance is negative or not finite.
     #[error("policy: {key} = {value} is not a finite, non-negative number of metres")]
     BadDistance {
@@ -43,6 +50,7 @@ pub enum PolicyError {
 struct RawPolicy {
     name: Option<String>,
     caution_margin_m: f64,
+    default_standoff_m: Option<f64>,
     standoff_m: BTreeMap<String, f64>,
     #[serde(default)]
     protection_extra_m: BTreeMap<String, f64>,
@@ -59,6 +67,8 @@ pub struct Policy {
     protection_extra_m: [f64; 3],
     /// Margin beyond the required distance within which a site is a CAUTION (metres).
     pub caution_margin_m: f64,
+    /// Categories the file did not list, which take its explicit default.
+    defaulted: Vec<Category>,
 }
 
 fn check_distance(key: String, value: f64) -> Result<f64, PolicyError> {
@@ -73,17 +83,41 @@ impl Policy {
     /// Parse a policy from TOML text (see `data/policy.example.toml` for the layout).
     ///
     /// Unknown keys, unknown categories or levels and negative or non-finite
-    /// distances are errors. Categories not listed take `standoff_m.default`
-    /// (0 if absent); levels not listed take 0.
+    /// distances are errors. A policy must be complete: every category's
+    /// standoff and every protection level's extra is given, except that
+    /// categories may take an explicit default (`default_standoff_m = X`, or
+    /// `default = X` in `[standoff_m]`); [`Policy::defaulted_categories`]
+    /// names those that do. Nothing is ever silently 0 m.
     pub fn from_toml_str(text: &str) -> Result<Policy, PolicyError> {
         let raw: RawPolicy =
             toml::from_str(text).map_err(|e| PolicyError::Syntax(e.to_string()))?;
         let caution_margin_m = check_distance("caution_margin_m".into(), raw.caution_margin_m)?;
-        let default = match raw.standoff_m.get("default") {
-            Some(v) => check_distance("standoff_m.default".into(), *v)?,
-            None => 0.0,
+        let default = match (raw.default_standoff_m, raw.standoff_m.get("default")) {
+            (Some(_), Some(_)) => {
+                return Err(PolicyError::Syntax(
+                    "both default_standoff_m and [standoff_m] default are given; keep one".into(),
+                ))
+            }
+            (Some(v), None) => Some(check_distance("default_standoff_m".into(), v)?),
+            (None, Some(v)) => Some(check_distance("standoff_m.default".into(), *v)?),
+            (None, None) => None,
         };
-        let mut standoff_m = [default; Category::ALL.len()];
+        let mut missing = Vec::new();
+        let mut defaulted = Vec::new();
+        for c in Category::ALL {
+            if !raw.standoff_m.contains_key(c.as_str()) {
+                match default {
+                    Some(_) => defaulted.push(*c),
+                    None => missing.push(format!("standoff_m.{}", c.as_str())),
+                }
+            }
+        }
+        for p in Protection::ALL {
+            if !raw.protection_extra_m.contains_key(p.as_str()) {
+                missing.push(format!("protection_extra_m.{}", p.as_str()));
+            }
+        }
+        let mut standoff_m = [default.unwrap_or(0.0); Category::ALL.len()];
         for (key, value) in &raw.standoff_m {
             if key == "default" {
                 continue;
@@ -108,12 +142,21 @@ impl Policy {
             protection_extra_m[level as usize] =
                 check_distance(format!("protection_extra_m.{key}"), *value)?;
         }
+        if !missing.is_empty() {
+            return Err(PolicyError::Incomplete { missing });
+        }
         Ok(Policy {
             name: raw.name.unwrap_or_else(|| "unnamed".into()),
             standoff_m,
             protection_extra_m,
             caution_margin_m,
+            defaulted,
         })
+    }
+
+    /// The categories the policy file did not list, which take its explicit default standoff.
+    pub fn defaulted_categories(&self) -> &[Category] {
+        &self.defaulted
     }
 
     /// The shipped example policy (illustrative, not doctrine).
@@ -130,6 +173,7 @@ impl Policy {
             standoff_m: [0.0; Category::ALL.len()],
             protection_extra_m: [0.0; 3],
             caution_margin_m: 0.0,
+            defaulted: Vec::new(),
         }
     }
 
@@ -200,11 +244,16 @@ mod tests {
         assert_eq!(Policy::from_toml_str(&p.to_toml_string()).unwrap(), p);
     }
 
+    const LEVELS: &str = "[protection_extra_m]\ngeneral = 0\nspecial = 0\nenhanced = 0\n";
+
     #[test]
     fn default_key_fills_unlisted_categories() {
-        let p =
-            Policy::from_toml_str("caution_margin_m = 10\n[standoff_m]\ndefault = 7\nmuseum = 9\n")
-                .unwrap();
+        let p = Policy::from_toml_str(&format!(
+            "caution_margin_m = 10\n[standoff_m]\ndefault = 7\nmuseum = 9\n{LEVELS}"
+        ))
+        .unwrap();
+        assert_eq!(p.defaulted_categories().len(), Category::ALL.len() - 1);
+        assert!(!p.defaulted_categories().contains(&Category::Museum));
         assert_eq!(
             p.default_standoff_m(Category::Museum, Protection::General),
             9.0
@@ -212,6 +261,50 @@ mod tests {
         assert_eq!(
             p.default_standoff_m(Category::Water, Protection::Special),
             7.0
+        );
+    }
+
+    #[test]
+    fn a_partial_policy_gave_unlisted_categories_zero_metres() {
+        let err = Policy::from_toml_str(&format!(
+            "caution_margin_m = 10\n[standoff_m]\nmedical = 300\n{LEVELS}"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("incomplete"), "{err}");
+        assert!(
+            err.contains("standoff_m.museum") && err.contains("standoff_m.water"),
+            "{err}"
+        );
+        assert!(!err.contains("standoff_m.medical"), "{err}");
+        let err = Policy::from_toml_str(
+            "caution_margin_m = 10\ndefault_standoff_m = 100\n[standoff_m]\n[protection_extra_m]\ngeneral = 0\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("protection_extra_m.special")
+                && err.contains("protection_extra_m.enhanced"),
+            "{err}"
+        );
+        let p = Policy::from_toml_str(&format!(
+            "caution_margin_m = 10\ndefault_standoff_m = 100\n[standoff_m]\nmedical = 300\n{LEVELS}"
+        ))
+        .unwrap();
+        assert_eq!(
+            p.default_standoff_m(Category::Museum, Protection::General),
+            100.0
+        );
+        assert_eq!(
+            p.default_standoff_m(Category::Medical, Protection::General),
+            300.0
+        );
+        // The round trip lists every category: nothing is defaulted any more, same distances.
+        let back = Policy::from_toml_str(&p.to_toml_string()).unwrap();
+        assert!(back.defaulted_categories().is_empty());
+        assert_eq!(
+            back.default_standoff_m(Category::Museum, Protection::General),
+            100.0
         );
     }
 

@@ -373,7 +373,10 @@ fn random_case(rng: &mut TestRng) -> Case {
 
 fn run_case(case: &Case) -> Result<(), TestCaseError> {
     let policy =
-        Policy::from_toml_str("caution_margin_m = 300\n[standoff_m]\ndefault = 50\n").unwrap();
+        Policy::from_toml_str(
+        "caution_margin_m = 300\n[standoff_m]\ndefault = 50\n[protection_extra_m]\ngeneral = 0\nspecial = 0\nenhanced = 0\n",
+    )
+    .unwrap();
     let index = SiteIndex::build(case.sites.clone()).expect("valid sites");
     let checker = index.checker(&policy, None);
     // The same sites packed into the persisted image must answer identically.
