@@ -52,6 +52,9 @@ fn point(lat: f64, lon: f64, how: String) -> Result<Place, String> {
     })
 }
 
+/// The accepted forms, named in every refusal.
+const FORMS: &str = "accepted forms: decimal LAT,LON (-33.86,151.21); degrees-minutes-seconds with N/S and E/W (39°17'56.4\"N 76°35'24\"W, 39d17'56.40\"N 076d35'24.00\"W, 39:17:56.4N 076:35:24W, 391756N0763524W); MGRS at any precision, spaces allowed (18SUJ6289651162, 18S UJ 62896 51162); UTM (18n 362896 4351162, or a band letter: 18T …) and UPS (n 2000000 2000000)";
+
 /// Parse a coordinate in any of the accepted forms.
 pub fn parse_coord(input: &str) -> Result<Place, String> {
     let s = input.trim();
@@ -59,7 +62,7 @@ pub fn parse_coord(input: &str) -> Result<Place, String> {
         return Err("empty coordinate".into());
     }
     let compact: String = s.chars().filter(|c| !c.is_whitespace()).collect();
-    let fail = |why: String| format!("cannot read {input:?} as a coordinate: {why}");
+    let fail = |why: String| format!("cannot read {input:?} as a coordinate: {why}; {FORMS}");
     // Decimal degrees: two signed numbers.
     if s.chars()
         .all(|c| c.is_ascii_digit() || " ,.;+-\t".contains(c))
@@ -84,17 +87,29 @@ pub fn parse_coord(input: &str) -> Result<Place, String> {
     }
     let tokens: Vec<&str> = s.split_whitespace().collect();
     // UTM / UPS: zone designator then easting and northing.
-    if tokens.len() == 3 && tokens[1].parse::<f64>().is_ok() && tokens[2].parse::<f64>().is_ok() {
-        return utm_ups(tokens[0], tokens[1], tokens[2]).map_err(fail);
-    }
     // MGRS: starts with a zone number and band, or a polar letter, then letters and digits.
     let upper = compact.to_ascii_uppercase();
     let looks_mgrs = upper.chars().all(|c| c.is_ascii_alphanumeric())
         && (upper.starts_with(|c: char| c.is_ascii_digit())
             || upper.starts_with(['A', 'B', 'Y', 'Z']))
         && upper.chars().filter(|c| c.is_ascii_alphabetic()).count() >= 2;
+    if tokens.len() == 3 && tokens[1].parse::<f64>().is_ok() && tokens[2].parse::<f64>().is_ok() {
+        // `18SUJ 62896 51162` is MGRS with spaces, not a UTM zone.
+        return utm_ups(tokens[0], tokens[1], tokens[2])
+            .or_else(|e| {
+                if looks_mgrs {
+                    mgrs(&upper).map_err(|_| e)
+                } else {
+                    Err(e)
+                }
+            })
+            .map_err(fail);
+    }
     if looks_mgrs {
-        return mgrs(&upper).map_err(fail);
+        // Compact DMS (391756N0763524W) is alphanumeric too: tried when MGRS fails.
+        return mgrs(&upper)
+            .or_else(|e| dms(s).map_err(|_| e))
+            .map_err(fail);
     }
     dms(s).map_err(fail)
 }
@@ -270,7 +285,50 @@ fn utm_ups(zone: &str, e: &str, n: &str) -> Result<Place, String> {
 }
 
 /// One latitude or longitude: up to three numbers and a hemisphere letter.
+/// A compact `DDMMSS[.s]` (latitude) or `DDDMMSS[.s]` (longitude) number —
+/// also `DDMM`/`DDDMM` — split into degrees, minutes and seconds.
+fn split_compact(text: &str, hemi: char) -> Option<(Vec<f64>, Vec<String>)> {
+    let (int, frac) = text.split_once('.').unwrap_or((text, ""));
+    if !int.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let deg_digits = if hemi == 'N' || hemi == 'S' { 2 } else { 3 };
+    let rest = int.len().checked_sub(deg_digits)?;
+    if rest != 2 && rest != 4 {
+        return None;
+    }
+    let mut parts: Vec<String> = vec![
+        int[..deg_digits].to_string(),
+        int[deg_digits..deg_digits + 2].to_string(),
+    ];
+    if rest == 4 {
+        parts.push(int[deg_digits + 2..].to_string());
+    }
+    if !frac.is_empty() {
+        if let Some(last) = parts.last_mut() {
+            last.push('.');
+            last.push_str(frac);
+        }
+    }
+    let nums = parts
+        .iter()
+        .map(|p| p.parse().ok())
+        .collect::<Option<Vec<f64>>>()?;
+    Some((nums, parts))
+}
+
 fn component(nums: &[f64], texts: &[String], hemi: char) -> Result<f64, String> {
+    // Compact DMS, as in 391756N0763524W: one number too large to be degrees.
+    let limit = if hemi == 'N' || hemi == 'S' {
+        90.0
+    } else {
+        180.0
+    };
+    if nums.len() == 1 && nums[0] > limit {
+        if let Some((n, t)) = split_compact(&texts[0], hemi) {
+            return component(&n, &t, hemi);
+        }
+    }
     if nums.is_empty() || nums.len() > 3 {
         return Err(format!(
             "expected degrees [minutes [seconds]] before or after {hemi}, found {} numbers",
@@ -320,9 +378,9 @@ fn dms(s: &str) -> Result<Place, String> {
                 flush(&mut cur, &mut toks)?;
                 toks.push(Tok::Hemi(c.to_ascii_uppercase()));
             }
-            '°' | 'º' | '\'' | '′' | '’' | '"' | '″' | '”' | ':' | ',' | ';' | ' ' | '\t' => {
-                flush(&mut cur, &mut toks)?
-            }
+            // GeoConvert's -d form writes degrees as `d` (39d17'56.40"N).
+            '°' | 'º' | 'd' | 'D' | '\'' | '′' | '’' | '"' | '″' | '”' | ':' | ',' | ';' | ' '
+            | '\t' => flush(&mut cur, &mut toks)?,
             other => return Err(format!("unexpected character {other:?}")),
         }
     }
@@ -634,6 +692,76 @@ mod tests {
         assert!(
             outside > 0,
             "the sides never left the polygon: the test would not see a gap"
+        );
+    }
+
+    /// The forms field users paste, each written by GeoConvert and read
+    /// back to GeoConvert's own decimal degrees: DMS with `d` (`-d`), with
+    /// colons (`-:`), the same with degree/minute/second symbols, compact
+    /// DMS (`391756.40N0763524.00W`), and MGRS with its usual spacings.
+    #[test]
+    fn pasted_coordinate_forms_were_refused() {
+        let mut x: u64 = 0x5DEE_CE66_D1CE_4E5B;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let pts: Vec<(f64, f64)> = (0..200)
+            .map(|_| (next() * 160.0 - 80.0, next() * 360.0 - 180.0))
+            .collect();
+        let input: String = pts.iter().map(|(a, b)| format!("{a} {b}\n")).collect();
+        let check = |text: &str, want: &str, tol: f64| {
+            let p = parse_coord(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+            let w: Vec<f64> = want
+                .split_whitespace()
+                .map(|v| v.parse().unwrap())
+                .collect();
+            assert!(
+                (p.center.0 - w[0]).abs() < tol,
+                "{text}: lat {} vs {}",
+                p.center.0,
+                w[0]
+            );
+            let dlon = ((p.center.1 - w[1] + 540.0) % 360.0 - 180.0).abs();
+            assert!(dlon < tol, "{text}: lon {} vs {}", p.center.1, w[1]);
+        };
+        for flag in ["-d", "-:"] {
+            let dms = geoconvert(&[flag, "-p", "1"], &input);
+            let back = geoconvert(&["-p", "9"], &(dms.join("\n") + "\n"));
+            assert_eq!(dms.len(), pts.len());
+            for (d, b) in dms.iter().zip(&back) {
+                check(d, b, 1e-9);
+                if flag == "-d" {
+                    let symbols = d.replace('d', "°").replace('\'', "′").replace('"', "″");
+                    check(&symbols, b, 1e-9);
+                } else {
+                    let compact = d.replace([':', ' '], "");
+                    check(&compact, b, 1e-9);
+                }
+            }
+        }
+        let refs = geoconvert(&["-m", "-p", "1"], &input);
+        let centres = geoconvert(&["-p", "9"], &(refs.join("\n") + "\n"));
+        for (r, c) in refs.iter().zip(&centres) {
+            // 18SUJ6289651162 → 18SUJ 62896 51162 and 18S UJ 6289651162.
+            let start = r.len() - r.chars().rev().take_while(char::is_ascii_digit).count();
+            let (head, digits) = r.split_at(start);
+            let (zone_band, square) = head.split_at(head.len() - 2);
+            let (e, nn) = digits.split_at(digits.len() / 2);
+            for spaced in [
+                format!("{head} {e} {nn}"),
+                format!("{zone_band} {square} {digits}"),
+                format!("{zone_band} {square} {e} {nn}"),
+            ] {
+                check(&spaced, c, 1e-7);
+            }
+        }
+        let err = parse_coord("somewhere nice").unwrap_err();
+        assert!(
+            err.contains("accepted forms") && err.contains("MGRS"),
+            "{err}"
         );
     }
 
