@@ -426,7 +426,16 @@ fn reimport_is_idempotent_replace_retires_and_as_of_rechecks_the_past() {
         "{out}"
     );
     let out = code(ns(&reg).arg("log")).1;
-    assert_eq!(out.lines().count(), 4, "{out}");
+    assert_eq!(
+        out.lines().filter(|l| l.starts_with("batch ")).count(),
+        4,
+        "{out}"
+    );
+    assert_eq!(
+        out.lines().filter(|l| l.starts_with("source ")).count(),
+        2,
+        "each source's record, once: {out}"
+    );
     ns(&reg).arg("verify").assert().success();
 }
 

@@ -848,3 +848,61 @@ fn mgrs_areas_and_route_squares_were_refused() {
     assert!(how.contains("corridor widened by"), "{how}");
     assert!(v["areas"][0]["buffer_m"].as_f64().unwrap() > 700.0);
 }
+
+// ---- Analysts' data, kept as it came --------------------------------------
+
+#[test]
+fn licence_edited_behind_the_tools_back_passed_verify() {
+    let d = tempfile::tempdir().unwrap();
+    let reg = d.path().join("r.db");
+    ns(&reg).arg("init").assert().success();
+    ns(&reg)
+        .arg("import")
+        .arg(Path::new(DATA).join("andorra-2013-sites.geojson"))
+        .args([
+            "--source",
+            "osm",
+            "--licence",
+            "ODbL-1.0",
+            "--attribution",
+            "© OpenStreetMap contributors",
+        ])
+        .assert()
+        .success();
+    verify_ok(&reg);
+    // A licence change through the tool is logged and verifies.
+    ns(&reg)
+        .arg("import")
+        .arg(Path::new(DATA).join("andorra-2013-sites.geojson"))
+        .args(["--source", "osm", "--licence", "CC-BY-4.0"])
+        .assert()
+        .success();
+    verify_ok(&reg);
+    let (_, stats, _) = code(ns(&reg).arg("stats"));
+    assert!(
+        stats.contains("CC-BY-4.0") && stats.contains("© OpenStreetMap contributors"),
+        "{stats}"
+    );
+    {
+        let c = rusqlite::Connection::open(&reg).unwrap();
+        let n: i64 = c
+            .query_row(
+                "SELECT count(*) FROM source_log WHERE name = 'osm'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(n, 2, "the creation and the licence change are logged");
+        c.execute(
+            "UPDATE sources SET licence = 'public domain' WHERE name = 'osm'",
+            [],
+        )
+        .unwrap();
+    }
+    let (c, out, _) = code(ns(&reg).arg("verify"));
+    assert_eq!(c, 1, "{out}");
+    assert!(
+        out.contains("source \"osm\" was edited outside nostrike: licence \"public domain\""),
+        "{out}"
+    );
+}

@@ -851,6 +851,9 @@ pub fn show(path: &Path, id: &str) -> anyhow::Result<ExitCode> {
             nostrike_formats::geojson::geometry_to_value(&s.geometry)
         );
         outln!("  properties  {}", s.properties);
+        if let Some(m) = reg.sources()?.into_iter().find(|m| m.name == s.source) {
+            outln!("  source      {}", source_line(&m));
+        }
     }
     let retired = hist.last().is_some_and(|(_, e)| e.kind == "retired");
     outln!(
@@ -884,10 +887,37 @@ pub fn show(path: &Path, id: &str) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// A source's name with its licence, attribution and where it came from.
+fn source_line(m: &SourceMeta) -> String {
+    let mut out = format!(
+        "{} — licence {}, attribution {}",
+        m.name,
+        m.licence.as_deref().unwrap_or("(not recorded)"),
+        m.attribution.as_deref().unwrap_or("(not recorded)")
+    );
+    if let Some(u) = &m.url {
+        out.push_str(&format!(", {u}"));
+    }
+    if let Some(d) = &m.description {
+        out.push_str(&format!(" ({d})"));
+    }
+    out
+}
+
 /// `log`.
 pub fn log(path: &Path, since: i64) -> anyhow::Result<ExitCode> {
     let reg = Registry::open_read_only(path)?;
+    let source_log = reg.source_log()?;
+    for (batch, revision, m) in source_log.iter().filter(|(b, r, _)| *b == 0 && *r >= since) {
+        outln!(
+            "source {} as recorded when the source log began (batch {batch}, revision {revision})",
+            source_line(m)
+        );
+    }
     for b in reg.log(since)? {
+        for (_, _, m) in source_log.iter().filter(|(batch, _, _)| *batch == b.id) {
+            outln!("source {}", source_line(m));
+        }
         outln!(
             "batch {:<4} revision {:<4} {}  {} by {}  source {}  +{} ~{} -{} ={}{}  file {} (sha256 {})  content {}",
             b.id,
@@ -922,6 +952,7 @@ pub fn stats(path: &Path, format: TextOrJson) -> anyhow::Result<ExitCode> {
                 "registry": path.display().to_string(), "revision": s.revision, "content_hash": s.content_hash, "sites": s.sites,
                 "by_category": obj(&s.by_category), "by_source": obj(&s.by_source), "by_protection": obj(&s.by_protection),
                 "batches": s.batches, "changes": s.changes,
+                "sources": reg.sources()?.iter().map(|m| json!({"name": m.name, "licence": m.licence, "attribution": m.attribution, "description": m.description, "url": m.url})).collect::<Vec<_>>(),
             }))?
         ),
         TextOrJson::Table => {
@@ -937,6 +968,10 @@ pub fn stats(path: &Path, format: TextOrJson) -> anyhow::Result<ExitCode> {
                 s.batches,
                 s.changes
             );
+            outln!("sources:");
+            for m in reg.sources()? {
+                outln!("  {}", source_line(&m));
+            }
             for (title, rows) in [
                 ("by category", &s.by_category),
                 ("by source", &s.by_source),

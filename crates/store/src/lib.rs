@@ -11,6 +11,10 @@
 //!   before, so an edit or removal anywhere breaks the chain; [`Registry::verify`]
 //!   finds it, and [`Registry::as_of`] rebuilds any past revision from it.
 //!
+//! - **Source log**: every change to a source's description, licence,
+//!   attribution or URL, hash-chained the same way, so `verify` names an
+//!   edit of the `sources` table made behind the tool's back.
+//!
 //! Imports are all-or-nothing (one transaction); the database runs in WAL
 //! mode with `synchronous=FULL`, so readers see one whole revision and an
 //! acknowledged import survives a crash.
@@ -18,6 +22,7 @@
 
 mod canonical;
 mod registry;
+mod sources;
 
 pub use canonical::{canonical_properties, content_hash, hex, site_hash};
 pub use registry::{

@@ -31,7 +31,7 @@ use crate::canonical::{
 /// `PRAGMA application_id` of a nostrike registry ("NSTR").
 pub const APPLICATION_ID: i32 = 0x4E53_5452;
 /// The schema version this build writes and reads (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i32 = 2;
+pub const SCHEMA_VERSION: i32 = 3;
 
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -126,6 +126,7 @@ CREATE TABLE packed (
 DROP INDEX changes_site;
 DROP INDEX changes_revision;
 "#,
+    crate::sources::MIGRATION,
 ];
 
 /// A registry error. Every variant names the registry file.
@@ -1051,6 +1052,10 @@ impl Registry {
             tx.execute_batch(sql).map_err(sq)?;
             tx.pragma_update(None, "user_version", (i + 1) as i32)
                 .map_err(sq)?;
+            if i + 1 == 3 {
+                // The source log starts with each source as it stands.
+                crate::sources::seed(&tx).map_err(sq)?;
+            }
         }
         tx.commit().map_err(sq)
     }
@@ -1344,6 +1349,34 @@ impl Registry {
         Ok(out)
     }
 
+    /// The source log: each change to a source's metadata, as (batch, revision, metadata), oldest first.
+    pub fn source_log(&self) -> Result<Vec<(i64, i64, SourceMeta)>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT batch, revision, name, description, licence, attribution, url FROM source_log ORDER BY seq",
+            )
+            .map_err(|e| self.err(e))?;
+        let v = st
+            .query_map([], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    SourceMeta {
+                        name: r.get(2)?,
+                        description: r.get(3)?,
+                        licence: r.get(4)?,
+                        attribution: r.get(5)?,
+                        url: r.get(6)?,
+                    },
+                ))
+            })
+            .map_err(|e| self.err(e))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.err(e));
+        v
+    }
+
     /// Sources and their metadata.
     pub fn sources(&self) -> Result<Vec<SourceMeta>, StoreError> {
         let mut st = self
@@ -1567,6 +1600,12 @@ impl Registry {
                 detail: format!(
                     "registry records revision {revision}, the change log reaches {max_rev}"
                 ),
+            });
+        }
+        for detail in crate::sources::verify(&tx).map_err(|e| self.err(e))? {
+            findings.push(Finding {
+                kind: "source",
+                detail,
             });
         }
         let head: Option<String> = tx
@@ -1921,6 +1960,8 @@ impl ImportSession<'_> {
                    url = coalesce(excluded.url, url)",
                 params![s.name, s.description, s.licence, s.attribution, s.url],
             )
+            .map_err(self.sq())?;
+        crate::sources::record(&self.tx, &s.name, batch, self.old_revision + 1)
             .map_err(self.sq())?;
         self.tx
             .execute(

@@ -302,10 +302,11 @@ fn packed_index_follows_every_import_and_upgrades_old_registries() {
     same(&reg);
     assert!(reg.verify().unwrap().is_empty());
     drop(reg);
-    // Make it a schema-1 registry: no packed index, the old log indexes.
+    // Make it a schema-1 registry: no packed index, the old log indexes, no source log.
     let c = Connection::open(&path).unwrap();
     c.execute_batch(
         "DROP TABLE packed; DELETE FROM meta WHERE key = 'packed_root';
+         DROP TABLE source_log; DELETE FROM meta WHERE key = 'source_log_head';
          CREATE INDEX changes_site ON changes (source, site_id, seq);
          CREATE INDEX changes_revision ON changes (revision);
          PRAGMA user_version = 1;",
@@ -318,6 +319,10 @@ fn packed_index_follows_every_import_and_upgrades_old_registries() {
     let reg = Registry::open(&path).unwrap();
     same(&reg);
     assert!(reg.verify().unwrap().is_empty());
+    // The upgrade started the source log with each source as it stood.
+    let log = reg.source_log().unwrap();
+    assert_eq!(log.len(), reg.sources().unwrap().len());
+    assert!(log.iter().all(|(batch, _, _)| *batch == 0));
 }
 
 /// Sites of `source` with ids `from..to`.

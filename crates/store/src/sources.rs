@@ -1,0 +1,236 @@
+//! The sources' own accountable record: a hash-chained log of every change
+//! to a source's description, licence, attribution and URL.
+//!
+//! A source's licence and attribution decide who may use its sites and how
+//! they must be credited, so they are part of the registry's accountable
+//! record like the sites themselves. Each import that creates a source or
+//! changes any of these fields appends an entry to `source_log`, chained by
+//! hash to the entry before it; the head is kept in `meta` under
+//! `source_log_head`. `verify` recomputes the chain and compares every row
+//! of `sources` with its last entry, so an edit made behind the tool's back
+//! (`UPDATE sources SET licence = …` in the `sqlite3` shell) is named.
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::canonical::Enc;
+use crate::registry::SourceMeta;
+
+/// Schema of the source log (migration to schema version 3).
+pub(crate) const MIGRATION: &str = r#"
+CREATE TABLE source_log (
+  seq         INTEGER PRIMARY KEY,
+  batch       INTEGER NOT NULL,
+  revision    INTEGER NOT NULL,
+  name        TEXT NOT NULL,
+  description TEXT,
+  licence     TEXT,
+  attribution TEXT,
+  url         TEXT,
+  prev_hash   TEXT NOT NULL,
+  entry_hash  TEXT NOT NULL
+) STRICT;
+CREATE TRIGGER source_log_no_update BEFORE UPDATE ON source_log
+  BEGIN SELECT RAISE(ABORT, 'the source log is append-only'); END;
+CREATE TRIGGER source_log_no_delete BEFORE DELETE ON source_log
+  BEGIN SELECT RAISE(ABORT, 'the source log is append-only'); END;
+"#;
+
+const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// One entry's hash: its predecessor's, its place and the source's fields.
+fn entry_hash(prev: &str, batch: i64, revision: i64, m: &SourceMeta) -> String {
+    Enc(Vec::new())
+        .text("nostrike source log v1")
+        .text(prev)
+        .i64(batch)
+        .i64(revision)
+        .text(&m.name)
+        .opt_text(m.description.as_deref())
+        .opt_text(m.licence.as_deref())
+        .opt_text(m.attribution.as_deref())
+        .opt_text(m.url.as_deref())
+        .sha256_hex()
+}
+
+fn current(tx: &Connection, name: &str) -> rusqlite::Result<Option<SourceMeta>> {
+    tx.query_row(
+        "SELECT name, description, licence, attribution, url FROM sources WHERE name = ?1",
+        [name],
+        |r| {
+            Ok(SourceMeta {
+                name: r.get(0)?,
+                description: r.get(1)?,
+                licence: r.get(2)?,
+                attribution: r.get(3)?,
+                url: r.get(4)?,
+            })
+        },
+    )
+    .optional()
+}
+
+fn last_entry(tx: &Connection, name: &str) -> rusqlite::Result<Option<SourceMeta>> {
+    tx.query_row(
+        "SELECT name, description, licence, attribution, url FROM source_log WHERE name = ?1 ORDER BY seq DESC LIMIT 1",
+        [name],
+        |r| {
+            Ok(SourceMeta {
+                name: r.get(0)?,
+                description: r.get(1)?,
+                licence: r.get(2)?,
+                attribution: r.get(3)?,
+                url: r.get(4)?,
+            })
+        },
+    )
+    .optional()
+}
+
+/// Log the source `name` as it now stands in `sources`, if it differs from
+/// its last entry (or has none).
+pub(crate) fn record(
+    tx: &Connection,
+    name: &str,
+    batch: i64,
+    revision: i64,
+) -> rusqlite::Result<()> {
+    let Some(now) = current(tx, name)? else {
+        return Ok(());
+    };
+    if last_entry(tx, name)?.as_ref() == Some(&now) {
+        return Ok(());
+    }
+    let prev: String = tx
+        .query_row(
+            "SELECT entry_hash FROM source_log ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?
+        .unwrap_or_else(|| GENESIS.to_string());
+    let hash = entry_hash(&prev, batch, revision, &now);
+    tx.execute(
+        "INSERT INTO source_log (batch, revision, name, description, licence, attribution, url, prev_hash, entry_hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![batch, revision, now.name, now.description, now.licence, now.attribution, now.url, prev, hash],
+    )?;
+    tx.execute(
+        "INSERT INTO meta (key, value) VALUES ('source_log_head', ?1)
+         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        [&hash],
+    )?;
+    Ok(())
+}
+
+/// Give every existing source its first entry (when the log is created).
+pub(crate) fn seed(tx: &Connection) -> rusqlite::Result<()> {
+    let revision: i64 = tx
+        .query_row("SELECT value FROM meta WHERE key = 'revision'", [], |r| {
+            r.get::<_, String>(0)
+        })
+        .optional()?
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let names: Vec<String> = {
+        let mut st = tx.prepare("SELECT name FROM sources ORDER BY name")?;
+        let v = st.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+        v
+    };
+    for n in names {
+        record(tx, &n, 0, revision)?;
+    }
+    Ok(())
+}
+
+/// What is wrong with the source log and the sources table, in words.
+pub(crate) fn verify(tx: &Connection) -> rusqlite::Result<Vec<String>> {
+    let mut findings = Vec::new();
+    let mut prev = GENESIS.to_string();
+    {
+        let mut st = tx.prepare(
+            "SELECT seq, batch, revision, name, description, licence, attribution, url, prev_hash, entry_hash FROM source_log ORDER BY seq",
+        )?;
+        let mut rows = st.query([])?;
+        while let Some(r) = rows.next()? {
+            let seq: i64 = r.get(0)?;
+            let m = SourceMeta {
+                name: r.get(3)?,
+                description: r.get(4)?,
+                licence: r.get(5)?,
+                attribution: r.get(6)?,
+                url: r.get(7)?,
+            };
+            let (stored_prev, stored): (String, String) = (r.get(8)?, r.get(9)?);
+            if stored_prev != prev {
+                findings.push(format!(
+                    "source log entry {seq} ({}) does not follow the entry before it (entries removed or inserted outside nostrike)",
+                    m.name
+                ));
+            }
+            if entry_hash(&stored_prev, r.get(1)?, r.get(2)?, &m) != stored {
+                findings.push(format!(
+                    "source log entry {seq} ({}) was altered: its hash does not match its content",
+                    m.name
+                ));
+            }
+            prev = stored;
+        }
+    }
+    let head: Option<String> = tx
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'source_log_head'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if head.as_deref().unwrap_or(GENESIS) != prev {
+        findings.push(format!(
+            "the source log ends at {prev}, the registry records {} (entries removed or appended outside nostrike)",
+            head.as_deref().unwrap_or("no head")
+        ));
+    }
+    let names: Vec<String> = {
+        let mut st = tx.prepare("SELECT name FROM sources ORDER BY name")?;
+        let v = st.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+        v
+    };
+    for n in names {
+        let now = current(tx, &n)?;
+        match last_entry(tx, &n)? {
+            None => findings.push(format!(
+                "source {n:?} has no entry in the source log (added outside nostrike)"
+            )),
+            Some(logged) if Some(&logged) != now.as_ref() => {
+                let now = now.unwrap_or(SourceMeta {
+                    name: n.clone(),
+                    description: None,
+                    licence: None,
+                    attribution: None,
+                    url: None,
+                });
+                let mut fields = Vec::new();
+                for (field, a, b) in [
+                    ("description", &logged.description, &now.description),
+                    ("licence", &logged.licence, &now.licence),
+                    ("attribution", &logged.attribution, &now.attribution),
+                    ("url", &logged.url, &now.url),
+                ] {
+                    if a != b {
+                        let show = |v: &Option<String>| {
+                            v.as_ref()
+                                .map(|t| format!("{t:?}"))
+                                .unwrap_or_else(|| "(none)".into())
+                        };
+                        fields.push(format!("{field} {} (logged {})", show(b), show(a)));
+                    }
+                }
+                findings.push(format!(
+                    "source {n:?} was edited outside nostrike: {}",
+                    fields.join(", ")
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(findings)
+}
