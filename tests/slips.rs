@@ -906,3 +906,143 @@ fn licence_edited_behind_the_tools_back_passed_verify() {
         "{out}"
     );
 }
+
+const SHARED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data");
+
+#[test]
+fn osm_pbf_export_reimport_logged_spurious_updates() {
+    let d = tempfile::tempdir().unwrap();
+    let reg = d.path().join("r.db");
+    ns(&reg).arg("init").assert().success();
+    let pbf = Path::new(SHARED).join("osm/andorra-2013.osm.pbf");
+    ns(&reg)
+        .arg("import")
+        .arg(&pbf)
+        .args(["--source", "osm"])
+        .assert()
+        .success();
+    let hash = content_hash(&reg);
+    let (_, stats, _) = code(ns(&reg).arg("stats"));
+    assert!(
+        stats.contains("licence ODbL-1.0, attribution © OpenStreetMap contributors"),
+        "OSM data records its licence by default: {stats}"
+    );
+    let out = d.path().join("osm.geojson");
+    ns(&reg)
+        .args(["export", "--format", "geojson", "-o"])
+        .arg(&out)
+        .assert()
+        .success();
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(v["licence"], "ODbL-1.0");
+    assert_eq!(v["attribution"], "© OpenStreetMap contributors");
+    let (c, o, err) = code(ns(&reg).arg("import").arg(&out).args(["--source", "osm"]));
+    assert_eq!(c, 0, "{err}");
+    assert!(o.contains("added 0, updated 0, retired 0"), "{o}");
+    assert_eq!(content_hash(&reg), hash);
+    // A fresh registry from the export: same content, and the licence read from the file.
+    let again = d.path().join("again.db");
+    ns(&again).arg("init").assert().success();
+    ns(&again).arg("import").arg(&out).assert().success();
+    assert_eq!(content_hash(&again), hash);
+    let (_, stats, _) = code(ns(&again).arg("stats"));
+    assert!(stats.contains("licence ODbL-1.0"), "{stats}");
+}
+
+#[test]
+fn exports_nested_the_sources_own_properties() {
+    let d = tempfile::tempdir().unwrap();
+    let reg = d.path().join("r.db");
+    ns(&reg).arg("init").assert().success();
+    // `name` is the source's own local-name column here; the site's name comes from `label`.
+    let f = write(
+        &d.path().join("partner.geojson"),
+        r#"{"type":"FeatureCollection","licence":"CC-BY-4.0","attribution":"Partner heritage office","features":[
+{"type":"Feature","id":"m1","properties":{"category":"museum","label":"Musée","name":"local name","population":5,"rating":4.5,"open":true,"tags":["a","b"],"empty":""},"geometry":{"type":"Point","coordinates":[10,50]}},
+{"type":"Feature","id":"m2","properties":{"category":"museum","label":"Second","population":"many"},"geometry":{"type":"Point","coordinates":[10.1,50]}}]}"#,
+    );
+    let map = write(&d.path().join("map.toml"), "name = [\"label\"]\n");
+    ns(&reg)
+        .arg("import")
+        .arg(&f)
+        .args(["--source", "partner", "--map"])
+        .arg(&map)
+        .assert()
+        .success();
+    let (_, stats, _) = code(ns(&reg).arg("stats"));
+    assert!(
+        stats.contains("licence CC-BY-4.0, attribution Partner heritage office"),
+        "{stats}"
+    );
+    let hash = content_hash(&reg);
+    let gj = d.path().join("out.geojson");
+    ns(&reg)
+        .args(["export", "--format", "geojson", "-o"])
+        .arg(&gj)
+        .assert()
+        .success();
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&gj).unwrap()).unwrap();
+    let p = &v["features"][0]["properties"];
+    assert_eq!(p["population"], 5, "{p}");
+    assert_eq!(
+        p["name"], "local name",
+        "the source's own column keeps its name: {p}"
+    );
+    assert_eq!(p["nostrike:name"], "Musée", "{p}");
+    assert!(p.get("extra").is_none(), "{p}");
+    for fmt in ["geojson", "csv", "gpkg"] {
+        let out = d.path().join(format!("out.{fmt}"));
+        ns(&reg)
+            .args(["export", "--format", fmt, "-o"])
+            .arg(&out)
+            .assert()
+            .success();
+        let again = d.path().join(format!("again-{fmt}.db"));
+        ns(&again).arg("init").assert().success();
+        let (c, _, err) = code(ns(&again).arg("import").arg(&out));
+        assert_eq!(c, 0, "{fmt}: {err}");
+        assert_eq!(content_hash(&again), hash, "{fmt} round trip");
+    }
+    // GDAL sees the source's columns in the GeoPackage, and its licence in the description.
+    let info = std::process::Command::new("ogrinfo")
+        .args(["-al", "-so"])
+        .arg(d.path().join("out.gpkg"))
+        .output()
+        .expect("ogrinfo (gdal-bin)");
+    let info = String::from_utf8_lossy(&info.stdout);
+    for column in [
+        "nostrike:name: String",
+        "name: String",
+        "rating: Real",
+        "population:json: String",
+    ] {
+        assert!(info.contains(column), "{column} in {info}");
+    }
+    let description: String = rusqlite::Connection::open(d.path().join("out.gpkg"))
+        .unwrap()
+        .query_row(
+            "SELECT description FROM gpkg_contents WHERE table_name = 'sites'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(description.contains("CC-BY-4.0"), "{description}");
+    let csv_text = std::fs::read_to_string(d.path().join("out.csv")).unwrap();
+    let header = csv_text.lines().next().unwrap();
+    assert!(
+        header.contains("nostrike:name") && header.contains(",name,"),
+        "{header}"
+    );
+    let side = std::fs::read_to_string(d.path().join("out.csv.txt")).unwrap();
+    assert!(
+        side.contains("CC-BY-4.0") && side.contains("Partner heritage office"),
+        "{side}"
+    );
+    let kml = d.path().join("out.kml");
+    ns(&reg)
+        .args(["export", "--format", "kml", "-o"])
+        .arg(&kml)
+        .assert()
+        .success();
+    assert!(std::fs::read_to_string(&kml).unwrap().contains("CC-BY-4.0"));
+}

@@ -273,6 +273,34 @@ impl Errors {
     }
 }
 
+/// A file's licence and attribution: as given on the command line, else as
+/// a GeoJSON document states them in its top-level `licence`/`license` and
+/// `attribution` members, else ODbL 1.0 and "© OpenStreetMap contributors"
+/// for OpenStreetMap PBF.
+fn source_defaults(
+    file: &Path,
+    format: Format,
+    args: &ImportArgs,
+) -> anyhow::Result<(Option<String>, Option<String>)> {
+    let (mut licence, mut attribution) = (args.licence.clone(), args.attribution.clone());
+    match format {
+        Format::GeoJson if licence.is_none() || attribution.is_none() => {
+            let head = nostrike_formats::geojson::head_members(file)?;
+            let text = |k: &str| head.get(k).and_then(Value::as_str).map(str::to_string);
+            licence = licence
+                .or_else(|| text("licence"))
+                .or_else(|| text("license"));
+            attribution = attribution.or_else(|| text("attribution"));
+        }
+        Format::Osm => {
+            licence = licence.or_else(|| Some("ODbL-1.0".into()));
+            attribution = attribution.or_else(|| Some("© OpenStreetMap contributors".into()));
+        }
+        _ => {}
+    }
+    Ok((licence, attribution))
+}
+
 /// `import`: every file is read once, streaming; sites go to the registry in
 /// chunks inside one transaction, which is committed only if no feature was
 /// invalid (or --skip-invalid was given). Memory stays bounded whatever the file size.
@@ -340,6 +368,7 @@ pub fn import(path: &Path, args: &ImportArgs, out: Out) -> anyhow::Result<ExitCo
             .and_then(|s| s.to_str())
             .unwrap_or("import")
             .to_string();
+        let (licence, attribution) = source_defaults(file, format, args)?;
         let options = ReadOptions {
             lat_column: args.lat_column.clone(),
             lon_column: args.lon_column.clone(),
@@ -347,6 +376,11 @@ pub fn import(path: &Path, args: &ImportArgs, out: Out) -> anyhow::Result<ExitCo
             delimiter: args.delimiter.map(|c| c as u8),
             geometry_optional: false,
         };
+        // nostrike's own exports read back exactly, whatever their sources' properties are called.
+        let own_mapping = (args.map.is_none()
+            && nostrike_formats::is_own_export(file, format, &options)?)
+        .then(Mapping::nostrike_export);
+        let mapping = own_mapping.as_ref().unwrap_or(&mapping);
         let unit = nostrike_formats::unit_of(format);
         // One batch per (file, source); sites wait in a small buffer per batch.
         let mut batches: BTreeMap<String, (nostrike_store::FileHandle, Vec<Site>)> =
@@ -360,7 +394,7 @@ pub fn import(path: &Path, args: &ImportArgs, out: Out) -> anyhow::Result<ExitCo
             |scope| -> anyhow::Result<Result<(), nostrike_formats::ReadError>> {
                 let (tx, rx) =
                     std::sync::mpsc::sync_channel::<Vec<(usize, Result<Site, FeatureError>)>>(8);
-                let (stem, options, mapping) = (&stem, &options, &mapping);
+                let (stem, options) = (&stem, &options);
                 let reader = scope.spawn(move || {
                     let mut buf = Vec::with_capacity(1024);
                     let r = read_features(file, format, options, &mut |raw| {
@@ -433,8 +467,8 @@ pub fn import(path: &Path, args: &ImportArgs, out: Out) -> anyhow::Result<ExitCo
                             let src = SourceMeta {
                                 name: site.source.clone(),
                                 description: args.description.clone(),
-                                licence: args.licence.clone(),
-                                attribution: args.attribution.clone(),
+                                licence: licence.clone(),
+                                attribution: attribution.clone(),
                                 url: args.url.clone(),
                             };
                             (session.file(&src, &meta), Vec::new())
@@ -540,9 +574,13 @@ pub fn import(path: &Path, args: &ImportArgs, out: Out) -> anyhow::Result<ExitCo
     Ok(ExitCode::SUCCESS)
 }
 
-fn filter_sites(path: &Path, f: &Filters) -> anyhow::Result<(Vec<Site>, i64, String)> {
+/// The live sites the filters select, the revision and content hash, and their sources.
+type Selected = (Vec<Site>, i64, String, Vec<SourceMeta>);
+
+fn filter_sites(path: &Path, f: &Filters) -> anyhow::Result<Selected> {
     let reg = Registry::open_read_only(path)?;
     let (sites, rev, hash) = reg.live_sites()?;
+    let all_sources = reg.sources()?;
     let category = f
         .category
         .as_deref()
@@ -607,40 +645,91 @@ fn filter_sites(path: &Path, f: &Filters) -> anyhow::Result<(Vec<Site>, i64, Str
         }
         out.push(s);
     }
-    Ok((out, rev, hash))
+    let (sources, _) = notice(&all_sources, &out);
+    Ok((out, rev, hash, sources))
 }
 
-/// The properties an export writes for a site (read back by the default mapping).
+/// The properties an export writes for a site: nostrike's fields, and the
+/// source's own properties back at the top level as they were imported
+/// (nostrike's field named `nostrike:NAME` where a source property has its
+/// name). Read back by [`Mapping::nostrike_export`].
 pub fn export_properties(s: &Site) -> serde_json::Map<String, Value> {
+    let extra = nostrike_formats::layout::extras(s);
+    // A source property itself called "extra" keeps the earlier nested layout, which reads back exactly.
+    let nested = extra.contains_key("extra");
+    let own: [(&str, Value); 11] = [
+        ("source", s.source.clone().into()),
+        ("id", s.id.clone().into()),
+        ("name", s.name.clone().into()),
+        ("category", s.category.as_str().into()),
+        ("protection", s.protection.as_str().into()),
+        ("designations", s.designations.clone().into()),
+        ("standoff_m", s.standoff_m.into()),
+        ("positional_accuracy_m", s.positional_accuracy_m.into()),
+        ("valid_from", s.valid_from.map(time::format_utc).into()),
+        ("valid_to", s.valid_to.map(time::format_utc).into()),
+        ("last_verified", s.last_verified.clone().into()),
+    ];
     let mut p = serde_json::Map::new();
-    p.insert("source".into(), s.source.clone().into());
-    p.insert("id".into(), s.id.clone().into());
-    p.insert("name".into(), s.name.clone().into());
-    p.insert("category".into(), s.category.as_str().into());
-    p.insert("protection".into(), s.protection.as_str().into());
-    p.insert("designations".into(), s.designations.clone().into());
-    p.insert("standoff_m".into(), s.standoff_m.into());
-    p.insert(
-        "positional_accuracy_m".into(),
-        s.positional_accuracy_m.into(),
-    );
-    p.insert(
-        "valid_from".into(),
-        s.valid_from.map(time::format_utc).into(),
-    );
-    p.insert("valid_to".into(), s.valid_to.map(time::format_utc).into());
-    p.insert("last_verified".into(), s.last_verified.clone().into());
-    let extra: Value =
-        serde_json::from_str(&s.properties).unwrap_or(Value::Object(Default::default()));
-    p.insert("extra".into(), extra);
+    for (field, value) in own {
+        let key = if !nested && extra.contains_key(field) {
+            nostrike_formats::namespaced(field)
+        } else {
+            field.to_string()
+        };
+        p.insert(key, value);
+    }
+    if nested {
+        p.insert("extra".into(), Value::Object(extra));
+    } else {
+        p.extend(extra);
+    }
     p
 }
 
-fn write_geojson<W: Write>(w: W, sites: &[Site], rev: i64, hash: &str) -> anyhow::Result<()> {
+/// The sources of `sites`, and a one-line notice of their licences and attributions.
+fn notice(sources: &[SourceMeta], sites: &[Site]) -> (Vec<SourceMeta>, String) {
+    let used: std::collections::BTreeSet<&str> = sites.iter().map(|s| s.source.as_str()).collect();
+    let list: Vec<SourceMeta> = sources
+        .iter()
+        .filter(|m| used.contains(m.name.as_str()))
+        .cloned()
+        .collect();
+    let text = list.iter().map(source_line).collect::<Vec<_>>().join("; ");
+    (list, text)
+}
+
+/// The licence and attribution every one of `sources` shares, if any.
+fn shared(
+    sources: &[SourceMeta],
+    field: impl Fn(&SourceMeta) -> &Option<String>,
+) -> Option<String> {
+    let first = field(sources.first()?).clone()?;
+    sources
+        .iter()
+        .all(|m| field(m).as_deref() == Some(first.as_str()))
+        .then_some(first)
+}
+
+fn write_geojson<W: Write>(
+    w: W,
+    sites: &[Site],
+    rev: i64,
+    hash: &str,
+    sources: &[SourceMeta],
+) -> anyhow::Result<()> {
     let mut members = serde_json::Map::new();
+    // Licence and attribution at the top level, as `import` reads them back.
+    if let Some(l) = shared(sources, |m| &m.licence) {
+        members.insert("licence".into(), l.into());
+    }
+    if let Some(a) = shared(sources, |m| &m.attribution) {
+        members.insert("attribution".into(), a.into());
+    }
     members.insert(
         "nostrike".into(),
-        json!({"revision": rev, "content_hash": hash, "exported_at": time::format_utc(now())}),
+        json!({"revision": rev, "content_hash": hash, "exported_at": time::format_utc(now()),
+               "sources": sources.iter().map(|m| json!({"name": m.name, "licence": m.licence, "attribution": m.attribution, "description": m.description, "url": m.url})).collect::<Vec<_>>()}),
     );
     let mut g = nostrike_formats::geojson::Writer::new(w, &members)?;
     for s in sites {
@@ -654,14 +743,20 @@ fn write_geojson<W: Write>(w: W, sites: &[Site], rev: i64, hash: &str) -> anyhow
     Ok(())
 }
 
-fn write_kml<W: Write>(mut w: W, sites: &[Site], rev: i64, hash: &str) -> anyhow::Result<()> {
+fn write_kml<W: Write>(
+    mut w: W,
+    sites: &[Site],
+    rev: i64,
+    hash: &str,
+    notice: &str,
+) -> anyhow::Result<()> {
     let esc = |s: &str| {
         s.replace('&', "&amp;")
             .replace('<', "&lt;")
             .replace('>', "&gt;")
             .replace('"', "&quot;")
     };
-    writeln!(w, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<kml xmlns=\"http://www.opengis.net/kml/2.2\"><Document><name>nostrike registry revision {rev}</name><description>content hash {hash}</description>")?;
+    writeln!(w, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<kml xmlns=\"http://www.opengis.net/kml/2.2\"><Document><name>nostrike registry revision {rev}</name><description>content hash {hash}; sources: {}</description>", esc(notice))?;
     let mut by_cat: BTreeMap<&str, Vec<&Site>> = BTreeMap::new();
     for s in sites {
         by_cat.entry(s.category.as_str()).or_default().push(s);
@@ -683,7 +778,7 @@ fn write_kml<W: Write>(mut w: W, sites: &[Site], rev: i64, hash: &str) -> anyhow
 
 /// `sites`.
 pub fn sites(path: &Path, args: &SitesArgs) -> anyhow::Result<ExitCode> {
-    let (list, rev, hash) = filter_sites(path, &args.filters)?;
+    let (list, rev, hash, sources) = filter_sites(path, &args.filters)?;
     let stdout = std::io::stdout();
     let mut w = BufWriter::new(stdout.lock());
     match args.format {
@@ -729,9 +824,9 @@ pub fn sites(path: &Path, args: &SitesArgs) -> anyhow::Result<ExitCode> {
             serde_json::to_writer_pretty(&mut w, &v)?;
             writeln!(w)?;
         }
-        ListFormat::Geojson => write_geojson(&mut w, &list, rev, &hash)?,
+        ListFormat::Geojson => write_geojson(&mut w, &list, rev, &hash, &sources)?,
         ListFormat::Csv => {
-            let mut c = nostrike_formats::csv::Writer::new(&mut w)?;
+            let mut c = nostrike_formats::csv::Writer::new(&mut w, &list)?;
             for s in &list {
                 c.site(s)?;
             }
@@ -766,27 +861,57 @@ pub fn export(path: &Path, args: &ExportArgs, out: Out) -> anyhow::Result<ExitCo
         }
         None => {}
     }
-    let (list, rev, hash) = filter_sites(path, &args.filters)?;
+    let (list, rev, hash, sources) = filter_sites(path, &args.filters)?;
+    let (_, notice_text) = notice(&sources, &list);
     match (args.format, &dest) {
         (ExportFormat::Gpkg, Dest::File(f)) => {
             let tmp = AtomicFile::create(f)?;
-            nostrike_formats::gpkg::write(tmp.path(), &list).map_err(anyhow::Error::msg)?;
+            nostrike_formats::gpkg::write(tmp.path(), &list, &notice_text)
+                .map_err(anyhow::Error::msg)?;
             tmp.commit()?;
         }
         (format, dest) => output::write_to(dest, |w| {
             match format {
-                ExportFormat::Geojson | ExportFormat::Gpkg => write_geojson(w, &list, rev, &hash)?,
+                ExportFormat::Geojson | ExportFormat::Gpkg => {
+                    write_geojson(w, &list, rev, &hash, &sources)?
+                }
                 ExportFormat::Csv => {
-                    let mut c = nostrike_formats::csv::Writer::new(w)?;
+                    let mut c = nostrike_formats::csv::Writer::new(w, &list)?;
                     for s in &list {
                         c.site(s)?;
                     }
                     c.finish()?.flush()?;
                 }
-                ExportFormat::Kml => write_kml(w, &list, rev, &hash)?,
+                ExportFormat::Kml => write_kml(w, &list, rev, &hash, &notice_text)?,
             }
             Ok(())
         })?,
+    }
+    // CSV has no place for a notice: the licences and attributions go beside it.
+    if args.format == ExportFormat::Csv {
+        match dest.file() {
+            Some(f) => {
+                let mut side = f.as_os_str().to_owned();
+                side.push(".txt");
+                let side = PathBuf::from(side);
+                Protected::default()
+                    .registry(path)
+                    .check("--output", &side)?;
+                output::write_to(&Dest::File(side), |w| {
+                    writeln!(
+                        w,
+                        "Sites in {} (nostrike registry revision {rev}, content hash {hash}).\nSources, licences and attributions:",
+                        f.display()
+                    )?;
+                    for m in &sources {
+                        writeln!(w, "  {}", source_line(m))?;
+                    }
+                    Ok(())
+                })?;
+            }
+            None if !out.quiet => eprintln!("sources: {notice_text}"),
+            None => {}
+        }
     }
     if let (Some(f), false) = (dest.file(), out.quiet) {
         eprintln!(

@@ -18,6 +18,7 @@ use std::str::FromStr;
 use geo_types::{Geometry, Point};
 use serde_json::{Map, Value};
 
+use crate::layout::{read_column, Columns, Kind};
 use crate::{RawFeature, ReadError, ReadOptions};
 
 const LAT: &[&str] = &["lat", "latitude", "y", "LAT", "Latitude", "Y"];
@@ -97,6 +98,27 @@ pub fn guard(cell: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// Whether a header is nostrike's own export's: every one of its fields,
+/// under its name or `nostrike:NAME`, and a `wkt` column.
+pub fn is_own_header(headers: &csv::StringRecord) -> bool {
+    crate::mapping::OWN_FIELDS.iter().all(|f| {
+        headers
+            .iter()
+            .any(|h| h == *f || h == crate::mapping::namespaced(f))
+    }) && headers.iter().any(|h| h == "wkt")
+}
+
+/// Whether a CSV file is nostrike's own export (its header).
+pub fn is_own_export(path: &Path, options: &ReadOptions) -> Result<bool, ReadError> {
+    let delimiter = delimiter(path, options.delimiter)?;
+    let file = std::fs::File::open(path).map_err(|e| ReadError::io(path, e))?;
+    let mut rdr = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .has_headers(true)
+        .from_reader(std::io::BufReader::new(file));
+    Ok(rdr.headers().map(is_own_header).unwrap_or(false))
+}
+
 /// Read a CSV file with a header row, streaming rows to `each`.
 pub fn read(
     path: &Path,
@@ -118,6 +140,7 @@ pub fn read(
         .iter()
         .map(|h| h.trim_start_matches('\u{feff}').trim())
         .collect();
+    let own_export = is_own_header(&headers);
     let wkt = find(&headers, options.wkt_column.as_ref(), WKT);
     let lat = find(&headers, options.lat_column.as_ref(), LAT);
     let lon = find(&headers, options.lon_column.as_ref(), LON);
@@ -153,6 +176,13 @@ pub fn read(
                 continue;
             }
             let v = unguard(v);
+            if own_export && h != "extra" && h != "designations" {
+                // nostrike's own export: an empty cell is an absent property, `NAME:json` is JSON.
+                if let Some((k, value)) = read_column(h, v) {
+                    properties.insert(k, value);
+                }
+                continue;
+            }
             let value = if h == "extra" || h == "designations" {
                 serde_json::from_str::<Value>(v).unwrap_or_else(|_| Value::String(v.to_string()))
             } else {
@@ -195,34 +225,26 @@ fn short(s: &str) -> String {
     }
 }
 
-/// The columns [`Writer`] writes, in order.
-pub const COLUMNS: &[&str] = &[
-    "source",
-    "id",
-    "name",
-    "category",
-    "protection",
-    "designations",
-    "standoff_m",
-    "positional_accuracy_m",
-    "valid_from",
-    "valid_to",
-    "last_verified",
-    "extra",
-    "wkt",
-];
-
-/// Writes sites as CSV rows with a WKT geometry column.
+/// Writes sites as CSV rows with a WKT geometry column: nostrike's fields,
+/// then the sources' own properties as columns (see [`crate::layout`]).
 pub struct Writer<W: Write> {
     out: csv::Writer<W>,
+    columns: Columns,
 }
 
 impl<W: Write> Writer<W> {
-    /// Start a file and write the header.
-    pub fn new(out: W) -> csv::Result<Writer<W>> {
+    /// Start a file for `sites` and write the header.
+    pub fn new(out: W, sites: &[nostrike_core::Site]) -> csv::Result<Writer<W>> {
+        let columns = Columns::plan(sites, false);
         let mut out = csv::Writer::from_writer(out);
-        out.write_record(COLUMNS)?;
-        Ok(Writer { out })
+        let mut header: Vec<&str> = columns.own.iter().map(|(_, c)| c.as_str()).collect();
+        if columns.nested {
+            header.push("extra");
+        }
+        header.extend(columns.extra.iter().map(|(_, c, _)| c.as_str()));
+        header.push("wkt");
+        out.write_record(&header)?;
+        Ok(Writer { out, columns })
     }
 
     /// Write one site.
@@ -237,7 +259,7 @@ impl<W: Write> Writer<W> {
                 .collect(),
         )
         .to_string();
-        let row: [std::borrow::Cow<'_, str>; 13] = [
+        let mut row: Vec<std::borrow::Cow<'_, str>> = vec![
             guard(&s.source),
             guard(&s.id),
             guard(&s.name),
@@ -249,9 +271,20 @@ impl<W: Write> Writer<W> {
             t(s.valid_from).into(),
             t(s.valid_to).into(),
             guard(s.last_verified.as_deref().unwrap_or("")),
-            guard(&s.properties),
-            s.geometry.wkt_string().into(),
         ];
+        if self.columns.nested {
+            row.push(guard(&s.properties));
+        }
+        let extras = crate::layout::extras(s);
+        for (key, _, kind) in &self.columns.extra {
+            let cell = match (extras.get(key), kind) {
+                (None, _) => String::new(),
+                (Some(Value::String(t)), Kind::Text) => guard(t).into_owned(),
+                (Some(v), _) => guard(&v.to_string()).into_owned(),
+            };
+            row.push(cell.into());
+        }
+        row.push(s.geometry.wkt_string().into());
         self.out.write_record(row.iter().map(|c| c.as_ref()))
     }
 

@@ -249,6 +249,38 @@ pub fn read_document(path: &Path, each: Each<'_>) -> Result<Map<String, Value>, 
     Ok(reader.members)
 }
 
+/// The top-level members of a GeoJSON document that come before its
+/// `features` (`licence`, `attribution`, `name`, …), read without reading
+/// the features: a source's defaults, as the document states them.
+pub fn head_members(path: &Path) -> Result<Map<String, Value>, ReadError> {
+    struct Head<'a>(&'a mut Map<String, Value>);
+    impl<'de> Visitor<'de> for Head<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a GeoJSON object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            while let Some(key) = map.next_key::<String>()? {
+                if key == "features" {
+                    return Err(de::Error::custom(HEAD_DONE));
+                }
+                let v: Value = map.next_value()?;
+                self.0.insert(key, v);
+            }
+            Ok(())
+        }
+    }
+    const HEAD_DONE: &str = "nostrike: head read";
+    let file = std::fs::File::open(path).map_err(|e| ReadError::io(path, e))?;
+    let mut input = BufReader::with_capacity(1 << 16, std::io::Read::take(file, MAX_FEATURE_BYTES));
+    skip_bom(&mut input).map_err(|e| ReadError::io(path, e))?;
+    let mut members = Map::new();
+    let mut de = serde_json::Deserializer::from_reader(input);
+    // Anything but the stop at `features` is left for the full read to report.
+    let _ = de::Deserializer::deserialize_map(&mut de, Head(&mut members));
+    Ok(members)
+}
+
 fn skip_bom<R: BufRead>(r: &mut R) -> std::io::Result<()> {
     let buf = r.fill_buf()?;
     if buf.starts_with(&[0xEF, 0xBB, 0xBF]) {

@@ -6,6 +6,8 @@ use std::path::Path;
 use geo_types::Geometry;
 use nostrike_core::{time, wkb, Site};
 use rusqlite::{params, Connection, OpenFlags};
+
+use crate::layout::{read_column, Columns, Kind};
 use serde_json::{Map, Value};
 
 use crate::{RawFeature, ReadError};
@@ -107,12 +109,12 @@ pub fn read(
             "not a GeoPackage (no GPKG application id, no gpkg_geometry_columns table)",
         ));
     }
-    let layers: Vec<(String, String, i64)> = {
+    let layers: Vec<(String, String, i64, String)> = {
         let mut st = conn
-            .prepare("SELECT g.table_name, g.column_name, g.srs_id FROM gpkg_geometry_columns g JOIN gpkg_contents c ON c.table_name = g.table_name WHERE c.data_type = 'features' ORDER BY g.table_name")
+            .prepare("SELECT g.table_name, g.column_name, g.srs_id, coalesce(c.description, '') FROM gpkg_geometry_columns g JOIN gpkg_contents c ON c.table_name = g.table_name WHERE c.data_type = 'features' ORDER BY g.table_name")
             .map_err(sq(path))?;
         let v = st
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
             .map_err(sq(path))?
             .collect::<Result<Vec<_>, _>>()
             .map_err(sq(path))?;
@@ -123,7 +125,9 @@ pub fn read(
     }
     let mut n = 0usize;
     let several = layers.len() > 1;
-    for (table, column, srs) in layers {
+    for (table, column, srs, description) in layers {
+        // nostrike's own export: NULL is an absent property, `NAME:json` columns hold JSON.
+        let own = description.starts_with(OWN_DESCRIPTION);
         let (org, code, name): (String, i64, String) = conn
             .query_row("SELECT organization, organization_coordsys_id, srs_name FROM gpkg_spatial_ref_sys WHERE srs_id = ?1", [srs], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .map_err(|e| ReadError::invalid(path, format!("table {table:?}: SRS {srs} is not described in gpkg_spatial_ref_sys ({e})")))?;
@@ -164,6 +168,19 @@ pub fn read(
                     };
                     continue;
                 }
+                if own {
+                    match v {
+                        V::Null => continue,
+                        V::Text(t) if col.ends_with(crate::layout::JSON_SUFFIX) => {
+                            if let Some((k, value)) = read_column(col, &String::from_utf8_lossy(t))
+                            {
+                                props.insert(k, value);
+                            }
+                            continue;
+                        }
+                        _ => {}
+                    }
+                }
                 let value = match v {
                     V::Null => Value::Null,
                     V::Integer(x) => Value::from(x),
@@ -200,8 +217,28 @@ pub fn read(
     Ok(())
 }
 
-/// Write sites as a GeoPackage with one feature table, `sites`, and an R-tree spatial index.
-pub fn write(path: &Path, sites: &[Site]) -> Result<(), String> {
+/// Whether a GeoPackage is nostrike's own export (its `sites` table's description).
+pub fn is_own_export(path: &Path) -> bool {
+    let Ok(conn) = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY) else {
+        return false;
+    };
+    conn.query_row(
+        "SELECT count(*) FROM gpkg_contents WHERE description LIKE ?1",
+        [format!("{OWN_DESCRIPTION}%")],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|n| n > 0)
+    .unwrap_or(false)
+}
+
+/// The description nostrike's own exports give their `sites` table.
+pub const OWN_DESCRIPTION: &str = "nostrike protected sites";
+
+/// Write sites as a GeoPackage with one feature table, `sites`, and an R-tree
+/// spatial index. Columns: nostrike's fields, then the sources' own
+/// properties (see [`crate::layout`]). `notice` (licences and attributions)
+/// goes into the table's description and the GeoPackage's metadata.
+pub fn write(path: &Path, sites: &[Site], notice: &str) -> Result<(), String> {
     if path.exists() {
         std::fs::remove_file(path).map_err(|e| format!("{}: {e}", path.display()))?;
     }
@@ -221,14 +258,79 @@ INSERT INTO gpkg_spatial_ref_sys VALUES ('WGS 84 geodetic', 4326, 'EPSG', 4326, 
 CREATE TABLE gpkg_contents (table_name TEXT NOT NULL PRIMARY KEY, data_type TEXT NOT NULL, identifier TEXT UNIQUE, description TEXT DEFAULT '', last_change DATETIME NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')), min_x DOUBLE, min_y DOUBLE, max_x DOUBLE, max_y DOUBLE, srs_id INTEGER, CONSTRAINT fk_gc_r_srs_id FOREIGN KEY (srs_id) REFERENCES gpkg_spatial_ref_sys(srs_id));
 CREATE TABLE gpkg_geometry_columns (table_name TEXT NOT NULL, column_name TEXT NOT NULL, geometry_type_name TEXT NOT NULL, srs_id INTEGER NOT NULL, z TINYINT NOT NULL, m TINYINT NOT NULL, CONSTRAINT pk_geom_cols PRIMARY KEY (table_name, column_name), CONSTRAINT fk_gc_tn FOREIGN KEY (table_name) REFERENCES gpkg_contents(table_name), CONSTRAINT fk_gc_srs FOREIGN KEY (srs_id) REFERENCES gpkg_spatial_ref_sys (srs_id));
 CREATE TABLE gpkg_extensions (table_name TEXT, column_name TEXT, extension_name TEXT NOT NULL, definition TEXT NOT NULL, scope TEXT NOT NULL, CONSTRAINT ge_tce UNIQUE (table_name, column_name, extension_name));
-CREATE TABLE sites (fid INTEGER PRIMARY KEY AUTOINCREMENT, geom GEOMETRY, source TEXT NOT NULL, id TEXT NOT NULL, name TEXT, category TEXT NOT NULL, protection TEXT NOT NULL, designations TEXT, standoff_m DOUBLE, positional_accuracy_m DOUBLE, valid_from TEXT, valid_to TEXT, last_verified TEXT, extra TEXT);
-INSERT INTO gpkg_contents (table_name, data_type, identifier, description, srs_id) VALUES ('sites', 'features', 'sites', 'nostrike protected sites', 4326);
-INSERT INTO gpkg_geometry_columns VALUES ('sites', 'geom', 'GEOMETRY', 4326, 0, 0);
-CREATE VIRTUAL TABLE rtree_sites_geom USING rtree(id, minx, maxx, miny, maxy);
-INSERT INTO gpkg_extensions VALUES ('sites', 'geom', 'gpkg_rtree_index', 'http://www.geopackage.org/spec120/#extension_rtree', 'write-only');
+CREATE TABLE gpkg_metadata (id INTEGER CONSTRAINT m_pk PRIMARY KEY ASC NOT NULL, md_scope TEXT NOT NULL DEFAULT 'dataset', md_standard_uri TEXT NOT NULL, mime_type TEXT NOT NULL DEFAULT 'text/xml', metadata TEXT NOT NULL DEFAULT '');
+CREATE TABLE gpkg_metadata_reference (reference_scope TEXT NOT NULL, table_name TEXT, column_name TEXT, row_id_value INTEGER, timestamp DATETIME NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')), md_file_id INTEGER NOT NULL, md_parent_id INTEGER, CONSTRAINT crmr_mfi_fk FOREIGN KEY (md_file_id) REFERENCES gpkg_metadata(id), CONSTRAINT crmr_mpi_fk FOREIGN KEY (md_parent_id) REFERENCES gpkg_metadata(id));
+INSERT INTO gpkg_extensions VALUES ('gpkg_metadata', NULL, 'gpkg_metadata', 'http://www.geopackage.org/spec120/#extension_metadata', 'read-write');
+INSERT INTO gpkg_extensions VALUES ('gpkg_metadata_reference', NULL, 'gpkg_metadata', 'http://www.geopackage.org/spec120/#extension_metadata', 'read-write');
 "#,
     )
     .map_err(err)?;
+    let columns = Columns::plan(sites, true);
+    let quote = |c: &str| format!("\"{}\"", c.replace('"', "\"\""));
+    let own_types = [
+        "TEXT NOT NULL",
+        "TEXT NOT NULL",
+        "TEXT",
+        "TEXT NOT NULL",
+        "TEXT NOT NULL",
+        "TEXT",
+        "DOUBLE",
+        "DOUBLE",
+        "TEXT",
+        "TEXT",
+        "TEXT",
+    ];
+    let mut defs: Vec<String> = vec![
+        "fid INTEGER PRIMARY KEY AUTOINCREMENT".into(),
+        "geom GEOMETRY".into(),
+    ];
+    let mut names: Vec<String> = Vec::new();
+    for ((_, col), ty) in columns.own.iter().zip(own_types) {
+        defs.push(format!("{} {ty}", quote(col)));
+        names.push(quote(col));
+    }
+    if columns.nested {
+        defs.push("extra TEXT".into());
+        names.push("extra".into());
+    }
+    for (_, col, kind) in &columns.extra {
+        let ty = match kind {
+            Kind::Integer => "INTEGER",
+            Kind::Real => "DOUBLE",
+            Kind::Text | Kind::Json => "TEXT",
+        };
+        defs.push(format!("{} {ty}", quote(col)));
+        names.push(quote(col));
+    }
+    tx.execute_batch(&format!("CREATE TABLE sites ({});", defs.join(", ")))
+        .map_err(err)?;
+    let description = if notice.is_empty() {
+        OWN_DESCRIPTION.to_string()
+    } else {
+        format!("{OWN_DESCRIPTION} — {notice}")
+    };
+    tx.execute(
+        "INSERT INTO gpkg_contents (table_name, data_type, identifier, description, srs_id) VALUES ('sites', 'features', 'sites', ?1, 4326)",
+        [&description],
+    )
+    .map_err(err)?;
+    tx.execute(
+        "INSERT INTO gpkg_metadata (id, md_scope, md_standard_uri, mime_type, metadata) VALUES (1, 'dataset', 'http://purl.org/dc/elements/1.1/', 'text/plain', ?1)",
+        [&description],
+    )
+    .map_err(err)?;
+    tx.execute_batch(
+        "INSERT INTO gpkg_metadata_reference (reference_scope, table_name, md_file_id) VALUES ('table', 'sites', 1);
+         INSERT INTO gpkg_geometry_columns VALUES ('sites', 'geom', 'GEOMETRY', 4326, 0, 0);
+         CREATE VIRTUAL TABLE rtree_sites_geom USING rtree(id, minx, maxx, miny, maxy);
+         INSERT INTO gpkg_extensions VALUES ('sites', 'geom', 'gpkg_rtree_index', 'http://www.geopackage.org/spec120/#extension_rtree', 'write-only');",
+    )
+    .map_err(err)?;
+    let insert = format!(
+        "INSERT INTO sites (geom, {}) VALUES ({})",
+        names.join(", "),
+        vec!["?"; names.len() + 1].join(", ")
+    );
     let (mut minx, mut miny, mut maxx, mut maxy) = (
         f64::INFINITY,
         f64::INFINITY,
@@ -236,9 +338,7 @@ INSERT INTO gpkg_extensions VALUES ('sites', 'geom', 'gpkg_rtree_index', 'http:/
         f64::NEG_INFINITY,
     );
     {
-        let mut ins = tx
-            .prepare("INSERT INTO sites (geom, source, id, name, category, protection, designations, standoff_m, positional_accuracy_m, valid_from, valid_to, last_verified, extra) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)")
-            .map_err(err)?;
+        let mut ins = tx.prepare(&insert).map_err(err)?;
         let mut rt = tx
             .prepare("INSERT INTO rtree_sites_geom VALUES (?1, ?2, ?3, ?4, ?5)")
             .map_err(err)?;
@@ -260,22 +360,43 @@ INSERT INTO gpkg_extensions VALUES ('sites', 'geom', 'gpkg_rtree_index', 'http:/
             maxy = maxy.max(y1);
             let designations =
                 serde_json::to_string(&s.designations).unwrap_or_else(|_| "[]".into());
-            ins.execute(params![
-                encode_blob(&s.geometry),
-                s.source,
-                s.id,
-                s.name,
-                s.category.as_str(),
-                s.protection.as_str(),
-                designations,
-                s.standoff_m,
-                s.positional_accuracy_m,
-                s.valid_from.map(time::format_utc),
-                s.valid_to.map(time::format_utc),
-                s.last_verified,
-                s.properties
-            ])
-            .map_err(err)?;
+            use rusqlite::types::Value as Sql;
+            let text = |t: &str| Sql::Text(t.to_string());
+            let opt_text = |t: Option<String>| t.map(Sql::Text).unwrap_or(Sql::Null);
+            let opt_real = |x: Option<f64>| x.map(Sql::Real).unwrap_or(Sql::Null);
+            let mut values: Vec<Sql> = vec![
+                Sql::Blob(encode_blob(&s.geometry)),
+                text(&s.source),
+                text(&s.id),
+                text(&s.name),
+                text(s.category.as_str()),
+                text(s.protection.as_str()),
+                text(&designations),
+                opt_real(s.standoff_m),
+                Sql::Real(s.positional_accuracy_m),
+                opt_text(s.valid_from.map(time::format_utc)),
+                opt_text(s.valid_to.map(time::format_utc)),
+                opt_text(s.last_verified.clone()),
+            ];
+            if columns.nested {
+                values.push(text(&s.properties));
+            }
+            let extras = crate::layout::extras(s);
+            for (key, _, kind) in &columns.extra {
+                values.push(match (extras.get(key), kind) {
+                    (None, _) => Sql::Null,
+                    (Some(Value::String(t)), Kind::Text) => text(t),
+                    (Some(Value::Number(n)), Kind::Integer) => {
+                        n.as_i64().map(Sql::Integer).unwrap_or(Sql::Null)
+                    }
+                    (Some(Value::Number(n)), Kind::Real) => {
+                        n.as_f64().map(Sql::Real).unwrap_or(Sql::Null)
+                    }
+                    (Some(v), _) => text(&v.to_string()),
+                });
+            }
+            ins.execute(rusqlite::params_from_iter(values))
+                .map_err(err)?;
             rt.execute(params![tx.last_insert_rowid(), x0, x1, y0, y1])
                 .map_err(err)?;
         }

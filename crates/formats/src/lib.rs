@@ -11,6 +11,7 @@ pub mod csv;
 pub mod geojson;
 pub mod gpkg;
 pub mod kml;
+pub mod layout;
 mod mapping;
 pub mod osm;
 pub mod shp;
@@ -19,7 +20,7 @@ mod validate;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-pub use mapping::{Mapping, MappingError};
+pub use mapping::{namespaced, Mapping, MappingError, OWN_FIELDS};
 pub use validate::validate_geometry;
 
 /// A file format nostrike reads or writes.
@@ -281,6 +282,22 @@ pub fn read_features(
         Format::Shp => shp::read(path, each),
         Format::Osm => osm::read(path, each),
     }
+}
+
+/// Whether a file is one of nostrike's own exports, to be read with
+/// [`Mapping::nostrike_export`] (exact names; the sources' own properties
+/// kept whatever they are called).
+pub fn is_own_export(
+    path: &Path,
+    format: Format,
+    options: &ReadOptions,
+) -> Result<bool, ReadError> {
+    Ok(match format {
+        Format::GeoJson => geojson::head_members(path)?.contains_key("nostrike"),
+        Format::Csv => csv::is_own_export(path, options)?,
+        Format::Gpkg => gpkg::is_own_export(path),
+        _ => false,
+    })
 }
 
 /// Options for readers whose layout varies (CSV columns).

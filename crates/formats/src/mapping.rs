@@ -75,6 +75,10 @@ pub struct Mapping {
     pub generate_ids: bool,
     /// Source value → category name.
     pub categories: BTreeMap<String, String>,
+    /// Names are exact (no other spelling or case is tried) and the first
+    /// one present decides, even when empty: how nostrike reads its own exports.
+    #[serde(skip)]
+    pub exact: bool,
 }
 
 impl Default for Mapping {
@@ -94,7 +98,70 @@ impl Default for Mapping {
             default_category: None,
             generate_ids: false,
             categories: BTreeMap::new(),
+            exact: false,
         }
+    }
+}
+
+/// nostrike's own fields, as its exports name them.
+pub const OWN_FIELDS: &[&str] = &[
+    "source",
+    "id",
+    "name",
+    "category",
+    "protection",
+    "designations",
+    "standoff_m",
+    "positional_accuracy_m",
+    "valid_from",
+    "valid_to",
+    "last_verified",
+];
+
+/// The name an export gives one of nostrike's own fields when the site's
+/// source properties already use the plain name (`nostrike:name`).
+pub fn namespaced(field: &str) -> String {
+    format!("nostrike:{field}")
+}
+
+impl Mapping {
+    /// The mapping of nostrike's own exports: each field under its own name,
+    /// or `nostrike:NAME` where a source property took the plain name; every
+    /// other property is the source's, kept as it came.
+    pub fn nostrike_export() -> Mapping {
+        let both = |f: &str| vec![namespaced(f), f.to_string()];
+        Mapping {
+            id: both("id"),
+            source: both("source"),
+            name: both("name"),
+            category: both("category"),
+            protection: both("protection"),
+            designations: both("designations"),
+            standoff_m: both("standoff_m"),
+            positional_accuracy_m: both("positional_accuracy_m"),
+            valid_from: both("valid_from"),
+            valid_to: both("valid_to"),
+            last_verified: both("last_verified"),
+            default_category: None,
+            generate_ids: false,
+            categories: BTreeMap::new(),
+            exact: true,
+        }
+    }
+
+    fn take(&self, props: &mut Map<String, Value>, keys: &[String]) -> Option<(String, Value)> {
+        if !self.exact {
+            return take(props, keys);
+        }
+        for k in keys {
+            if let Some(v) = props.remove(k) {
+                if v.is_null() || v == Value::String(String::new()) {
+                    return None;
+                }
+                return Some((k.clone(), v));
+            }
+        }
+        None
     }
 }
 
@@ -208,7 +275,7 @@ impl Mapping {
         unit: &'static str,
     ) -> Result<Site, FeatureError> {
         let mut props = raw.properties;
-        let prop_id = take(&mut props, &self.id).map(|(_, v)| text(&v));
+        let prop_id = self.take(&mut props, &self.id).map(|(_, v)| text(&v));
         // An id property named by the mapping wins over the feature's own id
         // (exports put `SOURCE/ID` in the feature id and the bare id in `id`).
         let id = prop_id.or(raw.id);
@@ -221,7 +288,7 @@ impl Mapping {
         };
         let geometry = raw.geometry.map_err(|r| err(r, &id))?;
         validate_geometry(&geometry).map_err(|r| err(r, &id))?;
-        let feature_source = take(&mut props, &self.source).map(|(_, v)| text(&v));
+        let feature_source = self.take(&mut props, &self.source).map(|(_, v)| text(&v));
         let source = match (source, feature_source) {
             (Some(s), _) => s.to_string(),
             (None, Some(s)) => s,
@@ -238,7 +305,7 @@ impl Mapping {
             _ => return Err(err("missing id (give ids in the data, or request generated ids with generate_ids = true in a --map file)".into(), &None)),
         };
         let some_id = Some(id.clone());
-        let category = match take(&mut props, &self.category) {
+        let category = match self.take(&mut props, &self.category) {
             Some((_, v)) => self.category(&text(&v)).map_err(|r| err(r, &some_id))?,
             None => match &self.default_category {
                 Some(d) => self.category(d).map_err(|r| err(r, &some_id))?,
@@ -250,13 +317,13 @@ impl Mapping {
                 }
             },
         };
-        let protection = match take(&mut props, &self.protection) {
+        let protection = match self.take(&mut props, &self.protection) {
             Some((_, v)) => text(&v)
                 .parse::<Protection>()
                 .map_err(|e| err(e.to_string(), &some_id))?,
             None => Protection::General,
         };
-        let designations = match take(&mut props, &self.designations) {
+        let designations = match self.take(&mut props, &self.designations) {
             None => vec![],
             Some((_, Value::Array(a))) => a.iter().map(text).collect(),
             // A JSON array written as text (our CSV and GeoPackage exports).
@@ -272,27 +339,30 @@ impl Mapping {
                 .filter(|s| !s.is_empty())
                 .collect(),
         };
-        let name = take(&mut props, &self.name)
+        let name = self
+            .take(&mut props, &self.name)
             .map(|(_, v)| text(&v))
             .unwrap_or_default();
-        let standoff_m = metres("standoff_m", take(&mut props, &self.standoff_m))
+        let standoff_m = metres("standoff_m", self.take(&mut props, &self.standoff_m))
             .map_err(|r| err(r, &some_id))?;
         let positional_accuracy_m = metres(
             "positional_accuracy_m",
-            take(&mut props, &self.positional_accuracy_m),
+            self.take(&mut props, &self.positional_accuracy_m),
         )
         .map_err(|r| err(r, &some_id))?
         .unwrap_or(0.0);
-        let valid_from =
-            when("valid_from", take(&mut props, &self.valid_from)).map_err(|r| err(r, &some_id))?;
-        let valid_to =
-            when("valid_to", take(&mut props, &self.valid_to)).map_err(|r| err(r, &some_id))?;
+        let valid_from = when("valid_from", self.take(&mut props, &self.valid_from))
+            .map_err(|r| err(r, &some_id))?;
+        let valid_to = when("valid_to", self.take(&mut props, &self.valid_to))
+            .map_err(|r| err(r, &some_id))?;
         if let (Some(f), Some(t)) = (valid_from, valid_to) {
             if t <= f {
                 return Err(err("valid_to is not after valid_from".into(), &some_id));
             }
         }
-        let last_verified = take(&mut props, &self.last_verified).map(|(_, v)| text(&v));
+        let last_verified = self
+            .take(&mut props, &self.last_verified)
+            .map(|(_, v)| text(&v));
         // Our own exports nest the extra properties under "extra"; flatten them back.
         // (CSV and GeoPackage carry them as JSON text.)
         if let Some(Value::String(t)) = props.get("extra") {

@@ -106,7 +106,7 @@ fn geopackages_that_are_not_wgs84_or_are_damaged_are_refused() {
     );
     s.name = "x".into();
     let good = d.path().join("good.gpkg");
-    nostrike_formats::gpkg::write(&good, &[s]).unwrap();
+    nostrike_formats::gpkg::write(&good, &[s], "").unwrap();
     assert_eq!(read(&good, Format::Gpkg).unwrap().0, 1);
     let mercator = d.path().join("mercator.gpkg");
     std::fs::copy(&good, &mercator).unwrap();
@@ -227,7 +227,7 @@ mod fuzz {
         );
         s.name = "x".into();
         let g = d.path().join("s.gpkg");
-        nostrike_formats::gpkg::write(&g, &[s]).unwrap();
+        nostrike_formats::gpkg::write(&g, &[s], "").unwrap();
         vec![
             ("s.geojson", Format::GeoJson, std::fs::read(Path::new(SHARED).join("osm/andorra-2013-sites.geojson")).unwrap()[..4000].to_vec()),
             ("s.ndjson", Format::GeoJsonSeq, b"{\"type\":\"Feature\",\"id\":\"a\",\"properties\":{\"category\":\"museum\"},\"geometry\":{\"type\":\"Polygon\",\"coordinates\":[[[0,0],[1,0],[1,1],[0,0]]]}}\n".to_vec()),
