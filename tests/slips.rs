@@ -1046,3 +1046,181 @@ fn exports_nested_the_sources_own_properties() {
         .success();
     assert!(std::fs::read_to_string(&kml).unwrap().contains("CC-BY-4.0"));
 }
+
+/// Names of the imported sites, by id.
+fn names_by_id(reg: &Path) -> std::collections::BTreeMap<String, String> {
+    let (_, out, _) = code(ns(reg).args(["sites", "--format", "json"]));
+    serde_json::from_str::<Value>(&out)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["id"].as_str().unwrap().to_string(),
+                s["name"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn latin1_shapefile_names_came_back_as_replacement_characters() {
+    let d = tempfile::tempdir().unwrap();
+    let src = write(
+        &d.path().join("n.geojson"),
+        r#"{"type":"FeatureCollection","features":[
+{"type":"Feature","properties":{"sid":"a1","category":"museum","name":"Lomé"},"geometry":{"type":"Point","coordinates":[1.2,6.1]}},
+{"type":"Feature","properties":{"sid":"a2","category":"museum","name":"São Paulo"},"geometry":{"type":"Point","coordinates":[-46.6,-23.5]}},
+{"type":"Feature","properties":{"sid":"a3","category":"museum","name":"København"},"geometry":{"type":"Point","coordinates":[12.5,55.7]}}]}"#,
+    );
+    let map = write(&d.path().join("map.toml"), "id = [\"sid\"]\n");
+    let want: std::collections::BTreeMap<String, String> =
+        [("a1", "Lomé"), ("a2", "São Paulo"), ("a3", "København")]
+            .into_iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+    // (encoding GDAL writes, what to do to the files, how it must then be read)
+    for (case, encoding, change) in [
+        ("cpg", "ISO-8859-1", ""),
+        ("ldid", "ISO-8859-1", "no-cpg-ldid-0x57"),
+        ("sniff-latin1", "ISO-8859-1", "no-cpg"),
+        ("utf8-cpg", "UTF-8", ""),
+        ("sniff-utf8", "UTF-8", "no-cpg"),
+    ] {
+        let shp = d.path().join(format!("{case}.shp"));
+        let st = std::process::Command::new("ogr2ogr")
+            .args([
+                "-f",
+                "ESRI Shapefile",
+                "-lco",
+                &format!("ENCODING={encoding}"),
+            ])
+            .arg(&shp)
+            .arg(&src)
+            .status()
+            .expect("ogr2ogr (gdal-bin)");
+        assert!(st.success());
+        if case == "cpg" {
+            // GDAL itself reads the Latin-1 names back as these: the oracle agrees.
+            let info = std::process::Command::new("ogrinfo")
+                .arg("-al")
+                .arg(&shp)
+                .output()
+                .unwrap();
+            let info = String::from_utf8_lossy(&info.stdout);
+            for n in want.values() {
+                assert!(
+                    info.contains(&format!("name (String) = {n}")),
+                    "ogrinfo: {info}"
+                );
+            }
+        }
+        if change.starts_with("no-cpg") {
+            std::fs::remove_file(shp.with_extension("cpg")).unwrap();
+        }
+        if change == "no-cpg-ldid-0x57" {
+            let dbf = shp.with_extension("dbf");
+            let mut bytes = std::fs::read(&dbf).unwrap();
+            bytes[29] = 0x57; // the language driver for ANSI / Windows-1252
+            std::fs::write(&dbf, bytes).unwrap();
+        }
+        let reg = d.path().join(format!("{case}.db"));
+        ns(&reg).arg("init").assert().success();
+        let (c, _, err) = code(ns(&reg).arg("import").arg(&shp).arg("--map").arg(&map));
+        assert_eq!(c, 0, "{case}: {err}");
+        assert_eq!(names_by_id(&reg), want, "{case}");
+    }
+}
+
+#[test]
+fn shapefile_without_prj_gave_no_way_forward() {
+    let d = tempfile::tempdir().unwrap();
+    let src = write(
+        &d.path().join("n.geojson"),
+        r#"{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"id":"a1","category":"museum"},"geometry":{"type":"Point","coordinates":[1.2,6.1]}}]}"#,
+    );
+    let shp = d.path().join("noprj.shp");
+    assert!(std::process::Command::new("ogr2ogr")
+        .args(["-f", "ESRI Shapefile"])
+        .arg(&shp)
+        .arg(&src)
+        .status()
+        .unwrap()
+        .success());
+    std::fs::remove_file(shp.with_extension("prj")).unwrap();
+    let reg = d.path().join("r.db");
+    ns(&reg).arg("init").assert().success();
+    let (c, _, err) = code(ns(&reg).arg("import").arg(&shp));
+    assert_eq!(c, 1);
+    assert!(err.contains("--assume-crs EPSG:4326"), "{err}");
+    let (c, _, err) = code(
+        ns(&reg)
+            .arg("import")
+            .arg(&shp)
+            .args(["--assume-crs", "EPSG:3857"]),
+    );
+    assert_eq!(c, 1);
+    assert!(err.contains("only EPSG:4326"), "{err}");
+    let (c, out, err) = code(
+        ns(&reg)
+            .arg("import")
+            .arg(&shp)
+            .args(["--assume-crs", "EPSG:4326"]),
+    );
+    assert_eq!(c, 0, "{err}");
+    assert!(out.contains("added 1"), "{out}");
+}
+
+#[test]
+fn the_map_file_format_was_undocumented() {
+    let doc = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/MAPPING.md"
+    ))
+    .unwrap();
+    let block = |lang: &str| -> String {
+        let start = doc.find(&format!("```{lang}\n")).unwrap() + lang.len() + 4;
+        let end = start + doc[start..].find("```").unwrap();
+        doc[start..end].to_string()
+    };
+    let d = tempfile::tempdir().unwrap();
+    let csv = write(&d.path().join("partner.csv"), &block("csv"));
+    let map = write(&d.path().join("partner-map.toml"), &block("toml"));
+    let reg = d.path().join("r.db");
+    ns(&reg).arg("init").assert().success();
+    let (c, out, err) = code(
+        ns(&reg)
+            .arg("import")
+            .arg(&csv)
+            .args(["--source", "partner-2026", "--map"])
+            .arg(&map),
+    );
+    assert_eq!(c, 0, "the documented example imports: {err}");
+    assert!(out.contains("added 3"), "{out}");
+    let (_, out, _) = code(ns(&reg).args(["sites", "--format", "json"]));
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let by_id = |id: &str| {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == id)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(by_id("H-01")["category"], "medical");
+    assert_eq!(by_id("H-01")["standoff_m"], 300.0);
+    assert_eq!(by_id("H-01")["note"], "main site");
+    assert_eq!(by_id("C-07")["category"], "religious_site");
+    assert_eq!(
+        by_id("C-07")["designations"],
+        serde_json::json!(["UNESCO", "national"])
+    );
+    assert_eq!(by_id("S-12")["category"], "education");
+    assert_eq!(by_id("S-12")["valid_to"], "2027-07-01T00:00:00Z");
+    let (_, out, _) = code(ns(&reg).args(["sites", "--near", "12.6392,-8.0029", "--within", "1m"]));
+    assert!(
+        out.contains("partner-2026/H-01"),
+        "coordinates from Y and X: {out}"
+    );
+}

@@ -98,6 +98,9 @@ pub struct ImportArgs {
     /// CSV delimiter (default: detected from the header line: `,`, `;` or a tab).
     #[arg(long, value_name = "CHAR", value_parser = parse_delimiter)]
     pub delimiter: Option<char>,
+    /// A shapefile without a .prj is WGS84 lon/lat (only EPSG:4326 may be assumed).
+    #[arg(long, value_name = "EPSG:4326")]
+    pub assume_crs: Option<String>,
 }
 
 fn parse_delimiter(s: &str) -> Result<char, String> {
@@ -370,11 +373,12 @@ pub fn import(path: &Path, args: &ImportArgs, out: Out) -> anyhow::Result<ExitCo
             .to_string();
         let (licence, attribution) = source_defaults(file, format, args)?;
         let options = ReadOptions {
-            lat_column: args.lat_column.clone(),
-            lon_column: args.lon_column.clone(),
-            wkt_column: args.wkt_column.clone(),
+            lat_column: args.lat_column.clone().or(mapping.lat_column.clone()),
+            lon_column: args.lon_column.clone().or(mapping.lon_column.clone()),
+            wkt_column: args.wkt_column.clone().or(mapping.wkt_column.clone()),
             delimiter: args.delimiter.map(|c| c as u8),
             geometry_optional: false,
+            assume_crs: args.assume_crs.clone(),
         };
         // nostrike's own exports read back exactly, whatever their sources' properties are called.
         let own_mapping = (args.map.is_none()
@@ -1194,6 +1198,7 @@ pub fn demo(keep: Option<&Path>, out: Out) -> anyhow::Result<ExitCode> {
             lon_column: None,
             wkt_column: None,
             delimiter: None,
+            assume_crs: None,
         };
         outln!("$ nostrike import helsinki-sites.geojson andorra-2013-sites.geojson");
         import(&reg_path, &args, out)?;

@@ -279,7 +279,7 @@ pub fn read_features(
         Format::Csv => csv::read(path, options, each),
         Format::Gpkg => gpkg::read(path, each),
         Format::Kml => kml::read(path, each),
-        Format::Shp => shp::read(path, each),
+        Format::Shp => shp::read(path, options.assume_crs.as_deref(), each),
         Format::Osm => osm::read(path, each),
     }
 }
@@ -315,6 +315,9 @@ pub struct ReadOptions {
     /// for callers that take the place from another column (an `mgrs` column
     /// of a check's areas).
     pub geometry_optional: bool,
+    /// The coordinate reference system to assume for a shapefile without a
+    /// `.prj` (only `EPSG:4326` is accepted; without it such a file is refused).
+    pub assume_crs: Option<String>,
 }
 
 /// The unit features are counted in for a format.

@@ -75,6 +75,12 @@ pub struct Mapping {
     pub generate_ids: bool,
     /// Source value → category name.
     pub categories: BTreeMap<String, String>,
+    /// CSV latitude column (the command line's `--lat-column` wins).
+    pub lat_column: Option<String>,
+    /// CSV longitude column (the command line's `--lon-column` wins).
+    pub lon_column: Option<String>,
+    /// CSV WKT column (the command line's `--wkt-column` wins).
+    pub wkt_column: Option<String>,
     /// Names are exact (no other spelling or case is tried) and the first
     /// one present decides, even when empty: how nostrike reads its own exports.
     #[serde(skip)]
@@ -98,6 +104,9 @@ impl Default for Mapping {
             default_category: None,
             generate_ids: false,
             categories: BTreeMap::new(),
+            lat_column: None,
+            lon_column: None,
+            wkt_column: None,
             exact: false,
         }
     }
@@ -145,6 +154,9 @@ impl Mapping {
             default_category: None,
             generate_ids: false,
             categories: BTreeMap::new(),
+            lat_column: None,
+            lon_column: None,
+            wkt_column: None,
             exact: true,
         }
     }

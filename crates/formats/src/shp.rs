@@ -14,6 +14,14 @@ use shapefile::{PolygonRing, Shape};
 
 use crate::{RawFeature, ReadError};
 
+/// Whether a CRS name given on the command line means WGS84 lon/lat.
+fn is_wgs84_name(crs: &str) -> bool {
+    matches!(
+        crs.trim().to_ascii_uppercase().as_str(),
+        "EPSG:4326" | "CRS84" | "OGC:CRS84" | "WGS84"
+    )
+}
+
 /// Whether a `.prj` WKT names geographic WGS84 (and nothing projected).
 fn prj_is_wgs84(wkt: &str) -> Result<(), String> {
     let w = wkt.to_ascii_uppercase();
@@ -196,9 +204,78 @@ fn unzip(path: &Path) -> Result<(PathBuf, TempDir), ReadError> {
     }
 }
 
+/// The text encoding of a shapefile's `.dbf`: named by the `.cpg` beside it
+/// (as GDAL and QGIS write it), else by the DBF's language driver byte;
+/// where neither says, UTF-8 if every byte of the file is valid UTF-8, else
+/// Latin-1 (read as Windows-1252, its superset, as GDAL reads ISO-8859-1).
+/// Returns the encoding and how it was decided, for messages.
+fn dbf_encoding(
+    path: &Path,
+    shp: &Path,
+) -> Result<(Option<shapefile::dbase::encoding::DynEncoding>, String), ReadError> {
+    use shapefile::dbase::encoding::{DynEncoding, EncodingRs};
+    let cpg = shp.with_extension("cpg");
+    if let Ok(label) = std::fs::read_to_string(&cpg) {
+        let name = label.trim().trim_start_matches('\u{feff}');
+        return match DynEncoding::from_name(name) {
+            Some(e) => Ok((Some(e), format!(".cpg {name}"))),
+            None => Err(ReadError::invalid(
+                path,
+                format!(".cpg names the encoding {name:?}, which nostrike does not know (UTF-8, ISO-8859-1…15, CP1250…1258, 866, 874, 932, 936, 949, 950, BIG5)"),
+            )),
+        };
+    }
+    let dbf = shp.with_extension("dbf");
+    let bytes = std::fs::read(&dbf).map_err(|e| ReadError::io(&dbf, e))?;
+    // Byte 29 of a DBF header is its language driver id; 0 says nothing.
+    let latin1 = || {
+        let e: &'static shapefile::dbase::encoding_rs::Encoding =
+            shapefile::dbase::encoding_rs::WINDOWS_1252;
+        DynEncoding::from(EncodingRs::from(e))
+    };
+    let ldid = bytes.get(29).copied().unwrap_or(0);
+    // ESRI's "ANSI" drivers (0x57 as ArcGIS and GDAL write it, 0x58, 0x59) are Windows-1252.
+    if matches!(ldid, 0x57..=0x59) {
+        return Ok((
+            Some(latin1()),
+            format!("the DBF language driver 0x{ldid:02x} (ANSI)"),
+        ));
+    }
+    let known = !matches!(
+        shapefile::dbase::CodePageMark::from(ldid),
+        shapefile::dbase::CodePageMark::Invalid | shapefile::dbase::CodePageMark::Undefined
+    );
+    match (ldid, known) {
+        (_, true) => Ok((None, format!("the DBF language driver 0x{ldid:02x}"))),
+        _ => {
+            // The records start after the header (its length: bytes 8–9, little-endian).
+            let start = bytes
+                .get(8..10)
+                .map(|b| u16::from_le_bytes([b[0], b[1]]) as usize)
+                .unwrap_or(0)
+                .min(bytes.len());
+            if std::str::from_utf8(&bytes[start..]).is_ok() {
+                Ok((
+                    Some(DynEncoding::from(shapefile::dbase::Unicode)),
+                    "UTF-8 (no .cpg or language driver; the text is valid UTF-8)".into(),
+                ))
+            } else {
+                Ok((
+                    Some(latin1()),
+                    "Latin-1 (no .cpg or known language driver; the text is not UTF-8)".into(),
+                ))
+            }
+        }
+    }
+}
+
 /// Read a shapefile (or a zip holding one), streaming features to `each`.
+///
+/// Without a `.prj` the file is refused, unless `assume_crs` is
+/// `EPSG:4326` (the user's explicit word that it is WGS84 lon/lat).
 pub fn read(
     path: &Path,
+    assume_crs: Option<&str>,
     each: &mut dyn FnMut(RawFeature) -> Result<(), ReadError>,
 ) -> Result<(), ReadError> {
     let zipped = path
@@ -212,14 +289,41 @@ pub fn read(
         (path.to_path_buf(), None)
     };
     let prj = shp.with_extension("prj");
-    let wkt = std::fs::read_to_string(&prj).map_err(|_| ReadError::invalid(path, "no .prj beside the .shp: the coordinate reference system is unknown (nostrike reads WGS84 lon/lat only)"))?;
-    prj_is_wgs84(&wkt).map_err(|e| ReadError::invalid(path, format!(".prj: {e}")))?;
-    let dbf_records = shapefile::dbase::Reader::from_path(shp.with_extension("dbf"))
-        .map_err(|e| ReadError::invalid(path, format!(".dbf: {e}")))?
-        .header()
-        .num_records as usize;
-    let mut reader = shapefile::Reader::from_path(&shp)
+    match (std::fs::read_to_string(&prj), assume_crs) {
+        (Ok(wkt), _) => {
+            prj_is_wgs84(&wkt).map_err(|e| ReadError::invalid(path, format!(".prj: {e}")))?
+        }
+        (Err(_), Some(crs)) if is_wgs84_name(crs) => {}
+        (Err(_), Some(crs)) => {
+            return Err(ReadError::invalid(
+                path,
+                format!("--assume-crs {crs}: only EPSG:4326 (WGS84 lon/lat) can be assumed; reproject other data first, e.g. ogr2ogr -t_srs EPSG:4326"),
+            ))
+        }
+        (Err(_), None) => {
+            return Err(ReadError::invalid(
+                path,
+                "no .prj beside the .shp: the coordinate reference system is unknown. If you know the coordinates are WGS84 longitude/latitude, say so with --assume-crs EPSG:4326; otherwise reproject with ogr2ogr -t_srs EPSG:4326",
+            ))
+        }
+    }
+    let (encoding, _how) = dbf_encoding(path, &shp)?;
+    let open_dbf = || -> Result<_, ReadError> {
+        let f = std::fs::File::open(shp.with_extension("dbf"))
+            .map_err(|e| ReadError::invalid(path, format!(".dbf: {e}")))?;
+        let f = std::io::BufReader::new(f);
+        match &encoding {
+            Some(e) => shapefile::dbase::ReaderBuilder::new()
+                .with_encoding(e.clone())
+                .build(f),
+            None => shapefile::dbase::Reader::new(f),
+        }
+        .map_err(|e| ReadError::invalid(path, format!(".dbf: {e}")))
+    };
+    let dbf_records = open_dbf()?.header().num_records as usize;
+    let shapes = shapefile::ShapeReader::from_path(&shp)
         .map_err(|e| ReadError::invalid(path, format!("not a readable shapefile: {e}")))?;
+    let mut reader = shapefile::Reader::new(shapes, open_dbf()?);
     if let Ok(n) = reader.shape_count() {
         if n != dbf_records {
             return Err(ReadError::invalid(
