@@ -1224,3 +1224,57 @@ fn the_map_file_format_was_undocumented() {
         "coordinates from Y and X: {out}"
     );
 }
+
+#[test]
+fn read_as_was_missing_from_csv_and_geojson_reports() {
+    let d = tempfile::tempdir().unwrap();
+    let reg = registry(d.path());
+    // Latitude and longitude swapped in the file: the report must show it.
+    let areas = write(&d.path().join("a.csv"), "id,lat,lon\nT1,1.5306,42.5110\n");
+    for (fmt, needle) in [
+        ("csv", "point lat 1.5306 lon 42.511"),
+        ("geojson", "point lat 1.5306 lon 42.511"),
+        ("table", "point lat 1.5306 lon 42.511"),
+        ("kml", "point lat 1.5306 lon 42.511"),
+    ] {
+        let (c, out, err) = code(
+            ns(&reg)
+                .args(["check", "--format", fmt, "--areas"])
+                .arg(&areas),
+        );
+        assert_eq!(c, 0, "{fmt}: {err}");
+        assert!(out.contains(needle), "{fmt}: {out}");
+    }
+}
+
+#[test]
+fn polygon_with_a_repeated_vertex_was_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let reg = d.path().join("r.db");
+    ns(&reg).arg("init").assert().success();
+    let f = write(
+        &d.path().join("rep.geojson"),
+        r#"{"type":"FeatureCollection","features":[{"type":"Feature","id":"p","properties":{"category":"museum"},"geometry":{"type":"Polygon","coordinates":[[[10,50],[10.01,50],[10.01,50],[10.01,50.01],[10,50.01],[10,50]]]}}]}"#,
+    );
+    let (c, _, err) = code(ns(&reg).arg("import").arg(&f));
+    assert_eq!(c, 0, "{err}");
+    // Inside: distance 0. Outside, east of the repeated corner: the true distance.
+    let (c, out, _) =
+        code(ns(&reg).args(["check", "--point", "50.005,10.005", "--format", "json"]));
+    assert_eq!(c, 4);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["areas"][0]["hits"][0]["distance_m"], 0.0);
+    let (_, out, _) = code(ns(&reg).args([
+        "check",
+        "--point",
+        "50.0,10.0110",
+        "--buffer",
+        "1km",
+        "--format",
+        "json",
+    ]));
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let dist = v["areas"][0]["hits"][0]["distance_m"].as_f64().unwrap();
+    // 0.001° of longitude at 50°N is about 71.7 m.
+    assert!((dist - 71.7).abs() < 0.5, "{dist}");
+}

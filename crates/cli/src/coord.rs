@@ -133,7 +133,7 @@ fn mgrs(text: &str) -> Result<Place, String> {
         geometry: polygon.into(),
         center: (c.lat(), c.lon()),
         how: format!(
-            "{how}: the whole grid square, centre {:.7}, {:.7}; buffer widened by {widen_m:.6} m because the square's sides are grid lines, which bow outward between the polygon's geodesic edges",
+            "{how}: the whole grid square, centre {:.7}, {:.7}; buffer widened by {widen_m:.3} m because the square's sides are grid lines, which bow outward between the polygon's geodesic edges",
             c.lat(),
             c.lon()
         ),
@@ -155,7 +155,7 @@ const SQUARE_SIDE_VERTICES: usize = 64;
 /// line is sampled at a quarter, half and three quarters of its length and
 /// the largest distance of a sample from the geodesic edge, doubled (the
 /// gap is a smooth arch whose top is at the middle, so the samples see it to
-/// second order) plus a micrometre, is the bound. Widening the area's buffer
+/// second order) plus a micrometre, rounded up to the millimetre, is the bound. Widening the area's buffer
 /// by it covers the whole square: a site within the buffer of the true
 /// square is within the widened buffer of the polygon.
 fn grid_square(m: &Mgrs) -> Result<(Polygon<f64>, f64), String> {
@@ -210,7 +210,9 @@ fn grid_square(m: &Mgrs) -> Result<(Polygon<f64>, f64), String> {
         }
     }
     ring.push(ring[0]);
-    Ok((Polygon::new(LineString(ring), vec![]), 2.0 * gap + 1e-6))
+    // Rounded up to the millimetre: still a bound, and a buffer people can read.
+    let bound = ((2.0 * gap + 1e-6) * 1000.0).ceil() / 1000.0;
+    Ok((Polygon::new(LineString(ring), vec![]), bound))
 }
 
 fn utm_ups(zone: &str, e: &str, n: &str) -> Result<Place, String> {

@@ -641,8 +641,8 @@ fn feature(geometry: &Geometry<f64>, props: Value) -> Value {
 /// The GeoJSON report: areas, hit sites and the shortest connecting lines.
 pub fn geojson(r: &Report<'_>) -> anyhow::Result<String> {
     let mut features = Vec::new();
-    for ((area, _), res) in r.areas.iter().zip(r.results) {
-        features.push(feature(&area.geometry, json!({"role": "area", "area_id": area.id, "buffer_m": area.buffer_m, "verdict": res.verdict.as_str()})));
+    for ((area, input), res) in r.areas.iter().zip(r.results) {
+        features.push(feature(&area.geometry, json!({"role": "area", "area_id": area.id, "input": input.text, "read_as": input.how, "buffer_m": area.buffer_m, "location_error_m": area.location_error_m, "verdict": res.verdict.as_str()})));
         for h in &res.hits {
             let s = r.index.label(h.site)?;
             let props = json!({"area_id": area.id, "site_id": s.key(), "name": s.name, "category": s.category.as_str(), "protection": s.protection.as_str(), "verdict": h.verdict.as_str(), "distance_m": h.distance_m, "required_m": h.required_m, "margin_m": h.margin_m, "bearing_deg": h.bearing_deg});
@@ -691,6 +691,7 @@ pub fn csv(r: &Report<'_>) -> anyhow::Result<String> {
     w.write_record([
         "area_id",
         "area_verdict",
+        "area_read_as",
         "site_id",
         "source",
         "source_id",
@@ -710,12 +711,13 @@ pub fn csv(r: &Report<'_>) -> anyhow::Result<String> {
         "content_hash",
         "checked_at",
     ])?;
-    for ((area, _), res) in r.areas.iter().zip(r.results) {
+    for ((area, input), res) in r.areas.iter().zip(r.results) {
+        let read_as = guard(&input.how).into_owned();
         if res.hits.is_empty() {
-            // An area without hits still gets a row: its id, verdict and the registry state.
+            // An area without hits still gets a row: its id, verdict, how it was read and the registry state.
             let rev = r.revision.to_string();
             let area_id = guard(&area.id);
-            let row = [area_id.as_ref(), res.verdict.as_str()]
+            let row = [area_id.as_ref(), res.verdict.as_str(), read_as.as_str()]
                 .into_iter()
                 .chain(std::iter::repeat_n("", 15))
                 .chain([rev.as_str(), r.content_hash.as_str(), r.checked_at.as_str()]);
@@ -727,6 +729,7 @@ pub fn csv(r: &Report<'_>) -> anyhow::Result<String> {
             let rec: Vec<String> = vec![
                 guard(&area.id).into_owned(),
                 res.verdict.as_str().into(),
+                read_as.clone(),
                 guard(&s.key()).into_owned(),
                 guard(&s.source).into_owned(),
                 guard(&s.id).into_owned(),
@@ -754,6 +757,7 @@ pub fn csv(r: &Report<'_>) -> anyhow::Result<String> {
             let rec: Vec<String> = vec![
                 guard(&area.id).into_owned(),
                 res.verdict.as_str().into(),
+                read_as.clone(),
                 guard(&n.site_id).into_owned(),
                 guard(&s.source).into_owned(),
                 guard(&s.id).into_owned(),
