@@ -278,20 +278,34 @@ fn check_never_writes_to_the_registry() {
 fn bad_input_is_an_error_with_a_reason() {
     let d = tempfile::tempdir().unwrap();
     let reg = registry(d.path());
-    for (args, needle) in [
-        (vec!["check", "--point", "91,0"], "out of range"),
+    // A malformed coordinate or distance on the command line is a usage
+    // error (exit 2); a bad geometry or a missing file is an error (exit 1).
+    for (args, needle, want) in [
+        (vec!["check", "--point", "91,0"], "out of range", 2),
         (
             vec!["check", "--point", "42.5,1.5", "--buffer", "5 furlongs"],
             "unknown unit",
+            2,
         ),
         (
             vec!["check", "--point", "42.5,1.5", "--buffer=-3"],
             "non-negative",
+            2,
         ),
-        (vec!["check", "--point", "38S 444140 3684706"], "ambiguous"),
+        (
+            vec!["check", "--point", "38S 444140 3684706"],
+            "ambiguous",
+            2,
+        ),
+        (
+            vec!["check", "--point", "42.5,1.5", "--as-of", "yesterday-ish"],
+            "UTC time",
+            2,
+        ),
         (
             vec!["check", "--wkt", "POLYGON((0 0, 1 1, 1 0, 0 1, 0 0))"],
             "intersects itself",
+            1,
         ),
         (
             vec![
@@ -302,10 +316,11 @@ fn bad_input_is_an_error_with_a_reason() {
                 "/nonexistent.toml",
             ],
             "nonexistent",
+            1,
         ),
     ] {
         let (c, out, err) = code(ns(&reg).args(&args));
-        assert_eq!(c, 1, "{args:?}: {out}{err}");
+        assert_eq!(c, want, "{args:?}: {out}{err}");
         assert!(err.contains(needle), "{args:?}: {err}");
         assert!(out.is_empty(), "an error prints no report: {out}");
     }

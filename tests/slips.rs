@@ -1278,3 +1278,30 @@ fn polygon_with_a_repeated_vertex_was_refused() {
     // 0.001° of longitude at 50°N is about 71.7 m.
     assert!((dist - 71.7).abs() < 0.5, "{dist}");
 }
+
+#[test]
+fn kml_export_with_a_control_character_was_not_well_formed() {
+    let d = tempfile::tempdir().unwrap();
+    let reg = d.path().join("r.db");
+    ns(&reg).arg("init").assert().success();
+    let f = write(
+        &d.path().join("c.geojson"),
+        r#"{"type":"FeatureCollection","features":[{"type":"Feature","id":"c\u0001","properties":{"category":"museum","name":"bell\u0001 & <tower>"},"geometry":{"type":"Point","coordinates":[10,50]}}]}"#,
+    );
+    ns(&reg).arg("import").arg(&f).assert().success();
+    let kml = d.path().join("out.kml");
+    ns(&reg)
+        .args(["export", "--format", "kml", "-o"])
+        .arg(&kml)
+        .assert()
+        .success();
+    // GDAL's KML driver (expat) is the independent XML parser.
+    let o = std::process::Command::new("ogrinfo")
+        .args(["-ro", "-al"])
+        .arg(&kml)
+        .output()
+        .expect("ogrinfo (gdal-bin)");
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(text.contains("bell & <tower>"), "{text}");
+}

@@ -13,9 +13,9 @@ use nostrike_formats::{read_features, Format, ReadOptions};
 use nostrike_store::Registry;
 use sha2::Digest;
 
-use crate::coord::{parse_coord, parse_distance};
+use crate::coord::{parse_coord, parse_distance, AsOf, Coordinate, Distance};
 use crate::output::{self, Dest, Protected};
-use crate::report::{self, AreaInput, Report};
+use crate::report::{self, exit_code, verdict_word, AreaInput, Report};
 use crate::Out;
 
 /// Report formats.
@@ -44,7 +44,7 @@ pub enum ReportFormat {
 pub struct CheckArgs {
     /// A point: `LAT,LON`, `LAT LON`, degrees-minutes-seconds, MGRS, UTM or UPS (repeatable; negative values allowed: `-33.86,151.21`).
     #[arg(long = "point", value_name = "COORD", allow_hyphen_values = true)]
-    pub points: Vec<String>,
+    pub points: Vec<Coordinate>,
     /// A WKT geometry in lon/lat (repeatable).
     #[arg(long = "wkt", value_name = "WKT")]
     pub wkts: Vec<String>,
@@ -57,7 +57,7 @@ pub struct CheckArgs {
     pub routes: Vec<String>,
     /// Corridor half-width for routes (default: --buffer); needs --route.
     #[arg(long, value_name = "DIST", requires = "routes")]
-    pub corridor: Option<String>,
+    pub corridor: Option<Distance>,
     /// Label the command line's areas (a target number), in the order --point, --wkt, --route; one --id per area.
     #[arg(long = "id", value_name = "NAME")]
     pub ids: Vec<String>,
@@ -71,16 +71,16 @@ pub struct CheckArgs {
         value_name = "DIST",
         default_value = "0"
     )]
-    pub buffer: String,
+    pub buffer: Distance,
     /// Target location error added to every required distance.
     #[arg(long, value_name = "DIST", default_value = "0")]
-    pub location_error: String,
+    pub location_error: Distance,
     /// Policy TOML file (default: the shipped example, illustrative only).
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
     /// Check against the registry as it was at revision REV, or at a UTC time (`2026-03-01T14:00:00Z`; a bare date means 00:00 UTC that day), judging site validity at that time.
     #[arg(long, value_name = "REV|DATE")]
-    pub as_of: Option<String>,
+    pub as_of: Option<AsOf>,
     /// Report format.
     #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
     pub format: ReportFormat,
@@ -324,23 +324,11 @@ impl Drop for TempFile {
 
 /// Every area the arguments name, in the order given.
 pub fn build_areas(args: &CheckArgs) -> anyhow::Result<Vec<(Area, AreaInput)>> {
-    let buffer = parse_distance(&args.buffer)
-        .map_err(anyhow::Error::msg)
-        .context("--buffer")?;
-    let loc = parse_distance(&args.location_error)
-        .map_err(anyhow::Error::msg)
-        .context("--location-error")?;
-    let corridor = match &args.corridor {
-        Some(c) => parse_distance(c)
-            .map_err(anyhow::Error::msg)
-            .context("--corridor")?,
-        None => buffer,
-    };
+    let (buffer, loc) = (args.buffer.0, args.location_error.0);
+    let corridor = args.corridor.map_or(buffer, |c| c.0);
     let mut areas = Vec::new();
     for (i, p) in args.points.iter().enumerate() {
-        let place = parse_coord(p)
-            .map_err(anyhow::Error::msg)
-            .context("--point")?;
+        let place = p.place.clone();
         let mut a = Area::geometry(
             format!("point-{}", i + 1),
             place.geometry,
@@ -351,7 +339,7 @@ pub fn build_areas(args: &CheckArgs) -> anyhow::Result<Vec<(Area, AreaInput)>> {
         areas.push((
             a,
             AreaInput {
-                text: p.clone(),
+                text: p.text.clone(),
                 how: place.how,
             },
         ));
@@ -429,7 +417,7 @@ impl CheckSites {
 /// Open the registry read-only and load the sites a check needs, failing on anything it cannot vouch for.
 pub fn load_for_check(
     path: &Path,
-    as_of: Option<&str>,
+    as_of: Option<AsOf>,
 ) -> anyhow::Result<(CheckSites, i64, String, Option<i64>)> {
     // The packed index: its chunk list must hash to the recorded root, it
     // must have been built from the current revision and content hash, and
@@ -455,15 +443,10 @@ pub fn load_for_check(
                 )
             }
         },
-        Some(text) => {
-            let (rev, t) = match text.trim().parse::<i64>() {
-                Ok(r) => (r, None),
-                Err(_) => {
-                    let t = time::parse_utc(text)
-                        .map_err(anyhow::Error::msg)
-                        .context("--as-of")?;
-                    (reg.revision_at(t)?, Some(t))
-                }
+        Some(as_of) => {
+            let (rev, t) = match as_of {
+                AsOf::Revision(r) => (r, None),
+                AsOf::Time(t) => (reg.revision_at(t)?, Some(t)),
             };
             // The current data must be sound before the log is trusted to rebuild the past.
             reg.live_sites()?;
@@ -513,7 +496,7 @@ pub fn run_verdict_of(path: &Path, args: &CheckArgs, out: Out) -> anyhow::Result
     let areas = build_areas(args)?;
     let (policy, policy_source) = load_policy(args.policy.as_deref())?;
     lap("areas and policy read");
-    let (sites, revision, content_hash, at_time) = load_for_check(path, args.as_of.as_deref())?;
+    let (sites, revision, content_hash, at_time) = load_for_check(path, args.as_of)?;
     lap("registry opened");
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -533,7 +516,7 @@ pub fn run_verdict_of(path: &Path, args: &CheckArgs, out: Out) -> anyhow::Result
         registry_path: path.display().to_string(),
         revision,
         content_hash,
-        as_of: args.as_of.clone(),
+        as_of: args.as_of.map(|a| a.to_string()),
         validity_time: time::format_utc(validity_time),
         policy: &policy,
         policy_sha256: nostrike_store::hex(&sha2::Sha256::digest(
@@ -569,22 +552,4 @@ pub fn run_verdict_of(path: &Path, args: &CheckArgs, out: Out) -> anyhow::Result
         );
     }
     Ok(verdict)
-}
-
-/// The verdict in capitals, as reports print it.
-pub fn verdict_word(v: Verdict) -> &'static str {
-    match v {
-        Verdict::Conflict => "CONFLICT",
-        Verdict::Caution => "CAUTION",
-        Verdict::Clear => "NO HITS",
-    }
-}
-
-/// The exit code for a run verdict.
-pub fn exit_code(v: Verdict) -> u8 {
-    match v {
-        Verdict::Clear => 0,
-        Verdict::Caution => 3,
-        Verdict::Conflict => 4,
-    }
 }

@@ -439,6 +439,72 @@ fn dms(s: &str) -> Result<Place, String> {
     )
 }
 
+/// A distance in metres, parsed once from the command line (a malformed
+/// one is a usage error).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Distance(pub f64);
+
+impl std::str::FromStr for Distance {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Distance, String> {
+        parse_distance(s).map(Distance)
+    }
+}
+
+/// A coordinate as typed and as read, parsed once from the command line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Coordinate {
+    /// The text as typed.
+    pub text: String,
+    /// How it was read.
+    pub place: Place,
+}
+
+impl std::str::FromStr for Coordinate {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Coordinate, String> {
+        Ok(Coordinate {
+            text: s.to_string(),
+            place: parse_coord(s)?,
+        })
+    }
+}
+
+/// `--as-of`: a revision number, or a UTC time (a bare date is 00:00 UTC).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AsOf {
+    /// Registry revision.
+    Revision(i64),
+    /// Seconds since the Unix epoch, UTC.
+    Time(i64),
+}
+
+impl std::str::FromStr for AsOf {
+    type Err = String;
+    fn from_str(s: &str) -> Result<AsOf, String> {
+        match s.trim().parse::<i64>() {
+            Ok(r) if r >= 0 => Ok(AsOf::Revision(r)),
+            Ok(r) => Err(format!("revision {r} is negative")),
+            Err(_) => nostrike_core::time::parse_utc(s)
+                .map(AsOf::Time)
+                .map_err(|e| {
+                    format!(
+                        "{e} (give a revision number or a UTC time such as 2026-03-01T14:00:00Z)"
+                    )
+                }),
+        }
+    }
+}
+
+impl std::fmt::Display for AsOf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AsOf::Revision(r) => write!(f, "{r}"),
+            AsOf::Time(t) => f.write_str(&nostrike_core::time::format_utc(*t)),
+        }
+    }
+}
+
 /// Parse a distance: a number with an optional unit (`m`, `km`, `ft`, `mi`, `nmi`), a space allowed; a bare number is metres.
 ///
 /// # Units

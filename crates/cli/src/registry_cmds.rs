@@ -13,7 +13,7 @@ use nostrike_store::{BatchMeta, Registry, SourceMeta};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::coord::{parse_coord, parse_distance};
+use crate::coord::{Coordinate, Distance};
 use crate::output::{self, AtomicFile, Dest, Protected};
 use crate::Out;
 
@@ -134,10 +134,10 @@ pub struct Filters {
         requires = "within",
         allow_hyphen_values = true
     )]
-    pub near: Option<String>,
+    pub near: Option<Coordinate>,
     /// Distance for --near.
     #[arg(long, value_name = "DIST", requires = "near")]
-    pub within: Option<String>,
+    pub within: Option<Distance>,
     /// Only sites with a vertex in this box: W,S,E,N degrees.
     #[arg(long, value_name = "W,S,E,N", allow_hyphen_values = true)]
     pub bbox: Option<String>,
@@ -591,13 +591,7 @@ fn filter_sites(path: &Path, f: &Filters) -> anyhow::Result<Selected> {
         .map(|c| c.parse::<Category>())
         .transpose()?;
     let near = match (&f.near, &f.within) {
-        (Some(c), Some(d)) => {
-            let p = parse_coord(c).map_err(anyhow::Error::msg)?;
-            Some((
-                Shape::new(&p.geometry)?,
-                parse_distance(d).map_err(anyhow::Error::msg)? + p.widen_m,
-            ))
-        }
+        (Some(c), Some(d)) => Some((Shape::new(&c.place.geometry)?, d.0 + c.place.widen_m)),
         _ => None,
     };
     let bbox = match &f.bbox {
@@ -754,12 +748,9 @@ fn write_kml<W: Write>(
     hash: &str,
     notice: &str,
 ) -> anyhow::Result<()> {
-    let esc = |s: &str| {
-        s.replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-            .replace('"', "&quot;")
-    };
+    // One escaper for every KML nostrike writes (it also drops the control
+    // characters XML 1.0 cannot hold, which made the export not well-formed).
+    let esc = crate::report::xml;
     writeln!(w, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<kml xmlns=\"http://www.opengis.net/kml/2.2\"><Document><name>nostrike registry revision {rev}</name><description>content hash {hash}; sources: {}</description>", esc(notice))?;
     let mut by_cat: BTreeMap<&str, Vec<&Site>> = BTreeMap::new();
     for s in sites {
@@ -1226,7 +1217,7 @@ pub fn demo(keep: Option<&Path>, out: Out) -> anyhow::Result<ExitCode> {
             let cli = <crate::Cli as clap::Parser>::try_parse_from(&full)?;
             if let crate::Command::Check(a) = cli.command {
                 let verdict = crate::check::run_verdict_of(&reg_path, &a, out)?;
-                outln!("(exit code {})", crate::check::exit_code(verdict));
+                outln!("(exit code {})", crate::report::exit_code(verdict));
             }
         }
         outln!(

@@ -10,8 +10,6 @@ use serde::ser::SerializeSeq;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
-use crate::check::verdict_word;
-
 /// How an area was given on the command line or in a file.
 #[derive(Debug, Clone)]
 pub struct AreaInput {
@@ -49,6 +47,24 @@ pub struct Report<'a> {
     pub results: &'a [AreaResult],
     /// The run's verdict.
     pub verdict: Verdict,
+}
+
+/// The verdict in capitals, as reports print it.
+pub fn verdict_word(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Conflict => "CONFLICT",
+        Verdict::Caution => "CAUTION",
+        Verdict::Clear => "NO HITS",
+    }
+}
+
+/// The exit code for a run verdict.
+pub fn exit_code(v: Verdict) -> u8 {
+    match v {
+        Verdict::Clear => 0,
+        Verdict::Caution => 3,
+        Verdict::Conflict => 4,
+    }
 }
 
 /// The report's sentence for a verdict.
@@ -187,7 +203,7 @@ pub fn table(r: &Report<'_>, color: bool, verbose: bool) -> anyhow::Result<Strin
         }
     }
     let _ = writeln!(o);
-    let code = crate::check::exit_code(r.verdict);
+    let code = exit_code(r.verdict);
     let _ = writeln!(
         o,
         "RESULT: {} — {} (exit {code})",
@@ -784,7 +800,8 @@ pub fn csv(r: &Report<'_>) -> anyhow::Result<String> {
     Ok(String::from_utf8(bytes)?)
 }
 
-fn xml(s: &str) -> String {
+/// Text escaped for XML, with the control characters XML 1.0 cannot hold dropped.
+pub(crate) fn xml(s: &str) -> String {
     s.chars()
         .filter(|c| !matches!(*c as u32, 0..=8 | 11 | 12 | 14..=31))
         .map(|c| match c {

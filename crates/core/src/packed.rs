@@ -269,8 +269,8 @@ impl PackedBuilder {
         e[0..8].copy_from_slice(&self.heap.len.to_le_bytes());
         e[8..12].copy_from_slice(&(self.record.len() as u32).to_le_bytes());
         e[12] = kind;
-        e[13] = site.category as u8;
-        e[14] = site.protection as u8;
+        e[13] = site.category.code();
+        e[14] = site.protection.code();
         e[15] = u8::from(site.standoff_m.is_some())
             | (u8::from(site.valid_from.is_some()) << 1)
             | (u8::from(site.valid_to.is_some()) << 2);
@@ -357,7 +357,7 @@ impl PackedBuilder {
         h.extend_from_slice(&self.limits.max_default_accuracy_m.to_le_bytes());
         h.extend_from_slice(&(self.limits.default_pairs.len() as u64).to_le_bytes());
         for (c, p) in &self.limits.default_pairs {
-            h.extend_from_slice(&[*c as u8, *p as u8]);
+            h.extend_from_slice(&[c.code(), p.code()]);
         }
         h.extend_from_slice(&revision.to_le_bytes());
         h.extend_from_slice(content_hash);
@@ -499,11 +499,9 @@ impl PackedIndex {
         let pairs = c.u64()?;
         for _ in 0..pairs {
             let b = c.take(2)?;
-            let cat = *Category::ALL
-                .get(b[0] as usize)
-                .ok_or_else(|| bad("category out of range in header"))?;
-            let prot = *Protection::ALL
-                .get(b[1] as usize)
+            let cat =
+                Category::from_code(b[0]).ok_or_else(|| bad("category out of range in header"))?;
+            let prot = Protection::from_code(b[1])
                 .ok_or_else(|| bad("protection out of range in header"))?;
             p.limits.default_pairs.push((cat, prot));
         }
@@ -697,11 +695,9 @@ fn point_of(e: &[u8; ENTRY]) -> (f64, f64) {
 
 fn params_of(i: usize, e: &[u8; ENTRY]) -> Result<SiteParams, SetError> {
     Ok(SiteParams {
-        category: *Category::ALL
-            .get(e[13] as usize)
+        category: Category::from_code(e[13])
             .ok_or_else(|| bad(format!("site {i}: category out of range")))?,
-        protection: *Protection::ALL
-            .get(e[14] as usize)
+        protection: Protection::from_code(e[14])
             .ok_or_else(|| bad(format!("site {i}: protection out of range")))?,
         standoff_m: (e[15] & 1 != 0).then(|| le_f64(e, 16)),
         positional_accuracy_m: le_f64(e, 24),

@@ -17,17 +17,36 @@ pub enum Class {
 }
 
 macro_rules! categories {
-    ($( $(#[$doc:meta])* $variant:ident = $name:literal, $class:ident; )*) => {
+    ($( $(#[$doc:meta])* $variant:ident = $code:literal, $name:literal, $class:ident; )*) => {
         /// The kind of protected site (a closed set; names are `snake_case`).
+        ///
+        /// Each category has a fixed one-byte code, stored in every packed
+        /// index: codes are append-only and never reused, and a test pins
+        /// them (a category inserted mid-list would otherwise remap every
+        /// stored image while its hashes still passed).
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[serde(rename_all = "snake_case")]
+        #[repr(u8)]
         pub enum Category {
-            $( $(#[$doc])* $variant, )*
+            $( $(#[$doc])* $variant = $code, )*
         }
 
         impl Category {
-            /// Every category, in declaration order.
+            /// Every category, in code order (`ALL[c.code() as usize] == c`).
             pub const ALL: &'static [Category] = &[$(Category::$variant),*];
+
+            /// The category's stored code.
+            pub fn code(self) -> u8 {
+                self as u8
+            }
+
+            /// The category of a stored code.
+            pub fn from_code(code: u8) -> Option<Category> {
+                match code {
+                    $($code => Some(Category::$variant),)*
+                    _ => None,
+                }
+            }
 
             /// The `snake_case` name used in files, reports and policies.
             pub fn as_str(self) -> &'static str {
@@ -44,41 +63,41 @@ macro_rules! categories {
 
 categories! {
     /// A monument of architecture, art or history.
-    Monument = "monument", Cultural;
+    Monument = 0, "monument", Cultural;
     /// An archaeological site.
-    ArchaeologicalSite = "archaeological_site", Cultural;
+    ArchaeologicalSite = 1, "archaeological_site", Cultural;
     /// A place of worship.
-    ReligiousSite = "religious_site", Cultural;
+    ReligiousSite = 2, "religious_site", Cultural;
     /// A museum.
-    Museum = "museum", Cultural;
+    Museum = 3, "museum", Cultural;
     /// A library.
-    Library = "library", Cultural;
+    Library = 4, "library", Cultural;
     /// An archive.
-    Archive = "archive", Cultural;
+    Archive = 5, "archive", Cultural;
     /// A historic centre or district.
-    HistoricDistrict = "historic_district", Cultural;
+    HistoricDistrict = 6, "historic_district", Cultural;
     /// A refuge sheltering movable cultural property.
-    CulturalRefuge = "cultural_refuge", Cultural;
+    CulturalRefuge = 7, "cultural_refuge", Cultural;
     /// Hospitals, clinics and other medical facilities.
-    Medical = "medical", Civilian;
+    Medical = 8, "medical", Civilian;
     /// Schools, universities, kindergartens.
-    Education = "education", Civilian;
+    Education = 9, "education", Civilian;
     /// Drinking-water installations and supplies.
-    Water = "water", Civilian;
+    Water = 10, "water", Civilian;
     /// Foodstuffs, agricultural areas, livestock.
-    Food = "food", Civilian;
+    Food = 11, "food", Civilian;
     /// Works and installations containing dangerous forces: dams, dykes, nuclear plants.
-    DangerousForces = "dangerous_forces", Civilian;
+    DangerousForces = 12, "dangerous_forces", Civilian;
     /// Power generation and distribution.
-    Power = "power", Civilian;
+    Power = 13, "power", Civilian;
     /// Shelters and camps for civilians.
-    Shelter = "shelter", Civilian;
+    Shelter = 14, "shelter", Civilian;
     /// Diplomatic premises.
-    Diplomatic = "diplomatic", Civilian;
+    Diplomatic = 15, "diplomatic", Civilian;
     /// Humanitarian premises.
-    Humanitarian = "humanitarian", Civilian;
+    Humanitarian = 16, "humanitarian", Civilian;
     /// Any other protected civilian object.
-    Other = "other", Civilian;
+    Other = 17, "other", Civilian;
 }
 
 impl fmt::Display for Category {
@@ -119,18 +138,20 @@ impl FromStr for Category {
 }
 
 /// Protection level under the 1954 Hague Convention and its Second Protocol.
+/// Codes are stored in packed indexes: fixed and pinned by a test.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize,
 )]
 #[serde(rename_all = "snake_case")]
+#[repr(u8)]
 pub enum Protection {
     /// General protection (every protected site).
     #[default]
-    General,
+    General = 0,
     /// Special protection (Hague 1954, chapter II).
-    Special,
+    Special = 1,
     /// Enhanced protection (Second Protocol 1999, chapter 3).
-    Enhanced,
+    Enhanced = 2,
 }
 
 impl Protection {
@@ -140,6 +161,21 @@ impl Protection {
         Protection::Special,
         Protection::Enhanced,
     ];
+
+    /// The level's stored code.
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
+    /// The level of a stored code.
+    pub fn from_code(code: u8) -> Option<Protection> {
+        match code {
+            0 => Some(Protection::General),
+            1 => Some(Protection::Special),
+            2 => Some(Protection::Enhanced),
+            _ => None,
+        }
+    }
 
     /// The `snake_case` name used in files, reports and policies.
     pub fn as_str(self) -> &'static str {
@@ -236,6 +272,51 @@ impl Site {
     /// `valid_from` is inclusive, `valid_to` exclusive; a missing bound is open.
     pub fn is_valid_at(&self, t: i64) -> bool {
         crate::SiteParams::of(self).is_valid_at(t)
+    }
+}
+
+#[cfg(test)]
+mod codes {
+    use super::*;
+
+    /// The stored codes, pinned: packed indexes on disk hold these bytes.
+    /// Append new categories with new codes; never renumber.
+    #[test]
+    fn category_and_protection_codes_are_pinned() {
+        let pinned: [(&str, u8); 18] = [
+            ("monument", 0),
+            ("archaeological_site", 1),
+            ("religious_site", 2),
+            ("museum", 3),
+            ("library", 4),
+            ("archive", 5),
+            ("historic_district", 6),
+            ("cultural_refuge", 7),
+            ("medical", 8),
+            ("education", 9),
+            ("water", 10),
+            ("food", 11),
+            ("dangerous_forces", 12),
+            ("power", 13),
+            ("shelter", 14),
+            ("diplomatic", 15),
+            ("humanitarian", 16),
+            ("other", 17),
+        ];
+        assert_eq!(Category::ALL.len(), pinned.len());
+        for (name, code) in pinned {
+            let c: Category = name.parse().expect("known category");
+            assert_eq!(c.code(), code, "{name}");
+            assert_eq!(Category::from_code(code), Some(c));
+            assert_eq!(Category::ALL[code as usize], c, "ALL is in code order");
+        }
+        assert_eq!(Category::from_code(18), None);
+        for (name, code) in [("general", 0), ("special", 1), ("enhanced", 2)] {
+            let p: Protection = name.parse().expect("known level");
+            assert_eq!(p.code(), code);
+            assert_eq!(Protection::from_code(code), Some(p));
+        }
+        assert_eq!(Protection::from_code(3), None);
     }
 }
 

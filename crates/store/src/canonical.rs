@@ -67,14 +67,54 @@ impl Enc {
     }
 }
 
-/// The properties text in canonical form: compact JSON, keys sorted.
+/// The properties text in canonical form: compact JSON, the keys of every
+/// object sorted by their UTF-8 bytes — written here explicitly, so the
+/// canonical form (and every site hash) does not depend on whether a cargo
+/// feature anywhere in the build (serde_json's `preserve_order`) keeps keys
+/// in file order.
 pub fn canonical_properties(text: &str) -> Result<String, String> {
     let v: serde_json::Value =
         serde_json::from_str(text).map_err(|e| format!("properties are not JSON: {e}"))?;
     if !v.is_object() {
         return Err("properties must be a JSON object".into());
     }
-    Ok(v.to_string())
+    let mut out = String::with_capacity(text.len());
+    canonical_json(&v, &mut out);
+    Ok(out)
+}
+
+/// `v` as compact JSON with every object's keys sorted (see [`canonical_properties`]).
+fn canonical_json(v: &serde_json::Value, out: &mut String) {
+    use serde_json::Value;
+    match v {
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort_unstable();
+            out.push('{');
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(k.clone()).to_string());
+                out.push(':');
+                if let Some(x) = m.get(k) {
+                    canonical_json(x, out);
+                }
+            }
+            out.push('}');
+        }
+        Value::Array(a) => {
+            out.push('[');
+            for (i, x) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                canonical_json(x, out);
+            }
+            out.push(']');
+        }
+        scalar => out.push_str(&scalar.to_string()),
+    }
 }
 
 /// The site hash: SHA-256 (lowercase hex) of the canonical encoding of
@@ -153,4 +193,57 @@ pub(crate) fn parse_hex(text: &str) -> Option<[u8; 32]> {
         *o = (nib(b[2 * i])? << 4) | nib(b[2 * i + 1])?;
     }
     Some(out)
+}
+
+#[cfg(test)]
+mod golden {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use nostrike_core::{Category, Protection};
+
+    /// Golden vectors: a fixed site's WKB, site hash and a fixed set's
+    /// content hash. A change to any canonical encoding fails here, never
+    /// silently in the registries people keep (docs/REGISTRY.md defines them).
+    #[test]
+    fn hashes_and_wkb_are_pinned() {
+        let g: geo_types::Geometry<f64> = geo_types::Point::new(1.5306, 42.511).into();
+        let w = wkb::encode(&g);
+        // Little-endian point: byte order 1, type 1, x, y.
+        let mut want = vec![1u8, 1, 0, 0, 0];
+        want.extend_from_slice(&1.5306f64.to_le_bytes());
+        want.extend_from_slice(&42.511f64.to_le_bytes());
+        assert_eq!(w, want);
+        let mut s = Site::new("osm:way/1", "andorra", Category::ReligiousSite, g);
+        s.name = "Sant Andreu".into();
+        s.protection = Protection::Special;
+        s.designations = vec!["national".into()];
+        s.standoff_m = Some(250.0);
+        s.positional_accuracy_m = 5.0;
+        s.valid_from = Some(0);
+        s.last_verified = Some("2026-10-02".into());
+        s.properties =
+            canonical_properties(r#"{"z":1,"a":{"y":[true,null],"b":"é\u0001"}}"#).unwrap();
+        assert_eq!(
+            s.properties,
+            r#"{"a":{"b":"é\u0001","y":[true,null]},"z":1}"#
+        );
+        let h = site_hash(&s);
+        assert_eq!(
+            h,
+            "98796fee49946dabf4cf12b4faba16839da8c46183e6bf52d8704cb9889a3dba"
+        );
+        let mut t = s.clone();
+        t.id = "osm:way/2".into();
+        let h2 = site_hash(&t);
+        // The content hash, recomputed independently of `content_hash`.
+        let mut sorted = [h.clone(), h2.clone()];
+        sorted.sort();
+        let text = format!("{}\n{}\n", sorted[0], sorted[1]);
+        let independent = hex(&Sha256::digest(text.as_bytes()));
+        assert_eq!(content_hash(&mut [h2, h]), independent);
+        assert_eq!(
+            independent,
+            "c0d686d2ee7ea12a2de567f81133d04644597f377f361532b2dfd9239f21b24d"
+        );
+    }
 }
