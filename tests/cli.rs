@@ -4,8 +4,11 @@
 
 use std::path::{Path, PathBuf};
 
+mod support;
+
 use assert_cmd::Command;
 use serde_json::Value;
+use support::{code, ns};
 
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../data");
 const SHARED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data");
@@ -17,24 +20,6 @@ fn helsinki() -> PathBuf {
 
 fn andorra() -> PathBuf {
     Path::new(DATA).join("andorra-2013-sites.geojson")
-}
-
-fn ns(reg: &Path) -> Command {
-    let mut c = Command::cargo_bin("nostrike").unwrap();
-    c.arg("--registry")
-        .arg(reg)
-        .env_remove("NOSTRIKE_REGISTRY")
-        .env("USER", "tester");
-    c
-}
-
-fn code(c: &mut Command) -> (i32, String, String) {
-    let o = c.output().unwrap();
-    (
-        o.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&o.stdout).into(),
-        String::from_utf8_lossy(&o.stderr).into(),
-    )
 }
 
 /// A registry with the Helsinki and Andorra sites.

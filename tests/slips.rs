@@ -5,28 +5,12 @@
 
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
+mod support;
+
 use serde_json::Value;
+use support::{code, ns};
 
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../data");
-
-fn ns(reg: &Path) -> Command {
-    let mut c = Command::cargo_bin("nostrike").unwrap();
-    c.arg("--registry")
-        .arg(reg)
-        .env_remove("NOSTRIKE_REGISTRY")
-        .env("USER", "tester");
-    c
-}
-
-fn code(c: &mut Command) -> (i32, String, String) {
-    let o = c.output().unwrap();
-    (
-        o.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&o.stdout).into(),
-        String::from_utf8_lossy(&o.stderr).into(),
-    )
-}
 
 /// A registry with the shipped Andorra sites.
 fn registry(dir: &Path) -> PathBuf {

@@ -52,19 +52,23 @@ fn entry_hash(prev: &str, batch: i64, revision: i64, m: &SourceMeta) -> String {
         .sha256_hex()
 }
 
+/// A source's metadata from the columns `name, description, licence,
+/// attribution, url` starting at column `at`.
+pub(crate) fn read_meta(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<SourceMeta> {
+    Ok(SourceMeta {
+        name: r.get(at)?,
+        description: r.get(at + 1)?,
+        licence: r.get(at + 2)?,
+        attribution: r.get(at + 3)?,
+        url: r.get(at + 4)?,
+    })
+}
+
 fn current(tx: &Connection, name: &str) -> rusqlite::Result<Option<SourceMeta>> {
     tx.query_row(
         "SELECT name, description, licence, attribution, url FROM sources WHERE name = ?1",
         [name],
-        |r| {
-            Ok(SourceMeta {
-                name: r.get(0)?,
-                description: r.get(1)?,
-                licence: r.get(2)?,
-                attribution: r.get(3)?,
-                url: r.get(4)?,
-            })
-        },
+        |r| read_meta(r, 0),
     )
     .optional()
 }
@@ -73,15 +77,7 @@ fn last_entry(tx: &Connection, name: &str) -> rusqlite::Result<Option<SourceMeta
     tx.query_row(
         "SELECT name, description, licence, attribution, url FROM source_log WHERE name = ?1 ORDER BY seq DESC LIMIT 1",
         [name],
-        |r| {
-            Ok(SourceMeta {
-                name: r.get(0)?,
-                description: r.get(1)?,
-                licence: r.get(2)?,
-                attribution: r.get(3)?,
-                url: r.get(4)?,
-            })
-        },
+        |r| read_meta(r, 0),
     )
     .optional()
 }
@@ -153,13 +149,7 @@ pub(crate) fn verify(tx: &Connection) -> rusqlite::Result<Vec<String>> {
         let mut rows = st.query([])?;
         while let Some(r) = rows.next()? {
             let seq: i64 = r.get(0)?;
-            let m = SourceMeta {
-                name: r.get(3)?,
-                description: r.get(4)?,
-                licence: r.get(5)?,
-                attribution: r.get(6)?,
-                url: r.get(7)?,
-            };
+            let m = read_meta(r, 3)?;
             let (stored_prev, stored): (String, String) = (r.get(8)?, r.get(9)?);
             if stored_prev != prev {
                 findings.push(format!(

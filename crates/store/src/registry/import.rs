@@ -1,0 +1,666 @@
+//! The import session: one transaction, rows prepared on the other core, the change log chained.
+
+use super::*;
+
+/// `source \x1f id`: one site's key in an import session's set of ids seen.
+/// Boxed, not a `String`: a million of them are held through a large import.
+fn seen_key(source: &str, id: &str) -> Box<str> {
+    let mut k = String::with_capacity(source.len() + id.len() + 1);
+    k.push_str(source);
+    k.push('\u{1f}');
+    k.push_str(id);
+    k.into_boxed_str()
+}
+
+/// Log entries written per multi-row `INSERT`: SQLite's cost per
+/// statement run (cursors opened on the table and its index, the trees
+/// descended from their roots, the program halted) is paid once per block
+/// instead of once per row.
+pub(super) const BLOCK: usize = 32;
+
+/// `(?, …, ?)` groups of `width` parameters, `rows` times, comma-separated.
+pub(super) fn value_groups(width: usize, rows: usize) -> String {
+    let group = format!("({})", vec!["?"; width].join(", "));
+    vec![group; rows].join(", ")
+}
+
+/// The log insert for `rows` entries.
+pub(super) fn insert_changes_sql(rows: usize) -> String {
+    format!(
+        "INSERT INTO changes (seq, batch, revision, kind, hash_before, hash_after, {SITE_COLUMNS}, prev_hash, entry_hash) VALUES {}",
+        value_groups(21, rows)
+    )
+}
+
+/// The live rows of log entries `?1..=?2` (just inserted): SQLite copies
+/// each site from its log entry, so a site's content is bound once.
+pub(super) static UPSERT_SITES_FROM_LOG: std::sync::LazyLock<String> = std::sync::LazyLock::new(
+    || {
+        format!(
+        "INSERT INTO sites ({SITE_COLUMNS}, hash, revision)
+         SELECT {SITE_COLUMNS}, hash_after, revision FROM changes WHERE seq BETWEEN ?1 AND ?2 ORDER BY seq
+         ON CONFLICT(source, site_id) DO UPDATE SET name = excluded.name, category = excluded.category, protection = excluded.protection,
+           designations = excluded.designations, geometry = excluded.geometry, standoff_m = excluded.standoff_m,
+           positional_accuracy_m = excluded.positional_accuracy_m, valid_from = excluded.valid_from, valid_to = excluded.valid_to,
+           last_verified = excluded.last_verified, properties = excluded.properties, hash = excluded.hash, revision = excluded.revision"
+    )
+    },
+);
+
+/// The single-entry log insert (retirements).
+pub(super) static INSERT_CHANGE: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| insert_changes_sql(1));
+/// The block log insert.
+pub(super) static INSERT_CHANGES: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| insert_changes_sql(BLOCK));
+
+/// How many rows a load decodes and verifies at a time.
+pub(super) const LOAD_CHUNK: usize = 16_384;
+
+/// How many sites an import prepares (canonical rows and hashes, in parallel) at a time.
+pub const IMPORT_CHUNK: usize = 8192;
+
+/// One file (or one source of a file) within an import session: its batch row and counts.
+pub(super) struct FileBatch {
+    /// Whether its `batches` row (and source row) exist yet.
+    pub(super) created: bool,
+    /// The source had no live sites when this batch began and no earlier batch of the session had it: no lookups needed.
+    pub(super) fresh: bool,
+    pub(super) source: SourceMeta,
+    pub(super) meta: BatchMeta,
+    pub(super) batch: i64,
+    pub(super) added: usize,
+    pub(super) updated: usize,
+    pub(super) retired: usize,
+    pub(super) unchanged: usize,
+}
+
+/// A running import: one transaction, streaming sites in chunks so that a
+/// file of any size is imported in bounded memory. Nothing is visible to
+/// readers until [`ImportSession::commit`]; dropping the session rolls back.
+///
+/// The whole session is one revision: the registry's revision rises by one
+/// if anything changed, and every batch (file) of the session records it.
+pub struct ImportSession<'a> {
+    pub(super) tx: Transaction<'a>,
+    pub(super) path: PathBuf,
+    pub(super) old_revision: i64,
+    pub(super) chain: Chain,
+    pub(super) next_batch: i64,
+    pub(super) files: Vec<FileBatch>,
+    /// `source \x1f id` of every site added in this session, for duplicates and `--replace`.
+    pub(super) seen: HashSet<Box<str>>,
+    pub(super) changed: bool,
+    /// For an import into a registry with no live sites: the packed index
+    /// built as sites are stored (in rowid order, as [`pack_live`] would),
+    /// and their digests for the content hash, so commit need not re-read them.
+    pub(super) packer: Option<Packer>,
+    /// The last `add`'s sites and their prepared rows, not yet written.
+    pub(super) pending: Option<Pending>,
+}
+
+/// Sites given to [`ImportSession::add`] with their rows and hashes, waiting to be written.
+pub(super) struct Pending {
+    pub(super) file: usize,
+    pub(super) sites: Vec<Site>,
+    pub(super) rows: Vec<(SiteRow, String)>,
+    /// The changes, already decided and chained (a fresh source's sites,
+    /// planned beside the previous write); `None`: decide them when writing.
+    pub(super) steps: Option<Vec<Step>>,
+    /// Packed-index chunks produced while planning, to be stored.
+    pub(super) chunks: MemoryChunks,
+}
+
+/// One site's change, decided and chained: `rows[idx]` becomes log entry `seq`.
+pub(super) struct Step {
+    pub(super) idx: usize,
+    pub(super) kind: &'static str,
+    pub(super) before: Option<String>,
+    pub(super) seq: i64,
+    pub(super) prev: String,
+    pub(super) entry: String,
+}
+
+/// The change log's head as an import extends it.
+#[derive(Default)]
+pub(super) struct Chain {
+    pub(super) seq: i64,
+    pub(super) prev: String,
+    pub(super) revision: i64,
+}
+
+impl Chain {
+    /// The next entry's number, its predecessor's hash and its own hash.
+    pub(super) fn next(
+        &mut self,
+        batch: i64,
+        kind: &str,
+        before: Option<&str>,
+        after: Option<&str>,
+        src: &str,
+        id: &str,
+    ) -> (i64, String, String) {
+        self.seq += 1;
+        let h = entry_hash(
+            &Entry {
+                seq: self.seq,
+                batch,
+                revision: self.revision,
+                kind,
+                source: src,
+                id,
+                before,
+                after,
+            },
+            &self.prev,
+        );
+        let prev = std::mem::replace(&mut self.prev, h.clone());
+        (self.seq, prev, h)
+    }
+}
+
+/// The packed index being built as sites are stored, and the sites' digests.
+pub(super) type Packer = (PackedBuilder, Vec<[u8; 32]>);
+
+/// Decide and chain one site's change (`kind`, replacing `before`), and pack it.
+#[allow(clippy::too_many_arguments)] // the change's parts, each distinct
+pub(super) fn plan_one(
+    idx: usize,
+    (row, hash): &(SiteRow, String),
+    site: &Site,
+    kind: &'static str,
+    before: Option<String>,
+    batch: i64,
+    chain: &mut Chain,
+    packer: Option<&mut Packer>,
+    sink: &mut dyn ChunkSink,
+    path: &Path,
+) -> Result<Step, StoreError> {
+    let (seq, prev, entry) = chain.next(
+        batch,
+        kind,
+        before.as_deref(),
+        Some(hash),
+        &row.source,
+        &row.id,
+    );
+    if let Some((builder, digests)) = packer {
+        let bad = |reason: String| StoreError::BadSite {
+            path: path.to_path_buf(),
+            source_name: row.source.clone(),
+            id: row.id.clone(),
+            reason,
+        };
+        builder
+            .add(site, &row.geometry, sink)
+            .map_err(|e| bad(e.to_string()))?;
+        digests.push(parse_hex(hash).ok_or_else(|| bad("hash".into()))?);
+    }
+    Ok(Step {
+        idx,
+        kind,
+        before,
+        seq,
+        prev,
+        entry,
+    })
+}
+
+/// The canonical rows and site hashes of `sites` (in parallel); every site
+/// must belong to `source`.
+pub(super) fn prepare_rows(
+    sites: &[Site],
+    source: &str,
+    path: &Path,
+) -> Result<Vec<(SiteRow, String)>, StoreError> {
+    sites
+        .par_iter()
+        .map(|s| {
+            let bad = |reason: String| StoreError::BadSite {
+                path: path.to_path_buf(),
+                source_name: s.source.clone(),
+                id: s.id.clone(),
+                reason,
+            };
+            if s.source != source {
+                return Err(bad(format!(
+                    "source {:?} differs from the batch's source {source:?}",
+                    s.source
+                )));
+            }
+            let row = SiteRow::of(s).map_err(bad)?;
+            let hash = row.hash().map_err(bad)?;
+            Ok((row, hash))
+        })
+        .collect()
+}
+
+impl std::fmt::Debug for ImportSession<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImportSession")
+            .field("path", &self.path)
+            .field("files", &self.files.len())
+            .finish()
+    }
+}
+
+/// A handle to one file's batch within an [`ImportSession`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileHandle(usize);
+
+impl ImportSession<'_> {
+    pub(super) fn sq(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+        move |source| StoreError::Sqlite {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// Whether a site with this source and id was already added in this session.
+    pub fn has(&self, source: &str, id: &str) -> bool {
+        self.seen.contains(&seen_key(source, id))
+    }
+
+    /// Register a file (batch) whose sites belong to `source`.
+    pub fn file(&mut self, source: &SourceMeta, meta: &BatchMeta) -> FileHandle {
+        let batch = self.next_batch;
+        self.next_batch += 1;
+        self.files.push(FileBatch {
+            created: false,
+            fresh: false,
+            source: source.clone(),
+            meta: meta.clone(),
+            batch,
+            added: 0,
+            updated: 0,
+            retired: 0,
+            unchanged: 0,
+        });
+        FileHandle(self.files.len() - 1)
+    }
+
+    pub(super) fn ensure_batch_row(&mut self, f: usize) -> Result<(), StoreError> {
+        if self.files[f].created {
+            return Ok(());
+        }
+        self.files[f].created = true;
+        let fb = &self.files[f];
+        let (s, m, batch) = (&fb.source, &fb.meta, fb.batch);
+        self.tx
+            .execute(
+                "INSERT INTO sources (name, description, licence, attribution, url) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT(name) DO UPDATE SET description = coalesce(excluded.description, description),
+                   licence = coalesce(excluded.licence, licence), attribution = coalesce(excluded.attribution, attribution),
+                   url = coalesce(excluded.url, url)",
+                params![s.name, s.description, s.licence, s.attribution, s.url],
+            )
+            .map_err(self.sq())?;
+        crate::sources::record(&self.tx, &s.name, batch, self.old_revision + 1)
+            .map_err(self.sq())?;
+        self.tx
+            .execute(
+                "INSERT INTO batches (id, revision, source, file_name, file_sha256, format, replace, added, updated, retired, unchanged, imported_at, operator, content_hash, log_head)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, 0, 0, 0, ?8, ?9, '', '')",
+                params![batch, self.old_revision + 1, s.name, m.file_name, m.file_sha256, m.format, m.replace as i64, m.imported_at, m.operator],
+            )
+            .map_err(self.sq())?;
+        let name = self.files[f].source.name.clone();
+        let live: bool = self
+            .tx
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM sites WHERE source = ?1)",
+                [&name],
+                |r| r.get(0),
+            )
+            .map_err(self.sq())?;
+        let earlier = self.files[..f].iter().any(|o| o.source.name == name);
+        self.files[f].fresh = !live && !earlier;
+        Ok(())
+    }
+
+    /// Append a retirement to the change log.
+    pub(super) fn log_retired(
+        &mut self,
+        batch: i64,
+        before: &str,
+        src: &str,
+        id: &str,
+    ) -> Result<(), StoreError> {
+        let (seq, prev, h) = self
+            .chain
+            .next(batch, "retired", Some(before), None, src, id);
+        self.changed = true;
+        use rusqlite::types::Null;
+        let mut st = self.tx.prepare_cached(&INSERT_CHANGE).map_err(self.sq())?;
+        // A retirement carries no content: every site column is NULL.
+        st.execute(params![
+            seq,
+            batch,
+            self.old_revision + 1,
+            "retired",
+            before,
+            Null,
+            src,
+            id,
+            Null,
+            Null,
+            Null,
+            Null,
+            Null,
+            Null,
+            Null,
+            Null,
+            Null,
+            Null,
+            Null,
+            prev,
+            h
+        ])
+        .map_err(self.sq())?;
+        Ok(())
+    }
+
+    /// Add sites to a file's batch (upsert by source and id). Every site
+    /// must belong to the file's source; a (source, id) already added in
+    /// this session is an error.
+    ///
+    /// The sites' rows and hashes are prepared on the other cores while the
+    /// previous call's sites are written, so they reach the database one
+    /// call later (or at [`ImportSession::commit`]); an error in them may
+    /// therefore surface from the next call.
+    pub fn add(&mut self, file: FileHandle, sites: Vec<Site>) -> Result<(), StoreError> {
+        let f = file.0;
+        // Duplicates are refused now, in order, so that `has` answers for
+        // every site given so far.
+        for s in &sites {
+            if !self.seen.insert(seen_key(&s.source, &s.id)) {
+                return Err(StoreError::BadSite {
+                    path: self.path.clone(),
+                    source_name: s.source.clone(),
+                    id: s.id.clone(),
+                    reason: "duplicate id in one import".into(),
+                });
+            }
+        }
+        let source = self.files[f].source.name.clone();
+        let path = self.path.clone();
+        self.ensure_batch_row(f)?;
+        let batch = self.files[f].batch;
+        let pending = self.pending.take();
+        // A fresh source's changes need no lookups: they are decided,
+        // chained and packed beside the write too, provided every earlier
+        // site is already chained (the log is one sequence).
+        let plan_here = self.files[f].fresh && pending.as_ref().is_none_or(|p| p.steps.is_some());
+        // The chain's head and the packer are lent to the planning thread.
+        let mut lent = plan_here.then(|| (std::mem::take(&mut self.chain), self.packer.take()));
+        let (prepared, written) = std::thread::scope(|scope| {
+            let prep = scope.spawn(|| {
+                let rows = prepare_rows(&sites, &source, &path)?;
+                let Some((chain, packer)) = lent.as_mut() else {
+                    return Ok((rows, None, MemoryChunks::default()));
+                };
+                let mut chunks = MemoryChunks::default();
+                let steps = rows
+                    .iter()
+                    .zip(&sites)
+                    .enumerate()
+                    .map(|(idx, (r, site))| {
+                        plan_one(
+                            idx,
+                            r,
+                            site,
+                            "added",
+                            None,
+                            batch,
+                            chain,
+                            packer.as_mut(),
+                            &mut chunks,
+                            &path,
+                        )
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok((rows, Some(steps), chunks))
+            });
+            let written = match pending {
+                Some(p) => self.write(p),
+                None => Ok(()),
+            };
+            (prep.join(), written)
+        });
+        if let Some((chain, packer)) = lent {
+            self.chain = chain;
+            self.packer = packer;
+        }
+        written?;
+        let (rows, steps, chunks) = prepared.unwrap_or_else(|e| std::panic::resume_unwind(e))?;
+        if let Some(steps) = &steps {
+            self.files[f].added += steps.len();
+            self.changed |= !steps.is_empty();
+        }
+        self.pending = Some(Pending {
+            file: f,
+            sites,
+            rows,
+            steps,
+            chunks,
+        });
+        Ok(())
+    }
+
+    /// Decide each prepared site's change (unless decided already), chain
+    /// its log entry, and write the sites and entries in blocks.
+    pub(super) fn write(&mut self, p: Pending) -> Result<(), StoreError> {
+        let Pending {
+            file: f,
+            sites,
+            rows,
+            steps,
+            chunks,
+        } = p;
+        let batch = self.files[f].batch;
+        let revision = self.old_revision + 1;
+        let steps = match steps {
+            Some(steps) => steps,
+            None => self.plan(f, &rows, &sites)?,
+        };
+        for ((section, no), (data, hash)) in &chunks.chunks {
+            put_chunk(&self.tx, *section, *no, data, hash).map_err(self.sq())?;
+        }
+        for block in steps.chunks(BLOCK) {
+            let mut insert = if block.len() == BLOCK {
+                self.tx.prepare_cached(&INSERT_CHANGES)
+            } else {
+                self.tx.prepare_cached(&insert_changes_sql(block.len()))
+            }
+            .map_err(self.sq())?;
+            let mut cp: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(block.len() * 21);
+            for p in block {
+                let (r, hash) = &rows[p.idx];
+                cp.extend_from_slice(&[&p.seq, &batch, &revision, &p.kind, &p.before, hash]);
+                cp.extend_from_slice(&[
+                    &r.source,
+                    &r.id,
+                    &r.name,
+                    &r.category,
+                    &r.protection,
+                    &r.designations,
+                    &r.geometry,
+                    &r.standoff_m,
+                    &r.positional_accuracy_m,
+                    &r.valid_from,
+                    &r.valid_to,
+                    &r.last_verified,
+                    &r.properties,
+                ]);
+                cp.push(&p.prev);
+                cp.push(&p.entry);
+            }
+            insert
+                .execute(rusqlite::params_from_iter(cp))
+                .map_err(self.sq())?;
+        }
+        // The steps' entries are consecutive (retirements come only at commit).
+        if let (Some(first), Some(last)) = (steps.first(), steps.last()) {
+            debug_assert_eq!(last.seq - first.seq + 1, steps.len() as i64);
+            self.tx
+                .prepare_cached(&UPSERT_SITES_FROM_LOG)
+                .and_then(|mut st| st.execute(params![first.seq, last.seq]))
+                .map_err(self.sq())?;
+        }
+        Ok(())
+    }
+
+    /// Decide each site's change against the live rows (added, updated or
+    /// unchanged), chain the log entries and pack the sites, in order.
+    pub(super) fn plan(
+        &mut self,
+        f: usize,
+        rows: &[(SiteRow, String)],
+        sites: &[Site],
+    ) -> Result<Vec<Step>, StoreError> {
+        let batch = self.files[f].batch;
+        let mut steps = Vec::with_capacity(rows.len());
+        for (idx, (r, site)) in rows.iter().zip(sites).enumerate() {
+            let (row, hash) = r;
+            let before: Option<String> = if self.files[f].fresh {
+                None
+            } else {
+                self.tx
+                    .prepare_cached("SELECT hash FROM sites WHERE source = ?1 AND site_id = ?2")
+                    .and_then(|mut st| {
+                        st.query_row(params![row.source, row.id], |r| r.get(0))
+                            .optional()
+                    })
+                    .map_err(self.sq())?
+            };
+            if before.as_deref() == Some(hash.as_str()) {
+                self.files[f].unchanged += 1;
+                continue;
+            }
+            let kind = if before.is_some() {
+                self.files[f].updated += 1;
+                "updated"
+            } else {
+                self.files[f].added += 1;
+                "added"
+            };
+            self.changed = true;
+            let mut sink = SqlSink { conn: &self.tx };
+            steps.push(plan_one(
+                idx,
+                r,
+                site,
+                kind,
+                before,
+                batch,
+                &mut self.chain,
+                self.packer.as_mut(),
+                &mut sink,
+                &self.path,
+            )?);
+        }
+        Ok(steps)
+    }
+
+    /// Retire what `--replace` files leave out, record counts, revision and
+    /// content hash, and commit. Returns one summary per file (batch).
+    pub fn commit(mut self) -> Result<Vec<ImportSummary>, StoreError> {
+        if let Some(p) = self.pending.take() {
+            self.write(p)?;
+        }
+        for f in 0..self.files.len() {
+            self.ensure_batch_row(f)?;
+            if !self.files[f].meta.replace {
+                continue;
+            }
+            let source = self.files[f].source.name.clone();
+            let live: Vec<(String, String)> = {
+                let mut st = self
+                    .tx
+                    .prepare("SELECT site_id, hash FROM sites WHERE source = ?1 ORDER BY site_id")
+                    .map_err(self.sq())?;
+                let v = st
+                    .query_map([&source], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .map_err(self.sq())?
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(self.sq())?;
+                v
+            };
+            let batch = self.files[f].batch;
+            for (id, before) in live {
+                if self.seen.contains(&seen_key(&source, &id)) {
+                    continue;
+                }
+                self.tx
+                    .execute(
+                        "DELETE FROM sites WHERE source = ?1 AND site_id = ?2",
+                        params![source, id],
+                    )
+                    .map_err(self.sq())?;
+                self.files[f].retired += 1;
+                self.log_retired(batch, &before, &source, &id)?;
+            }
+        }
+        let revision = if self.changed {
+            self.old_revision + 1
+        } else {
+            self.old_revision
+        };
+        let has_packed = Registry::meta_in(&self.tx, "packed_root")
+            .map_err(self.sq())?
+            .is_some();
+        let packer = self.packer.take();
+        let packed_here = packer.is_some();
+        let content = if let (Some((builder, mut digests)), true) = (packer, self.changed) {
+            // Every live site was stored by this import, and packed as it was.
+            finish_pack(
+                builder,
+                &mut digests,
+                revision,
+                &mut SqlSink { conn: &self.tx },
+                Some(&self.tx),
+                &self.path,
+            )?
+            .0
+        } else if self.changed || !has_packed || packed_here {
+            // One pass over the live rows: each verified against its
+            // recorded hash, packed for checks, and hashed into the content hash.
+            pack_live(&self.tx, &self.path, revision, true)?.0
+        } else {
+            Registry::meta_in(&self.tx, "content_hash")
+                .map_err(self.sq())?
+                .unwrap_or_else(|| content_hash::<String>(&mut []))
+        };
+        let mut out = Vec::with_capacity(self.files.len());
+        for fb in &self.files {
+            self.tx
+                .execute(
+                    "UPDATE batches SET revision = ?2, added = ?3, updated = ?4, retired = ?5, unchanged = ?6, content_hash = ?7, log_head = ?8 WHERE id = ?1",
+                    params![fb.batch, revision, fb.added as i64, fb.updated as i64, fb.retired as i64, fb.unchanged as i64, content, self.chain.prev],
+                )
+                .map_err(self.sq())?;
+            out.push(ImportSummary {
+                file_name: fb.meta.file_name.clone(),
+                source: fb.source.name.clone(),
+                batch: fb.batch,
+                added: fb.added,
+                updated: fb.updated,
+                retired: fb.retired,
+                unchanged: fb.unchanged,
+                revision,
+                content_hash: content.clone(),
+            });
+        }
+        self.tx
+            .execute("INSERT INTO meta (key, value) VALUES ('revision', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value", [revision.to_string()])
+            .map_err(self.sq())?;
+        self.tx
+            .execute("INSERT INTO meta (key, value) VALUES ('content_hash', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value", [&content])
+            .map_err(self.sq())?;
+        let path = self.path.clone();
+        self.tx
+            .commit()
+            .map_err(|source| StoreError::Sqlite { path, source })?;
+        Ok(out)
+    }
+}

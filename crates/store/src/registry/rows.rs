@@ -1,0 +1,156 @@
+//! One site as its columns hold it, and one change-log entry's hash.
+
+use super::*;
+
+pub(super) const SITE_COLUMNS: &str = "source, site_id, name, category, protection, designations, geometry, standoff_m, positional_accuracy_m, valid_from, valid_to, last_verified, properties";
+
+/// A site as its columns hold it; `site()` decodes, `hash()` recomputes.
+pub(super) struct SiteRow {
+    pub(super) source: String,
+    pub(super) id: String,
+    pub(super) name: String,
+    pub(super) category: String,
+    pub(super) protection: String,
+    pub(super) designations: String,
+    pub(super) geometry: Vec<u8>,
+    pub(super) standoff_m: Option<f64>,
+    pub(super) positional_accuracy_m: f64,
+    pub(super) valid_from: Option<i64>,
+    pub(super) valid_to: Option<i64>,
+    pub(super) last_verified: Option<String>,
+    pub(super) properties: String,
+}
+
+impl SiteRow {
+    /// Read the 13 site columns starting at `at`.
+    pub(super) fn read(r: &Row<'_>, at: usize) -> rusqlite::Result<SiteRow> {
+        Ok(SiteRow {
+            source: r.get(at)?,
+            id: r.get(at + 1)?,
+            name: r.get(at + 2)?,
+            category: r.get(at + 3)?,
+            protection: r.get(at + 4)?,
+            designations: r.get(at + 5)?,
+            geometry: r.get(at + 6)?,
+            standoff_m: r.get(at + 7)?,
+            positional_accuracy_m: r.get(at + 8)?,
+            valid_from: r.get(at + 9)?,
+            valid_to: r.get(at + 10)?,
+            last_verified: r.get(at + 11)?,
+            properties: r.get(at + 12)?,
+        })
+    }
+
+    pub(super) fn of(site: &Site) -> Result<SiteRow, String> {
+        let designations = serde_json::to_string(&site.designations).map_err(|e| e.to_string())?;
+        Ok(SiteRow {
+            source: site.source.clone(),
+            id: site.id.clone(),
+            name: site.name.clone(),
+            category: site.category.as_str().into(),
+            protection: site.protection.as_str().into(),
+            designations,
+            geometry: wkb::encode(&site.geometry),
+            standoff_m: site.standoff_m,
+            positional_accuracy_m: site.positional_accuracy_m,
+            valid_from: site.valid_from,
+            valid_to: site.valid_to,
+            last_verified: site.last_verified.clone(),
+            properties: canonical_properties(&site.properties)?,
+        })
+    }
+
+    pub(super) fn site(&self) -> Result<Site, String> {
+        SiteRow {
+            source: self.source.clone(),
+            id: self.id.clone(),
+            name: self.name.clone(),
+            category: self.category.clone(),
+            protection: self.protection.clone(),
+            designations: self.designations.clone(),
+            geometry: Vec::new(),
+            standoff_m: self.standoff_m,
+            positional_accuracy_m: self.positional_accuracy_m,
+            valid_from: self.valid_from,
+            valid_to: self.valid_to,
+            last_verified: self.last_verified.clone(),
+            properties: self.properties.clone(),
+        }
+        .into_site_with(&self.geometry)
+    }
+
+    /// Decode into a site, moving the text fields; the geometry is decoded from `wkb_bytes`.
+    pub(super) fn into_site_with(self, wkb_bytes: &[u8]) -> Result<Site, String> {
+        let fail = |what: String| format!("site {}/{}: {what}", self.source, self.id);
+        let category: Category = self
+            .category
+            .parse()
+            .map_err(|e: nostrike_core::UnknownName| fail(e.to_string()))?;
+        let protection: Protection = self
+            .protection
+            .parse()
+            .map_err(|e: nostrike_core::UnknownName| fail(e.to_string()))?;
+        let geometry = wkb::decode(wkb_bytes).map_err(|e| fail(e.to_string()))?;
+        let designations: Vec<String> = if self.designations == "[]" {
+            Vec::new()
+        } else {
+            serde_json::from_str(&self.designations)
+                .map_err(|e| fail(format!("designations: {e}")))?
+        };
+        let mut s = Site::new(self.id, self.source, category, geometry);
+        s.name = self.name;
+        s.protection = protection;
+        s.designations = designations;
+        s.standoff_m = self.standoff_m;
+        s.positional_accuracy_m = self.positional_accuracy_m;
+        s.valid_from = self.valid_from;
+        s.valid_to = self.valid_to;
+        s.last_verified = self.last_verified;
+        s.properties = self.properties;
+        Ok(s)
+    }
+
+    /// The site hash of exactly what the columns hold.
+    pub(super) fn hash(&self) -> Result<String, String> {
+        let site = self.site()?;
+        Ok(site_hash_with_wkb(&site, &self.geometry))
+    }
+}
+
+/// What a change-log entry's hash covers.
+pub(super) struct Entry<'a> {
+    pub(super) seq: i64,
+    pub(super) batch: i64,
+    pub(super) revision: i64,
+    pub(super) kind: &'a str,
+    pub(super) source: &'a str,
+    pub(super) id: &'a str,
+    pub(super) before: Option<&'a str>,
+    pub(super) after: Option<&'a str>,
+}
+
+/// The hash of a change-log entry, chained to the previous entry's hash `prev`.
+pub(super) fn entry_hash(entry: &Entry<'_>, prev: &str) -> String {
+    let Entry {
+        seq,
+        batch,
+        revision,
+        kind,
+        source,
+        id,
+        before,
+        after,
+    } = *entry;
+    let mut e = Enc::default();
+    e.text("nostrike-log-v1")
+        .i64(seq)
+        .i64(batch)
+        .i64(revision)
+        .text(kind)
+        .text(source)
+        .text(id)
+        .opt_text(before)
+        .opt_text(after)
+        .text(prev);
+    e.sha256_hex()
+}
