@@ -6,17 +6,15 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
 use geo_types::{Geometry, LineString};
-use nostrike_core::{
-    run_verdict, time, Area, AreaKind, Checker, Policy, SiteIndex, SiteSet, Verdict,
-};
+use nostrike_core::{run_verdict, time, Area, AreaKind, Checker, Policy, Verdict};
 use nostrike_formats::{read_features, Format, ReadOptions};
-use nostrike_store::Registry;
 use sha2::Digest;
 
-use crate::coord::{parse_coord, parse_distance, AsOf, Coordinate, Distance};
+use crate::coord::{parse_coord, parse_distance, Coordinate, Distance};
 use crate::output::{self, Dest, Protected};
-use crate::report::{self, exit_code, verdict_word, AreaInput, Report};
 use crate::Out;
+use nostrike_app::report::{self, exit_code, verdict_word, AreaInput, Report};
+use nostrike_app::{AsOf, Snapshot};
 
 /// Report formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -394,84 +392,6 @@ pub fn build_areas(args: &CheckArgs) -> anyhow::Result<Vec<(Area, AreaInput)>> {
     Ok(areas)
 }
 
-/// The sites a check runs against: the registry's packed index, read in
-/// place (the usual case), or sites decoded from the rows (a past
-/// revision, or a registry written before the packed index existed).
-pub enum CheckSites {
-    /// The packed index, chunks verified as they are read.
-    Packed(Box<nostrike_core::PackedIndex>),
-    /// Sites held in memory.
-    Memory(Box<SiteIndex>),
-}
-
-impl CheckSites {
-    /// The set to check against.
-    pub fn set(&self) -> &dyn SiteSet {
-        match self {
-            CheckSites::Packed(p) => p.as_ref(),
-            CheckSites::Memory(m) => m.as_ref(),
-        }
-    }
-}
-
-/// Open the registry read-only and load the sites a check needs, failing on anything it cannot vouch for.
-pub fn load_for_check(
-    path: &Path,
-    as_of: Option<AsOf>,
-) -> anyhow::Result<(CheckSites, i64, String, Option<i64>)> {
-    // The packed index: its chunk list must hash to the recorded root, it
-    // must have been built from the current revision and content hash, and
-    // each chunk is checked against its hash before use. Without one, every
-    // live row is read, decoded and hashed and the content hash recomputed
-    // (load_index / live_sites). SQLite's full integrity_check runs in `nostrike verify`.
-    let reg = Registry::open_read_only(path)?;
-    let (sites, revision, content_hash, at_time) = match as_of {
-        None => match reg.load_packed()? {
-            Ok(p) => (
-                CheckSites::Packed(Box::new(p.index)),
-                p.revision,
-                p.content_hash,
-                None,
-            ),
-            Err(reg) => {
-                let l = reg.load_index()?;
-                (
-                    CheckSites::Memory(Box::new(l.index)),
-                    l.revision,
-                    l.content_hash,
-                    None,
-                )
-            }
-        },
-        Some(as_of) => {
-            let (rev, t) = match as_of {
-                AsOf::Revision(r) => (r, None),
-                AsOf::Time(t) => (reg.revision_at(t)?, Some(t)),
-            };
-            // The current data must be sound before the log is trusted to rebuild the past.
-            reg.live_sites()?;
-            let sites = reg.as_of(rev)?;
-            let mut hashes: Vec<String> = sites.iter().map(nostrike_store::site_hash).collect();
-            let content = nostrike_store::content_hash(&mut hashes);
-            let index =
-                SiteIndex::build(sites).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-            (CheckSites::Memory(Box::new(index)), rev, content, t)
-        }
-    };
-    if sites.set().is_empty() {
-        bail!(
-            "{}: the registry has no sites{}; a check against nothing is not a clear",
-            path.display(),
-            if as_of.is_some() {
-                " at that revision"
-            } else {
-                ""
-            }
-        );
-    }
-    Ok((sites, revision, content_hash, at_time))
-}
-
 /// Run `check`.
 pub fn run(path: &Path, args: &CheckArgs, out: Out) -> anyhow::Result<ExitCode> {
     run_verdict_of(path, args, out).map(|v| ExitCode::from(exit_code(v)))
@@ -496,14 +416,14 @@ pub fn run_verdict_of(path: &Path, args: &CheckArgs, out: Out) -> anyhow::Result
     let areas = build_areas(args)?;
     let (policy, policy_source) = load_policy(args.policy.as_deref())?;
     lap("areas and policy read");
-    let (sites, revision, content_hash, at_time) = load_for_check(path, args.as_of)?;
+    let snapshot = Snapshot::open(path, args.as_of)?;
     lap("registry opened");
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
-    let validity_time = at_time.unwrap_or(now);
-    let checker = Checker::new(sites.set(), &policy, Some(validity_time));
+    let validity_time = snapshot.as_of_time.unwrap_or(now);
+    let checker = Checker::new(snapshot.sites(), &policy, Some(validity_time));
     let list: Vec<Area> = areas.iter().map(|(a, _)| a.clone()).collect();
     let results = checker
         .check_batch(&list)
@@ -514,8 +434,8 @@ pub fn run_verdict_of(path: &Path, args: &CheckArgs, out: Out) -> anyhow::Result
     let report = Report {
         checked_at: time::format_utc(now),
         registry_path: path.display().to_string(),
-        revision,
-        content_hash,
+        revision: snapshot.revision,
+        content_hash: snapshot.content_hash.clone(),
         as_of: args.as_of.map(|a| a.to_string()),
         validity_time: time::format_utc(validity_time),
         policy: &policy,
@@ -523,7 +443,7 @@ pub fn run_verdict_of(path: &Path, args: &CheckArgs, out: Out) -> anyhow::Result
             policy.to_toml_string().as_bytes(),
         )),
         policy_source,
-        index: sites.set(),
+        index: snapshot.sites(),
         areas: &areas,
         results: &results,
         verdict,

@@ -470,41 +470,6 @@ impl std::str::FromStr for Coordinate {
     }
 }
 
-/// `--as-of`: a revision number, or a UTC time (a bare date is 00:00 UTC).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AsOf {
-    /// Registry revision.
-    Revision(i64),
-    /// Seconds since the Unix epoch, UTC.
-    Time(i64),
-}
-
-impl std::str::FromStr for AsOf {
-    type Err = String;
-    fn from_str(s: &str) -> Result<AsOf, String> {
-        match s.trim().parse::<i64>() {
-            Ok(r) if r >= 0 => Ok(AsOf::Revision(r)),
-            Ok(r) => Err(format!("revision {r} is negative")),
-            Err(_) => nostrike_core::time::parse_utc(s)
-                .map(AsOf::Time)
-                .map_err(|e| {
-                    format!(
-                        "{e} (give a revision number or a UTC time such as 2026-03-01T14:00:00Z)"
-                    )
-                }),
-        }
-    }
-}
-
-impl std::fmt::Display for AsOf {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            AsOf::Revision(r) => write!(f, "{r}"),
-            AsOf::Time(t) => f.write_str(&nostrike_core::time::format_utc(*t)),
-        }
-    }
-}
-
 /// Parse a distance: a number with an optional unit (`m`, `km`, `ft`, `mi`, `nmi`), a space allowed; a bare number is metres.
 ///
 /// # Units

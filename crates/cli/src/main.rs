@@ -24,7 +24,6 @@ mod check;
 mod coord;
 mod output;
 mod registry_cmds;
-mod report;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;

@@ -750,7 +750,7 @@ fn write_kml<W: Write>(
 ) -> anyhow::Result<()> {
     // One escaper for every KML nostrike writes (it also drops the control
     // characters XML 1.0 cannot hold, which made the export not well-formed).
-    let esc = crate::report::xml;
+    let esc = nostrike_app::report::xml;
     writeln!(w, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<kml xmlns=\"http://www.opengis.net/kml/2.2\"><Document><name>nostrike registry revision {rev}</name><description>content hash {hash}; sources: {}</description>", esc(notice))?;
     let mut by_cat: BTreeMap<&str, Vec<&Site>> = BTreeMap::new();
     for s in sites {
@@ -762,7 +762,7 @@ fn write_kml<W: Write>(
             writeln!(
                 w,
                 "<Placemark><name>{}</name><ExtendedData><Data name=\"id\"><value>{}</value></Data><Data name=\"source\"><value>{}</value></Data><Data name=\"category\"><value>{}</value></Data><Data name=\"protection\"><value>{}</value></Data></ExtendedData>{}</Placemark>",
-                esc(&s.name), esc(&s.id), esc(&s.source), cat, s.protection.as_str(), crate::report::kml_geometry(&s.geometry)
+                esc(&s.name), esc(&s.id), esc(&s.source), cat, s.protection.as_str(), nostrike_app::report::kml_geometry(&s.geometry)
             )?;
         }
         writeln!(w, "</Folder>")?;
@@ -1217,7 +1217,7 @@ pub fn demo(keep: Option<&Path>, out: Out) -> anyhow::Result<ExitCode> {
             let cli = <crate::Cli as clap::Parser>::try_parse_from(&full)?;
             if let crate::Command::Check(a) = cli.command {
                 let verdict = crate::check::run_verdict_of(&reg_path, &a, out)?;
-                outln!("(exit code {})", crate::report::exit_code(verdict));
+                outln!("(exit code {})", nostrike_app::report::exit_code(verdict));
             }
         }
         outln!(

@@ -801,7 +801,7 @@ pub fn csv(r: &Report<'_>) -> anyhow::Result<String> {
 }
 
 /// Text escaped for XML, with the control characters XML 1.0 cannot hold dropped.
-pub(crate) fn xml(s: &str) -> String {
+pub fn xml(s: &str) -> String {
     s.chars()
         .filter(|c| !matches!(*c as u32, 0..=8 | 11 | 12 | 14..=31))
         .map(|c| match c {
