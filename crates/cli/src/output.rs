@@ -137,9 +137,16 @@ impl AtomicFile {
                 dir.display()
             );
         }
-        let tmp = tempfile::Builder::new()
-            .prefix(".nostrike-")
-            .suffix(".partial")
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(".nostrike-").suffix(".partial");
+        // Readable by others, as a file written in place would be (a
+        // temporary file is private by default); never executable.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            builder.permissions(std::fs::Permissions::from_mode(0o644));
+        }
+        let tmp = builder
             .tempfile_in(&dir)
             .with_context(|| format!("{}: cannot create a temporary file", dest.display()))?;
         Ok(AtomicFile {
@@ -258,5 +265,18 @@ mod tests {
         })
         .unwrap();
         assert_eq!(std::fs::read(&f).unwrap(), b"new");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+            // What the umask lets a plain File::create (0o666) keep, without execute bits.
+            let plain = d.path().join("plain");
+            std::fs::write(&plain, b"").unwrap();
+            assert_eq!(
+                mode(&f),
+                mode(&plain) & 0o644,
+                "an output is as readable as a file written in place"
+            );
+        }
     }
 }
