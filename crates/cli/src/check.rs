@@ -17,9 +17,10 @@ use nostrike_app::report::{self, exit_code, verdict_word, AreaInput, Report};
 use nostrike_app::{AsOf, Snapshot};
 
 /// Report formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
 pub enum ReportFormat {
     /// A table for people.
+    #[default]
     Table,
     /// JSON (docs/report.schema.json).
     Json,
@@ -32,7 +33,7 @@ pub enum ReportFormat {
 }
 
 /// Arguments of `check`.
-#[derive(Debug, Args)]
+#[derive(Debug, Default, Args)]
 #[command(group(
     clap::ArgGroup::new("area")
         .required(true)

@@ -441,7 +441,7 @@ fn dms(s: &str) -> Result<Place, String> {
 
 /// A distance in metres, parsed once from the command line (a malformed
 /// one is a usage error).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Distance(pub f64);
 
 impl std::str::FromStr for Distance {

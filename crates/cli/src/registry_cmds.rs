@@ -1193,32 +1193,37 @@ pub fn demo(keep: Option<&Path>, out: Out) -> anyhow::Result<ExitCode> {
         };
         outln!("$ nostrike import helsinki-sites.geojson andorra-2013-sites.geojson");
         import(&reg_path, &args, out)?;
-        let cases: &[(&str, &[&str])] = &[
-            ("A strike point 73 m from the church of Sant Andreu, Andorra la Vella, with a 50 m radius", &["--point", "42.5110,1.5306", "--buffer", "50 m"]),
-            ("The same aim point as a 10 m MGRS reference (the whole grid square is checked)", &["--point", "31TCH79280756", "--buffer", "50m"]),
-            ("A point 420 m from the nearest place of worship: beyond its 250 m required distance, within the caution margin", &["--point", "42°30'37\"N 1°31'30\"E", "--buffer", "50 m"]),
-            ("A mountainside west of the town: no protected sites within the required distance", &["--point", "42.5200,1.4700", "--buffer", "200 m"]),
-            ("A movement route through the town with a 100 m corridor, as JSON for the target folder", &["--route", "42.5063,1.5218; 42.5100,1.5400", "--corridor", "100 m", "--format", "json"]),
+        use crate::check::{CheckArgs, ReportFormat};
+        use crate::coord::{Coordinate, Distance};
+        let point = |c: &str, buffer: f64| -> anyhow::Result<CheckArgs> {
+            Ok(CheckArgs {
+                points: vec![c.parse::<Coordinate>().map_err(anyhow::Error::msg)?],
+                buffer: Distance(buffer),
+                ..CheckArgs::default()
+            })
+        };
+        let cases: Vec<(&str, &str, CheckArgs)> = vec![
+            ("A strike point 73 m from the church of Sant Andreu, Andorra la Vella, with a 50 m radius",
+             r#"--point 42.5110,1.5306 --buffer "50 m""#, point("42.5110,1.5306", 50.0)?),
+            ("The same aim point as a 10 m MGRS reference (the whole grid square is checked)",
+             "--point 31TCH79280756 --buffer 50m", point("31TCH79280756", 50.0)?),
+            ("A point 420 m from the nearest place of worship: beyond its 250 m required distance, within the caution margin",
+             r#"--point "42°30'37\"N 1°31'30\"E" --buffer "50 m""#, point("42°30'37\"N 1°31'30\"E", 50.0)?),
+            ("A mountainside west of the town: no protected sites within the required distance",
+             r#"--point 42.5200,1.4700 --buffer "200 m""#, point("42.5200,1.4700", 200.0)?),
+            ("A movement route through the town with a 100 m corridor, as JSON for the target folder",
+             r#"--route "42.5063,1.5218; 42.5100,1.5400" --corridor "100 m" --format json"#,
+             CheckArgs {
+                 routes: vec!["42.5063,1.5218; 42.5100,1.5400".into()],
+                 corridor: Some(Distance(100.0)),
+                 format: ReportFormat::Json,
+                 ..CheckArgs::default()
+             }),
         ];
-        for (what, argv) in cases {
-            outln!(
-                "\n== {what}\n$ nostrike check {}",
-                argv.iter()
-                    .map(|a| if a.contains(' ') || a.contains(';') {
-                        format!("{a:?}")
-                    } else {
-                        a.to_string()
-                    })
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            );
-            let mut full = vec!["nostrike", "check"];
-            full.extend_from_slice(argv);
-            let cli = <crate::Cli as clap::Parser>::try_parse_from(&full)?;
-            if let crate::Command::Check(a) = cli.command {
-                let verdict = crate::check::run_verdict_of(&reg_path, &a, out)?;
-                outln!("(exit code {})", nostrike_app::report::exit_code(verdict));
-            }
+        for (what, shown, args) in &cases {
+            outln!("\n== {what}\n$ nostrike check {shown}");
+            let verdict = crate::check::run_verdict_of(&reg_path, args, out)?;
+            outln!("(exit code {})", nostrike_app::report::exit_code(verdict));
         }
         outln!(
             "\nThe registry is at {}{}",
