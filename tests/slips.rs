@@ -1289,3 +1289,49 @@ fn kml_export_with_a_control_character_was_not_well_formed() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(text.contains("bell & <tower>"), "{text}");
 }
+
+/// A registry written before schema 3 (tests/fixtures/README.md).
+#[test]
+fn schema2_registry_was_not_upgraded_with_its_hashes_kept() {
+    let d = tempfile::tempdir().unwrap();
+    let reg = d.path().join("old.db");
+    std::fs::copy(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/fixtures/schema2.db"
+        ),
+        &reg,
+    )
+    .unwrap();
+    // Read-only commands refuse it with the way forward, never a verdict.
+    let (c, _, err) = code(ns(&reg).args(["check", "--point", "12.6392,-8.0029"]));
+    assert_eq!(c, 1);
+    assert!(err.contains("older") && err.contains("verify"), "{err}");
+    // A writing command upgrades it; every site hash written by the old
+    // build (properties canonicalised by serde_json then) still verifies.
+    verify_ok(&reg);
+    let (_, out, _) = code(ns(&reg).args(["stats", "--format", "json"]));
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        v["content_hash"],
+        "1664c074885c27aca1950356241926a13496bf7cf390f2372f13c76f583130e8"
+    );
+    assert_eq!(v["revision"], 1);
+    assert_eq!(v["sources"][0]["licence"], "CC-BY-4.0");
+    let (_, log, _) = code(ns(&reg).arg("log"));
+    assert!(
+        log.contains("as recorded when the source log began"),
+        "{log}"
+    );
+    let (c, _, _) = code(ns(&reg).args(["check", "--point", "12.6392,-8.0029"]));
+    assert_eq!(c, 4);
+    // Its source's metadata is now accountable too.
+    {
+        let c = rusqlite::Connection::open(&reg).unwrap();
+        c.execute("UPDATE sources SET attribution = NULL", [])
+            .unwrap();
+    }
+    let (c, out, _) = code(ns(&reg).arg("verify"));
+    assert_eq!(c, 1, "{out}");
+    assert!(out.contains("attribution (none)"), "{out}");
+}
