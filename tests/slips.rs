@@ -891,14 +891,15 @@ fn licence_edited_behind_the_tools_back_passed_verify() {
     );
 }
 
-const SHARED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data");
+/// Fixtures in the repository (tests/fixtures/README.md gives sources and licences).
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures");
 
 #[test]
 fn osm_pbf_export_reimport_logged_spurious_updates() {
     let d = tempfile::tempdir().unwrap();
     let reg = d.path().join("r.db");
     ns(&reg).arg("init").assert().success();
-    let pbf = Path::new(SHARED).join("osm/andorra-2013.osm.pbf");
+    let pbf = Path::new(FIXTURES).join("andorra-2013.osm.pbf");
     ns(&reg)
         .arg("import")
         .arg(&pbf)

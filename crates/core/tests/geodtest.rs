@@ -1,5 +1,5 @@
 //! The geodesic kernels against Karney's published test set
-//! (`shared/data/geodesic/GeodTest-short.dat`, 10,000 geodesics on WGS84).
+//! (`tests/fixtures/GeodTest-short.dat`, CC0, 10,000 geodesics on WGS84).
 
 #![allow(clippy::unwrap_used)]
 
@@ -8,7 +8,7 @@ use nostrike_core::geodesy::{self, Edge, Vertex};
 
 const GEODTEST: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/data/geodesic/GeodTest-short.dat"
+    "/../../tests/fixtures/GeodTest-short.dat"
 );
 
 struct Line {

@@ -7,7 +7,10 @@ use std::path::{Path, PathBuf};
 
 use nostrike_formats::{read_features, Format, Mapping, ReadError, ReadOptions};
 
-const SHARED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data");
+/// Fixtures in the repository (tests/fixtures/README.md gives sources and licences).
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures");
+/// The shipped site extracts (data/README.md).
+const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../data");
 
 /// Read every feature; Ok(number of features that mapped to valid sites, reasons of the others) or the file-level error.
 fn read(path: &Path, format: Format) -> Result<(usize, Vec<String>), ReadError> {
@@ -141,7 +144,7 @@ fn geopackages_that_are_not_wgs84_or_are_damaged_are_refused() {
 #[test]
 fn shapefiles_with_foreign_or_missing_prj_are_refused() {
     let d = tempfile::tempdir().unwrap();
-    let src = Path::new(SHARED).join("osm/helsinki-sites.geojson");
+    let src = Path::new(DATA).join("helsinki-sites.geojson");
     let shp = d.path().join("p.shp");
     let st = std::process::Command::new("ogr2ogr")
         .args(["-f", "ESRI Shapefile"])
@@ -170,7 +173,7 @@ fn shapefiles_with_foreign_or_missing_prj_are_refused() {
 #[test]
 fn damaged_pbf_and_json_are_refused_without_panic() {
     let d = tempfile::tempdir().unwrap();
-    let mut pbf = std::fs::read(Path::new(SHARED).join("osm/andorra-2013.osm.pbf")).unwrap();
+    let mut pbf = std::fs::read(Path::new(FIXTURES).join("andorra-2013.osm.pbf")).unwrap();
     let mid = pbf.len() / 2;
     for b in &mut pbf[mid..mid + 64] {
         *b ^= 0x5A;
@@ -180,7 +183,7 @@ fn damaged_pbf_and_json_are_refused_without_panic() {
         Format::Osm,
         "not a readable OSM PBF",
     );
-    let truncated = std::fs::read(Path::new(SHARED).join("osm/andorra-2013.osm.pbf")).unwrap();
+    let truncated = std::fs::read(Path::new(FIXTURES).join("andorra-2013.osm.pbf")).unwrap();
     refused(
         &write(d.path(), "short.osm.pbf", &truncated[..truncated.len() / 3]),
         Format::Osm,
@@ -229,12 +232,12 @@ mod fuzz {
         let g = d.path().join("s.gpkg");
         nostrike_formats::gpkg::write(&g, &[s], "").unwrap();
         vec![
-            ("s.geojson", Format::GeoJson, std::fs::read(Path::new(SHARED).join("osm/andorra-2013-sites.geojson")).unwrap()[..4000].to_vec()),
+            ("s.geojson", Format::GeoJson, std::fs::read(Path::new(DATA).join("andorra-2013-sites.geojson")).unwrap()[..4000].to_vec()),
             ("s.ndjson", Format::GeoJsonSeq, b"{\"type\":\"Feature\",\"id\":\"a\",\"properties\":{\"category\":\"museum\"},\"geometry\":{\"type\":\"Polygon\",\"coordinates\":[[[0,0],[1,0],[1,1],[0,0]]]}}\n".to_vec()),
             ("s.csv", Format::Csv, b"id,category,wkt\na,museum,\"POLYGON((0 0,1 0,1 1,0 0))\"\nb,water,\"POINT(1 2)\"\n".to_vec()),
             ("s.kml", Format::Kml, format!("<kml><Document>{PLACEMARK}</Document></kml>").into_bytes()),
             ("s.gpkg", Format::Gpkg, std::fs::read(&g).unwrap()),
-            ("s.osm.pbf", Format::Osm, std::fs::read(Path::new(SHARED).join("osm/andorra-2013.osm.pbf")).unwrap()[..20000].to_vec()),
+            ("s.osm.pbf", Format::Osm, std::fs::read(Path::new(FIXTURES).join("andorra-2013.osm.pbf")).unwrap()[..20000].to_vec()),
         ]
     }
 
