@@ -739,10 +739,27 @@ pub fn csv(r: &Report<'_>) -> anyhow::Result<String> {
                 .chain([rev.as_str(), r.content_hash.as_str(), r.checked_at.as_str()]);
             w.write_record(row)?;
         }
-        for h in &res.hits {
+        // One row per hit; then the sites outside their validity period at
+        // the check time, listed with their distance and not counted.
+        let row = |h: &nostrike_core::Hit, counted: bool| -> anyhow::Result<Vec<String>> {
             let s = r.index.label(h.site)?;
             let f = |x: f64| format!("{x:.3}");
-            let rec: Vec<String> = vec![
+            let (verdict, required, margin, bearing) = if counted {
+                (
+                    h.verdict.as_str(),
+                    f(h.required_m),
+                    f(h.margin_m),
+                    h.bearing_deg.map(|b| format!("{b:.2}")).unwrap_or_default(),
+                )
+            } else {
+                (
+                    "not_valid_at_check_time",
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                )
+            };
+            Ok(vec![
                 guard(&area.id).into_owned(),
                 res.verdict.as_str().into(),
                 read_as.clone(),
@@ -752,11 +769,11 @@ pub fn csv(r: &Report<'_>) -> anyhow::Result<String> {
                 guard(&s.name).into_owned(),
                 s.category.as_str().into(),
                 s.protection.as_str().into(),
-                h.verdict.as_str().into(),
+                verdict.into(),
                 f(h.distance_m),
-                f(h.required_m),
-                f(h.margin_m),
-                h.bearing_deg.map(|b| format!("{b:.2}")).unwrap_or_default(),
+                required,
+                margin,
+                bearing,
                 h.nearest_on_area.0.to_string(),
                 h.nearest_on_area.1.to_string(),
                 h.nearest_on_site.0.to_string(),
@@ -764,36 +781,13 @@ pub fn csv(r: &Report<'_>) -> anyhow::Result<String> {
                 r.revision.to_string(),
                 r.content_hash.clone(),
                 r.checked_at.clone(),
-            ];
-            w.write_record(&rec)?;
+            ])
+        };
+        for h in &res.hits {
+            w.write_record(&row(h, true)?)?;
         }
-        // Sites outside their validity period at the check time: listed, not counted.
-        for (h, n) in res.not_valid.iter().zip(not_valid_items(r.index, res)?) {
-            let s = r.index.label(h.site)?;
-            let rec: Vec<String> = vec![
-                guard(&area.id).into_owned(),
-                res.verdict.as_str().into(),
-                read_as.clone(),
-                guard(&n.site_id).into_owned(),
-                guard(&s.source).into_owned(),
-                guard(&s.id).into_owned(),
-                guard(&n.name).into_owned(),
-                s.category.as_str().into(),
-                s.protection.as_str().into(),
-                "not_valid_at_check_time".into(),
-                format!("{:.3}", h.distance_m),
-                String::new(),
-                String::new(),
-                String::new(),
-                h.nearest_on_area.0.to_string(),
-                h.nearest_on_area.1.to_string(),
-                h.nearest_on_site.0.to_string(),
-                h.nearest_on_site.1.to_string(),
-                r.revision.to_string(),
-                r.content_hash.clone(),
-                r.checked_at.clone(),
-            ];
-            w.write_record(&rec)?;
+        for h in &res.not_valid {
+            w.write_record(&row(h, false)?)?;
         }
     }
     let bytes = w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -94,11 +94,7 @@ impl Format {
         }
         let text = String::from_utf8_lossy(head);
         let trimmed = text.trim_start_matches('\u{feff}').trim_start();
-        let ext = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .unwrap_or("")
-            .to_ascii_lowercase();
+        let ext = extension(path);
         if let Some(what) = unsupported(&ext) {
             return Err(ReadError::invalid(path, what));
         }
@@ -132,6 +128,14 @@ impl Format {
 /// The formats read, for messages.
 pub const FORMATS_READ: &str = "GeoJSON, newline-delimited GeoJSON, CSV, GeoPackage, KML, KMZ, Shapefile (plain or zipped) and OpenStreetMap PBF";
 
+/// A file's extension in lower case ("" for none).
+fn extension(path: &Path) -> String {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase()
+}
+
 /// What a zip archive holds: a KML (a KMZ) or a shapefile; anything else is named as such.
 fn zip_format(path: &Path) -> Result<Format, ReadError> {
     let file = std::fs::File::open(path).map_err(|e| ReadError::io(path, e))?;
@@ -148,12 +152,7 @@ fn zip_format(path: &Path) -> Result<Format, ReadError> {
     if names.iter().any(|n| n.ends_with(".shp")) {
         return Ok(Format::Shp);
     }
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    if let Some(what) = unsupported(&ext) {
+    if let Some(what) = unsupported(&extension(path)) {
         return Err(ReadError::invalid(path, what));
     }
     Err(ReadError::invalid(

@@ -226,7 +226,10 @@ fn dbf_encoding(
         };
     }
     let dbf = shp.with_extension("dbf");
-    let bytes = std::fs::read(&dbf).map_err(|e| ReadError::io(&dbf, e))?;
+    let mut file = std::fs::File::open(&dbf).map_err(|e| ReadError::io(&dbf, e))?;
+    let mut header = [0u8; 32];
+    let got = std::io::Read::read(&mut file, &mut header).map_err(|e| ReadError::io(&dbf, e))?;
+    let bytes = &header[..got];
     // Byte 29 of a DBF header is its language driver id; 0 says nothing.
     let latin1 = || {
         let e: &'static shapefile::dbase::encoding_rs::Encoding =
@@ -251,10 +254,11 @@ fn dbf_encoding(
             // The records start after the header (its length: bytes 8–9, little-endian).
             let start = bytes
                 .get(8..10)
-                .map(|b| u16::from_le_bytes([b[0], b[1]]) as usize)
-                .unwrap_or(0)
-                .min(bytes.len());
-            if std::str::from_utf8(&bytes[start..]).is_ok() {
+                .map(|b| u16::from_le_bytes([b[0], b[1]]) as u64)
+                .unwrap_or(0);
+            std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(start))
+                .map_err(|e| ReadError::io(&dbf, e))?;
+            if is_utf8(file).map_err(|e| ReadError::io(&dbf, e))? {
                 Ok((
                     Some(DynEncoding::from(shapefile::dbase::Unicode)),
                     "UTF-8 (no .cpg or language driver; the text is valid UTF-8)".into(),
@@ -265,6 +269,30 @@ fn dbf_encoding(
                     "Latin-1 (no .cpg or known language driver; the text is not UTF-8)".into(),
                 ))
             }
+        }
+    }
+}
+
+/// Whether everything `r` yields is UTF-8, read a block at a time (a
+/// character split between two blocks is carried into the next).
+fn is_utf8(mut r: impl std::io::Read) -> std::io::Result<bool> {
+    let mut buf = vec![0u8; 1 << 16];
+    let mut carry = 0usize;
+    loop {
+        let n = r.read(&mut buf[carry..])?;
+        if n == 0 {
+            return Ok(carry == 0);
+        }
+        let filled = carry + n;
+        match std::str::from_utf8(&buf[..filled]) {
+            Ok(_) => carry = 0,
+            // An incomplete character at the end: keep its bytes for the next block.
+            Err(e) if e.error_len().is_none() => {
+                let valid = e.valid_up_to();
+                buf.copy_within(valid..filled, 0);
+                carry = filled - valid;
+            }
+            Err(_) => return Ok(false),
         }
     }
 }
@@ -355,4 +383,33 @@ pub fn read(
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod utf8_tests {
+    /// Yields one byte a read, so every multi-byte character is split between reads.
+    struct Trickle<'a>(&'a [u8]);
+    impl std::io::Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            match self.0.split_first() {
+                Some((b, rest)) if !buf.is_empty() => {
+                    buf[0] = *b;
+                    self.0 = rest;
+                    Ok(1)
+                }
+                _ => Ok(0),
+            }
+        }
+    }
+
+    #[test]
+    fn utf8_is_judged_across_split_reads() {
+        let ok = "Lomé São Paulo København 東京".as_bytes();
+        assert_eq!(super::is_utf8(Trickle(ok)).ok(), Some(true));
+        assert_eq!(super::is_utf8(ok).ok(), Some(true));
+        let latin1 = b"Lom\xe9 S\xe3o Paulo";
+        assert_eq!(super::is_utf8(Trickle(latin1)).ok(), Some(false));
+        // A character cut off by the end of the data is not UTF-8.
+        assert_eq!(super::is_utf8(&ok[..4]).ok(), Some(false));
+    }
 }
