@@ -494,6 +494,85 @@ fn sites_filters_and_formats() {
     assert!(out.contains("167 live site(s)"), "{out}");
 }
 
+/// `sites --near` searches the index; a point site is listed exactly when
+/// GeographicLib's geodesic to it is within the distance, and a polygon
+/// site whenever one of its vertices is.
+#[test]
+fn sites_near_through_the_index_agrees_with_geographiclib() {
+    use geographiclib_rs::{Geodesic, InverseGeodesic};
+    let d = tempfile::tempdir().unwrap();
+    let reg = registry(d.path());
+    let all: Vec<Value> =
+        serde_json::from_str(&code(ns(&reg).args(["sites", "--format", "geojson"])).1)
+            .map(|fc: Value| fc["features"].as_array().unwrap().clone())
+            .unwrap();
+    let g = Geodesic::wgs84();
+    for (lat, lon, dist) in [
+        (60.17, 24.94, 800.0),
+        (42.51, 1.53, 2500.0),
+        (60.2, 24.9, 5000.0),
+    ] {
+        let near: Vec<Value> = serde_json::from_str(
+            &code(ns(&reg).args([
+                "sites",
+                "--near",
+                &format!("{lat},{lon}"),
+                "--within",
+                &format!("{dist}m"),
+                "--format",
+                "json",
+            ]))
+            .1,
+        )
+        .unwrap();
+        let listed: std::collections::BTreeSet<String> = near
+            .iter()
+            .map(|s| s["id"].as_str().unwrap().to_string())
+            .collect();
+        assert!(!listed.is_empty(), "nothing near ({lat},{lon})");
+        let mut points = 0;
+        for f in &all {
+            let id = f["properties"]["id"].as_str().unwrap().to_string();
+            let geom = &f["geometry"];
+            let vertices: Vec<(f64, f64)> = match geom["type"].as_str().unwrap() {
+                "Point" => vec![(
+                    geom["coordinates"][0].as_f64().unwrap(),
+                    geom["coordinates"][1].as_f64().unwrap(),
+                )],
+                _ => geom["coordinates"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .flat_map(|ring| ring.as_array().unwrap().iter())
+                    .filter_map(|c| Some((c.get(0)?.as_f64()?, c.get(1)?.as_f64()?)))
+                    .collect(),
+            };
+            let within = |&(x, y): &(f64, f64)| -> bool {
+                let s12: f64 = g.inverse(lat, lon, y, x);
+                s12 <= dist
+            };
+            if geom["type"] == "Point" {
+                points += 1;
+                let s12: f64 = g.inverse(lat, lon, vertices[0].1, vertices[0].0);
+                // Away from the boundary by a millimetre either way.
+                if (s12 - dist).abs() > 1e-3 {
+                    assert_eq!(
+                        listed.contains(&id),
+                        s12 <= dist,
+                        "{id} at {s12} m of ({lat},{lon}) within {dist} m"
+                    );
+                }
+            } else if vertices.iter().any(within) {
+                assert!(
+                    listed.contains(&id),
+                    "{id}: a vertex is within {dist} m of ({lat},{lon})"
+                );
+            }
+        }
+        assert!(points > 50, "{points}");
+    }
+}
+
 #[test]
 fn routes_polygons_and_area_files() {
     let d = tempfile::tempdir().unwrap();

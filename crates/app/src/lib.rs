@@ -1,11 +1,16 @@
 //! # nostrike-app
 //!
 //! The application layer the command line (and later a server) calls:
-//! [`Snapshot`] — the registry as one check sees it — and the [`report`]
-//! writers over one report model.
+//! the [`Importer`] (files → registry), [`Snapshot`] — the registry as one
+//! check sees it — and the [`report`] writers over one report model.
 #![deny(missing_docs)]
 
+mod import;
 pub mod report;
 mod snapshot;
 
+pub use import::{
+    sha256_file, ImportError, ImportObserver, ImportOptions, ImportOutcome, ImportTimings,
+    Importer, MAX_ERRORS_KEPT,
+};
 pub use snapshot::{AsOf, Snapshot};

@@ -419,10 +419,7 @@ pub fn run_verdict_of(path: &Path, args: &CheckArgs, out: Out) -> anyhow::Result
     lap("areas and policy read");
     let snapshot = Snapshot::open(path, args.as_of)?;
     lap("registry opened");
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
+    let now = time::now();
     let validity_time = snapshot.as_of_time.unwrap_or(now);
     let checker = Checker::new(snapshot.sites(), &policy, Some(validity_time));
     let list: Vec<Area> = areas.iter().map(|(a, _)| a.clone()).collect();

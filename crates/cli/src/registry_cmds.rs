@@ -1,17 +1,17 @@
 //! Registry commands: init, import, sites, show, export, log, stats, verify, demo.
 
-use std::collections::{BTreeMap, HashMap};
-use std::io::{BufWriter, IsTerminal, Read, Write};
+use std::collections::BTreeMap;
+use std::io::{BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
-use nostrike_core::{distance_within, time, Category, Shape, Site};
-use nostrike_formats::{read_features, FeatureError, Format, Mapping, ReadOptions};
-use nostrike_store::{BatchMeta, Registry, SourceMeta};
+use nostrike_app::{ImportOptions, Importer};
+use nostrike_core::{time, Category, Shape, Site};
+use nostrike_formats::{FeatureError, Format, Mapping};
+use nostrike_store::{Registry, SourceMeta};
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 
 use crate::coord::{Coordinate, Distance};
 use crate::output::{self, AtomicFile, Dest, Protected};
@@ -204,22 +204,6 @@ pub fn init(path: &Path, out: Out) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn sha256_file(path: &Path) -> anyhow::Result<String> {
-    let mut f = std::fs::File::open(path).with_context(|| path.display().to_string())?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f
-            .read(&mut buf)
-            .with_context(|| path.display().to_string())?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(nostrike_store::hex(&h.finalize()))
-}
-
 fn operator(given: Option<&String>) -> String {
     given
         .cloned()
@@ -229,102 +213,79 @@ fn operator(given: Option<&String>) -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+impl InFormat {
+    /// The format named, or `None` for auto-detection per file.
+    fn format(self) -> Option<Format> {
+        Some(match self {
+            InFormat::Auto => return None,
+            InFormat::Geojson => Format::GeoJson,
+            InFormat::Ndjson => Format::GeoJsonSeq,
+            InFormat::Csv => Format::Csv,
+            InFormat::Gpkg => Format::Gpkg,
+            InFormat::Kml => Format::Kml,
+            InFormat::Shp => Format::Shp,
+            InFormat::Osm => Format::Osm,
+        })
+    }
 }
 
-/// How many feature errors are kept for the message (all are counted).
-const MAX_ERRORS_SHOWN: usize = 200;
-
-fn in_format(f: InFormat, path: &Path) -> anyhow::Result<Format> {
-    Ok(match f {
-        InFormat::Auto => Format::detect(path)?,
-        InFormat::Geojson => Format::GeoJson,
-        InFormat::Ndjson => Format::GeoJsonSeq,
-        InFormat::Csv => Format::Csv,
-        InFormat::Gpkg => Format::Gpkg,
-        InFormat::Kml => Format::Kml,
-        InFormat::Shp => Format::Shp,
-        InFormat::Osm => Format::Osm,
-    })
+/// The command line's view of a running import: a spinner on a terminal,
+/// and rejected features written to `--rejects` as they come.
+struct Watch {
+    progress: indicatif::ProgressBar,
+    rejects: Option<(PathBuf, BufWriter<std::fs::File>)>,
 }
 
-/// Feature errors of an import: the first ones kept, all counted, and written to --rejects as they come.
-struct Errors {
-    shown: Vec<FeatureError>,
-    count: usize,
-    rejects: Option<BufWriter<std::fs::File>>,
-}
+impl nostrike_app::ImportObserver for Watch {
+    fn progress(&mut self, file: &Path, features: usize) {
+        self.progress
+            .set_message(format!("{}: {features} features read", file.display()));
+    }
 
-impl Errors {
-    fn push(&mut self, e: FeatureError) -> std::io::Result<()> {
-        self.count += 1;
-        if let Some(w) = self.rejects.as_mut() {
+    fn rejected(&mut self, e: &FeatureError) -> std::io::Result<()> {
+        if let Some((path, w)) = self.rejects.as_mut() {
             writeln!(
                 w,
                 "{}",
                 json!({"file": e.file.display().to_string(), e.unit: e.index, "id": e.id, "reason": e.reason})
-            )?;
-        }
-        if self.shown.len() < MAX_ERRORS_SHOWN {
-            self.shown.push(e);
+            )
+            .map_err(|c| std::io::Error::new(c.kind(), format!("{}: {c}", path.display())))?;
         }
         Ok(())
     }
 }
 
-/// A file's licence and attribution: as given on the command line, else as
-/// a GeoJSON document states them in its top-level `licence`/`license` and
-/// `attribution` members, else ODbL 1.0 and "© OpenStreetMap contributors"
-/// for OpenStreetMap PBF.
-fn source_defaults(
-    file: &Path,
-    format: Format,
-    args: &ImportArgs,
-) -> anyhow::Result<(Option<String>, Option<String>)> {
-    let (mut licence, mut attribution) = (args.licence.clone(), args.attribution.clone());
-    match format {
-        Format::GeoJson if licence.is_none() || attribution.is_none() => {
-            let head = nostrike_formats::geojson::head_members(file)?;
-            let text = |k: &str| head.get(k).and_then(Value::as_str).map(str::to_string);
-            licence = licence
-                .or_else(|| text("licence"))
-                .or_else(|| text("license"));
-            attribution = attribution.or_else(|| text("attribution"));
-        }
-        Format::Osm => {
-            licence = licence.or_else(|| Some("ODbL-1.0".into()));
-            attribution = attribution.or_else(|| Some("© OpenStreetMap contributors".into()));
-        }
-        _ => {}
-    }
-    Ok((licence, attribution))
-}
-
-/// `import`: every file is read once, streaming; sites go to the registry in
-/// chunks inside one transaction, which is committed only if no feature was
-/// invalid (or --skip-invalid was given). Memory stays bounded whatever the file size.
+/// `import`: the files go to the registry through [`nostrike_app::Importer`]
+/// as one revision, all or nothing; this renders progress and the summary.
 pub fn import(path: &Path, args: &ImportArgs, out: Out) -> anyhow::Result<ExitCode> {
-    if args.replace && args.source.is_none() {
-        bail!("--replace retires the source's sites that are missing from the new data, so the source must be named: give --source NAME");
-    }
-    let mapping = match &args.map {
-        Some(m) => Mapping::from_toml_str(
-            &std::fs::read_to_string(m).with_context(|| m.display().to_string())?,
-        )
-        .with_context(|| m.display().to_string())?,
-        None => Mapping::default(),
+    let mapping = args
+        .map
+        .as_ref()
+        .map(|m| {
+            let text = std::fs::read_to_string(m).with_context(|| m.display().to_string())?;
+            Mapping::from_toml_str(&text).with_context(|| m.display().to_string())
+        })
+        .transpose()?;
+    let options = ImportOptions {
+        format: args.format.format(),
+        mapping,
+        source: args.source.clone(),
+        replace: args.replace,
+        skip_invalid: args.skip_invalid,
+        lat_column: args.lat_column.clone(),
+        lon_column: args.lon_column.clone(),
+        wkt_column: args.wkt_column.clone(),
+        delimiter: args.delimiter.map(|c| c as u8),
+        assume_crs: args.assume_crs.clone(),
+        licence: args.licence.clone(),
+        attribution: args.attribution.clone(),
+        description: args.description.clone(),
+        url: args.url.clone(),
+        operator: operator(args.operator.as_ref()),
     };
+    let importer = Importer::new(options);
     let started = std::time::Instant::now();
     let mut reg = Registry::open(path)?;
-    let formats = args
-        .files
-        .iter()
-        .map(|f| in_format(args.format, f))
-        .collect::<anyhow::Result<Vec<_>>>()?;
     // Rejects go to a temporary file beside their destination, renamed into
     // place only if there are any; never over the registry or an input.
     let rejects_file = match (&args.rejects, args.skip_invalid) {
@@ -334,230 +295,48 @@ pub fn import(path: &Path, args: &ImportArgs, out: Out) -> anyhow::Result<ExitCo
                 protected = protected.input(f);
             }
             protected.check("--rejects", r)?;
-            Some(AtomicFile::create(r)?)
+            Some((r.clone(), AtomicFile::create(r)?))
         }
         _ => None,
     };
     let rejects = rejects_file
         .as_ref()
-        .map(|f| f.handle().map(BufWriter::new))
+        .map(|(r, f)| f.handle().map(|h| (r.clone(), BufWriter::new(h))))
         .transpose()?;
-    let mut errors = Errors {
-        shown: Vec::new(),
-        count: 0,
-        rejects,
-    };
-    let operator = operator(args.operator.as_ref());
     let progress = indicatif::ProgressBar::new_spinner();
     if out.quiet || !std::io::stderr().is_terminal() {
         progress.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
     progress.enable_steady_tick(std::time::Duration::from_millis(200));
-    let mut session = reg.begin_import()?;
-    let mut total = 0usize;
-    let clock = std::time::Instant::now();
-    let mut storing = std::time::Duration::ZERO;
-    for (file, format) in args.files.iter().zip(formats) {
-        let meta = BatchMeta {
-            file_name: file.display().to_string(),
-            file_sha256: sha256_file(file)?,
-            format: format.as_str().into(),
-            operator: operator.clone(),
-            imported_at: now(),
-            replace: args.replace,
-        };
-        let stem = file
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .unwrap_or("import")
-            .to_string();
-        let (licence, attribution) = source_defaults(file, format, args)?;
-        let options = ReadOptions {
-            lat_column: args.lat_column.clone().or(mapping.lat_column.clone()),
-            lon_column: args.lon_column.clone().or(mapping.lon_column.clone()),
-            wkt_column: args.wkt_column.clone().or(mapping.wkt_column.clone()),
-            delimiter: args.delimiter.map(|c| c as u8),
-            geometry_optional: false,
-            assume_crs: args.assume_crs.clone(),
-        };
-        // nostrike's own exports read back exactly, whatever their sources' properties are called.
-        let own_mapping = (args.map.is_none()
-            && nostrike_formats::is_own_export(file, format, &options)?)
-        .then(Mapping::nostrike_export);
-        let mapping = own_mapping.as_ref().unwrap_or(&mapping);
-        let unit = nostrike_formats::unit_of(format);
-        // One batch per (file, source); sites wait in a small buffer per batch.
-        let mut batches: BTreeMap<String, (nostrike_store::FileHandle, Vec<Site>)> =
-            BTreeMap::new();
-        let mut in_buffer: HashMap<(String, String), usize> = HashMap::new();
-        let mut store_error: Option<anyhow::Error> = None;
-        let mut features = 0usize;
-        // Reading, parsing and mapping run on their own thread, a thousand
-        // features at a time, while this thread checks ids and stores.
-        let read = std::thread::scope(
-            |scope| -> anyhow::Result<Result<(), nostrike_formats::ReadError>> {
-                let (tx, rx) =
-                    std::sync::mpsc::sync_channel::<Vec<(usize, Result<Site, FeatureError>)>>(8);
-                let (stem, options) = (&stem, &options);
-                let reader = scope.spawn(move || {
-                    let mut buf = Vec::with_capacity(1024);
-                    let r = read_features(file, format, options, &mut |raw| {
-                        let index = raw.index;
-                        let fallback_source = if raw.properties.get("source").is_some() {
-                            None
-                        } else {
-                            Some(stem.as_str())
-                        };
-                        let source = args.source.as_deref().or(fallback_source);
-                        buf.push((index, mapping.to_site(raw, source, file, unit)));
-                        if buf.len() == 1024 {
-                            tx.send(std::mem::replace(&mut buf, Vec::with_capacity(1024)))
-                                .map_err(|_| nostrike_formats::ReadError::Invalid {
-                                    file: file.clone(),
-                                    reason: "stopped".into(),
-                                })?;
-                        }
-                        Ok(())
-                    });
-                    if r.is_ok() && !buf.is_empty() {
-                        let _ = tx.send(buf);
-                    }
-                    r
-                });
-                'chunks: for chunk in rx {
-                    for (index, site) in chunk {
-                        features += 1;
-                        if features.is_multiple_of(10_000) {
-                            progress.set_message(format!(
-                                "{}: {features} features read",
-                                file.display()
-                            ));
-                        }
-                        let site = match site {
-                            Ok(site) => site,
-                            Err(e) => {
-                                errors.push(e)?;
-                                continue;
-                            }
-                        };
-                        let key = (site.source.clone(), site.id.clone());
-                        let earlier =
-                            in_buffer
-                                .get(&key)
-                                .map(|i| format!("{unit} {i}"))
-                                .or_else(|| {
-                                    session
-                                        .has(&key.0, &key.1)
-                                        .then(|| "an earlier feature".to_string())
-                                });
-                        if let Some(first) = earlier {
-                            errors.push(FeatureError {
-                                file: file.clone(),
-                                unit,
-                                index,
-                                id: Some(site.id.clone()),
-                                reason: format!("duplicate id: {first} has the same source and id"),
-                            })?;
-                            continue;
-                        }
-                        in_buffer.insert(key, index);
-                        if errors.count > 0 && !args.skip_invalid {
-                            // The import will be refused; keep reading only to
-                            // list every invalid feature (its id still counts
-                            // above, so later duplicates are found in this pass).
-                            continue;
-                        }
-                        let entry = batches.entry(site.source.clone()).or_insert_with(|| {
-                            let src = SourceMeta {
-                                name: site.source.clone(),
-                                description: args.description.clone(),
-                                licence: licence.clone(),
-                                attribution: attribution.clone(),
-                                url: args.url.clone(),
-                            };
-                            (session.file(&src, &meta), Vec::new())
-                        });
-                        entry.1.push(site);
-                        if entry.1.len() >= nostrike_store::IMPORT_CHUNK {
-                            let chunk = std::mem::take(&mut entry.1);
-                            let chunk_source = chunk[0].source.clone();
-                            let t = std::time::Instant::now();
-                            let added = session.add(entry.0, chunk);
-                            storing += t.elapsed();
-                            if let Err(e) = added {
-                                store_error = Some(e.into());
-                                break 'chunks;
-                            }
-                            in_buffer.retain(|k, _| k.0 != chunk_source);
-                        }
-                    }
-                }
-                reader
-                    .join()
-                    .map_err(|_| anyhow::anyhow!("{}: the reading thread failed", file.display()))
-            },
-        )?;
-        if let Some(e) = store_error.take() {
-            return Err(e);
-        }
-        read?;
-        if features == 0 {
-            bail!("{}: no features found; nothing to import", file.display());
-        }
-        for (handle, rest) in batches.into_values() {
-            session.add(handle, rest)?;
-        }
-        total += features;
-    }
-    progress.finish_and_clear();
-    if errors.count > 0 {
-        if let Some(mut w) = errors.rejects.take() {
-            w.flush()?;
+    let mut watch = Watch { progress, rejects };
+    let outcome = importer.run(&mut reg, &args.files, &mut watch);
+    watch.progress.finish_and_clear();
+    let outcome = outcome?;
+    if outcome.rejected > 0 {
+        if let (Some((_, mut w)), Some((r, file))) = (watch.rejects.take(), rejects_file) {
+            w.flush().with_context(|| r.display().to_string())?;
             drop(w);
-            if args.skip_invalid {
-                if let Some(f) = rejects_file {
-                    f.commit()?;
-                }
+            file.commit()?;
+            if !out.quiet {
+                eprintln!(
+                    "{} invalid feature(s) skipped, listed in {}",
+                    outcome.rejected,
+                    r.display()
+                );
             }
         }
-        if !args.skip_invalid {
-            drop(session);
-            let shown = errors
-                .shown
-                .iter()
-                .map(|e| format!("  {e}"))
-                .collect::<Vec<_>>()
-                .join("\n");
-            let more = if errors.count > errors.shown.len() {
-                format!("\n  … and {} more", errors.count - errors.shown.len())
-            } else {
-                String::new()
-            };
-            bail!("{} invalid feature(s); nothing was imported (use --skip-invalid --rejects FILE to import the valid ones):\n{shown}{more}", errors.count);
-        }
-        if !out.quiet {
-            eprintln!(
-                "{} invalid feature(s) skipped, listed in {}",
-                errors.count,
-                args.rejects
-                    .as_ref()
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_default()
-            );
-        }
     }
-    let read_and_stored = clock.elapsed();
-    let summaries = session.commit()?;
     if out.verbose > 0 {
+        let t = outcome.timings;
         eprintln!(
             "read and validated: {:.2} s; stored (sites, log): {:.2} s; commit (pack, content hash, durable write): {:.2} s",
-            (read_and_stored - storing).as_secs_f64(),
-            storing.as_secs_f64(),
-            (clock.elapsed() - read_and_stored).as_secs_f64()
+            t.read.as_secs_f64(),
+            t.store.as_secs_f64(),
+            t.commit.as_secs_f64()
         );
     }
     if !out.quiet {
-        for s in &summaries {
+        for s in &outcome.batches {
             let named = if args.source.is_none()
                 && Path::new(&s.file_name).file_stem().and_then(|x| x.to_str())
                     == Some(s.source.as_str())
@@ -573,7 +352,7 @@ pub fn import(path: &Path, args: &ImportArgs, out: Out) -> anyhow::Result<ExitCo
         }
     }
     if out.verbose > 0 {
-        eprintln!("{total} features in {:.2?}", started.elapsed());
+        eprintln!("{} features in {:.2?}", outcome.features, started.elapsed());
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -582,18 +361,40 @@ pub fn import(path: &Path, args: &ImportArgs, out: Out) -> anyhow::Result<ExitCo
 type Selected = (Vec<Site>, i64, String, Vec<SourceMeta>);
 
 fn filter_sites(path: &Path, f: &Filters) -> anyhow::Result<Selected> {
-    let reg = Registry::open_read_only(path)?;
-    let (sites, rev, hash) = reg.live_sites()?;
-    let all_sources = reg.sources()?;
     let category = f
         .category
         .as_deref()
         .map(|c| c.parse::<Category>())
         .transpose()?;
-    let near = match (&f.near, &f.within) {
-        (Some(c), Some(d)) => Some((Shape::new(&c.place.geometry)?, d.0 + c.place.widen_m)),
-        _ => None,
+    let reg = Registry::open_read_only(path)?;
+    let (sites, rev, hash) = match (&f.near, &f.within) {
+        // Through the index: only the sites within reach are read and decoded.
+        (Some(c), Some(d)) => {
+            let snapshot = nostrike_app::Snapshot::open(path, None)?;
+            let shape = Shape::new(&c.place.geometry)?;
+            let set = snapshot.sites();
+            let keys = nostrike_core::sites_within(set, &shape, d.0 + c.place.widen_m)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+                .into_iter()
+                .map(|(i, _)| {
+                    let l = set.label(i)?;
+                    Ok((l.source.into_owned(), l.id.into_owned()))
+                })
+                .collect::<Result<Vec<_>, nostrike_core::SetError>>()
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            let (sites, rev) = reg.live_sites_by_key(&keys)?;
+            if rev != snapshot.revision {
+                bail!(
+                    "{}: the registry moved from revision {} to {rev} while it was read; run the command again",
+                    path.display(),
+                    snapshot.revision
+                );
+            }
+            (sites, rev, snapshot.content_hash)
+        }
+        _ => reg.live_sites()?,
     };
+    let all_sources = reg.sources()?;
     let bbox = match &f.bbox {
         None => None,
         Some(b) => {
@@ -632,12 +433,6 @@ fn filter_sites(path: &Path, f: &Filters) -> anyhow::Result<Selected> {
                 lon_ok && c.y >= so && c.y <= n
             });
             if !inside {
-                continue;
-            }
-        }
-        if let Some((shape, d)) = &near {
-            let site_shape = Shape::new(&s.geometry)?;
-            if distance_within(shape, &site_shape, *d).is_none() {
                 continue;
             }
         }
@@ -726,7 +521,7 @@ fn write_geojson<W: Write>(
     }
     members.insert(
         "nostrike".into(),
-        json!({"revision": rev, "content_hash": hash, "exported_at": time::format_utc(now()),
+        json!({"revision": rev, "content_hash": hash, "exported_at": time::format_utc(time::now()),
                "sources": sources.iter().map(|m| json!({"name": m.name, "licence": m.licence, "attribution": m.attribution, "description": m.description, "url": m.url})).collect::<Vec<_>>()}),
     );
     let mut g = nostrike_formats::geojson::Writer::new(w, &members)?;

@@ -289,6 +289,42 @@ fn make_hit(site: usize, n: &Nearest, required_m: f64, caution_m: f64) -> Hit {
     }
 }
 
+/// Every site of `set` some point of which lies within geodesic distance
+/// `distance_m` of `shape`, with that distance, in set order. The search
+/// runs through the set's index, so it reads only the candidates' records;
+/// no policy, standoff or validity applies (a listing, not a check).
+///
+/// ```
+/// use nostrike_core::{sites_within, Category, Shape, Site, SiteIndex};
+/// let site = |id: &str, lon: f64| Site::new(id, "demo", Category::Museum, geo_types::Point::new(lon, 0.0).into());
+/// let index = SiteIndex::build(vec![site("near", 0.001), site("far", 1.0)]).unwrap();
+/// let found = sites_within(&index, &Shape::point(0.0, 0.0).unwrap(), 500.0).unwrap();
+/// assert_eq!(found.len(), 1);
+/// assert_eq!(index.sites()[found[0].0].id, "near");
+/// assert!((found[0].1 - 111.3).abs() < 0.1);
+/// ```
+pub fn sites_within<S: SiteSet + ?Sized>(
+    set: &S,
+    shape: &Shape,
+    distance_m: f64,
+) -> Result<Vec<(usize, f64)>, SetError> {
+    let mut found = Vec::new();
+    set.for_each_candidate(&shape.aabb(), distance_m, &mut |i| {
+        let nearest = match set.geom(i)? {
+            GeomRef::Point { lon, lat } => {
+                distance_to_vertex_within(shape, &Vertex::new(lon, lat), distance_m)
+            }
+            GeomRef::Shape(s) => distance_within(shape, s, distance_m),
+        };
+        if let Some(n) = nearest {
+            found.push((i, n.distance_m));
+        }
+        Ok(())
+    })?;
+    found.sort_unstable_by_key(|f| f.0);
+    Ok(found)
+}
+
 /// The worst verdict of a run (`Clear` for no areas).
 pub fn run_verdict<'a>(results: impl IntoIterator<Item = &'a AreaResult>) -> Verdict {
     results

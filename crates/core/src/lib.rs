@@ -25,7 +25,7 @@ pub mod time;
 pub mod wkb;
 
 pub use area::{Area, AreaKind};
-pub use check::{run_verdict, AreaError, AreaResult, Checker, Hit, Verdict};
+pub use check::{run_verdict, sites_within, AreaError, AreaResult, Checker, Hit, Verdict};
 pub use index::{IndexError, IndexStats, SiteIndex};
 pub use packed::PackedIndex;
 pub use policy::{Policy, PolicyError, EXAMPLE_POLICY_TOML};

@@ -109,6 +109,14 @@ pub fn format_utc(secs: i64) -> String {
     )
 }
 
+/// Seconds since the Unix epoch now (0 if the clock is before 1970).
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,3 +150,4 @@ mod tests {
         }
     }
 }
+

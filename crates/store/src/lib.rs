@@ -28,5 +28,5 @@ pub use canonical::{canonical_properties, content_hash, hex, site_hash};
 pub use registry::{
     BatchInfo, BatchMeta, ChangeEntry, FileHandle, Finding, ImportSession, ImportSummary,
     LoadedIndex, PackedSites, Registry, SourceMeta, Stats, StoreError, APPLICATION_ID,
-    IMPORT_CHUNK, SCHEMA_VERSION,
+    SCHEMA_VERSION,
 };

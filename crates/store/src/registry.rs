@@ -6,7 +6,7 @@
 //! chunks in SQLite) and `import` (the import session); the source log is
 //! `crate::sources`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -430,8 +430,8 @@ impl Registry {
         let mut session = self.begin_import()?;
         for (source, sites, meta) in groups {
             let file = session.file(source, meta);
-            for chunk in sites.chunks(IMPORT_CHUNK) {
-                session.add(file, chunk.to_vec())?;
+            for site in sites.iter() {
+                session.push(file, site.clone(), 0)?;
             }
         }
         session.commit()
@@ -506,7 +506,7 @@ impl Registry {
             },
             next_batch,
             files: Vec::new(),
-            seen: HashSet::new(),
+            seen: HashMap::new(),
             changed: false,
             packer,
             pending: None,
@@ -538,6 +538,44 @@ impl Registry {
             return Err(self.damaged(format!("live sites hash to {actual} but the registry records {recorded} (rows added, removed or edited outside nostrike?); run `nostrike verify`")));
         }
         Ok((sites, revision, actual))
+    }
+
+    /// The live sites with these (source, id) keys, each checked against its
+    /// stored hash, in key order, with the revision they were read at (one
+    /// read transaction). A key with no live site is an error: the caller
+    /// found it in this registry's index.
+    pub fn live_sites_by_key(
+        &self,
+        keys: &[(String, String)],
+    ) -> Result<(Vec<Site>, i64), StoreError> {
+        let tx = self.conn.unchecked_transaction().map_err(|e| self.err(e))?;
+        let revision = self.revision()?;
+        let mut st = tx
+            .prepare_cached(&format!(
+                "SELECT {SITE_COLUMNS}, hash FROM sites WHERE source = ?1 AND site_id = ?2"
+            ))
+            .map_err(|e| self.err(e))?;
+        let mut sites = Vec::with_capacity(keys.len());
+        for (source, id) in keys {
+            let (mut row, stored): (SiteRow, String) = st
+                .query_row(params![source, id], |r| Ok((SiteRow::read(r, 0)?, r.get(13)?)))
+                .optional()
+                .map_err(|e| self.err(e))?
+                .ok_or_else(|| {
+                    self.damaged(format!("site {source}/{id} is in the packed index but not among the live sites; run `nostrike verify`"))
+                })?;
+            let geometry = std::mem::take(&mut row.geometry);
+            let site = row
+                .into_site_with(&geometry)
+                .map_err(|e| self.damaged(format!("site {source}/{id}: {e}")))?;
+            if parse_hex(&stored) != Some(site_digest_with_wkb(&site, &geometry)) {
+                return Err(self.damaged(format!("site {source}/{id} does not match its recorded hash (edited outside nostrike?); run `nostrike verify`")));
+            }
+            sites.push(site);
+        }
+        drop(st);
+        tx.finish().map_err(|e| self.err(e))?;
+        Ok((sites, revision))
     }
 
     /// Load the live sites into the core index (see [`Registry::live_sites`] for the checks made).

@@ -58,7 +58,7 @@ pub(super) static INSERT_CHANGES: std::sync::LazyLock<String> =
 pub(super) const LOAD_CHUNK: usize = 16_384;
 
 /// How many sites an import prepares (canonical rows and hashes, in parallel) at a time.
-pub const IMPORT_CHUNK: usize = 8192;
+pub(super) const IMPORT_CHUNK: usize = 8192;
 
 /// One file (or one source of a file) within an import session: its batch row and counts.
 pub(super) struct FileBatch {
@@ -73,6 +73,8 @@ pub(super) struct FileBatch {
     pub(super) updated: usize,
     pub(super) retired: usize,
     pub(super) unchanged: usize,
+    /// Sites pushed and not yet handed to [`ImportSession::add`].
+    pub(super) buffer: Vec<Site>,
 }
 
 /// A running import: one transaction, streaming sites in chunks so that a
@@ -88,8 +90,9 @@ pub struct ImportSession<'a> {
     pub(super) chain: Chain,
     pub(super) next_batch: i64,
     pub(super) files: Vec<FileBatch>,
-    /// `source \x1f id` of every site added in this session, for duplicates and `--replace`.
-    pub(super) seen: HashSet<Box<str>>,
+    /// `source \x1f id` of every site added in this session, for duplicates
+    /// and `--replace`, with the origin its caller gave (a feature number).
+    pub(super) seen: HashMap<Box<str>, u64>,
     pub(super) changed: bool,
     /// For an import into a registry with no live sites: the packed index
     /// built as sites are stored (in rowid order, as [`pack_live`] would),
@@ -256,9 +259,42 @@ impl ImportSession<'_> {
         }
     }
 
-    /// Whether a site with this source and id was already added in this session.
-    pub fn has(&self, source: &str, id: &str) -> bool {
-        self.seen.contains(&seen_key(source, id))
+    /// The origin given with the site of this source and id already pushed
+    /// in this session, if there is one.
+    pub fn first_seen(&self, source: &str, id: &str) -> Option<u64> {
+        self.seen.get(&seen_key(source, id)).copied()
+    }
+
+    /// Add one site to a file's batch (upsert by source and id). `origin`
+    /// is the caller's tag for where it came from (a feature number), given
+    /// back by [`ImportSession::first_seen`]. A (source, id) already pushed
+    /// in this session is an error. Sites are buffered and stored in chunks
+    /// whose size is the session's concern; an error in a chunk may
+    /// surface from a later push or from [`ImportSession::commit`].
+    pub fn push(&mut self, file: FileHandle, site: Site, origin: u64) -> Result<(), StoreError> {
+        self.note_seen(&site, origin)?;
+        let buffer = &mut self.files[file.0].buffer;
+        buffer.push(site);
+        if buffer.len() >= IMPORT_CHUNK {
+            let chunk = std::mem::take(buffer);
+            self.store(file.0, chunk)?;
+        }
+        Ok(())
+    }
+
+    fn note_seen(&mut self, s: &Site, origin: u64) -> Result<(), StoreError> {
+        match self.seen.entry(seen_key(&s.source, &s.id)) {
+            std::collections::hash_map::Entry::Occupied(_) => Err(StoreError::BadSite {
+                path: self.path.clone(),
+                source_name: s.source.clone(),
+                id: s.id.clone(),
+                reason: "duplicate id in one import".into(),
+            }),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(origin);
+                Ok(())
+            }
+        }
     }
 
     /// Register a file (batch) whose sites belong to `source`.
@@ -275,6 +311,7 @@ impl ImportSession<'_> {
             updated: 0,
             retired: 0,
             unchanged: 0,
+            buffer: Vec::new(),
         });
         FileHandle(self.files.len() - 1)
     }
@@ -360,28 +397,23 @@ impl ImportSession<'_> {
         Ok(())
     }
 
-    /// Add sites to a file's batch (upsert by source and id). Every site
-    /// must belong to the file's source; a (source, id) already added in
-    /// this session is an error.
+    /// Store what is buffered for a file now (the end of the file): its
+    /// sites reach the log before those of files pushed after it.
+    pub fn end_file(&mut self, file: FileHandle) -> Result<(), StoreError> {
+        let rest = std::mem::take(&mut self.files[file.0].buffer);
+        if rest.is_empty() {
+            return Ok(());
+        }
+        self.store(file.0, rest)
+    }
+
+    /// Store a chunk of sites already noted as seen, all of the file's source.
     ///
     /// The sites' rows and hashes are prepared on the other cores while the
-    /// previous call's sites are written, so they reach the database one
+    /// previous chunk's sites are written, so they reach the database one
     /// call later (or at [`ImportSession::commit`]); an error in them may
     /// therefore surface from the next call.
-    pub fn add(&mut self, file: FileHandle, sites: Vec<Site>) -> Result<(), StoreError> {
-        let f = file.0;
-        // Duplicates are refused now, in order, so that `has` answers for
-        // every site given so far.
-        for s in &sites {
-            if !self.seen.insert(seen_key(&s.source, &s.id)) {
-                return Err(StoreError::BadSite {
-                    path: self.path.clone(),
-                    source_name: s.source.clone(),
-                    id: s.id.clone(),
-                    reason: "duplicate id in one import".into(),
-                });
-            }
-        }
+    fn store(&mut self, f: usize, sites: Vec<Site>) -> Result<(), StoreError> {
         let source = self.files[f].source.name.clone();
         let path = self.path.clone();
         self.ensure_batch_row(f)?;
@@ -565,6 +597,9 @@ impl ImportSession<'_> {
     /// Retire what `--replace` files leave out, record counts, revision and
     /// content hash, and commit. Returns one summary per file (batch).
     pub fn commit(mut self) -> Result<Vec<ImportSummary>, StoreError> {
+        for f in 0..self.files.len() {
+            self.end_file(FileHandle(f))?;
+        }
         if let Some(p) = self.pending.take() {
             self.write(p)?;
         }
@@ -588,7 +623,7 @@ impl ImportSession<'_> {
             };
             let batch = self.files[f].batch;
             for (id, before) in live {
-                if self.seen.contains(&seen_key(&source, &id)) {
+                if self.seen.contains_key(&seen_key(&source, &id)) {
                     continue;
                 }
                 self.tx
