@@ -770,7 +770,9 @@ pub fn show(path: &Path, id: &str) -> anyhow::Result<ExitCode> {
             outln!("  source      {}", source_line(&m));
         }
     }
-    let retired = hist.last().is_some_and(|(_, e)| e.kind == "retired");
+    let retired = hist
+        .last()
+        .is_some_and(|(_, e)| e.kind == nostrike_store::ChangeKind::Retired);
     outln!(
         "  status      {}",
         if retired {

@@ -1,9 +1,11 @@
-//! The SQLite registry: opening, reading, `as_of`, `history` and `verify`.
+//! The SQLite registry: opening, reading, `as_of` and `history`.
 //!
 //! Its rooms: `schema` (identity, version, migrations), `model` (the public
 //! values: errors, metadata, summaries, findings), `rows` (a site as its
-//! columns hold it, a log entry's hash), `packing` (the packed index's
-//! chunks in SQLite) and `import` (the import session); the source log is
+//! columns hold it, a log entry's hash), `log` (change kinds and the one
+//! `replay` that `as_of`, `history` and `verify` walk the log with),
+//! `verify` (one function per check), `packing` (the packed index's chunks
+//! in SQLite) and `import` (the import session); the source log is
 //! `crate::sources`.
 
 use std::collections::HashMap;
@@ -26,12 +28,16 @@ use crate::canonical::{
 };
 
 mod import;
+mod log;
 mod model;
 mod packing;
 mod rows;
 mod schema;
+mod verify;
 
 pub use import::*;
+use log::*;
+pub use log::{ChangeKind, UnknownChangeKind};
 pub use model::*;
 use packing::*;
 use rows::*;
@@ -599,28 +605,25 @@ impl Registry {
                 current,
             });
         }
-        let mut st = self
-            .conn
-            .prepare(&format!(
-                "SELECT kind, {SITE_COLUMNS} FROM changes WHERE revision <= ?1 ORDER BY seq"
-            ))
-            .map_err(|e| self.err(e))?;
         let mut live: HashMap<(String, String), Site> = HashMap::new();
-        let mut rs = st.query([revision]).map_err(|e| self.err(e))?;
-        while let Some(r) = rs.next().map_err(|e| self.err(e))? {
-            let kind: String = r.get(0).map_err(|e| self.err(e))?;
-            let src: String = r.get(1).map_err(|e| self.err(e))?;
-            let id: String = r.get(2).map_err(|e| self.err(e))?;
-            if kind == "retired" {
-                live.remove(&(src, id));
-            } else {
-                let row = SiteRow::read(r, 1).map_err(|e| self.err(e))?;
-                let site = row
-                    .site()
-                    .map_err(|e| self.damaged(format!("log entry for {src}/{id}: {e}")))?;
-                live.insert((src, id), site);
+        let walk = Walk {
+            up_to_revision: Some(revision),
+            ..Walk::default()
+        };
+        replay(&self.conn, &self.path, walk, |e| {
+            match e.row {
+                None => {
+                    live.remove(&(e.source, e.id));
+                }
+                Some(row) => {
+                    let site = row.site().map_err(|r| {
+                        self.damaged(format!("log entry for {}/{}: {r}", e.source, e.id))
+                    })?;
+                    live.insert((e.source, e.id), site);
+                }
             }
-        }
+            Ok(())
+        })?;
         let mut v: Vec<Site> = live.into_values().collect();
         v.sort_by(|a, b| (&a.source, &a.id).cmp(&(&b.source, &b.id)));
         Ok(v)
@@ -671,45 +674,41 @@ impl Registry {
         source: Option<&str>,
         id: &str,
     ) -> Result<Vec<(String, ChangeEntry)>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare(&format!(
-                "SELECT c.seq, c.batch, c.revision, c.kind, c.hash_before, c.hash_after, b.imported_at, b.operator, b.file_name, {}
-                 FROM changes c JOIN batches b ON b.id = c.batch
-                 WHERE c.site_id = ?1 AND (?2 IS NULL OR c.source = ?2) ORDER BY c.seq",
-                SITE_COLUMNS.split(", ").map(|c| format!("c.{c}")).collect::<Vec<_>>().join(", ")
-            ))
-            .map_err(|e| self.err(e))?;
         let mut out = Vec::new();
-        let mut rs = st.query(params![id, source]).map_err(|e| self.err(e))?;
-        while let Some(r) = rs.next().map_err(|e| self.err(e))? {
-            let kind: String = r.get(3).map_err(|e| self.err(e))?;
-            let src: String = r.get(9).map_err(|e| self.err(e))?;
-            let site = if kind == "retired" {
-                None
-            } else {
-                let row = SiteRow::read(r, 9).map_err(|e| self.err(e))?;
-                Some(
-                    row.site()
-                        .map_err(|e| self.damaged(format!("log entry for {src}/{id}: {e}")))?,
-                )
+        let walk = Walk {
+            site: Some((source, id)),
+            ..Walk::default()
+        };
+        replay(&self.conn, &self.path, walk, |e| {
+            let site = match e.row {
+                None => None,
+                Some(row) => Some(row.site().map_err(|r| {
+                    self.damaged(format!("log entry for {}/{}: {r}", e.source, e.id))
+                })?),
             };
+            let (imported_at, operator, file_name) = e.batch_info.ok_or_else(|| {
+                self.damaged(format!(
+                    "log entry {} names batch {}, which is missing",
+                    e.seq, e.batch
+                ))
+            })?;
             out.push((
-                src,
+                e.source,
                 ChangeEntry {
-                    seq: r.get(0).map_err(|e| self.err(e))?,
-                    batch: r.get(1).map_err(|e| self.err(e))?,
-                    revision: r.get(2).map_err(|e| self.err(e))?,
-                    kind,
-                    hash_before: r.get(4).map_err(|e| self.err(e))?,
-                    hash_after: r.get(5).map_err(|e| self.err(e))?,
+                    seq: e.seq,
+                    batch: e.batch,
+                    revision: e.revision,
+                    kind: e.kind,
+                    hash_before: e.before,
+                    hash_after: e.after,
                     site,
-                    imported_at: r.get(6).map_err(|e| self.err(e))?,
-                    operator: r.get(7).map_err(|e| self.err(e))?,
-                    file_name: r.get(8).map_err(|e| self.err(e))?,
+                    imported_at,
+                    operator,
+                    file_name,
                 },
             ));
-        }
+            Ok(())
+        })?;
         Ok(out)
     }
 
@@ -778,250 +777,5 @@ impl Registry {
             batches: count("SELECT count(*) FROM batches")?,
             changes: count("SELECT count(*) FROM changes")?,
         })
-    }
-
-    /// Check everything: SQLite integrity, the hash chain of the change log,
-    /// each entry's hash of the site it records, that the live rows are
-    /// exactly what the log says they should be, the recorded content hash
-    /// and revision. Returns every finding (empty when all is well).
-    pub fn verify(&self) -> Result<Vec<Finding>, StoreError> {
-        let mut findings = Vec::new();
-        let ic: Vec<String> = {
-            let mut st = self
-                .conn
-                .prepare("PRAGMA integrity_check")
-                .map_err(|e| self.err(e))?;
-            let v = st
-                .query_map([], |r| r.get(0))
-                .map_err(|e| self.err(e))?
-                .collect::<Result<_, _>>()
-                .map_err(|e| self.err(e))?;
-            v
-        };
-        if ic != ["ok"] {
-            findings.extend(ic.into_iter().map(|d| Finding {
-                kind: "integrity",
-                detail: d,
-            }));
-        }
-        let tx = self.conn.unchecked_transaction().map_err(|e| self.err(e))?;
-        // Replay the log.
-        let mut expected: HashMap<(String, String), String> = HashMap::new();
-        let mut prev = GENESIS.to_string();
-        let mut next_seq = 1i64;
-        let mut max_rev = 0i64;
-        {
-            let mut st = tx
-                .prepare(&format!("SELECT seq, batch, revision, kind, hash_before, hash_after, prev_hash, entry_hash, {SITE_COLUMNS} FROM changes ORDER BY seq"))
-                .map_err(|e| self.err(e))?;
-            let mut rs = st.query([]).map_err(|e| self.err(e))?;
-            while let Some(r) = rs.next().map_err(|e| self.err(e))? {
-                let seq: i64 = r.get(0).map_err(|e| self.err(e))?;
-                let batch: i64 = r.get(1).map_err(|e| self.err(e))?;
-                let revision: i64 = r.get(2).map_err(|e| self.err(e))?;
-                let kind: String = r.get(3).map_err(|e| self.err(e))?;
-                let before: Option<String> = r.get(4).map_err(|e| self.err(e))?;
-                let after: Option<String> = r.get(5).map_err(|e| self.err(e))?;
-                let prev_hash: String = r.get(6).map_err(|e| self.err(e))?;
-                let stored: String = r.get(7).map_err(|e| self.err(e))?;
-                let src: String = r.get(8).map_err(|e| self.err(e))?;
-                let id: String = r.get(9).map_err(|e| self.err(e))?;
-                max_rev = max_rev.max(revision);
-                if seq != next_seq {
-                    findings.push(Finding {
-                        kind: "chain",
-                        detail: format!("log entries {next_seq}…{} are missing", seq - 1),
-                    });
-                }
-                next_seq = seq + 1;
-                if prev_hash != prev {
-                    findings.push(Finding {
-                        kind: "chain",
-                        detail: format!(
-                            "log entry {seq} ({src}/{id}) does not link to the entry before it"
-                        ),
-                    });
-                }
-                let h = entry_hash(
-                    &Entry {
-                        seq,
-                        batch,
-                        revision,
-                        kind: &kind,
-                        source: &src,
-                        id: &id,
-                        before: before.as_deref(),
-                        after: after.as_deref(),
-                    },
-                    &prev_hash,
-                );
-                if h != stored {
-                    findings.push(Finding { kind: "chain", detail: format!("log entry {seq} ({src}/{id}) was altered: its hash does not match its content") });
-                }
-                prev = stored;
-                let key = (src.clone(), id.clone());
-                if kind == "retired" {
-                    expected.remove(&key);
-                } else {
-                    let row = SiteRow::read(r, 8).map_err(|e| self.err(e))?;
-                    match row.hash() {
-                        Ok(rh) if Some(&rh) == after.as_ref() => {}
-                        Ok(_) => findings.push(Finding { kind: "chain", detail: format!("log entry {seq} ({src}/{id}): the site it records does not match its hash") }),
-                        Err(e) => findings.push(Finding { kind: "chain", detail: format!("log entry {seq} ({src}/{id}): {e}") }),
-                    }
-                    expected.insert(key, after.unwrap_or_default());
-                }
-            }
-        }
-        // The live rows against the log.
-        {
-            let mut st = tx
-                .prepare(&format!("SELECT {SITE_COLUMNS}, hash FROM sites"))
-                .map_err(|e| self.err(e))?;
-            let mut rs = st.query([]).map_err(|e| self.err(e))?;
-            let mut live_hashes = Vec::new();
-            while let Some(r) = rs.next().map_err(|e| self.err(e))? {
-                let row = SiteRow::read(r, 0).map_err(|e| self.err(e))?;
-                let stored: String = r.get(13).map_err(|e| self.err(e))?;
-                let key = (row.source.clone(), row.id.clone());
-                let actual = match row.hash() {
-                    Ok(h) => h,
-                    Err(e) => {
-                        findings.push(Finding {
-                            kind: "site",
-                            detail: format!("site {}/{}: {e}", row.source, row.id),
-                        });
-                        String::new()
-                    }
-                };
-                if actual != stored {
-                    findings.push(Finding {
-                        kind: "site",
-                        detail: format!(
-                            "site {}/{} was edited: its content does not match its recorded hash",
-                            row.source, row.id
-                        ),
-                    });
-                }
-                match expected.remove(&key) {
-                    None => findings.push(Finding {
-                        kind: "site",
-                        detail: format!(
-                            "site {}/{} is not in the change log (inserted outside nostrike)",
-                            row.source, row.id
-                        ),
-                    }),
-                    Some(h) if h != actual => findings.push(Finding {
-                        kind: "site",
-                        detail: format!(
-                            "site {}/{} differs from its last change-log entry",
-                            row.source, row.id
-                        ),
-                    }),
-                    Some(_) => {}
-                }
-                live_hashes.push(actual);
-            }
-            let mut missing: Vec<_> = expected.into_keys().collect();
-            missing.sort();
-            for (s, i) in missing {
-                findings.push(Finding {
-                    kind: "site",
-                    detail: format!("site {s}/{i} is missing (deleted outside nostrike)"),
-                });
-            }
-            let recomputed = content_hash(&mut live_hashes);
-            let recorded = self.content_hash()?;
-            if recomputed != recorded {
-                findings.push(Finding {
-                    kind: "content_hash",
-                    detail: format!("live sites hash to {recomputed}, registry records {recorded}"),
-                });
-            }
-        }
-        let revision = self.revision()?;
-        if revision != max_rev {
-            findings.push(Finding {
-                kind: "revision",
-                detail: format!(
-                    "registry records revision {revision}, the change log reaches {max_rev}"
-                ),
-            });
-        }
-        for detail in crate::sources::verify(&tx).map_err(|e| self.err(e))? {
-            findings.push(Finding {
-                kind: "source",
-                detail,
-            });
-        }
-        let head: Option<String> = tx
-            .query_row(
-                "SELECT log_head FROM batches ORDER BY id DESC LIMIT 1",
-                [],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(|e| self.err(e))?;
-        if let Some(head) = head {
-            if head != prev {
-                findings.push(Finding { kind: "chain", detail: format!("the last batch ends the log at {head}, the log ends at {prev} (entries removed or appended outside nostrike)") });
-            }
-        }
-        // The packed index checks read: every chunk against its hash, the
-        // chunk list against the recorded root, and the root against an
-        // image rebuilt from the (verified) live rows.
-        let recorded_root = self.meta("packed_root")?;
-        {
-            let mut st = tx
-                .prepare("SELECT id, hash, data FROM packed ORDER BY id")
-                .map_err(|e| self.err(e))?;
-            let mut rs = st.query([]).map_err(|e| self.err(e))?;
-            let mut list: Vec<(u8, u64, [u8; 32])> = Vec::new();
-            while let Some(r) = rs.next().map_err(|e| self.err(e))? {
-                let id: i64 = r.get(0).map_err(|e| self.err(e))?;
-                let h: Vec<u8> = r.get(1).map_err(|e| self.err(e))?;
-                let data: Vec<u8> = r.get(2).map_err(|e| self.err(e))?;
-                let actual = nostrike_core::packed::chunk_hash(&data);
-                if h != actual {
-                    findings.push(Finding {
-                        kind: "packed",
-                        detail: format!("packed index chunk {id} does not match its recorded hash; `nostrike repack` rebuilds the index from the rows"),
-                    });
-                }
-                let (section, no) = packed_key(id);
-                list.push((section, no, actual));
-            }
-            let stored_root = crate::canonical::hex(&nostrike_core::packed::root_hash(
-                list.iter().map(|(s, n, h)| (*s, *n, h)),
-            ));
-            let sites_sound = !findings
-                .iter()
-                .any(|f| f.kind == "site" || f.kind == "content_hash");
-            match &recorded_root {
-                None => findings.push(Finding {
-                    kind: "packed",
-                    detail: "the registry has no packed index; `nostrike repack` writes it".into(),
-                }),
-                Some(root) => {
-                    if *root != stored_root {
-                        findings.push(Finding {
-                            kind: "packed",
-                            detail: format!("the packed index's chunks hash to {stored_root}, the registry records {root}; `nostrike repack` rebuilds it"),
-                        });
-                    }
-                    if sites_sound {
-                        let (_, rebuilt) = pack_live(&tx, &self.path, revision, false)?;
-                        if rebuilt != *root {
-                            findings.push(Finding {
-                                kind: "packed",
-                                detail: format!("the packed index (root {root}) does not hold the live sites (which pack to {rebuilt}); `nostrike repack` rebuilds it"),
-                            });
-                        }
-                    }
-                }
-            }
-        }
-        tx.finish().map_err(|e| self.err(e))?;
-        Ok(findings)
     }
 }

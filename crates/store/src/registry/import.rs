@@ -117,7 +117,7 @@ pub(super) struct Pending {
 /// One site's change, decided and chained: `rows[idx]` becomes log entry `seq`.
 pub(super) struct Step {
     pub(super) idx: usize,
-    pub(super) kind: &'static str,
+    pub(super) kind: ChangeKind,
     pub(super) before: Option<String>,
     pub(super) seq: i64,
     pub(super) prev: String,
@@ -137,7 +137,7 @@ impl Chain {
     pub(super) fn next(
         &mut self,
         batch: i64,
-        kind: &str,
+        kind: ChangeKind,
         before: Option<&str>,
         after: Option<&str>,
         src: &str,
@@ -149,7 +149,7 @@ impl Chain {
                 seq: self.seq,
                 batch,
                 revision: self.revision,
-                kind,
+                kind: kind.as_str(),
                 source: src,
                 id,
                 before,
@@ -171,7 +171,7 @@ pub(super) fn plan_one(
     idx: usize,
     (row, hash): &(SiteRow, String),
     site: &Site,
-    kind: &'static str,
+    kind: ChangeKind,
     before: Option<String>,
     batch: i64,
     chain: &mut Chain,
@@ -363,9 +363,9 @@ impl ImportSession<'_> {
         src: &str,
         id: &str,
     ) -> Result<(), StoreError> {
-        let (seq, prev, h) = self
-            .chain
-            .next(batch, "retired", Some(before), None, src, id);
+        let (seq, prev, h) =
+            self.chain
+                .next(batch, ChangeKind::Retired, Some(before), None, src, id);
         self.changed = true;
         use rusqlite::types::Null;
         let mut st = self.tx.prepare_cached(&INSERT_CHANGE).map_err(self.sq())?;
@@ -374,7 +374,7 @@ impl ImportSession<'_> {
             seq,
             batch,
             self.old_revision + 1,
-            "retired",
+            ChangeKind::Retired,
             before,
             Null,
             src,
@@ -441,7 +441,7 @@ impl ImportSession<'_> {
                             idx,
                             r,
                             site,
-                            "added",
+                            ChangeKind::Added,
                             None,
                             batch,
                             chain,
@@ -571,10 +571,10 @@ impl ImportSession<'_> {
             }
             let kind = if before.is_some() {
                 self.files[f].updated += 1;
-                "updated"
+                ChangeKind::Updated
             } else {
                 self.files[f].added += 1;
-                "added"
+                ChangeKind::Added
             };
             self.changed = true;
             let mut sink = SqlSink { conn: &self.tx };

@@ -172,8 +172,8 @@ pub struct ChangeEntry {
     pub batch: i64,
     /// Revision it created.
     pub revision: i64,
-    /// `added`, `updated` or `retired`.
-    pub kind: String,
+    /// What the entry did.
+    pub kind: ChangeKind,
     /// Site hash before (none when added).
     pub hash_before: Option<String>,
     /// Site hash after (none when retired).
@@ -188,13 +188,64 @@ pub struct ChangeEntry {
     pub file_name: String,
 }
 
+/// What part of a registry a [`Finding`] concerns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FindingKind {
+    /// SQLite's own integrity check.
+    Integrity,
+    /// The change log's hash chain.
+    Chain,
+    /// A live site row.
+    Site,
+    /// The recorded content hash.
+    ContentHash,
+    /// The recorded revision.
+    Revision,
+    /// The source log (licence, attribution, description, URL).
+    Source,
+    /// The packed index.
+    Packed,
+}
+
+impl FindingKind {
+    /// The name `verify` prints: `integrity`, `chain`, `site`,
+    /// `content_hash`, `revision`, `source` or `packed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingKind::Integrity => "integrity",
+            FindingKind::Chain => "chain",
+            FindingKind::Site => "site",
+            FindingKind::ContentHash => "content_hash",
+            FindingKind::Revision => "revision",
+            FindingKind::Source => "source",
+            FindingKind::Packed => "packed",
+        }
+    }
+}
+
+impl std::fmt::Display for FindingKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
 /// A problem `verify` found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
-    /// What kind of problem (`integrity`, `chain`, `site`, `content_hash`, `revision`, `packed`).
-    pub kind: &'static str,
+    /// What part of the registry it concerns.
+    pub kind: FindingKind,
     /// Where and what.
     pub detail: String,
+}
+
+impl Finding {
+    /// A finding of `kind`.
+    pub fn new(kind: FindingKind, detail: impl Into<String>) -> Finding {
+        Finding {
+            kind,
+            detail: detail.into(),
+        }
+    }
 }
 
 /// Counts for `stats`.

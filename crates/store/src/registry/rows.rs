@@ -154,3 +154,51 @@ pub(super) fn entry_hash(entry: &Entry<'_>, prev: &str) -> String {
         .text(prev);
     e.sha256_hex()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Chain, ChangeKind, GENESIS};
+    use super::{entry_hash, Entry};
+
+    fn entry<'a>(seq: i64, prev_kind: ChangeKind) -> Entry<'a> {
+        Entry {
+            seq,
+            batch: 1,
+            revision: 1,
+            kind: prev_kind.as_str(),
+            source: "src",
+            id: "s1",
+            before: None,
+            after: Some("ab"),
+        }
+    }
+
+    /// Pinned (recomputed from docs/REGISTRY.md's recipe with Python's hashlib):
+    /// a change to the entry encoding would orphan every stored log.
+    #[test]
+    fn entry_hash_is_pinned() {
+        assert_eq!(
+            entry_hash(&entry(1, ChangeKind::Added), GENESIS),
+            "b67d4da8c8df85d23ea79400c859605aa6532f76abd53abee7cf7860bbf11939"
+        );
+    }
+
+    #[test]
+    fn a_chain_links_each_entry_to_the_one_before() {
+        let mut chain = Chain {
+            seq: 0,
+            prev: GENESIS.to_string(),
+            revision: 1,
+        };
+        let (s1, p1, h1) = chain.next(1, ChangeKind::Added, None, Some("ab"), "src", "s1");
+        let (s2, p2, h2) = chain.next(1, ChangeKind::Retired, Some("ab"), None, "src", "s1");
+        assert_eq!((s1, s2), (1, 2));
+        assert_eq!(p1, GENESIS);
+        assert_eq!(p2, h1);
+        assert_eq!(h1, entry_hash(&entry(1, ChangeKind::Added), GENESIS));
+        assert_ne!(h1, h2);
+        assert_eq!(chain.prev, h2);
+        // Every field is bound: another kind, another hash.
+        assert_ne!(h1, entry_hash(&entry(1, ChangeKind::Updated), GENESIS));
+    }
+}

@@ -1,0 +1,253 @@
+//! `verify`: every check a registry can be put to, one function each, all
+//! run in one read transaction so they see one revision.
+
+use super::*;
+
+/// What the log says the live rows should be: site hash by (source, id),
+/// and where the log ends.
+struct Replayed {
+    expected: HashMap<(String, String), String>,
+    head: String,
+    max_revision: i64,
+}
+
+impl Registry {
+    /// Check everything: SQLite integrity, the hash chain of the change log,
+    /// each entry's hash of the site it records, that the live rows are
+    /// exactly what the log says they should be, the recorded content hash
+    /// and revision, the source log, the last batch's log head and the
+    /// packed index. Returns every finding (empty when all is well).
+    pub fn verify(&self) -> Result<Vec<Finding>, StoreError> {
+        let mut findings = self.integrity()?;
+        let tx = self.conn.unchecked_transaction().map_err(|e| self.err(e))?;
+        let replayed = self.log_chain(&tx, &mut findings)?;
+        let head = replayed.head.clone();
+        let max_revision = replayed.max_revision;
+        self.live_rows(&tx, replayed.expected, &mut findings)?;
+        let revision = self.revision()?;
+        if revision != max_revision {
+            findings.push(Finding::new(
+                FindingKind::Revision,
+                format!(
+                    "registry records revision {revision}, the change log reaches {max_revision}"
+                ),
+            ));
+        }
+        for detail in crate::sources::verify(&tx).map_err(|e| self.err(e))? {
+            findings.push(Finding::new(FindingKind::Source, detail));
+        }
+        self.log_head(&tx, &head, &mut findings)?;
+        self.packed(&tx, revision, &mut findings)?;
+        tx.finish().map_err(|e| self.err(e))?;
+        Ok(findings)
+    }
+
+    /// SQLite's own `integrity_check`.
+    fn integrity(&self) -> Result<Vec<Finding>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare("PRAGMA integrity_check")
+            .map_err(|e| self.err(e))?;
+        let lines: Vec<String> = st
+            .query_map([], |r| r.get(0))
+            .map_err(|e| self.err(e))?
+            .collect::<Result<_, _>>()
+            .map_err(|e| self.err(e))?;
+        if lines == ["ok"] {
+            return Ok(Vec::new());
+        }
+        Ok(lines
+            .into_iter()
+            .map(|d| Finding::new(FindingKind::Integrity, d))
+            .collect())
+    }
+
+    /// The change log's chain: numbering without gaps, each entry linked to
+    /// the one before and hashing to its stored hash, each recorded site
+    /// hashing to the entry's `after`. Returns what the live rows should be.
+    fn log_chain(
+        &self,
+        tx: &Connection,
+        findings: &mut Vec<Finding>,
+    ) -> Result<Replayed, StoreError> {
+        let mut out = Replayed {
+            expected: HashMap::new(),
+            head: GENESIS.to_string(),
+            max_revision: 0,
+        };
+        let mut next_seq = 1i64;
+        replay(tx, &self.path, Walk::default(), |e| {
+            let (seq, src, id) = (e.seq, &e.source, &e.id);
+            out.max_revision = out.max_revision.max(e.revision);
+            let chain = |detail: String| Finding::new(FindingKind::Chain, detail);
+            if seq != next_seq {
+                findings.push(chain(format!(
+                    "log entries {next_seq}…{} are missing",
+                    seq - 1
+                )));
+            }
+            next_seq = seq + 1;
+            if e.prev_hash != out.head {
+                findings.push(chain(format!(
+                    "log entry {seq} ({src}/{id}) does not link to the entry before it"
+                )));
+            }
+            if e.recomputed_hash(&e.prev_hash) != e.entry_hash {
+                findings.push(chain(format!(
+                    "log entry {seq} ({src}/{id}) was altered: its hash does not match its content"
+                )));
+            }
+            match &e.row {
+                None => {
+                    out.expected.remove(&(e.source.clone(), e.id.clone()));
+                }
+                Some(row) => {
+                    match row.hash() {
+                        Ok(rh) if Some(&rh) == e.after.as_ref() => {}
+                        Ok(_) => findings.push(chain(format!(
+                            "log entry {seq} ({src}/{id}): the site it records does not match its hash"
+                        ))),
+                        Err(r) => findings.push(chain(format!("log entry {seq} ({src}/{id}): {r}"))),
+                    }
+                    out.expected.insert(
+                        (e.source.clone(), e.id.clone()),
+                        e.after.clone().unwrap_or_default(),
+                    );
+                }
+            }
+            out.head = e.entry_hash;
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// The live rows against their own hashes and against the log, and the
+    /// recorded content hash against the rows.
+    fn live_rows(
+        &self,
+        tx: &Connection,
+        mut expected: HashMap<(String, String), String>,
+        findings: &mut Vec<Finding>,
+    ) -> Result<(), StoreError> {
+        let site = |detail: String| Finding::new(FindingKind::Site, detail);
+        let mut st = tx
+            .prepare(&format!("SELECT {SITE_COLUMNS}, hash FROM sites"))
+            .map_err(|e| self.err(e))?;
+        let mut rs = st.query([]).map_err(|e| self.err(e))?;
+        let mut live_hashes = Vec::new();
+        while let Some(r) = rs.next().map_err(|e| self.err(e))? {
+            let row = SiteRow::read(r, 0).map_err(|e| self.err(e))?;
+            let stored: String = r.get(13).map_err(|e| self.err(e))?;
+            let (s, i) = (&row.source, &row.id);
+            let actual = row.hash().unwrap_or_else(|e| {
+                findings.push(site(format!("site {s}/{i}: {e}")));
+                String::new()
+            });
+            if actual != stored {
+                findings.push(site(format!(
+                    "site {s}/{i} was edited: its content does not match its recorded hash"
+                )));
+            }
+            match expected.remove(&(s.clone(), i.clone())) {
+                None => findings.push(site(format!(
+                    "site {s}/{i} is not in the change log (inserted outside nostrike)"
+                ))),
+                Some(h) if h != actual => findings.push(site(format!(
+                    "site {s}/{i} differs from its last change-log entry"
+                ))),
+                Some(_) => {}
+            }
+            live_hashes.push(actual);
+        }
+        let mut missing: Vec<_> = expected.into_keys().collect();
+        missing.sort();
+        for (s, i) in missing {
+            findings.push(site(format!(
+                "site {s}/{i} is missing (deleted outside nostrike)"
+            )));
+        }
+        let recomputed = content_hash(&mut live_hashes);
+        let recorded = self.content_hash()?;
+        if recomputed != recorded {
+            findings.push(Finding::new(
+                FindingKind::ContentHash,
+                format!("live sites hash to {recomputed}, registry records {recorded}"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The last batch records where the log ended when it was committed.
+    fn log_head(
+        &self,
+        tx: &Connection,
+        head: &str,
+        findings: &mut Vec<Finding>,
+    ) -> Result<(), StoreError> {
+        let recorded: Option<String> = tx
+            .query_row(
+                "SELECT log_head FROM batches ORDER BY id DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.err(e))?;
+        if let Some(recorded) = recorded {
+            if recorded != head {
+                findings.push(Finding::new(FindingKind::Chain, format!("the last batch ends the log at {recorded}, the log ends at {head} (entries removed or appended outside nostrike)")));
+            }
+        }
+        Ok(())
+    }
+
+    /// The packed index: every chunk against its hash, the chunk list
+    /// against the recorded root, and the root against an image rebuilt
+    /// from the live rows (when those are sound).
+    fn packed(
+        &self,
+        tx: &Connection,
+        revision: i64,
+        findings: &mut Vec<Finding>,
+    ) -> Result<(), StoreError> {
+        let packed = |detail: String| Finding::new(FindingKind::Packed, detail);
+        let recorded_root = self.meta("packed_root")?;
+        let mut st = tx
+            .prepare("SELECT id, hash, data FROM packed ORDER BY id")
+            .map_err(|e| self.err(e))?;
+        let mut rs = st.query([]).map_err(|e| self.err(e))?;
+        let mut list: Vec<(u8, u64, [u8; 32])> = Vec::new();
+        while let Some(r) = rs.next().map_err(|e| self.err(e))? {
+            let id: i64 = r.get(0).map_err(|e| self.err(e))?;
+            let h: Vec<u8> = r.get(1).map_err(|e| self.err(e))?;
+            let data: Vec<u8> = r.get(2).map_err(|e| self.err(e))?;
+            let actual = nostrike_core::packed::chunk_hash(&data);
+            if h != actual {
+                findings.push(packed(format!("packed index chunk {id} does not match its recorded hash; `nostrike repack` rebuilds the index from the rows")));
+            }
+            let (section, no) = packed_key(id);
+            list.push((section, no, actual));
+        }
+        let stored_root = crate::canonical::hex(&nostrike_core::packed::root_hash(
+            list.iter().map(|(s, n, h)| (*s, *n, h)),
+        ));
+        let sites_sound = !findings
+            .iter()
+            .any(|f| matches!(f.kind, FindingKind::Site | FindingKind::ContentHash));
+        let Some(root) = recorded_root else {
+            findings.push(packed(
+                "the registry has no packed index; `nostrike repack` writes it".into(),
+            ));
+            return Ok(());
+        };
+        if root != stored_root {
+            findings.push(packed(format!("the packed index's chunks hash to {stored_root}, the registry records {root}; `nostrike repack` rebuilds it")));
+        }
+        if sites_sound {
+            let (_, rebuilt) = pack_live(tx, &self.path, revision, false)?;
+            if rebuilt != root {
+                findings.push(packed(format!("the packed index (root {root}) does not hold the live sites (which pack to {rebuilt}); `nostrike repack` rebuilds it")));
+            }
+        }
+        Ok(())
+    }
+}
