@@ -257,19 +257,15 @@ fn check_registry_path(path: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The error and its causes joined by ": ", each cause left out when the
-/// message so far already ends with it (many errors name their cause in
-/// their own text, and would otherwise print it twice).
+/// The error and its causes joined by ": ". nostrike's own errors name
+/// their cause in their message and so return no `source()` (the path is
+/// attached once, where the error is made); the chain is then the context
+/// the command added, outermost first, and the error.
 pub(crate) fn error_message(e: &anyhow::Error) -> String {
-    let mut msg = e.to_string();
-    for cause in e.chain().skip(1) {
-        let c = cause.to_string();
-        if !msg.ends_with(&c) {
-            msg.push_str(": ");
-            msg.push_str(&c);
-        }
-    }
-    msg
+    e.chain()
+        .map(|c| c.to_string())
+        .collect::<Vec<_>>()
+        .join(": ")
 }
 
 #[cfg(test)]
@@ -277,14 +273,23 @@ mod error_tests {
     use super::error_message;
 
     #[test]
-    fn causes_named_in_the_message_are_not_repeated() {
+    fn cause_was_printed_twice() {
         let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file");
         let read = nostrike_formats::ReadError::Io {
             file: "a.geojson".into(),
-            source: io,
+            cause: io,
         };
         let e = anyhow::Error::new(read).context("reading areas");
         assert_eq!(error_message(&e), "reading areas: a.geojson: No such file");
+        let sqlite = nostrike_store::StoreError::Sqlite {
+            path: "r.db".into(),
+            cause: rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+                Some("database is locked".into()),
+            ),
+        };
+        let e = anyhow::Error::new(sqlite);
+        assert_eq!(error_message(&e), "r.db: database is locked");
         // A cause that the message does not name is still shown.
         let e = anyhow::anyhow!("disk full").context("writing report.json");
         assert_eq!(error_message(&e), "writing report.json: disk full");

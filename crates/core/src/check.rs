@@ -92,12 +92,12 @@ pub struct AreaResult {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum AreaError {
     /// The area's geometry is invalid.
-    #[error("area {id:?}: {source}")]
+    #[error("area {id:?}: {cause}")]
     Geometry {
         /// The area's id.
         id: String,
-        /// What is wrong.
-        source: GeometryError,
+        /// What is wrong (named in the message).
+        cause: GeometryError,
     },
     /// A buffer or location error is negative or not finite.
     #[error("area {id:?}: {field} = {value} is not a finite, non-negative number of metres")]
@@ -110,12 +110,12 @@ pub enum AreaError {
         value: f64,
     },
     /// The site set could not be read (a damaged persisted index); the check cannot answer.
-    #[error("area {id:?}: the registry's sites could not be read: {source}")]
+    #[error("area {id:?}: the registry's sites could not be read: {cause}")]
     Sites {
         /// The area's id.
         id: String,
-        /// What could not be read.
-        source: SetError,
+        /// What could not be read (named in the message).
+        cause: SetError,
     },
 }
 
@@ -182,7 +182,7 @@ impl<S: SiteSet + ?Sized> Checker<'_, S> {
         }
         let shape = Shape::new(&area.geometry).map_err(|source| AreaError::Geometry {
             id: area.id.clone(),
-            source,
+            cause: source,
         })?;
         self.check_shape(&area.id, &shape, area.buffer_m + area.location_error_m)
     }
@@ -233,7 +233,7 @@ impl<S: SiteSet + ?Sized> Checker<'_, S> {
             })
             .map_err(|source| AreaError::Sites {
                 id: id.to_string(),
-                source,
+                cause: source,
             });
         // (margin, site) is a total order over distinct hits: no stable sort (and
         // its scratch buffer) needed.

@@ -44,14 +44,14 @@ pub(crate) enum SiteGeom {
 
 /// An error building the index: a site whose geometry cannot be used.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("site {position} (id {id:?}): {source}")]
+#[error("site {position} (id {id:?}): {cause}")]
 pub struct IndexError {
     /// Position of the site in the input.
     pub position: usize,
     /// The site's id.
     pub id: String,
-    /// What is wrong with its geometry.
-    pub source: GeometryError,
+    /// What is wrong with its geometry (named in the message).
+    pub cause: GeometryError,
 }
 
 /// Counts describing a built index.
@@ -87,7 +87,7 @@ impl SiteIndex {
                 let err = |source| IndexError {
                     position,
                     id: s.id.clone(),
-                    source,
+                    cause: source,
                 };
                 if let geo_types::Geometry::Point(p) = &s.geometry {
                     let v = checked_vertex(&p.0, 0).map_err(err)?;

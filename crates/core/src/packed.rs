@@ -62,10 +62,21 @@ pub trait ChunkSink {
     fn put(&mut self, section: u8, no: u64, data: &[u8], hash: &[u8; 32]) -> Result<(), String>;
 }
 
+/// Why a [`ChunkSource`] could not supply a chunk.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChunkError {
+    /// The chunk is not there: the image is damaged.
+    #[error("the chunk is missing")]
+    Missing,
+    /// The storage failed (busy, I/O); the image may be sound.
+    #[error("{0}")]
+    Unreadable(String),
+}
+
 /// Supplies the chunks of a packed index when a check first needs them.
 pub trait ChunkSource: Send + Sync {
     /// The bytes of chunk `no` of `section`.
-    fn chunk(&self, section: u8, no: u64) -> Result<Vec<u8>, String>;
+    fn chunk(&self, section: u8, no: u64) -> Result<Vec<u8>, ChunkError>;
 }
 
 /// The SHA-256 of a chunk.
@@ -385,7 +396,7 @@ impl Cursor<'_> {
             .at
             .checked_add(n)
             .filter(|e| *e <= self.b.len())
-            .ok_or_else(|| SetError("packed index header is truncated".into()))?;
+            .ok_or_else(|| bad("the header is truncated"))?;
         let s = &self.b[self.at..end];
         self.at = end;
         Ok(s)
@@ -403,7 +414,7 @@ impl Cursor<'_> {
 }
 
 fn bad(what: impl Into<String>) -> SetError {
-    SetError(format!("packed index is damaged: {}", what.into()))
+    SetError::Damaged(what.into())
 }
 
 /// A packed index opened for reading: chunks are fetched and verified on first use.
@@ -565,7 +576,12 @@ impl PackedIndex {
         let data = self
             .src
             .chunk(section as u8, no as u64)
-            .map_err(|e| bad(format!("section {section} chunk {no}: {e}")))?;
+            .map_err(|e| match e {
+                ChunkError::Missing => bad(format!("section {section} chunk {no} is missing")),
+                ChunkError::Unreadable(e) => {
+                    SetError::Unreadable(format!("section {section} chunk {no}: {e}"))
+                }
+            })?;
         if chunk_hash(&data) != self.hashes[section][no] {
             return Err(bad(format!(
                 "section {section} chunk {no} does not match its recorded hash"
@@ -918,11 +934,11 @@ impl ChunkSink for MemoryChunks {
 }
 
 impl ChunkSource for MemoryChunks {
-    fn chunk(&self, section: u8, no: u64) -> Result<Vec<u8>, String> {
+    fn chunk(&self, section: u8, no: u64) -> Result<Vec<u8>, ChunkError> {
         self.chunks
             .get(&(section, no))
             .map(|(d, _)| d.clone())
-            .ok_or_else(|| format!("no chunk {section}/{no}"))
+            .ok_or(ChunkError::Missing)
     }
 }
 
@@ -936,6 +952,6 @@ impl PackedIndex {
         }
         let root = b.finish(0, &[0; 32], &mut mem)?;
         let list = mem.list();
-        PackedIndex::open(Box::new(mem), &list, &root).map_err(|e| PackError::Sink(e.0))
+        PackedIndex::open(Box::new(mem), &list, &root).map_err(|e| PackError::Sink(e.to_string()))
     }
 }

@@ -10,12 +10,19 @@ use crate::geodesy::Aabb;
 use crate::shape::Shape;
 use crate::site::{Category, Protection, Site};
 
-/// A site set could not be read: a part of its persisted form is missing
-/// or does not match its hash. A check that meets this fails; it never
+/// A site set could not be read. A check that meets this fails; it never
 /// answers without the sites it could not read.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{0}")]
-pub struct SetError(pub String);
+pub enum SetError {
+    /// A part of the persisted form is missing, malformed or does not match
+    /// its hash: the set is damaged (`nostrike verify`, `nostrike repack`).
+    #[error("packed index is damaged: {0}")]
+    Damaged(String),
+    /// The storage beneath could not be read (busy, I/O): the set may be
+    /// sound; try again.
+    #[error("the packed index could not be read: {0}")]
+    Unreadable(String),
+}
 
 /// The fields of a site that decide its required distance and whether it applies.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -9,7 +9,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use geo_types::{Geometry, LineString, Point, Polygon};
-use nostrike_core::packed::{ChunkSource, MemoryChunks, PackedBuilder};
+use nostrike_core::packed::{ChunkError, ChunkSource, MemoryChunks, PackedBuilder};
+use nostrike_core::SetError;
 use nostrike_core::{Area, Category, Checker, PackedIndex, Policy, Site, SiteIndex, SiteSet};
 use proptest::prelude::*;
 use proptest::test_runner::{RngAlgorithm, TestRng};
@@ -138,7 +139,7 @@ struct Counting {
 }
 
 impl ChunkSource for Counting {
-    fn chunk(&self, section: u8, no: u64) -> Result<Vec<u8>, String> {
+    fn chunk(&self, section: u8, no: u64) -> Result<Vec<u8>, ChunkError> {
         self.fetched.fetch_add(1, Ordering::Relaxed);
         self.inner.chunk(section, no)
     }
@@ -209,7 +210,7 @@ fn any_damaged_chunk_is_an_error_never_a_clear() {
         let at = entry.0.len() / 2;
         entry.0[at] ^= 0x40;
         match PackedIndex::open(Box::new(bad), &list, &root) {
-            Err(e) => assert!(e.0.contains("damaged"), "{e}"),
+            Err(e) => assert!(matches!(e, SetError::Damaged(_)), "{e}"),
             Ok(p) => {
                 // A check reaching every site must meet the chunk (or its label).
                 let r = Checker::new(&p, &policy, None).check(&whole);
@@ -222,6 +223,63 @@ fn any_damaged_chunk_is_an_error_never_a_clear() {
             }
         }
     }
+}
+
+/// A source that fails every read after the first `ok` ones, as a busy or
+/// failing disk would.
+struct Failing {
+    inner: MemoryChunks,
+    ok: AtomicUsize,
+}
+
+impl ChunkSource for Failing {
+    fn chunk(&self, section: u8, no: u64) -> Result<Vec<u8>, ChunkError> {
+        if self
+            .ok
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+            .is_err()
+        {
+            return Err(ChunkError::Unreadable("database is locked".into()));
+        }
+        self.inner.chunk(section, no)
+    }
+}
+
+#[test]
+fn busy_chunk_read_was_reported_as_damage() {
+    let sites: Vec<Site> = (0..5_000)
+        .map(|i| {
+            let mut s = Site::new(
+                format!("s{i}"),
+                "t",
+                Category::Museum,
+                Point::new(i as f64 * 0.01, 1.0).into(),
+            );
+            s.name = format!("site {i}");
+            s
+        })
+        .collect();
+    let (mem, root) = image(&sites);
+    let list = mem.list();
+    // Opening reads the header; the first check then meets a locked database.
+    let p = PackedIndex::open(
+        Box::new(Failing {
+            inner: mem,
+            ok: AtomicUsize::new(1),
+        }),
+        &list,
+        &root,
+    )
+    .unwrap();
+    let e = Checker::new(&p, &Policy::example(), None)
+        .check(&Area::point("p", 10.0, 1.0, 1000.0))
+        .unwrap_err();
+    let text = e.to_string();
+    assert!(
+        text.contains("could not be read") && text.contains("database is locked"),
+        "{text}"
+    );
+    assert!(!text.contains("damaged"), "{text}");
 }
 
 #[test]

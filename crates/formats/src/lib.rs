@@ -224,12 +224,12 @@ impl fmt::Display for FeatureError {
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
     /// The file could not be opened or read.
-    #[error("{}: {source}", file.display())]
+    #[error("{}: {cause}", file.display())]
     Io {
         /// The file.
         file: PathBuf,
-        /// The cause.
-        source: std::io::Error,
+        /// The cause (named in the message, so not also a `source()`).
+        cause: std::io::Error,
     },
     /// The file is not valid in its format (syntax, structure or CRS).
     #[error("{}: {reason}", file.display())]
@@ -251,7 +251,7 @@ impl ReadError {
     pub(crate) fn io(file: &Path, source: std::io::Error) -> ReadError {
         ReadError::Io {
             file: file.to_path_buf(),
-            source,
+            cause: source,
         }
     }
     pub(crate) fn invalid(file: &Path, reason: impl Into<String>) -> ReadError {

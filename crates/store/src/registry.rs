@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use std::sync::Mutex;
 
-use nostrike_core::packed::{ChunkSink, ChunkSource, MemoryChunks, PackedBuilder};
+use nostrike_core::packed::{ChunkError, ChunkSink, ChunkSource, MemoryChunks, PackedBuilder};
 use nostrike_core::{wkb, Category, PackedIndex, Protection, Site, SiteIndex};
 use rayon::prelude::*;
 use rusqlite::{
@@ -54,7 +54,7 @@ impl Registry {
     fn err(&self, source: rusqlite::Error) -> StoreError {
         StoreError::Sqlite {
             path: self.path.clone(),
-            source,
+            cause: source,
         }
     }
 
@@ -79,7 +79,7 @@ impl Registry {
         }
         let sq = |source| StoreError::Sqlite {
             path: path.to_path_buf(),
-            source,
+            cause: source,
         };
         let conn = Connection::open_with_flags(
             path,
@@ -130,7 +130,7 @@ impl Registry {
         let path = self.path.clone();
         let sq = |source| StoreError::Sqlite {
             path: path.clone(),
-            source,
+            cause: source,
         };
         let tx = self
             .conn
@@ -208,11 +208,18 @@ impl Registry {
         let index = PackedIndex::open(
             Box::new(SqlChunks {
                 conn: Mutex::new(self.conn),
+                path: path.clone(),
             }),
             &list,
             &root,
         )
-        .map_err(|e| damaged(format!("{e}; run `nostrike verify`")))?;
+        .map_err(|e| match e {
+            nostrike_core::SetError::Unreadable(reason) => StoreError::Unreadable {
+                path: path.clone(),
+                reason,
+            },
+            e => damaged(format!("{e}; run `nostrike verify`")),
+        })?;
         if index.revision() != revision
             || crate::canonical::hex(index.content_hash()) != content_hash
         {
@@ -237,7 +244,7 @@ impl Registry {
     pub fn open_read_only(path: &Path) -> Result<Registry, StoreError> {
         let reg = match Registry::open_with(path, true) {
             Err(StoreError::Sqlite {
-                source: rusqlite::Error::SqliteFailure(f, _),
+                cause: rusqlite::Error::SqliteFailure(f, _),
                 ..
             }) if f.code == rusqlite::ErrorCode::CannotOpen => {
                 let mut wal = path.as_os_str().to_owned();
@@ -312,7 +319,7 @@ impl Registry {
         let conn =
             Connection::open_with_flags(target, flags).map_err(|source| StoreError::Sqlite {
                 path: path.to_path_buf(),
-                source,
+                cause: source,
             })?;
         let reg = Registry {
             conn,
@@ -371,7 +378,7 @@ impl Registry {
         let path = self.path.clone();
         let sq = |source| StoreError::Sqlite {
             path: path.clone(),
-            source,
+            cause: source,
         };
         let tx = self
             .conn
@@ -454,11 +461,11 @@ impl Registry {
             .pragma_update(None, "cache_size", -32_768)
             .map_err(|source| StoreError::Sqlite {
                 path: path.clone(),
-                source,
+                cause: source,
             })?;
         let sq = |source| StoreError::Sqlite {
             path: path.clone(),
-            source,
+            cause: source,
         };
         let tx = self
             .conn

@@ -255,7 +255,7 @@ impl ImportSession<'_> {
     pub(super) fn sq(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
         move |source| StoreError::Sqlite {
             path: self.path.clone(),
-            source,
+            cause: source,
         }
     }
 
@@ -693,9 +693,10 @@ impl ImportSession<'_> {
             .execute("INSERT INTO meta (key, value) VALUES ('content_hash', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value", [&content])
             .map_err(self.sq())?;
         let path = self.path.clone();
-        self.tx
-            .commit()
-            .map_err(|source| StoreError::Sqlite { path, source })?;
+        self.tx.commit().map_err(|source| StoreError::Sqlite {
+            path,
+            cause: source,
+        })?;
         Ok(out)
     }
 }

@@ -120,7 +120,7 @@ pub(super) fn replay(
 ) -> Result<(), StoreError> {
     let sq = |source| StoreError::Sqlite {
         path: path.to_path_buf(),
-        source,
+        cause: source,
     };
     // Separate statements per filter, so that a site's history uses the
     // `changes(site_id)` index instead of a scan.

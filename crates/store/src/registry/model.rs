@@ -71,13 +71,21 @@ pub enum StoreError {
         /// The current revision.
         current: i64,
     },
+    /// The registry could not be read (busy, locked, I/O): it may be sound.
+    #[error("{}: could not be read: {reason}", path.display())]
+    Unreadable {
+        /// The registry path.
+        path: PathBuf,
+        /// What failed.
+        reason: String,
+    },
     /// An SQLite error.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {cause}", path.display())]
     Sqlite {
         /// The registry path.
         path: PathBuf,
-        /// The cause.
-        source: rusqlite::Error,
+        /// The cause (named in the message, so not also a `source()`).
+        cause: rusqlite::Error,
     },
 }
 

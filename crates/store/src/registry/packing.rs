@@ -6,17 +6,23 @@ use super::*;
 /// one read transaction open for the life of the index.
 pub(super) struct SqlChunks {
     pub(super) conn: Mutex<Connection>,
+    /// The registry, for messages.
+    pub(super) path: PathBuf,
 }
 
 impl ChunkSource for SqlChunks {
-    fn chunk(&self, section: u8, no: u64) -> Result<Vec<u8>, String> {
+    fn chunk(&self, section: u8, no: u64) -> Result<Vec<u8>, ChunkError> {
         let conn = self
             .conn
             .lock()
-            .map_err(|_| "connection lock poisoned".to_string())?;
+            .map_err(|_| ChunkError::Unreadable("connection lock poisoned".into()))?;
         conn.prepare_cached("SELECT data FROM packed WHERE id = ?1")
             .and_then(|mut st| st.query_row([packed_id(section, no)], |r| r.get(0)))
-            .map_err(|e| e.to_string())
+            .map_err(|e| match e {
+                rusqlite::Error::QueryReturnedNoRows => ChunkError::Missing,
+                // Busy, locked, I/O: said as such, not as damage.
+                e => ChunkError::Unreadable(format!("{}: {e}", self.path.display())),
+            })
     }
 }
 
@@ -73,7 +79,7 @@ pub(super) fn for_each_verified_live_chunk(
 ) -> Result<(), StoreError> {
     let sq = |source| StoreError::Sqlite {
         path: path.to_path_buf(),
-        source,
+        cause: source,
     };
     let mut st = conn
         .prepare(&format!(
@@ -142,7 +148,7 @@ pub(super) fn finish_pack(
         )
         .map_err(|source| StoreError::Sqlite {
             path: path.to_path_buf(),
-            source,
+            cause: source,
         })?;
     }
     Ok((content, root))
@@ -163,7 +169,7 @@ pub(super) fn pack_live(
         conn.execute("DELETE FROM packed", [])
             .map_err(|source| StoreError::Sqlite {
                 path: path.to_path_buf(),
-                source,
+                cause: source,
             })?;
     }
     let mut sql_sink = SqlSink { conn };
