@@ -13,4 +13,4 @@ pub use import::{
     sha256_file, ImportError, ImportObserver, ImportOptions, ImportOutcome, ImportTimings,
     Importer, MAX_ERRORS_KEPT,
 };
-pub use snapshot::{AsOf, Snapshot};
+pub use snapshot::{AsOf, BadAsOf, Snapshot, SnapshotError};

@@ -89,7 +89,7 @@ fn paint(text: &str, v: Verdict, color: bool) -> String {
 }
 
 /// The table report.
-pub fn table(r: &Report<'_>, color: bool, verbose: bool) -> anyhow::Result<String> {
+fn table(r: &Report<'_>, color: bool, verbose: bool) -> anyhow::Result<String> {
     let mut o = String::new();
     let _ = writeln!(
         o,
@@ -417,6 +417,39 @@ impl Serialize for JsonReport<'_> {
     }
 }
 
+fn out(text: anyhow::Result<String>, mut w: impl std::io::Write) -> std::io::Result<()> {
+    let text = text.map_err(|e| std::io::Error::other(e.to_string()))?;
+    w.write_all(text.as_bytes())?;
+    w.flush()
+}
+
+/// Write the report as a table for people; coloured when `color`, with
+/// each hit's standoff and accuracy when `verbose`.
+pub fn write_table(
+    r: &Report<'_>,
+    w: impl std::io::Write,
+    color: bool,
+    verbose: bool,
+) -> std::io::Result<()> {
+    out(table(r, color, verbose), w)
+}
+
+/// Write the report as a GeoJSON FeatureCollection: the areas and, for each
+/// hit, the site's nearest point and the line to it.
+pub fn write_geojson(r: &Report<'_>, w: impl std::io::Write) -> std::io::Result<()> {
+    out(geojson(r), w)
+}
+
+/// Write the report as CSV, one row per hit (and one per area without hits).
+pub fn write_csv(r: &Report<'_>, w: impl std::io::Write) -> std::io::Result<()> {
+    out(csv(r), w)
+}
+
+/// Write the report as KML for Google Earth.
+pub fn write_kml(r: &Report<'_>, w: impl std::io::Write) -> std::io::Result<()> {
+    out(kml(r), w)
+}
+
 /// Write the JSON report (schema: docs/report.schema.json); indented when `pretty`.
 pub fn write_json<W: std::io::Write + Send>(
     r: &Report<'_>,
@@ -655,7 +688,7 @@ fn feature(geometry: &Geometry<f64>, props: Value) -> Value {
 }
 
 /// The GeoJSON report: areas, hit sites and the shortest connecting lines.
-pub fn geojson(r: &Report<'_>) -> anyhow::Result<String> {
+fn geojson(r: &Report<'_>) -> anyhow::Result<String> {
     let mut features = Vec::new();
     for ((area, input), res) in r.areas.iter().zip(r.results) {
         features.push(feature(&area.geometry, json!({"role": "area", "area_id": area.id, "input": input.text, "read_as": input.how, "buffer_m": area.buffer_m, "location_error_m": area.location_error_m, "verdict": res.verdict.as_str()})));
@@ -701,7 +734,7 @@ pub fn geojson(r: &Report<'_>) -> anyhow::Result<String> {
 }
 
 /// The CSV report: one row per hit (and one row per area without hits).
-pub fn csv(r: &Report<'_>) -> anyhow::Result<String> {
+fn csv(r: &Report<'_>) -> anyhow::Result<String> {
     use nostrike_formats::csv::guard;
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record([
@@ -863,7 +896,7 @@ pub fn kml_geometry(g: &Geometry<f64>) -> String {
 }
 
 /// The KML report (for Google Earth): one folder per area with its hits.
-pub fn kml(r: &Report<'_>) -> anyhow::Result<String> {
+fn kml(r: &Report<'_>) -> anyhow::Result<String> {
     let mut o = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<kml xmlns=\"http://www.opengis.net/kml/2.2\"><Document>\n");
     let _ = writeln!(
         o,

@@ -3,7 +3,6 @@
 
 use std::path::Path;
 
-use anyhow::bail;
 use nostrike_core::{SiteIndex, SiteSet};
 use nostrike_store::Registry;
 
@@ -16,18 +15,23 @@ pub enum AsOf {
     Time(i64),
 }
 
+/// Text that is neither a revision number nor a UTC time.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct BadAsOf(String);
+
 impl std::str::FromStr for AsOf {
-    type Err = String;
-    fn from_str(s: &str) -> Result<AsOf, String> {
+    type Err = BadAsOf;
+    fn from_str(s: &str) -> Result<AsOf, BadAsOf> {
         match s.trim().parse::<i64>() {
             Ok(r) if r >= 0 => Ok(AsOf::Revision(r)),
-            Ok(r) => Err(format!("revision {r} is negative")),
+            Ok(r) => Err(BadAsOf(format!("revision {r} is negative"))),
             Err(_) => nostrike_core::time::parse_utc(s)
                 .map(AsOf::Time)
                 .map_err(|e| {
-                    format!(
+                    BadAsOf(format!(
                         "{e} (give a revision number or a UTC time such as 2026-03-01T14:00:00Z)"
-                    )
+                    ))
                 }),
         }
     }
@@ -52,6 +56,30 @@ enum Sites {
     Memory(Box<SiteIndex>),
 }
 
+/// Why a registry cannot be checked against.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    /// The registry is missing, foreign, damaged or unreadable.
+    #[error(transparent)]
+    Store(#[from] nostrike_store::StoreError),
+    /// A past revision's sites cannot be indexed.
+    #[error("{}: {cause}", path.display())]
+    Index {
+        /// The registry.
+        path: std::path::PathBuf,
+        /// Which site and why.
+        cause: nostrike_core::IndexError,
+    },
+    /// No sites: a check against nothing is not a clear.
+    #[error("{}: the registry has no sites{}; a check against nothing is not a clear", path.display(), if as_of.is_some() { " at that revision" } else { "" })]
+    Empty {
+        /// The registry.
+        path: std::path::PathBuf,
+        /// The revision or time asked for, if any.
+        as_of: Option<AsOf>,
+    },
+}
+
 /// A registry opened read-only for checks: what a report names and what
 /// the checker reads.
 pub struct Snapshot {
@@ -68,7 +96,7 @@ impl Snapshot {
     /// Open the registry at `path` read-only, as it is or as it was at
     /// `as_of`, failing on anything it cannot vouch for: a missing, foreign,
     /// damaged or empty registry is an error, never an empty set.
-    pub fn open(path: &Path, as_of: Option<AsOf>) -> anyhow::Result<Snapshot> {
+    pub fn open(path: &Path, as_of: Option<AsOf>) -> Result<Snapshot, SnapshotError> {
         // The packed index: its chunk list must hash to the recorded root, it
         // must have been built from the current revision and content hash, and
         // each chunk is checked against its hash before use. Without one, every
@@ -103,8 +131,10 @@ impl Snapshot {
                 let sites = reg.as_of(rev)?;
                 let mut hashes: Vec<String> = sites.iter().map(nostrike_store::site_hash).collect();
                 let content = nostrike_store::content_hash(&mut hashes);
-                let index = SiteIndex::build(sites)
-                    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+                let index = SiteIndex::build(sites).map_err(|cause| SnapshotError::Index {
+                    path: path.to_path_buf(),
+                    cause,
+                })?;
                 Snapshot {
                     sites: Sites::Memory(Box::new(index)),
                     revision: rev,
@@ -114,15 +144,10 @@ impl Snapshot {
             }
         };
         if snapshot.sites().is_empty() {
-            bail!(
-                "{}: the registry has no sites{}; a check against nothing is not a clear",
-                path.display(),
-                if as_of.is_some() {
-                    " at that revision"
-                } else {
-                    ""
-                }
-            );
+            return Err(SnapshotError::Empty {
+                path: path.to_path_buf(),
+                as_of,
+            });
         }
         Ok(snapshot)
     }

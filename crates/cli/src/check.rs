@@ -265,7 +265,7 @@ fn areas_from_file(
                 }
                 (g, _) => (g.clone().map_err(anyhow::Error::msg)?, 0.0, None),
             };
-            nostrike_formats::validate_geometry(&geometry).map_err(anyhow::Error::msg)?;
+            nostrike_formats::validate_geometry(&geometry)?;
             let id = raw
                 .id
                 .clone()
@@ -451,12 +451,10 @@ pub fn run_verdict_of(path: &Path, args: &CheckArgs, out: Out) -> anyhow::Result
         match args.format {
             // Streamed straight to its destination: a report of many hits is never built in memory.
             ReportFormat::Json => report::write_json(&report, w, pretty)?,
-            ReportFormat::Table => {
-                w.write_all(report::table(&report, out.color, out.verbose > 0)?.as_bytes())?
-            }
-            ReportFormat::Geojson => w.write_all(report::geojson(&report)?.as_bytes())?,
-            ReportFormat::Csv => w.write_all(report::csv(&report)?.as_bytes())?,
-            ReportFormat::Kml => w.write_all(report::kml(&report)?.as_bytes())?,
+            ReportFormat::Table => report::write_table(&report, w, out.color, out.verbose > 0)?,
+            ReportFormat::Geojson => report::write_geojson(&report, w)?,
+            ReportFormat::Csv => report::write_csv(&report, w)?,
+            ReportFormat::Kml => report::write_kml(&report, w)?,
         }
         Ok(())
     })?;

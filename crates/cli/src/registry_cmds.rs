@@ -656,8 +656,7 @@ pub fn export(path: &Path, args: &ExportArgs, out: Out) -> anyhow::Result<ExitCo
     match (args.format, &dest) {
         (ExportFormat::Gpkg, Dest::File(f)) => {
             let tmp = AtomicFile::create(f)?;
-            nostrike_formats::gpkg::write(tmp.path(), &list, &notice_text)
-                .map_err(anyhow::Error::msg)?;
+            nostrike_formats::gpkg::write(tmp.path(), &list, &notice_text)?;
             tmp.commit()?;
         }
         (format, dest) => output::write_to(dest, |w| {

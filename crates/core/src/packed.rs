@@ -59,7 +59,8 @@ const BOXES: usize = 4;
 /// Receives the chunks of a packed index as they are written.
 pub trait ChunkSink {
     /// Store chunk `no` of `section` with its SHA-256.
-    fn put(&mut self, section: u8, no: u64, data: &[u8], hash: &[u8; 32]) -> Result<(), String>;
+    fn put(&mut self, section: u8, no: u64, data: &[u8], hash: &[u8; 32])
+        -> Result<(), ChunkError>;
 }
 
 /// Why a [`ChunkSource`] could not supply a chunk.
@@ -68,9 +69,9 @@ pub enum ChunkError {
     /// The chunk is not there: the image is damaged.
     #[error("the chunk is missing")]
     Missing,
-    /// The storage failed (busy, I/O); the image may be sound.
+    /// The storage failed to read or write it (busy, I/O); the image may be sound.
     #[error("{0}")]
-    Unreadable(String),
+    Storage(String),
 }
 
 /// Supplies the chunks of a packed index when a check first needs them.
@@ -153,7 +154,7 @@ impl SectionWriter {
         }
         let h = chunk_hash(&self.buf);
         sink.put(self.section, self.hashes.len() as u64, &self.buf, &h)
-            .map_err(PackError::Sink)?;
+            .map_err(|e| PackError::Sink(e.to_string()))?;
         self.hashes.push(h);
         self.buf.clear();
         Ok(())
@@ -578,7 +579,7 @@ impl PackedIndex {
             .chunk(section as u8, no as u64)
             .map_err(|e| match e {
                 ChunkError::Missing => bad(format!("section {section} chunk {no} is missing")),
-                ChunkError::Unreadable(e) => {
+                ChunkError::Storage(e) => {
                     SetError::Unreadable(format!("section {section} chunk {no}: {e}"))
                 }
             })?;
@@ -927,7 +928,13 @@ impl MemoryChunks {
 }
 
 impl ChunkSink for MemoryChunks {
-    fn put(&mut self, section: u8, no: u64, data: &[u8], hash: &[u8; 32]) -> Result<(), String> {
+    fn put(
+        &mut self,
+        section: u8,
+        no: u64,
+        data: &[u8],
+        hash: &[u8; 32],
+    ) -> Result<(), ChunkError> {
         self.chunks.insert((section, no), (data.to_vec(), *hash));
         Ok(())
     }

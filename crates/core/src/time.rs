@@ -32,13 +32,18 @@ fn days_in_month(y: i64, m: i64) -> i64 {
     }
 }
 
+/// Text that [`parse_utc`] cannot read as a date or time.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a date (YYYY-MM-DD) or UTC time (YYYY-MM-DDTHH:MM:SSZ)")]
+pub struct NotATime(pub String);
+
 /// Parse `YYYY-MM-DD`, `YYYY-MM-DDTHH:MM[:SS[.fff]]` with `Z` or `±HH:MM`
 /// (a space may stand for `T`; no offset means UTC) into seconds since the
 /// Unix epoch, UTC. Fractions of a second are dropped.
-pub fn parse_utc(text: &str) -> Result<i64, String> {
-    let bad = || format!("{text:?} is not a date (YYYY-MM-DD) or UTC time (YYYY-MM-DDTHH:MM:SSZ)");
+pub fn parse_utc(text: &str) -> Result<i64, NotATime> {
+    let bad = || NotATime(text.to_string());
     let t = text.trim();
-    let num = |s: &str| -> Result<i64, String> {
+    let num = |s: &str| -> Result<i64, NotATime> {
         if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
             return Err(bad());
         }

@@ -239,7 +239,7 @@ impl ChunkSource for Failing {
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
             .is_err()
         {
-            return Err(ChunkError::Unreadable("database is locked".into()));
+            return Err(ChunkError::Storage("database is locked".into()));
         }
         self.inner.chunk(section, no)
     }

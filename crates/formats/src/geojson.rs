@@ -462,7 +462,7 @@ fn array<'v>(v: &'v Value, what: &str) -> Result<&'v Vec<Value>, String> {
 }
 
 /// Parse a GeoJSON geometry object, checking structure but not validity.
-pub fn geometry_from_value(g: &Value, depth: usize) -> Result<Geometry<f64>, String> {
+pub(crate) fn geometry_from_value(g: &Value, depth: usize) -> Result<Geometry<f64>, String> {
     if depth > 8 {
         return Err("GeometryCollection nested too deeply".into());
     }

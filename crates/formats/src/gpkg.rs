@@ -19,7 +19,7 @@ fn sq(path: &Path) -> impl Fn(rusqlite::Error) -> ReadError + '_ {
 }
 
 /// Decode a GeoPackage geometry blob (header, optional envelope, WKB).
-pub fn decode_blob(b: &[u8]) -> Result<Geometry<f64>, String> {
+pub(crate) fn decode_blob(b: &[u8]) -> Result<Geometry<f64>, String> {
     if b.len() < 8 || &b[0..2] != b"GP" {
         return Err("geometry blob does not start with the GeoPackage magic \"GP\"".into());
     }
@@ -238,12 +238,19 @@ pub const OWN_DESCRIPTION: &str = "nostrike protected sites";
 /// spatial index. Columns: nostrike's fields, then the sources' own
 /// properties (see [`crate::layout`]). `notice` (licences and attributions)
 /// goes into the table's description and the GeoPackage's metadata.
-pub fn write(path: &Path, sites: &[Site], notice: &str) -> Result<(), String> {
+pub fn write(path: &Path, sites: &[Site], notice: &str) -> Result<(), crate::WriteError> {
+    write_file(path, sites, notice).map_err(|reason| crate::WriteError {
+        file: path.to_path_buf(),
+        reason,
+    })
+}
+
+fn write_file(path: &Path, sites: &[Site], notice: &str) -> Result<(), String> {
     if path.exists() {
-        std::fs::remove_file(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        std::fs::remove_file(path).map_err(|e| e.to_string())?;
     }
-    let mut conn = Connection::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let err = |e: rusqlite::Error| format!("{}: {e}", path.display());
+    let mut conn = Connection::open(path).map_err(|e| e.to_string())?;
+    let err = |e: rusqlite::Error| e.to_string();
     conn.pragma_update(None, "application_id", GPKG_APPLICATION_ID)
         .map_err(err)?;
     conn.pragma_update(None, "user_version", 10300)

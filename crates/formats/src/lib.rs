@@ -21,7 +21,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use mapping::{namespaced, Mapping, MappingError, OWN_FIELDS};
-pub use validate::validate_geometry;
+pub use validate::{validate_geometry, InvalidGeometry};
 
 /// A file format nostrike reads or writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -245,6 +245,16 @@ pub enum ReadError {
         /// The file.
         file: PathBuf,
     },
+}
+
+/// An error writing a file.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {reason}", file.display())]
+pub struct WriteError {
+    /// The file.
+    pub file: PathBuf,
+    /// What went wrong.
+    pub reason: String,
 }
 
 impl ReadError {

@@ -299,7 +299,7 @@ impl Mapping {
             reason,
         };
         let geometry = raw.geometry.map_err(|r| err(r, &id))?;
-        validate_geometry(&geometry).map_err(|r| err(r, &id))?;
+        validate_geometry(&geometry).map_err(|r| err(r.0, &id))?;
         let feature_source = self.take(&mut props, &self.source).map(|(_, v)| text(&v));
         let source = match (source, feature_source) {
             (Some(s), _) => s.to_string(),

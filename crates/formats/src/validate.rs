@@ -11,7 +11,16 @@ use nostrike_core::Shape;
 /// Ring tests are planar: in longitude/latitude with longitudes unwrapped
 /// across ±180°, or, for a shell that winds around a pole, in a polar view
 /// centred on that pole.
-pub fn validate_geometry(g: &Geometry<f64>) -> Result<(), String> {
+pub fn validate_geometry(g: &Geometry<f64>) -> Result<(), InvalidGeometry> {
+    check(g).map_err(InvalidGeometry)
+}
+
+/// Why a geometry cannot be a site or an area.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidGeometry(pub String);
+
+fn check(g: &Geometry<f64>) -> Result<(), String> {
     let n = vertex_count(g);
     if n > MAX_VERTICES {
         return Err(format!(
@@ -26,7 +35,7 @@ pub fn validate_geometry(g: &Geometry<f64>) -> Result<(), String> {
                 .enumerate()
                 .try_for_each(|(i, p)| polygon(p, Some(i)))
         }
-        Geometry::GeometryCollection(c) => c.0.iter().try_for_each(validate_geometry),
+        Geometry::GeometryCollection(c) => c.0.iter().try_for_each(check),
         _ => Ok(()),
     }
 }
@@ -265,6 +274,7 @@ mod tests {
         let bow: Geometry<f64> = polygon![(x: 0.0, y: 0.0), (x: 1.0, y: 1.0), (x: 1.0, y: 0.0), (x: 0.0, y: 1.0), (x: 0.0, y: 0.0)].into();
         assert!(validate_geometry(&bow)
             .unwrap_err()
+            .0
             .contains("intersects itself"));
         let sq: Geometry<f64> = polygon![(x: 0.0, y: 0.0), (x: 1.0, y: 0.0), (x: 1.0, y: 1.0), (x: 0.0, y: 1.0), (x: 0.0, y: 0.0)].into();
         assert!(validate_geometry(&sq).is_ok());
@@ -274,7 +284,7 @@ mod tests {
     fn too_many_vertices_are_refused_by_count() {
         let line: Vec<(f64, f64)> = (0..=MAX_VERTICES).map(|i| (i as f64 * 1e-7, 0.0)).collect();
         let g: Geometry<f64> = LineString::from(line).into();
-        assert!(validate_geometry(&g).unwrap_err().contains("vertices"));
+        assert!(validate_geometry(&g).unwrap_err().0.contains("vertices"));
     }
 
     #[test]
@@ -283,7 +293,7 @@ mod tests {
             exterior: [(x: 0.0, y: 0.0), (x: 4.0, y: 0.0), (x: 4.0, y: 4.0), (x: 0.0, y: 4.0), (x: 0.0, y: 0.0)],
             interiors: [[(x: 5.0, y: 1.0), (x: 6.0, y: 1.0), (x: 6.0, y: 2.0), (x: 5.0, y: 1.0)]],
         ).into();
-        assert!(validate_geometry(&p).unwrap_err().contains("outside"));
+        assert!(validate_geometry(&p).unwrap_err().0.contains("outside"));
     }
 
     #[test]

@@ -67,16 +67,21 @@ impl Enc {
     }
 }
 
+/// Properties text that is not a JSON object.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct BadProperties(pub String);
+
 /// The properties text in canonical form: compact JSON, the keys of every
 /// object sorted by their UTF-8 bytes — written here explicitly, so the
 /// canonical form (and every site hash) does not depend on whether a cargo
 /// feature anywhere in the build (serde_json's `preserve_order`) keeps keys
 /// in file order.
-pub fn canonical_properties(text: &str) -> Result<String, String> {
-    let v: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| format!("properties are not JSON: {e}"))?;
+pub fn canonical_properties(text: &str) -> Result<String, BadProperties> {
+    let v: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| BadProperties(format!("properties are not JSON: {e}")))?;
     if !v.is_object() {
-        return Err("properties must be a JSON object".into());
+        return Err(BadProperties("properties must be a JSON object".into()));
     }
     let mut out = String::with_capacity(text.len());
     canonical_json(&v, &mut out);

@@ -24,7 +24,7 @@ mod canonical;
 mod registry;
 mod sources;
 
-pub use canonical::{canonical_properties, content_hash, hex, site_hash};
+pub use canonical::{canonical_properties, content_hash, hex, site_hash, BadProperties};
 pub use registry::{
     BatchInfo, BatchMeta, ChangeEntry, ChangeKind, FileHandle, Finding, FindingKind, ImportSession,
     ImportSummary, LoadedIndex, PackedSites, Registry, SourceMeta, Stats, StoreError,

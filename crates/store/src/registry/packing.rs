@@ -15,13 +15,13 @@ impl ChunkSource for SqlChunks {
         let conn = self
             .conn
             .lock()
-            .map_err(|_| ChunkError::Unreadable("connection lock poisoned".into()))?;
+            .map_err(|_| ChunkError::Storage("connection lock poisoned".into()))?;
         conn.prepare_cached("SELECT data FROM packed WHERE id = ?1")
             .and_then(|mut st| st.query_row([packed_id(section, no)], |r| r.get(0)))
             .map_err(|e| match e {
                 rusqlite::Error::QueryReturnedNoRows => ChunkError::Missing,
                 // Busy, locked, I/O: said as such, not as damage.
-                e => ChunkError::Unreadable(format!("{}: {e}", self.path.display())),
+                e => ChunkError::Storage(format!("{}: {e}", self.path.display())),
             })
     }
 }
@@ -41,8 +41,15 @@ pub(super) struct SqlSink<'c> {
 }
 
 impl ChunkSink for SqlSink<'_> {
-    fn put(&mut self, section: u8, no: u64, data: &[u8], hash: &[u8; 32]) -> Result<(), String> {
-        put_chunk(self.conn, section, no, data, hash).map_err(|e| e.to_string())
+    fn put(
+        &mut self,
+        section: u8,
+        no: u64,
+        data: &[u8],
+        hash: &[u8; 32],
+    ) -> Result<(), ChunkError> {
+        put_chunk(self.conn, section, no, data, hash)
+            .map_err(|e| ChunkError::Storage(e.to_string()))
     }
 }
 
@@ -64,7 +71,7 @@ pub(super) fn put_chunk(
 pub(super) struct HashSink;
 
 impl ChunkSink for HashSink {
-    fn put(&mut self, _: u8, _: u64, _: &[u8], _: &[u8; 32]) -> Result<(), String> {
+    fn put(&mut self, _: u8, _: u64, _: &[u8], _: &[u8; 32]) -> Result<(), ChunkError> {
         Ok(())
     }
 }

@@ -56,7 +56,7 @@ impl SiteRow {
             valid_from: site.valid_from,
             valid_to: site.valid_to,
             last_verified: site.last_verified.clone(),
-            properties: canonical_properties(&site.properties)?,
+            properties: canonical_properties(&site.properties).map_err(|e| e.0)?,
         })
     }
 
