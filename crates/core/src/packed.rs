@@ -254,14 +254,15 @@ impl PackedBuilder {
             id: site.id.clone(),
             reason,
         };
-        let (kind, a, b, bbox) = match &site.geometry {
+        let (place, bbox) = match &site.geometry {
             Geometry::Point(p) => {
                 let v = checked_vertex(&p.0, 0).map_err(|e| bad(e.to_string()))?;
                 let e = ecef(v.lon, v.lat);
                 (
-                    0u8,
-                    v.lon.to_le_bytes(),
-                    v.lat.to_le_bytes(),
+                    Place::Point {
+                        lon: v.lon,
+                        lat: v.lat,
+                    },
                     Aabb { lo: e, hi: e },
                 )
             }
@@ -269,29 +270,31 @@ impl PackedBuilder {
                 let s = Shape::new(g).map_err(|e| bad(e.to_string()))?;
                 let no = self.shapes;
                 self.shapes += 1;
-                (1u8, no.to_le_bytes(), [0u8; 8], s.aabb())
+                (Place::Shape(no), s.aabb())
             }
         };
         self.record.clear();
         put_str(&mut self.record, site.source.as_bytes());
         put_str(&mut self.record, site.id.as_bytes());
         put_str(&mut self.record, site.name.as_bytes());
-        put_str(&mut self.record, if kind == 0 { &[] } else { wkb_bytes });
-        let mut e = [0u8; ENTRY];
-        e[0..8].copy_from_slice(&self.heap.len.to_le_bytes());
-        e[8..12].copy_from_slice(&(self.record.len() as u32).to_le_bytes());
-        e[12] = kind;
-        e[13] = site.category.code();
-        e[14] = site.protection.code();
-        e[15] = u8::from(site.standoff_m.is_some())
-            | (u8::from(site.valid_from.is_some()) << 1)
-            | (u8::from(site.valid_to.is_some()) << 2);
-        e[16..24].copy_from_slice(&site.standoff_m.unwrap_or(0.0).to_le_bytes());
-        e[24..32].copy_from_slice(&site.positional_accuracy_m.to_le_bytes());
-        e[32..40].copy_from_slice(&site.valid_from.unwrap_or(0).to_le_bytes());
-        e[40..48].copy_from_slice(&site.valid_to.unwrap_or(0).to_le_bytes());
-        e[48..56].copy_from_slice(&a);
-        e[56..64].copy_from_slice(&b);
+        let geometry: &[u8] = match place {
+            Place::Point { .. } => &[],
+            Place::Shape(_) => wkb_bytes,
+        };
+        put_str(&mut self.record, geometry);
+        let e = TableEntry {
+            heap_off: self.heap.len,
+            heap_len: u32::try_from(self.record.len())
+                .map_err(|_| bad("record longer than 4 GiB".into()))?,
+            place,
+            category: site.category.code(),
+            protection: site.protection.code(),
+            standoff_m: site.standoff_m,
+            positional_accuracy_m: site.positional_accuracy_m,
+            valid_from: site.valid_from,
+            valid_to: site.valid_to,
+        }
+        .encode();
         self.heap.write(&self.record, sink)?;
         self.table.write(&e, sink)?;
         let fbox = [
@@ -620,14 +623,16 @@ impl PackedIndex {
         Ok(Cow::Owned(out))
     }
 
-    fn entry(&self, i: usize) -> Result<[u8; ENTRY], SetError> {
+    fn entry(&self, i: usize) -> Result<TableEntry, SetError> {
         if i >= self.sites {
             return Err(bad(format!("site {i} out of range")));
         }
         let b = self.bytes(TABLE, (i * ENTRY) as u64, ENTRY)?;
-        let mut e = [0u8; ENTRY];
-        e.copy_from_slice(&b);
-        Ok(e)
+        let e: &[u8; ENTRY] = b
+            .as_ref()
+            .try_into()
+            .map_err(|_| bad(format!("site {i}: table entry is short")))?;
+        TableEntry::decode(e)
     }
 
     /// The bytes of a section from `off` to the end of its chunk, when that
@@ -652,7 +657,8 @@ impl PackedIndex {
         let first = |i: usize| -> Option<u8> {
             let e = self.loaded_entry(i)?;
             let b = if records {
-                self.loaded(HEAP, le_u64(e, 0))?
+                let off = u64::from_le_bytes(e.get(0..8)?.try_into().ok()?);
+                self.loaded(HEAP, off)?
             } else {
                 e
             };
@@ -661,75 +667,144 @@ impl PackedIndex {
         std::hint::black_box(sites.iter().fold(0u8, |t, &i| t ^ first(i).unwrap_or(0)));
     }
 
-    fn record(&self, e: &[u8; ENTRY]) -> Result<Cow<'_, [u8]>, SetError> {
-        let (off, len) = (le_u64(e, 0), le_u32(e, 8));
-        self.bytes(HEAP, off, len as usize)
+    fn record(&self, e: &TableEntry) -> Result<Cow<'_, [u8]>, SetError> {
+        self.bytes(HEAP, e.heap_off, e.heap_len as usize)
     }
 
     fn read_box(&self, k: u64, n: usize, out: &mut [[f64; 6]; NODE]) -> Result<(), SetError> {
         let b = self.bytes(BOXES, k * BOX as u64, n * BOX)?;
         for (j, o) in out.iter_mut().take(n).enumerate() {
             for (v, x) in o.iter_mut().enumerate() {
-                let at = j * BOX + v * 4;
-                *x = f64::from(f32::from_le_bytes(
-                    b[at..at + 4].try_into().unwrap_or([0; 4]),
-                ));
+                *x = f64::from(f32::from_bits(u32_at(&b, j * BOX + v * 4)?));
             }
         }
         Ok(())
     }
 }
 
-/// The little-endian 8-byte word at `at` (zeros past the end; callers read within bounds).
-fn word8(b: &[u8], at: usize) -> [u8; 8] {
-    b.get(at..at + 8)
+/// Where a site is: a point's lon/lat in its table entry, or the number
+/// of its shape (the geometry is in its heap record).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Place {
+    Point { lon: f64, lat: f64 },
+    Shape(u64),
+}
+
+/// One site's table entry. Its layout is written down here only, in
+/// [`TableEntry::encode`] and [`TableEntry::decode`] side by side:
+///
+/// | bytes | field |
+/// |---|---|
+/// | 0..8 | heap offset, u64 |
+/// | 8..12 | heap record length, u32 |
+/// | 12 | kind: 0 point, 1 shape |
+/// | 13 | category code |
+/// | 14 | protection code |
+/// | 15 | flags: 1 standoff, 2 valid_from, 4 valid_to present |
+/// | 16..24 | standoff, f64 (0 when absent) |
+/// | 24..32 | positional accuracy, f64 |
+/// | 32..40 | valid_from, i64 (0 when absent) |
+/// | 40..48 | valid_to, i64 (0 when absent) |
+/// | 48..64 | point: lon, lat (f64); shape: shape number (u64), 0 |
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct TableEntry {
+    heap_off: u64,
+    heap_len: u32,
+    place: Place,
+    category: u8,
+    protection: u8,
+    standoff_m: Option<f64>,
+    positional_accuracy_m: f64,
+    valid_from: Option<i64>,
+    valid_to: Option<i64>,
+}
+
+impl TableEntry {
+    fn encode(&self) -> [u8; ENTRY] {
+        let mut e = [0u8; ENTRY];
+        e[0..8].copy_from_slice(&self.heap_off.to_le_bytes());
+        e[8..12].copy_from_slice(&self.heap_len.to_le_bytes());
+        let (kind, a, b) = match self.place {
+            Place::Point { lon, lat } => (0u8, lon.to_le_bytes(), lat.to_le_bytes()),
+            Place::Shape(no) => (1u8, no.to_le_bytes(), [0u8; 8]),
+        };
+        e[12] = kind;
+        e[13] = self.category;
+        e[14] = self.protection;
+        e[15] = u8::from(self.standoff_m.is_some())
+            | (u8::from(self.valid_from.is_some()) << 1)
+            | (u8::from(self.valid_to.is_some()) << 2);
+        e[16..24].copy_from_slice(&self.standoff_m.unwrap_or(0.0).to_le_bytes());
+        e[24..32].copy_from_slice(&self.positional_accuracy_m.to_le_bytes());
+        e[32..40].copy_from_slice(&self.valid_from.unwrap_or(0).to_le_bytes());
+        e[40..48].copy_from_slice(&self.valid_to.unwrap_or(0).to_le_bytes());
+        e[48..56].copy_from_slice(&a);
+        e[56..64].copy_from_slice(&b);
+        e
+    }
+
+    fn decode(e: &[u8; ENTRY]) -> Result<TableEntry, SetError> {
+        let w8 = |at: usize| -> [u8; 8] {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&e[at..at + 8]);
+            w
+        };
+        let mut w4 = [0u8; 4];
+        w4.copy_from_slice(&e[8..12]);
+        let flags = e[15];
+        if flags & !7 != 0 {
+            return Err(bad(format!("table entry flags {flags:#x} unknown")));
+        }
+        let place = match e[12] {
+            0 => Place::Point {
+                lon: f64::from_le_bytes(w8(48)),
+                lat: f64::from_le_bytes(w8(56)),
+            },
+            1 => Place::Shape(u64::from_le_bytes(w8(48))),
+            k => return Err(bad(format!("table entry kind {k} unknown"))),
+        };
+        Ok(TableEntry {
+            heap_off: u64::from_le_bytes(w8(0)),
+            heap_len: u32::from_le_bytes(w4),
+            place,
+            category: e[13],
+            protection: e[14],
+            standoff_m: (flags & 1 != 0).then(|| f64::from_le_bytes(w8(16))),
+            positional_accuracy_m: f64::from_le_bytes(w8(24)),
+            valid_from: (flags & 2 != 0).then(|| i64::from_le_bytes(w8(32))),
+            valid_to: (flags & 4 != 0).then(|| i64::from_le_bytes(w8(40))),
+        })
+    }
+
+    fn params(&self, i: usize) -> Result<SiteParams, SetError> {
+        Ok(SiteParams {
+            category: Category::from_code(self.category)
+                .ok_or_else(|| bad(format!("site {i}: category out of range")))?,
+            protection: Protection::from_code(self.protection)
+                .ok_or_else(|| bad(format!("site {i}: protection out of range")))?,
+            standoff_m: self.standoff_m,
+            positional_accuracy_m: self.positional_accuracy_m,
+            valid_from: self.valid_from,
+            valid_to: self.valid_to,
+        })
+    }
+}
+
+/// The little-endian u32 at `at` of `b`; past the end is damage, never a 0.
+fn u32_at(b: &[u8], at: usize) -> Result<u32, SetError> {
+    b.get(at..at.saturating_add(4))
         .and_then(|w| w.try_into().ok())
-        .unwrap_or([0; 8])
-}
-
-fn le_u64(b: &[u8], at: usize) -> u64 {
-    u64::from_le_bytes(word8(b, at))
-}
-
-fn le_f64(b: &[u8], at: usize) -> f64 {
-    f64::from_le_bytes(word8(b, at))
-}
-
-fn le_i64(b: &[u8], at: usize) -> i64 {
-    i64::from_le_bytes(word8(b, at))
-}
-
-fn le_u32(b: &[u8], at: usize) -> u32 {
-    b.get(at..at + 4)
-        .and_then(|w| w.try_into().ok())
-        .map_or(0, u32::from_le_bytes)
-}
-
-/// A point site's lon/lat from its table entry.
-fn point_of(e: &[u8; ENTRY]) -> (f64, f64) {
-    (le_f64(e, 48), le_f64(e, 56))
-}
-
-fn params_of(i: usize, e: &[u8; ENTRY]) -> Result<SiteParams, SetError> {
-    Ok(SiteParams {
-        category: Category::from_code(e[13])
-            .ok_or_else(|| bad(format!("site {i}: category out of range")))?,
-        protection: Protection::from_code(e[14])
-            .ok_or_else(|| bad(format!("site {i}: protection out of range")))?,
-        standoff_m: (e[15] & 1 != 0).then(|| le_f64(e, 16)),
-        positional_accuracy_m: le_f64(e, 24),
-        valid_from: (e[15] & 2 != 0).then(|| le_i64(e, 32)),
-        valid_to: (e[15] & 4 != 0).then(|| le_i64(e, 40)),
-    })
+        .map(u32::from_le_bytes)
+        .ok_or_else(|| bad(format!("read past the end of a {}-byte block", b.len())))
 }
 
 impl PackedIndex {
-    fn geom_of(&self, i: usize, e: &[u8; ENTRY]) -> Result<GeomRef<'_>, SetError> {
-        if e[12] == 0 {
-            let (lon, lat) = point_of(e);
-            return Ok(GeomRef::Point { lon, lat });
-        }
-        let no = le_u64(e, 48) as usize;
+    fn geom_of(&self, i: usize, e: &TableEntry) -> Result<GeomRef<'_>, SetError> {
+        let no = match e.place {
+            Place::Point { lon, lat } => return Ok(GeomRef::Point { lon, lat }),
+            Place::Shape(no) => usize::try_from(no)
+                .map_err(|_| bad(format!("site {i}: shape {no} out of range")))?,
+        };
         let cell = self
             .shapes
             .get(no)
@@ -761,8 +836,8 @@ fn fields(r: &[u8]) -> Result<[&[u8]; 4], SetError> {
     for f in &mut out {
         let len = r
             .get(at..at + 4)
-            .map(|b| le_u32(b, 0) as usize)
-            .ok_or_else(|| bad("heap record is truncated"))?;
+            .ok_or_else(|| bad("heap record is truncated"))
+            .and_then(|b| u32_at(b, 0))? as usize;
         *f = r
             .get(at + 4..at + 4 + len)
             .ok_or_else(|| bad("heap record is truncated"))?;
@@ -819,7 +894,7 @@ impl SiteSet for PackedIndex {
             // of a one-site tree is an item itself.
             if level == 0 {
                 let b = self.bytes(ITEMS, node * 4, 4)?;
-                let i = le_u32(&b, 0) as usize;
+                let i = u32_at(&b, 0)? as usize;
                 f(i)?;
                 continue;
             }
@@ -835,7 +910,7 @@ impl SiteSet for PackedIndex {
                 let mut k = 0;
                 for (j, b) in buf.iter().take(n).enumerate() {
                     if meets(b, near, reach) {
-                        picked[k] = le_u32(&items, j * 4) as usize;
+                        picked[k] = u32_at(&items, j * 4)? as usize;
                         k += 1;
                     }
                 }
@@ -855,7 +930,7 @@ impl SiteSet for PackedIndex {
     }
 
     fn params(&self, i: usize) -> Result<SiteParams, SetError> {
-        params_of(i, &self.entry(i)?)
+        self.entry(i)?.params(i)
     }
 
     fn geom(&self, i: usize) -> Result<GeomRef<'_>, SetError> {
@@ -864,12 +939,12 @@ impl SiteSet for PackedIndex {
 
     fn candidate(&self, i: usize) -> Result<(SiteParams, GeomRef<'_>), SetError> {
         let e = self.entry(i)?;
-        Ok((params_of(i, &e)?, self.geom_of(i, &e)?))
+        Ok((e.params(i)?, self.geom_of(i, &e)?))
     }
 
     fn label(&self, i: usize) -> Result<SiteLabel<'_>, SetError> {
         let e = self.entry(i)?;
-        let p = params_of(i, &e)?;
+        let p = e.params(i)?;
         let [source, id, name] = texts(self.record(&e)?)?;
         Ok(SiteLabel {
             source,
@@ -900,8 +975,7 @@ impl SiteSet for PackedIndex {
 
     fn geometry(&self, i: usize) -> Result<Geometry<f64>, SetError> {
         let e = self.entry(i)?;
-        if e[12] == 0 {
-            let (lon, lat) = point_of(&e);
+        if let Place::Point { lon, lat } = e.place {
             return Ok(Geometry::Point(Point::new(lon, lat)));
         }
         let r = self.record(&e)?;
@@ -960,5 +1034,77 @@ impl PackedIndex {
         let root = b.finish(0, &[0; 32], &mut mem)?;
         let list = mem.list();
         PackedIndex::open(Box::new(mem), &list, &root).map_err(|e| PackError::Sink(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{u32_at, Place, TableEntry, ENTRY};
+
+    #[test]
+    fn table_entries_round_trip() {
+        let values = [0.0, -0.0, 1.5, -179.999_999_9, 1e300, f64::MIN_POSITIVE];
+        let mut n = 0;
+        for (k, &x) in values.iter().enumerate() {
+            for place in [
+                Place::Point {
+                    lon: x,
+                    lat: -x / 2.0,
+                },
+                Place::Shape(k as u64 * 1_000_003),
+            ] {
+                for opt in [None, Some(k as i64 - 3)] {
+                    let e = TableEntry {
+                        heap_off: (k as u64) << 33,
+                        heap_len: u32::MAX - k as u32,
+                        place,
+                        category: k as u8,
+                        protection: 2,
+                        standoff_m: opt.map(|v| v as f64 * 0.5),
+                        positional_accuracy_m: x.abs(),
+                        valid_from: opt,
+                        valid_to: opt.map(|v| -v),
+                    };
+                    let bytes = e.encode();
+                    assert_eq!(bytes.len(), ENTRY);
+                    let back = TableEntry::decode(&bytes).unwrap();
+                    // Bit-exact, so -0.0 stays -0.0.
+                    assert_eq!(back.encode(), bytes);
+                    assert_eq!(format!("{back:?}"), format!("{e:?}"));
+                    n += 1;
+                }
+            }
+        }
+        assert_eq!(n, values.len() * 4);
+    }
+
+    #[test]
+    fn unknown_kinds_and_flags_are_damage() {
+        let e = TableEntry {
+            heap_off: 0,
+            heap_len: 0,
+            place: Place::Shape(0),
+            category: 0,
+            protection: 0,
+            standoff_m: None,
+            positional_accuracy_m: 0.0,
+            valid_from: None,
+            valid_to: None,
+        }
+        .encode();
+        let mut k = e;
+        k[12] = 2;
+        assert!(TableEntry::decode(&k).is_err());
+        let mut f = e;
+        f[15] = 8;
+        assert!(TableEntry::decode(&f).is_err());
+    }
+
+    #[test]
+    fn reading_past_a_block_was_a_silent_zero() {
+        let b = [1u8, 0, 0, 0, 2, 0, 0];
+        assert_eq!(u32_at(&b, 0).unwrap(), 1);
+        assert!(u32_at(&b, 4).is_err());
+        assert!(u32_at(&b, usize::MAX - 1).is_err());
     }
 }
