@@ -1,6 +1,6 @@
 //! The check: which sites lie within the required distance of an area.
 
-use rayon::prelude::*;
+use crate::par::*;
 
 use crate::area::Area;
 use crate::geodesy::{self, Vertex};

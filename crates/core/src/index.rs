@@ -21,7 +21,7 @@
 //! case is needed there. Boxes only ever over-cover, which costs candidates,
 //! never hits; the exact geodesic test decides every candidate.
 
-use rayon::prelude::*;
+use crate::par::*;
 use rstar::primitives::{GeomWithData, Rectangle};
 use rstar::{RTree, AABB};
 
@@ -115,7 +115,7 @@ impl SiteIndex {
                 }
             }
         }
-        let (points, boxes) = rayon::join(
+        let (points, boxes) = join(
             || RTree::bulk_load(point_entries),
             || RTree::bulk_load(box_entries),
         );

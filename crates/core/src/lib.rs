@@ -10,6 +10,41 @@
 //! poles and the ±180° meridian included (see [`SiteIndex`]).
 //!
 //! No files, SQL or JSON here: those live in the store, formats and CLI crates.
+//!
+//! # A check in code
+//!
+//! ```
+//! use geo_types::Point;
+//! use nostrike_core::{Area, Category, Policy, Site, SiteIndex, Verdict};
+//!
+//! let mut museum = Site::new("m1", "demo", Category::Museum, Point::new(2.3376, 48.8606).into());
+//! museum.name = "Louvre".into();
+//! let index = SiteIndex::build(vec![museum]).unwrap();
+//! let policy = Policy::example();
+//! // A 100 m strike area about 200 m east of the site.
+//! let area = Area::point("t1", 2.3403, 48.8606, 100.0);
+//! let result = index.checker(&policy, None).check(&area).unwrap();
+//! assert_eq!(result.verdict, Verdict::Conflict);
+//! let hit = &result.hits[0];
+//! assert!((hit.distance_m - 198.0).abs() < 3.0 && hit.distance_m < hit.required_m);
+//! ```
+//!
+//! # The public surface
+//! - the domain: [`Site`], [`Category`], [`Protection`], [`Policy`] (from
+//!   TOML or [`Policy::builder`]), [`Area`];
+//! - the check: [`Checker`] over any [`SiteSet`] — the in-memory
+//!   [`SiteIndex`] or the persisted, verified [`PackedIndex`] — giving
+//!   [`AreaResult`]s of [`Hit`]s and a [`Verdict`]; [`sites_within`] for a
+//!   plain listing;
+//! - exact distances: [`Shape`], [`distance_within`];
+//! - namespaces for the layers above: [`packed`] (the persisted image and its
+//!   chunk I/O), [`wkb`] (the geometry bytes that site hashes cover),
+//!   [`time`] (UTC parsing and formatting), [`geodesy`] (the geodesic
+//!   primitives, public for oracles and benchmarks).
+//!
+//! # Features
+//! - `parallel` (default): batches of areas and index builds on all cores
+//!   with rayon; without it the same code runs sequentially.
 #![deny(missing_docs)]
 
 mod area;
@@ -17,6 +52,7 @@ mod check;
 pub mod geodesy;
 mod index;
 pub mod packed;
+mod par;
 mod policy;
 mod shape;
 mod site;
@@ -28,7 +64,7 @@ pub use area::{Area, AreaKind};
 pub use check::{run_verdict, sites_within, AreaError, AreaResult, Checker, Hit, Verdict};
 pub use index::{IndexError, IndexStats, SiteIndex};
 pub use packed::PackedIndex;
-pub use policy::{Policy, PolicyError, EXAMPLE_POLICY_TOML};
+pub use policy::{Policy, PolicyBuilder, PolicyError, EXAMPLE_POLICY_TOML};
 pub use shape::{
     distance_to_vertex_within, distance_within, GeometryError, Nearest, Shape, MAX_POLYGON_ACROSS_M,
 };

@@ -551,7 +551,7 @@ impl PackedIndex {
     /// Fetch and verify every chunk now (on all cores), so that nothing is
     /// read later; returns the number of bytes held.
     pub fn load_all(&self) -> Result<u64, SetError> {
-        use rayon::prelude::*;
+        use crate::par::*;
         (0..SECTIONS)
             .flat_map(|s| (0..self.chunks[s].len()).map(move |n| (s, n)))
             .collect::<Vec<_>>()

@@ -2,15 +2,15 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::site::{Category, Protection, Site};
 
-/// The example policy shipped with nostrike (`data/policy.example.toml`).
+/// The example policy shipped with nostrike (`crates/core/policy.example.toml`).
 ///
 /// It is an illustrative example, not doctrine: its distances show how a
 /// policy works and carry no authority.
-pub const EXAMPLE_POLICY_TOML: &str = include_str!("../../../data/policy.example.toml");
+pub const EXAMPLE_POLICY_TOML: &str = include_str!("../policy.example.toml");
 
 /// An error in a policy file.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -71,6 +71,88 @@ pub struct Policy {
     defaulted: Vec<Category>,
 }
 
+/// Builds a [`Policy`] in code; see [`Policy::builder`].
+#[derive(Debug, Clone)]
+pub struct PolicyBuilder {
+    name: String,
+    caution_margin_m: f64,
+    /// The default standoff and the key it was given under.
+    default: Option<(&'static str, f64)>,
+    standoff_m: [Option<f64>; Category::ALL.len()],
+    protection_extra_m: [Option<f64>; 3],
+}
+
+impl PolicyBuilder {
+    /// The margin beyond the required distance within which a site is a CAUTION (metres).
+    pub fn caution_margin_m(mut self, m: f64) -> Self {
+        self.caution_margin_m = m;
+        self
+    }
+
+    /// The standoff of every category not given one (metres).
+    pub fn default_standoff_m(mut self, m: f64) -> Self {
+        self.default = Some(("default_standoff_m", m));
+        self
+    }
+
+    /// A category's standoff (metres).
+    pub fn standoff_m(mut self, category: Category, m: f64) -> Self {
+        self.standoff_m[category as usize] = Some(m);
+        self
+    }
+
+    /// A protection level's extra standoff (metres).
+    pub fn protection_extra_m(mut self, level: Protection, m: f64) -> Self {
+        self.protection_extra_m[level as usize] = Some(m);
+        self
+    }
+
+    /// The policy, or what is missing or out of range.
+    pub fn build(self) -> Result<Policy, PolicyError> {
+        let caution_margin_m = check_distance("caution_margin_m".into(), self.caution_margin_m)?;
+        let default = match self.default {
+            Some((key, v)) => Some(check_distance(key.into(), v)?),
+            None => None,
+        };
+        let mut missing = Vec::new();
+        let mut defaulted = Vec::new();
+        let mut standoff_m = [0.0; Category::ALL.len()];
+        for c in Category::ALL {
+            standoff_m[*c as usize] = match (self.standoff_m[*c as usize], default) {
+                (Some(v), _) => check_distance(format!("standoff_m.{}", c.as_str()), v)?,
+                (None, Some(d)) => {
+                    defaulted.push(*c);
+                    d
+                }
+                (None, None) => {
+                    missing.push(format!("standoff_m.{}", c.as_str()));
+                    0.0
+                }
+            };
+        }
+        let mut protection_extra_m = [0.0; 3];
+        for p in Protection::ALL {
+            protection_extra_m[*p as usize] = match self.protection_extra_m[*p as usize] {
+                Some(v) => check_distance(format!("protection_extra_m.{}", p.as_str()), v)?,
+                None => {
+                    missing.push(format!("protection_extra_m.{}", p.as_str()));
+                    0.0
+                }
+            };
+        }
+        if !missing.is_empty() {
+            return Err(PolicyError::Incomplete { missing });
+        }
+        Ok(Policy {
+            name: self.name,
+            standoff_m,
+            protection_extra_m,
+            caution_margin_m,
+            defaulted,
+        })
+    }
+}
+
 fn check_distance(key: String, value: f64) -> Result<f64, PolicyError> {
     if value.is_finite() && value >= 0.0 {
         Ok(value)
@@ -80,7 +162,7 @@ fn check_distance(key: String, value: f64) -> Result<f64, PolicyError> {
 }
 
 impl Policy {
-    /// Parse a policy from TOML text (see `data/policy.example.toml` for the layout).
+    /// Parse a policy from TOML text (see `crates/core/policy.example.toml` for the layout).
     ///
     /// Unknown keys, unknown categories or levels and negative or non-finite
     /// distances are errors. A policy must be complete: every category's
@@ -91,33 +173,20 @@ impl Policy {
     pub fn from_toml_str(text: &str) -> Result<Policy, PolicyError> {
         let raw: RawPolicy =
             toml::from_str(text).map_err(|e| PolicyError::Syntax(e.to_string()))?;
-        let caution_margin_m = check_distance("caution_margin_m".into(), raw.caution_margin_m)?;
-        let default = match (raw.default_standoff_m, raw.standoff_m.get("default")) {
+        let mut b = Policy::builder(raw.name.as_deref().unwrap_or("unnamed"))
+            .caution_margin_m(raw.caution_margin_m);
+        match (raw.default_standoff_m, raw.standoff_m.get("default")) {
             (Some(_), Some(_)) => {
                 return Err(PolicyError::Syntax(
                     "both default_standoff_m and [standoff_m] default are given; keep one".into(),
                 ))
             }
-            (Some(v), None) => Some(check_distance("default_standoff_m".into(), v)?),
-            (None, Some(v)) => Some(check_distance("standoff_m.default".into(), *v)?),
-            (None, None) => None,
-        };
-        let mut missing = Vec::new();
-        let mut defaulted = Vec::new();
-        for c in Category::ALL {
-            if !raw.standoff_m.contains_key(c.as_str()) {
-                match default {
-                    Some(_) => defaulted.push(*c),
-                    None => missing.push(format!("standoff_m.{}", c.as_str())),
-                }
+            (Some(v), None) => b = b.default_standoff_m(v),
+            (None, Some(v)) => {
+                b.default = Some(("standoff_m.default", *v));
             }
+            (None, None) => {}
         }
-        for p in Protection::ALL {
-            if !raw.protection_extra_m.contains_key(p.as_str()) {
-                missing.push(format!("protection_extra_m.{}", p.as_str()));
-            }
-        }
-        let mut standoff_m = [default.unwrap_or(0.0); Category::ALL.len()];
         for (key, value) in &raw.standoff_m {
             if key == "default" {
                 continue;
@@ -130,28 +199,46 @@ impl Policy {
                     .collect::<Vec<_>>()
                     .join(", "),
             })?;
-            standoff_m[cat as usize] = check_distance(format!("standoff_m.{key}"), *value)?;
+            b = b.standoff_m(cat, *value);
         }
-        let mut protection_extra_m = [0.0; 3];
         for (key, value) in &raw.protection_extra_m {
             let level: Protection = key.parse().map_err(|_| PolicyError::UnknownKey {
                 table: "protection_extra_m",
                 key: key.clone(),
                 allowed: "general, special, enhanced".into(),
             })?;
-            protection_extra_m[level as usize] =
-                check_distance(format!("protection_extra_m.{key}"), *value)?;
+            b = b.protection_extra_m(level, *value);
         }
-        if !missing.is_empty() {
-            return Err(PolicyError::Incomplete { missing });
+        b.build()
+    }
+
+    /// A policy built in code: every category's standoff (or an explicit
+    /// default for those not given) and every protection level's extra
+    /// must be set, as in a file.
+    ///
+    /// ```
+    /// use nostrike_core::{Category, Policy, Protection};
+    /// let mut b = Policy::builder("cell 3 interim")
+    ///     .caution_margin_m(250.0)
+    ///     .default_standoff_m(300.0)
+    ///     .standoff_m(Category::DangerousForces, 2_000.0);
+    /// for p in Protection::ALL {
+    ///     b = b.protection_extra_m(*p, 0.0);
+    /// }
+    /// let policy = b.build().unwrap();
+    /// assert_eq!(policy.default_standoff_m(Category::Museum, Protection::General), 300.0);
+    /// assert_eq!(policy.defaulted_categories().len(), Category::ALL.len() - 1);
+    /// // Leaving a level out is an error, never a silent 0 m.
+    /// assert!(Policy::builder("x").default_standoff_m(1.0).build().is_err());
+    /// ```
+    pub fn builder(name: &str) -> PolicyBuilder {
+        PolicyBuilder {
+            name: name.to_string(),
+            caution_margin_m: 0.0,
+            default: None,
+            standoff_m: [None; Category::ALL.len()],
+            protection_extra_m: [None; 3],
         }
-        Ok(Policy {
-            name: raw.name.unwrap_or_else(|| "unnamed".into()),
-            standoff_m,
-            protection_extra_m,
-            caution_margin_m,
-            defaulted,
-        })
     }
 
     /// The categories the policy file did not list, which take its explicit default standoff.
@@ -194,28 +281,47 @@ impl Policy {
             .unwrap_or_else(|| self.default_standoff_m(site.category, site.protection))
     }
 
-    /// Render the policy as TOML that [`Policy::from_toml_str`] reads back to the same policy.
+    /// Render the policy as TOML that [`Policy::from_toml_str`] reads back
+    /// to the same policy (written by the `toml` serializer, so any name is
+    /// quoted as TOML requires).
     pub fn to_toml_string(&self) -> String {
-        let mut out = format!(
-            "name = {:?}\ncaution_margin_m = {:?}\n\n[standoff_m]\n",
-            self.name, self.caution_margin_m
-        );
-        for c in Category::ALL {
-            out.push_str(&format!(
-                "{} = {:?}\n",
-                c.as_str(),
-                self.standoff_m[*c as usize]
-            ));
+        /// Keys in their declared order, not sorted.
+        struct Ordered<'a>(Vec<(&'a str, f64)>);
+        impl Serialize for Ordered<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                use serde::ser::SerializeMap;
+                let mut m = s.serialize_map(Some(self.0.len()))?;
+                for (k, v) in &self.0 {
+                    m.serialize_entry(k, v)?;
+                }
+                m.end()
+            }
         }
-        out.push_str("\n[protection_extra_m]\n");
-        for p in Protection::ALL {
-            out.push_str(&format!(
-                "{} = {:?}\n",
-                p.as_str(),
-                self.protection_extra_m[*p as usize]
-            ));
+        #[derive(Serialize)]
+        struct Out<'a> {
+            name: &'a str,
+            caution_margin_m: f64,
+            standoff_m: Ordered<'a>,
+            protection_extra_m: Ordered<'a>,
         }
-        out
+        let out = Out {
+            name: &self.name,
+            caution_margin_m: self.caution_margin_m,
+            standoff_m: Ordered(
+                Category::ALL
+                    .iter()
+                    .map(|c| (c.as_str(), self.standoff_m[*c as usize]))
+                    .collect(),
+            ),
+            protection_extra_m: Ordered(
+                Protection::ALL
+                    .iter()
+                    .map(|p| (p.as_str(), self.protection_extra_m[*p as usize]))
+                    .collect(),
+            ),
+        };
+        // Strings, finite floats and tables of them always serialise.
+        toml::to_string(&out).unwrap_or_else(|e| unreachable!("policy TOML: {e}"))
     }
 }
 
@@ -242,6 +348,19 @@ mod tests {
     fn round_trips_through_toml() {
         let p = Policy::example();
         assert_eq!(Policy::from_toml_str(&p.to_toml_string()).unwrap(), p);
+    }
+
+    #[test]
+    fn policy_show_wrote_a_name_toml_cannot_read() {
+        let mut b = Policy::builder("cell \"3\"\u{1}\\ é\nnext").default_standoff_m(1.5);
+        for p in Protection::ALL {
+            b = b.protection_extra_m(*p, 0.25);
+        }
+        let mut p = b.build().unwrap();
+        // A file lists every category: the round trip has none defaulted.
+        let text = p.to_toml_string();
+        p.defaulted.clear();
+        assert_eq!(Policy::from_toml_str(&text).unwrap(), p, "{text}");
     }
 
     const LEVELS: &str = "[protection_extra_m]\ngeneral = 0\nspecial = 0\nenhanced = 0\n";
