@@ -11,7 +11,7 @@ use serde_json::Value;
 use support::{code, ns};
 
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../data");
-const SHARED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data");
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures");
 const SCHEMA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/report.schema.json");
 
 fn helsinki() -> PathBuf {
@@ -624,7 +624,7 @@ fn gdal_converted_data_imports_to_the_same_sites() {
     // GDAL is the independent reader: CSV with WKT written by ogr2ogr from the same GeoJSON.
     let d = tempfile::tempdir().unwrap();
     let csv = d.path().join("helsinki.csv");
-    let st = std::process::Command::new("ogr2ogr")
+    let st = support::oracle_tool("ogr2ogr")
         .args(["-f", "CSV", "-lco", "GEOMETRY=AS_WKT"])
         .arg(&csv)
         .arg(helsinki())
@@ -672,20 +672,14 @@ fn gdal_converted_data_imports_to_the_same_sites() {
     assert_gdal_reads(&exp, 101);
 }
 
+/// The shipped extracts (unchanged copies of `shared/data/osm/`) import whole.
 #[test]
-fn shared_osm_extracts_import_whole() {
+fn shipped_osm_extracts_import_whole() {
     let d = tempfile::tempdir().unwrap();
     let reg = d.path().join("r.db");
     ns(&reg).arg("init").assert().success();
-    for f in [
-        "osm/helsinki-sites.geojson",
-        "osm/andorra-2013-sites.geojson",
-    ] {
-        ns(&reg)
-            .arg("import")
-            .arg(Path::new(SHARED).join(f))
-            .assert()
-            .success();
+    for f in [helsinki(), andorra()] {
+        ns(&reg).arg("import").arg(f).assert().success();
     }
     let v: Value =
         serde_json::from_str(&code(ns(&reg).args(["stats", "--format", "json"])).1).unwrap();
@@ -788,7 +782,7 @@ fn site_summary(reg: &Path, with_names: bool) -> Vec<Summary> {
 
 /// GDAL's `ogrinfo` opens `path` and counts `features` features.
 fn assert_gdal_reads(path: &Path, features: usize) {
-    let o = std::process::Command::new("ogrinfo")
+    let o = support::oracle_tool("ogrinfo")
         .args(["-ro", "-al", "-so"])
         .arg(path)
         .output()
@@ -799,7 +793,7 @@ fn assert_gdal_reads(path: &Path, features: usize) {
 }
 
 fn ogr2ogr(args: &[&str]) {
-    let st = std::process::Command::new("ogr2ogr")
+    let st = support::oracle_tool("ogr2ogr")
         .args(args)
         .output()
         .expect("ogr2ogr (gdal-bin) must be installed; .ci/run installs it");
@@ -904,13 +898,13 @@ fn geopackage_kml_and_shapefiles_written_by_gdal_import_to_the_same_sites() {
 fn openstreetmap_pbf_imports_as_the_shared_extracts_were_derived() {
     let d = tempfile::tempdir().unwrap();
     // Andorra: the PBF read directly gives the same sites as the GeoJSON derived from it with pyosmium.
-    let pbf = Path::new(SHARED).join("osm/andorra-2013.osm.pbf");
+    let pbf = Path::new(FIXTURES).join("andorra-2013.osm.pbf");
     let direct = import_into(d.path(), "pbf", &[&pbf], &[]);
     let derived = import_into(d.path(), "geojson", &[&andorra()], &[]);
     assert_eq!(site_summary(&direct, true), site_summary(&derived, true));
     // Helsinki: one way is cut by the extract's edge; it is refused by name, and with
     // --skip-invalid the other 100 match.
-    let pbf = Path::new(SHARED).join("osm/helsinki.osm.pbf");
+    let pbf = Path::new(FIXTURES).join("helsinki.osm.pbf");
     let reg = d.path().join("h.db");
     ns(&reg).arg("init").assert().success();
     let (c, _, err) = code(

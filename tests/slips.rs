@@ -452,7 +452,7 @@ fn multi_table_geopackage_ids_collided() {
     );
     let gpkg = d.path().join("two.gpkg");
     for (src, layer, extra) in [(&a, "museums", None), (&b, "schools", Some("-update"))] {
-        let mut cmd = std::process::Command::new("ogr2ogr");
+        let mut cmd = support::oracle_tool("ogr2ogr");
         cmd.args(["-f", "GPKG"]);
         if let Some(x) = extra {
             cmd.arg(x);
@@ -989,7 +989,7 @@ fn exports_nested_the_sources_own_properties() {
         assert_eq!(content_hash(&again), hash, "{fmt} round trip");
     }
     // GDAL sees the source's columns in the GeoPackage, and its licence in the description.
-    let info = std::process::Command::new("ogrinfo")
+    let info = support::oracle_tool("ogrinfo")
         .args(["-al", "-so"])
         .arg(d.path().join("out.gpkg"))
         .output()
@@ -1074,7 +1074,7 @@ fn latin1_shapefile_names_came_back_as_replacement_characters() {
         ("sniff-utf8", "UTF-8", "no-cpg"),
     ] {
         let shp = d.path().join(format!("{case}.shp"));
-        let st = std::process::Command::new("ogr2ogr")
+        let st = support::oracle_tool("ogr2ogr")
             .args([
                 "-f",
                 "ESRI Shapefile",
@@ -1088,7 +1088,7 @@ fn latin1_shapefile_names_came_back_as_replacement_characters() {
         assert!(st.success());
         if case == "cpg" {
             // GDAL itself reads the Latin-1 names back as these: the oracle agrees.
-            let info = std::process::Command::new("ogrinfo")
+            let info = support::oracle_tool("ogrinfo")
                 .arg("-al")
                 .arg(&shp)
                 .output()
@@ -1126,7 +1126,7 @@ fn shapefile_without_prj_gave_no_way_forward() {
         r#"{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"id":"a1","category":"museum"},"geometry":{"type":"Point","coordinates":[1.2,6.1]}}]}"#,
     );
     let shp = d.path().join("noprj.shp");
-    assert!(std::process::Command::new("ogr2ogr")
+    assert!(support::oracle_tool("ogr2ogr")
         .args(["-f", "ESRI Shapefile"])
         .arg(&shp)
         .arg(&src)
@@ -1281,7 +1281,7 @@ fn kml_export_with_a_control_character_was_not_well_formed() {
         .assert()
         .success();
     // GDAL's KML driver (expat) is the independent XML parser.
-    let o = std::process::Command::new("ogrinfo")
+    let o = support::oracle_tool("ogrinfo")
         .args(["-ro", "-al"])
         .arg(&kml)
         .output()

@@ -25,3 +25,17 @@ pub fn code(c: &mut Command) -> (i32, String, String) {
         String::from_utf8_lossy(&o.stderr).into(),
     )
 }
+
+/// An independent oracle's command (GDAL's `ogr2ogr`/`ogrinfo`), or a
+/// panic that says how to get it: CI installs it; on a fresh machine run
+/// `apt-get install gdal-bin`.
+pub fn oracle_tool(name: &str) -> std::process::Command {
+    let found = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
+        .unwrap_or(false);
+    assert!(
+        found,
+        "this test compares with GDAL's {name}, which is not on PATH: install it with `apt-get install gdal-bin` (.ci/run does)"
+    );
+    std::process::Command::new(name)
+}

@@ -12,36 +12,9 @@ use geo_types::{Geometry, LineString, Point, Polygon};
 use nostrike_core::packed::{ChunkError, ChunkSource, MemoryChunks, PackedBuilder};
 use nostrike_core::SetError;
 use nostrike_core::{Area, Category, Checker, PackedIndex, Policy, Site, SiteIndex, SiteSet};
+use nostrike_testkit::place;
 use proptest::prelude::*;
 use proptest::test_runner::{RngAlgorithm, TestRng};
-
-fn place(rng: &mut TestRng) -> (f64, f64) {
-    match rng.random_range(0..5) {
-        0 => (
-            rng.random_range(-180.0..=180.0),
-            rng.random_range(85.0..=90.0),
-        ),
-        1 => (
-            rng.random_range(-180.0..=180.0),
-            rng.random_range(-90.0..=-85.0),
-        ),
-        2 => (
-            {
-                let d = rng.random_range(0.0..0.3);
-                if rng.random_bool(0.5) {
-                    180.0 - d
-                } else {
-                    -180.0 + d
-                }
-            },
-            rng.random_range(-60.0..60.0),
-        ),
-        _ => (
-            rng.random_range(-180.0..=180.0),
-            rng.random_range(-80.0..=80.0),
-        ),
-    }
-}
 
 fn square(c: (f64, f64), h: f64) -> Geometry<f64> {
     let lat = c.1.clamp(-80.0, 80.0);
