@@ -617,6 +617,45 @@ fn routes_polygons_and_area_files() {
             .write_stdin(std::fs::read_to_string(&areas).unwrap()),
     );
     assert_eq!(c, 4, "{out}");
+    // Standard input is a stream, never a temporary file (none can be made
+    // here), in each text format, with the same answers as the file.
+    // Everything but the text naming where each area was read from.
+    let file_areas = |r: &Value| -> Vec<String> {
+        r["areas"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                let mut a = a.as_object().unwrap().clone();
+                a.retain(|_, v| {
+                    !v.to_string().contains("areas2.csv")
+                        && !v.to_string().contains("standard input")
+                });
+                Value::Object(a).to_string()
+            })
+            .collect()
+    };
+    let csv = "id,lat,lon,buffer_m\ntgt-1,60.1699,24.9384,300\ntgt-2,42.5063,1.5218,50\n";
+    let ndjson = concat!(
+        r#"{"type":"Feature","id":"tgt-1","properties":{"buffer_m":300},"geometry":{"type":"Point","coordinates":[24.9384,60.1699]}}"#,
+        "\n",
+        r#"{"type":"Feature","id":"tgt-2","properties":{"buffer_m":50},"geometry":{"type":"Point","coordinates":[1.5218,42.5063]}}"#,
+        "\n"
+    );
+    let csv_file = d.path().join("areas2.csv");
+    std::fs::write(&csv_file, csv).unwrap();
+    let (_, from_file) = json_check(&reg, &["--areas", csv_file.to_str().unwrap()]);
+    for text in [csv, ndjson] {
+        let (c, out, err) = code(
+            ns(&reg)
+                .env("TMPDIR", d.path().join("no-such-dir"))
+                .args(["check", "--areas", "-", "--format", "json"])
+                .write_stdin(text),
+        );
+        assert!(c == 4 || c == 3, "{err}");
+        let r: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(file_areas(&r), file_areas(&from_file), "{text}");
+    }
 }
 
 #[test]

@@ -80,12 +80,13 @@ fn paint(text: &str, v: Verdict, color: bool) -> String {
     if !color {
         return text.to_string();
     }
-    let code = match v {
-        Verdict::Conflict => "1;31",
-        Verdict::Caution => "1;33",
-        Verdict::Clear => "1;32",
+    let colour = match v {
+        Verdict::Conflict => anstyle::AnsiColor::Red,
+        Verdict::Caution => anstyle::AnsiColor::Yellow,
+        Verdict::Clear => anstyle::AnsiColor::Green,
     };
-    format!("\x1b[{code}m{text}\x1b[0m")
+    let style = colour.on_default().bold();
+    format!("{style}{text}{style:#}")
 }
 
 /// The table report.

@@ -218,30 +218,26 @@ fn areas_from_file(
     loc: f64,
     out: &mut Vec<(Area, AreaInput)>,
 ) -> anyhow::Result<()> {
-    let (path, _tmp) = if path == Path::new("-") {
-        let mut buf = Vec::new();
-        std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)
-            .context("reading areas from standard input")?;
-        let tmp = std::env::temp_dir().join(format!("nostrike-areas-{}.tmp", std::process::id()));
-        std::fs::write(&tmp, &buf).context("buffering standard input")?;
-        let ext = if buf.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') {
-            "geojson"
-        } else {
-            "csv"
-        };
-        let named = tmp.with_extension(ext);
-        std::fs::rename(&tmp, &named).context("buffering standard input")?;
-        (named.clone(), Some(TempFile(named)))
+    // Standard input is read as a stream (GeoJSON or CSV, told from its
+    // first bytes); a file by its content and extension.
+    let stdin = path == Path::new("-");
+    let mut buffered = None;
+    let (path, format) = if stdin {
+        let mut input = std::io::BufReader::with_capacity(1 << 16, std::io::stdin().lock());
+        let head =
+            std::io::BufRead::fill_buf(&mut input).context("reading areas from standard input")?;
+        let format = Format::detect_stream(head);
+        buffered = Some(input);
+        (PathBuf::from("<standard input>"), format)
     } else {
-        (path.to_path_buf(), None)
+        (path.to_path_buf(), Format::detect(path)?)
     };
-    let format = Format::detect(&path)?;
     let mut errors = Vec::new();
     let options = ReadOptions {
         geometry_optional: true,
         ..ReadOptions::default()
     };
-    read_features(&path, format, &options, &mut |raw| {
+    let mut each = |raw: nostrike_formats::RawFeature| {
         let what = format!(
             "{}: {} {}",
             path.display(),
@@ -302,7 +298,13 @@ fn areas_from_file(
             errors.push(format!("{what}: {}", crate::error_message(&e)));
         }
         Ok(())
-    })?;
+    };
+    match buffered {
+        Some(input) => {
+            nostrike_formats::read_features_from(&path, input, format, &options, &mut each)?
+        }
+        None => read_features(&path, format, &options, &mut each)?,
+    }
     if !errors.is_empty() {
         bail!(
             "{} invalid area(s):\n  {}",
@@ -311,14 +313,6 @@ fn areas_from_file(
         );
     }
     Ok(())
-}
-
-struct TempFile(PathBuf);
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
 }
 
 /// Every area the arguments name, in the order given.

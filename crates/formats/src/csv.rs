@@ -65,18 +65,23 @@ fn delimiter(path: &Path, given: Option<u8>) -> Result<u8, ReadError> {
         &mut first,
     )
     .map_err(|e| ReadError::io(path, e))?;
+    Ok(sniff(path, &first))
+}
+
+/// The delimiter a header line suggests (see [`delimiter`]).
+fn sniff(path: &Path, first: &[u8]) -> u8 {
     let count = |c: u8| first.iter().filter(|b| **b == c).count();
     let (commas, semis, tabs) = (count(b','), count(b';'), count(b'\t'));
     let tsv = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("tsv"));
-    Ok(if semis > commas && semis >= tabs {
+    if semis > commas && semis >= tabs {
         b';'
     } else if (tsv || tabs > 0) && commas == 0 && tabs > semis {
         b'\t'
     } else {
         b','
-    })
+    }
 }
 
 const RISKY: &[char] = &['=', '+', '-', '@', '\t', '\r'];
@@ -127,11 +132,41 @@ pub fn read(
 ) -> Result<(), ReadError> {
     let delimiter = delimiter(path, options.delimiter)?;
     let file = std::fs::File::open(path).map_err(|e| ReadError::io(path, e))?;
+    read_rows(path, file, delimiter, options, each)
+}
+
+/// [`read`] over any reader; `path` names it in messages.
+pub fn read_from(
+    path: &Path,
+    input: impl std::io::Read,
+    options: &ReadOptions,
+    each: &mut dyn FnMut(RawFeature) -> Result<(), ReadError>,
+) -> Result<(), ReadError> {
+    let mut input = std::io::BufReader::with_capacity(1 << 20, input);
+    let delimiter = match options.delimiter {
+        Some(d) => d,
+        None => {
+            let head =
+                std::io::BufRead::fill_buf(&mut input).map_err(|e| ReadError::io(path, e))?;
+            let line = head.split(|b| *b == b'\n').next().unwrap_or(&[]);
+            sniff(path, line)
+        }
+    };
+    read_rows(path, input, delimiter, options, each)
+}
+
+fn read_rows(
+    path: &Path,
+    input: impl std::io::Read,
+    delimiter: u8,
+    options: &ReadOptions,
+    each: &mut dyn FnMut(RawFeature) -> Result<(), ReadError>,
+) -> Result<(), ReadError> {
     let mut rdr = csv::ReaderBuilder::new()
         .delimiter(delimiter)
         .has_headers(true)
         .flexible(false)
-        .from_reader(std::io::BufReader::with_capacity(1 << 20, file));
+        .from_reader(std::io::BufReader::with_capacity(1 << 20, input));
     let headers = rdr
         .headers()
         .map_err(|e| ReadError::invalid(path, format!("header: {e}")))?

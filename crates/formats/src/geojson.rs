@@ -208,6 +208,15 @@ pub fn read_collection(path: &Path, each: Each<'_>) -> Result<(), ReadError> {
 /// (`licence`, `attribution`, …).
 pub fn read_document(path: &Path, each: Each<'_>) -> Result<Map<String, Value>, ReadError> {
     let file = std::fs::File::open(path).map_err(|e| ReadError::io(path, e))?;
+    read_document_from(path, file, each)
+}
+
+/// [`read_document`] over any reader; `path` names it in messages.
+pub fn read_document_from(
+    path: &Path,
+    file: impl std::io::Read,
+    each: Each<'_>,
+) -> Result<Map<String, Value>, ReadError> {
     let budget = std::rc::Rc::new(std::cell::Cell::new(u64::MAX));
     // Under the buffer, so the count costs nothing per byte; it is exact to within the buffer's 1 MiB.
     let mut input = BufReader::with_capacity(
@@ -292,6 +301,15 @@ fn skip_bom<R: BufRead>(r: &mut R) -> std::io::Result<()> {
 /// Read newline-delimited GeoJSON (one Feature per line; blank lines and RFC 8142 record separators are skipped).
 pub fn read_sequence(path: &Path, each: Each<'_>) -> Result<(), ReadError> {
     let file = std::fs::File::open(path).map_err(|e| ReadError::io(path, e))?;
+    read_sequence_from(path, file, each)
+}
+
+/// [`read_sequence`] over any reader; `path` names it in messages.
+pub fn read_sequence_from(
+    path: &Path,
+    file: impl std::io::Read,
+    each: Each<'_>,
+) -> Result<(), ReadError> {
     let mut input = BufReader::with_capacity(1 << 20, file);
     skip_bom(&mut input).map_err(|e| ReadError::io(path, e))?;
     let mut line = Vec::new();

@@ -106,15 +106,7 @@ impl Format {
             return Ok(Format::Kml);
         }
         if trimmed.starts_with('{') {
-            // A FeatureCollection spans lines; a sequence has one Feature per line.
-            let first_line = trimmed.lines().next().unwrap_or("");
-            if first_line.contains("\"Feature\"")
-                && !first_line.contains("FeatureCollection")
-                && first_line.trim_end().ends_with('}')
-            {
-                return Ok(Format::GeoJsonSeq);
-            }
-            return Ok(Format::GeoJson);
+            return Ok(json_kind(trimmed));
         }
         if ext == "csv" || ext == "tsv" || ext == "txt" {
             return Ok(Format::Csv);
@@ -122,6 +114,34 @@ impl Format {
         Err(ReadError::Unrecognised {
             file: path.to_path_buf(),
         })
+    }
+}
+
+impl Format {
+    /// The format of a stream from its first bytes: GeoJSON (a document or
+    /// a sequence) when it starts with `{`, else CSV. Only the formats
+    /// [`read_features_from`] reads.
+    pub fn detect_stream(head: &[u8]) -> Format {
+        let text = String::from_utf8_lossy(head);
+        let trimmed = text.trim_start_matches('\u{feff}').trim_start();
+        if trimmed.starts_with('{') {
+            json_kind(trimmed)
+        } else {
+            Format::Csv
+        }
+    }
+}
+
+/// A FeatureCollection spans lines; a sequence has one Feature per line.
+fn json_kind(trimmed: &str) -> Format {
+    let first_line = trimmed.lines().next().unwrap_or("");
+    if first_line.contains("\"Feature\"")
+        && !first_line.contains("FeatureCollection")
+        && first_line.trim_end().ends_with('}')
+    {
+        Format::GeoJsonSeq
+    } else {
+        Format::GeoJson
     }
 }
 
@@ -290,6 +310,28 @@ pub fn read_features(
         Format::Kml => kml::read(path, each),
         Format::Shp => shp::read(path, options.assume_crs.as_deref(), each),
         Format::Osm => osm::read(path, each),
+    }
+}
+
+/// Read every feature from `input` in `format`, as [`read_features`]
+/// reads a file: for standard input and other streams, without a
+/// temporary file. `name` names the input in messages. Formats that need
+/// a file (GeoPackage, KML/KMZ, shapefile, OSM PBF) are refused.
+pub fn read_features_from(
+    name: &Path,
+    input: impl std::io::Read,
+    format: Format,
+    options: &ReadOptions,
+    each: &mut dyn FnMut(RawFeature) -> Result<(), ReadError>,
+) -> Result<(), ReadError> {
+    match format {
+        Format::GeoJson => geojson::read_document_from(name, input, each).map(|_| ()),
+        Format::GeoJsonSeq => geojson::read_sequence_from(name, input, each),
+        Format::Csv => csv::read_from(name, input, options, each),
+        f => Err(ReadError::invalid(
+            name,
+            format!("{f} is read from a file only; give its path instead of a stream"),
+        )),
     }
 }
 
