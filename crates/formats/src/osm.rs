@@ -36,6 +36,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
 use geo_types::{Coord, Geometry, LineString, MultiPolygon, Point, Polygon};
+use nostrike_core::Category;
 use osmpbf::{Element, ElementReader, RelMemberType};
 use serde_json::{Map, Value};
 
@@ -44,7 +45,7 @@ use crate::{RawFeature, ReadError};
 type Tags = BTreeMap<String, String>;
 
 /// A candidate relation: id, tags, category and its way members (id, is-inner).
-type Relation = (i64, Tags, &'static str, Vec<(i64, bool)>);
+type Relation = (i64, Tags, Category, Vec<(i64, bool)>);
 
 fn is(t: &Tags, k: &str, vals: &[&str]) -> bool {
     t.get(k).is_some_and(|v| vals.contains(&v.as_str()))
@@ -59,12 +60,12 @@ fn nuclear(t: &Tags) -> bool {
 }
 
 /// The category for a set of OSM tags, or `None` if the object is not a protected-site candidate.
-pub fn category(t: &Tags) -> Option<&'static str> {
+pub fn category(t: &Tags) -> Option<Category> {
     if is(t, "waterway", &["dam", "weir"])
         || is(t, "man_made", &["dyke"])
         || (is(t, "power", &["plant", "generator"]) && nuclear(t))
     {
-        return Some("dangerous_forces");
+        return Some(Category::DangerousForces);
     }
     if is(
         t,
@@ -79,38 +80,38 @@ pub fn category(t: &Tags) -> Option<&'static str> {
     ) || t.get("healthcare").is_some_and(|v| v != "no")
         || is(t, "emergency", &["ambulance_station"])
     {
-        return Some("medical");
+        return Some(Category::Medical);
     }
     if is(t, "office", &["diplomatic"])
         || is(t, "amenity", &["embassy"])
         || t.contains_key("diplomatic")
     {
-        return Some("diplomatic");
+        return Some(Category::Diplomatic);
     }
     if is(t, "amenity", &["refugee_site"])
         || is(t, "office", &["international_organization"])
         || (is(t, "amenity", &["social_facility"]) && !is(t, "social_facility", &["shelter"]))
     {
-        return Some("humanitarian");
+        return Some(Category::Humanitarian);
     }
     if is(t, "tourism", &["museum"]) {
-        return Some("museum");
+        return Some(Category::Museum);
     }
     if is(t, "amenity", &["library"]) {
-        return Some("library");
+        return Some(Category::Library);
     }
     if is(t, "amenity", &["archive"]) || is(t, "office", &["archive"]) {
-        return Some("archive");
+        return Some(Category::Archive);
     }
     if is(t, "amenity", &["place_of_worship", "monastery"]) {
-        return Some("religious_site");
+        return Some(Category::ReligiousSite);
     }
     if is(
         t,
         "amenity",
         &["school", "university", "college", "kindergarten"],
     ) {
-        return Some("education");
+        return Some(Category::Education);
     }
     if is(
         t,
@@ -124,16 +125,16 @@ pub fn category(t: &Tags) -> Option<&'static str> {
             "water_well",
         ],
     ) {
-        return Some("water");
+        return Some(Category::Water);
     }
     if is(t, "power", &["plant", "substation"]) {
-        return Some("power");
+        return Some(Category::Power);
     }
     if is(t, "amenity", &["shelter"]) || is(t, "social_facility", &["shelter"]) {
-        return Some("shelter");
+        return Some(Category::Shelter);
     }
     if is(t, "historic", &["archaeological_site"]) {
-        return Some("archaeological_site");
+        return Some(Category::ArchaeologicalSite);
     }
     if is(
         t,
@@ -149,10 +150,10 @@ pub fn category(t: &Tags) -> Option<&'static str> {
         ],
     ) || (is(t, "boundary", &["protected_area"]) && is(t, "protect_class", &["22"]))
     {
-        return Some("historic_district");
+        return Some(Category::HistoricDistrict);
     }
     if t.contains_key("historic") {
-        return Some("monument");
+        return Some(Category::Monument);
     }
     if is(
         t,
@@ -169,16 +170,16 @@ pub fn category(t: &Tags) -> Option<&'static str> {
             "basilica",
         ],
     ) {
-        return Some("religious_site");
+        return Some(Category::ReligiousSite);
     }
     if t.contains_key("heritage") {
         if t.contains_key("place") || is(t, "landuse", &["residential"]) {
-            return Some("historic_district");
+            return Some(Category::HistoricDistrict);
         }
         if t.contains_key("building") || t.contains_key("man_made") || t.contains_key("bridge") {
-            return Some("monument");
+            return Some(Category::Monument);
         }
-        return Some("other");
+        return Some(Category::Other);
     }
     None
 }
@@ -187,7 +188,7 @@ fn tags<'a>(it: impl Iterator<Item = (&'a str, &'a str)>) -> Tags {
     it.map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
-fn props(t: &Tags, cat: &str) -> Map<String, Value> {
+fn props(t: &Tags, cat: Category) -> Map<String, Value> {
     let mut p = Map::new();
     p.insert(
         "name".into(),
@@ -195,7 +196,7 @@ fn props(t: &Tags, cat: &str) -> Map<String, Value> {
             .map(|n| Value::String(n.clone()))
             .unwrap_or(Value::Null),
     );
-    p.insert("category".into(), cat.into());
+    p.insert("category".into(), cat.as_str().into());
     p.insert(
         "tags".into(),
         Value::Object(
@@ -262,7 +263,7 @@ pub fn read(
         .map_err(|e| invalid(path, e))?;
     let rel_ways: HashSet<i64> = rels.iter().flat_map(|r| r.3.iter().map(|m| m.0)).collect();
     // Pass 2: candidate ways and relation member ways; the nodes they need.
-    let mut ways: Vec<(i64, Tags, &'static str, Vec<i64>)> = Vec::new();
+    let mut ways: Vec<(i64, Tags, Category, Vec<i64>)> = Vec::new();
     let mut member_refs: HashMap<i64, Vec<i64>> = HashMap::new();
     ElementReader::from_path(path)
         .map_err(|e| invalid(path, e))?
@@ -285,7 +286,7 @@ pub fn read(
         .collect();
     // Pass 3: node positions, and candidate nodes.
     let mut pos: HashMap<i64, Coord<f64>> = HashMap::with_capacity(needed.len());
-    let mut nodes: Vec<(i64, Tags, &'static str, Coord<f64>)> = Vec::new();
+    let mut nodes: Vec<(i64, Tags, Category, Coord<f64>)> = Vec::new();
     let mut node = |id: i64, lon: f64, lat: f64, t: Tags| {
         let c = Coord { x: lon, y: lat };
         if needed.contains(&id) {

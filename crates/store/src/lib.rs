@@ -26,7 +26,7 @@ mod sources;
 
 pub use canonical::{canonical_properties, content_hash, hex, site_hash, BadProperties};
 pub use registry::{
-    BatchInfo, BatchMeta, ChangeEntry, ChangeKind, FileHandle, Finding, FindingKind, ImportSession,
-    ImportSummary, LoadedIndex, PackedSites, Registry, SourceMeta, Stats, StoreError,
-    UnknownChangeKind, APPLICATION_ID, SCHEMA_VERSION,
+    BatchCounts, BatchInfo, BatchMeta, ChangeEntry, ChangeKind, FileHandle, Finding, FindingKind,
+    ImportSession, ImportSummary, LoadedIndex, PackedSites, Registry, SourceMeta, Stats,
+    StoreError, UnknownChangeKind, APPLICATION_ID, SCHEMA_VERSION,
 };

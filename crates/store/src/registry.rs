@@ -663,7 +663,12 @@ impl Registry {
                     file_sha256: r.get(4)?,
                     format: r.get(5)?,
                     replace: r.get::<_, i64>(6)? != 0,
-                    counts: [r.get(7)?, r.get(8)?, r.get(9)?, r.get(10)?],
+                    counts: BatchCounts {
+                        added: r.get(7)?,
+                        updated: r.get(8)?,
+                        retired: r.get(9)?,
+                        unchanged: r.get(10)?,
+                    },
                     imported_at: r.get(11)?,
                     operator: r.get(12)?,
                     content_hash: r.get(13)?,

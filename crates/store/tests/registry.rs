@@ -105,7 +105,15 @@ fn import_reimport_update_and_replace() {
     assert!(reg.verify().unwrap().is_empty());
     let log = reg.log(0).unwrap();
     assert_eq!(log.len(), 3);
-    assert_eq!(log[2].counts, [0, 1, 7, 2]);
+    assert_eq!(
+        log[2].counts,
+        nostrike_store::BatchCounts {
+            added: 0,
+            updated: 1,
+            retired: 7,
+            unchanged: 2
+        }
+    );
 }
 
 #[test]

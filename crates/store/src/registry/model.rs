@@ -161,14 +161,27 @@ pub struct BatchInfo {
     pub format: String,
     /// Whether it was a `--replace` import.
     pub replace: bool,
-    /// Counts: added, updated, retired, unchanged.
-    pub counts: [i64; 4],
+    /// What the batch did to its source's sites.
+    pub counts: BatchCounts,
     /// Seconds since the Unix epoch (UTC).
     pub imported_at: i64,
     /// Who imported it.
     pub operator: String,
     /// Content hash after the batch.
     pub content_hash: String,
+}
+
+/// How many sites a batch added, updated, retired and left unchanged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BatchCounts {
+    /// Sites added.
+    pub added: i64,
+    /// Sites whose content changed.
+    pub updated: i64,
+    /// Sites retired (`--replace`).
+    pub retired: i64,
+    /// Sites identical to what was stored.
+    pub unchanged: i64,
 }
 
 /// One entry of a site's history.
