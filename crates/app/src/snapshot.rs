@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use nostrike_core::{SiteIndex, SiteSet};
-use nostrike_store::Registry;
+use nostrike_store::{Digest, Registry};
 
 /// `--as-of`: a revision number, or a UTC time (a bare date is 00:00 UTC).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,8 +86,8 @@ pub struct Snapshot {
     sites: Sites,
     /// The registry revision checked against.
     pub revision: i64,
-    /// The content hash of the sites checked against (hex).
-    pub content_hash: String,
+    /// The content hash of the sites checked against.
+    pub content_hash: Digest,
     /// The time `--as-of` named (seconds since the Unix epoch, UTC), if it named one.
     pub as_of_time: Option<i64>,
 }
@@ -130,7 +130,12 @@ impl Snapshot {
                 reg.live_sites()?;
                 let sites = reg.as_of(rev)?;
                 let mut hashes: Vec<String> = sites.iter().map(nostrike_store::site_hash).collect();
-                let content = nostrike_store::content_hash(&mut hashes);
+                let content = nostrike_store::content_hash(&mut hashes)
+                    .parse::<Digest>()
+                    .map_err(|e| nostrike_store::StoreError::Damaged {
+                        path: path.to_path_buf(),
+                        reason: e.to_string(),
+                    })?;
                 let index = SiteIndex::build(sites).map_err(|cause| SnapshotError::Index {
                     path: path.to_path_buf(),
                     cause,

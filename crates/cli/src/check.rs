@@ -427,7 +427,7 @@ pub fn run_verdict_of(path: &Path, args: &CheckArgs, out: Out) -> anyhow::Result
         checked_at: time::format_utc(now),
         registry_path: path.display().to_string(),
         revision: snapshot.revision,
-        content_hash: snapshot.content_hash.clone(),
+        content_hash: snapshot.content_hash.to_string(),
         as_of: args.as_of.map(|a| a.to_string()),
         validity_time: time::format_utc(validity_time),
         policy: &policy,

@@ -358,7 +358,7 @@ pub fn import(path: &Path, args: &ImportArgs, out: Out) -> anyhow::Result<ExitCo
 }
 
 /// The live sites the filters select, the revision and content hash, and their sources.
-type Selected = (Vec<Site>, i64, String, Vec<SourceMeta>);
+type Selected = (Vec<Site>, i64, nostrike_store::Digest, Vec<SourceMeta>);
 
 fn filter_sites(path: &Path, f: &Filters) -> anyhow::Result<Selected> {
     let category = f
@@ -508,7 +508,7 @@ fn write_geojson<W: Write>(
     w: W,
     sites: &[Site],
     rev: i64,
-    hash: &str,
+    hash: &nostrike_store::Digest,
     sources: &[SourceMeta],
 ) -> anyhow::Result<()> {
     let mut members = serde_json::Map::new();
@@ -540,7 +540,7 @@ fn write_kml<W: Write>(
     mut w: W,
     sites: &[Site],
     rev: i64,
-    hash: &str,
+    hash: &nostrike_store::Digest,
     notice: &str,
 ) -> anyhow::Result<()> {
     // One escaper for every KML nostrike writes (it also drops the control

@@ -21,10 +21,12 @@
 #![deny(missing_docs)]
 
 mod canonical;
+mod digest;
 mod registry;
 mod sources;
 
 pub use canonical::{canonical_properties, content_hash, hex, site_hash, BadProperties};
+pub use digest::{BadDigest, Digest};
 pub use registry::{
     BatchCounts, BatchInfo, BatchMeta, ChangeEntry, ChangeKind, FileHandle, Finding, FindingKind,
     ImportSession, ImportSummary, LoadedIndex, PackedSites, Registry, SourceMeta, Stats,

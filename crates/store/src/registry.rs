@@ -26,6 +26,7 @@ use crate::canonical::{
     canonical_properties, content_hash, content_hash_of_digests, parse_hex, site_digest_with_wkb,
     site_hash_with_wkb, Enc,
 };
+use crate::digest::Digest;
 
 mod import;
 mod log;
@@ -220,9 +221,7 @@ impl Registry {
             },
             e => damaged(format!("{e}; run `nostrike verify`")),
         })?;
-        if index.revision() != revision
-            || crate::canonical::hex(index.content_hash()) != content_hash
-        {
+        if index.revision() != revision || content_hash != Digest(*index.content_hash()) {
             return Err(damaged(format!(
                 "the packed index was built from revision {} ({}), but the registry is at revision {revision} ({content_hash}); run `nostrike verify`",
                 index.revision(),
@@ -414,7 +413,14 @@ impl Registry {
     }
 
     /// The recorded content hash.
-    pub fn content_hash(&self) -> Result<String, StoreError> {
+    pub fn content_hash(&self) -> Result<Digest, StoreError> {
+        let text = self.content_hash_text()?;
+        text.parse()
+            .map_err(|e| self.damaged(format!("recorded content hash: {e}")))
+    }
+
+    /// The recorded content hash as stored (hex).
+    fn content_hash_text(&self) -> Result<String, StoreError> {
         Ok(Registry::meta_in(&self.conn, "content_hash")
             .map_err(|e| self.err(e))?
             .unwrap_or_else(|| content_hash::<String>(&mut [])))
@@ -529,7 +535,7 @@ impl Registry {
     /// Every live site, each checked against its stored hash, with the
     /// revision and the content hash recomputed from the rows (which must
     /// equal the recorded one). Runs in one read transaction: one whole revision.
-    pub fn live_sites(&self) -> Result<(Vec<Site>, i64, String), StoreError> {
+    pub fn live_sites(&self) -> Result<(Vec<Site>, i64, Digest), StoreError> {
         let tx = self.conn.unchecked_transaction().map_err(|e| self.err(e))?;
         let revision = self.revision()?;
         let recorded = self.content_hash()?;
@@ -547,10 +553,10 @@ impl Registry {
         })?;
         tx.finish().map_err(|e| self.err(e))?;
         let actual = content_hash_of_digests(&mut hashes);
-        if actual != recorded {
+        if recorded != actual {
             return Err(self.damaged(format!("live sites hash to {actual} but the registry records {recorded} (rows added, removed or edited outside nostrike?); run `nostrike verify`")));
         }
-        Ok((sites, revision, actual))
+        Ok((sites, revision, recorded))
     }
 
     /// The live sites with these (source, id) keys, each checked against its

@@ -75,7 +75,7 @@ fn import_reimport_update_and_replace() {
     );
     // The content hash is the documented function of the site hashes.
     let mut hs: Vec<String> = sites(10, "").iter().map(site_hash).collect();
-    assert_eq!(content_hash(&mut hs), s.content_hash);
+    assert_eq!(content_hash(&mut hs), s.content_hash.to_string());
     // Update two, replace drops the rest.
     let mut changed = sites(3, "");
     changed[1].name = "Renamed".into();

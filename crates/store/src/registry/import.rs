@@ -683,7 +683,10 @@ impl ImportSession<'_> {
                 retired: fb.retired,
                 unchanged: fb.unchanged,
                 revision,
-                content_hash: content.clone(),
+                content_hash: content.parse().map_err(|e| StoreError::Damaged {
+                    path: self.path.clone(),
+                    reason: format!("content hash: {e}"),
+                })?,
             });
         }
         self.tx

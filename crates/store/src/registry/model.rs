@@ -141,7 +141,7 @@ pub struct ImportSummary {
     /// Registry revision after the import.
     pub revision: i64,
     /// Content hash after the import.
-    pub content_hash: String,
+    pub content_hash: Digest,
 }
 
 /// One import batch as logged.
@@ -168,7 +168,7 @@ pub struct BatchInfo {
     /// Who imported it.
     pub operator: String,
     /// Content hash after the batch.
-    pub content_hash: String,
+    pub content_hash: Digest,
 }
 
 /// How many sites a batch added, updated, retired and left unchanged.
@@ -275,7 +275,7 @@ pub struct Stats {
     /// Revision.
     pub revision: i64,
     /// Content hash.
-    pub content_hash: String,
+    pub content_hash: Digest,
     /// Live sites.
     pub sites: i64,
     /// Live sites by category.
@@ -298,7 +298,7 @@ pub struct LoadedIndex {
     /// Registry revision.
     pub revision: i64,
     /// Content hash (recomputed from the rows and equal to the recorded one).
-    pub content_hash: String,
+    pub content_hash: Digest,
 }
 
 /// The packed index of the live sites, opened for a check, with the registry state it was built from.
@@ -309,5 +309,5 @@ pub struct PackedSites {
     /// Registry revision.
     pub revision: i64,
     /// Content hash (hex), as recorded and as the image records it.
-    pub content_hash: String,
+    pub content_hash: Digest,
 }

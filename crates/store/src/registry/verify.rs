@@ -167,7 +167,7 @@ impl Registry {
             )));
         }
         let recomputed = content_hash(&mut live_hashes);
-        let recorded = self.content_hash()?;
+        let recorded = self.content_hash_text()?;
         if recomputed != recorded {
             findings.push(Finding::new(
                 FindingKind::ContentHash,
