@@ -341,8 +341,8 @@ impl Serialize for JsonHits<'_> {
                 margin_m: h.margin_m,
                 verdict: h.verdict.as_str(),
                 bearing_deg: h.bearing_deg,
-                nearest_on_area: [h.nearest_on_area.0, h.nearest_on_area.1],
-                nearest_on_site: [h.nearest_on_site.0, h.nearest_on_site.1],
+                nearest_on_area: [h.nearest_on_area.x, h.nearest_on_area.y],
+                nearest_on_site: [h.nearest_on_site.x, h.nearest_on_site.y],
             })?;
         }
         seq.end()
@@ -614,7 +614,7 @@ fn key_f64(o: &mut Vec<u8>, key: &[u8], x: f64) {
 }
 
 /// `key`, then a (lon, lat) pair as a two-number array.
-fn key_pair(o: &mut Vec<u8>, key: &[u8], (x, y): (f64, f64)) {
+fn key_pair(o: &mut Vec<u8>, key: &[u8], geo_types::Coord { x, y }: geo_types::Coord<f64>) {
     o.extend_from_slice(key);
     o.push(b'[');
     json_f64(o, x);
@@ -704,7 +704,7 @@ fn geojson(r: &Report<'_>) -> anyhow::Result<String> {
             let line: Geometry<f64> = if h.distance_m > 0.0 {
                 LineString::from(vec![h.nearest_on_area, h.nearest_on_site]).into()
             } else {
-                Point::new(h.nearest_on_area.0, h.nearest_on_area.1).into()
+                Point::from(h.nearest_on_area).into()
             };
             features.push(feature(&line, lp));
         }
@@ -808,10 +808,10 @@ fn csv(r: &Report<'_>) -> anyhow::Result<String> {
                 required,
                 margin,
                 bearing,
-                h.nearest_on_area.0.to_string(),
-                h.nearest_on_area.1.to_string(),
-                h.nearest_on_site.0.to_string(),
-                h.nearest_on_site.1.to_string(),
+                h.nearest_on_area.x.to_string(),
+                h.nearest_on_area.y.to_string(),
+                h.nearest_on_site.x.to_string(),
+                h.nearest_on_site.y.to_string(),
                 r.revision.to_string(),
                 r.content_hash.clone(),
                 r.checked_at.clone(),

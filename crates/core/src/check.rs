@@ -1,5 +1,7 @@
 //! The check: which sites lie within the required distance of an area.
 
+use geo_types::Coord;
+
 use crate::par::*;
 
 use crate::area::Area;
@@ -61,10 +63,10 @@ pub struct Hit {
     /// Initial geodesic azimuth from the nearest point of the area to the
     /// nearest point of the site (degrees from north, 0..360); `None` when they touch.
     pub bearing_deg: Option<f64>,
-    /// Nearest point on the area, (lon, lat) degrees.
-    pub nearest_on_area: (f64, f64),
-    /// Nearest point on the site, (lon, lat) degrees.
-    pub nearest_on_site: (f64, f64),
+    /// Nearest point on the area (x longitude, y latitude, degrees).
+    pub nearest_on_area: Coord<f64>,
+    /// Nearest point on the site (x longitude, y latitude, degrees).
+    pub nearest_on_site: Coord<f64>,
     /// The site's part of the required distance: its standoff (metres).
     pub standoff_m: f64,
     /// Whether the standoff is the site's own (`true`) or the policy's default.
@@ -273,7 +275,7 @@ fn make_hit(site: usize, n: &Nearest, required_m: f64, caution_m: f64) -> Hit {
             b
         }
     });
-    let ll = |v: &Vertex| (v.lon, v.lat);
+    let ll = |v: &Vertex| Coord { x: v.lon, y: v.lat };
     Hit {
         site,
         distance_m: n.distance_m,

@@ -25,20 +25,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for _ in 0..runs {
         let t = Instant::now();
         let mut n = 0usize;
-        read_features(&path, Format::GeoJson, &ReadOptions::default(), &mut |raw| {
-            if raw.geometry.is_ok() {
-                n += 1;
-            }
-            std::hint::black_box(&raw.properties);
-            Ok(())
-        })?;
+        read_features(
+            &path,
+            Format::GeoJson,
+            &ReadOptions::default(),
+            &mut |raw| {
+                if raw.geometry.is_ok() {
+                    n += 1;
+                }
+                std::hint::black_box(&raw.properties);
+                Ok(())
+            },
+        )?;
         ours.push(t.elapsed());
         n_ours = n;
 
         let t = Instant::now();
         let mut n = 0usize;
         let file = std::fs::File::open(&path)?;
-        for f in geojson::FeatureReader::from_reader(BufReader::with_capacity(1 << 20, file)).features() {
+        for f in
+            geojson::FeatureReader::from_reader(BufReader::with_capacity(1 << 20, file)).features()
+        {
             let f = f?;
             if let Some(g) = f.geometry {
                 let g: geo_types::Geometry<f64> = g.value.try_into()?;
