@@ -211,7 +211,6 @@ impl Importer {
         };
         let mut session = registry.begin_import()?;
         let clock = Instant::now();
-        let mut storing = Duration::ZERO;
         let mut total = 0usize;
         let default_mapping = Mapping::default();
         let given = o.mapping.as_ref().unwrap_or(&default_mapping);
@@ -334,10 +333,7 @@ impl Importer {
                             };
                             session.file(&src, &meta)
                         });
-                        let t = Instant::now();
-                        let pushed = session.push(handle, site, index as u64);
-                        storing += t.elapsed();
-                        if let Err(e) = pushed {
+                        if let Err(e) = session.push(handle, site, index as u64) {
                             store_error = Some(e);
                             break 'chunks;
                         }
@@ -354,11 +350,9 @@ impl Importer {
             if features == 0 {
                 return Err(ImportError::Empty { file: file.clone() });
             }
-            let t = Instant::now();
             for handle in handles.into_values() {
                 session.end_file(handle)?;
             }
-            storing += t.elapsed();
             total += features;
         }
         if errors.count > 0 && !o.skip_invalid {
@@ -368,6 +362,7 @@ impl Importer {
             });
         }
         let read_and_stored = clock.elapsed();
+        let storing = session.storing_time();
         let batches = session.commit()?;
         Ok(ImportOutcome {
             batches,

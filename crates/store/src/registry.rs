@@ -529,6 +529,7 @@ impl Registry {
             changed: false,
             packer,
             pending: None,
+            storing: Duration::ZERO,
         })
     }
 

@@ -100,6 +100,8 @@ pub struct ImportSession<'a> {
     pub(super) packer: Option<Packer>,
     /// The last `add`'s sites and their prepared rows, not yet written.
     pub(super) pending: Option<Pending>,
+    /// Time spent storing chunks so far.
+    pub(super) storing: std::time::Duration,
 }
 
 /// Sites given to [`ImportSession::add`] with their rows and hashes, waiting to be written.
@@ -397,6 +399,12 @@ impl ImportSession<'_> {
         Ok(())
     }
 
+    /// Time spent storing chunks so far (preparing rows, writing sites and
+    /// log entries), for the caller's timings.
+    pub fn storing_time(&self) -> std::time::Duration {
+        self.storing
+    }
+
     /// Store what is buffered for a file now (the end of the file): its
     /// sites reach the log before those of files pushed after it.
     pub fn end_file(&mut self, file: FileHandle) -> Result<(), StoreError> {
@@ -414,6 +422,13 @@ impl ImportSession<'_> {
     /// call later (or at [`ImportSession::commit`]); an error in them may
     /// therefore surface from the next call.
     fn store(&mut self, f: usize, sites: Vec<Site>) -> Result<(), StoreError> {
+        let t = std::time::Instant::now();
+        let r = self.store_untimed(f, sites);
+        self.storing += t.elapsed();
+        r
+    }
+
+    fn store_untimed(&mut self, f: usize, sites: Vec<Site>) -> Result<(), StoreError> {
         let source = self.files[f].source.name.clone();
         let path = self.path.clone();
         self.ensure_batch_row(f)?;
