@@ -1,0 +1,138 @@
+//! Where along a route a site comes within reach: the leg of the closest
+//! approach, its distance from the route's start, and every stretch of the
+//! route that lies within the site's required distance — all on the route's
+//! geodesic legs.
+//!
+//! The stretches are found by marching along each leg. The distance from a
+//! point of the leg to the site changes by at most the arc length moved
+//! (it is 1-Lipschitz), so from a point `m` metres outside the required
+//! distance no point within the next `m` metres can be inside it, and from a
+//! point `m` metres inside, every point within the next `m` metres is
+//! inside: each step of `|m|` (at least [`TOLERANCE_M`]) skips nothing. A
+//! point within [`TOLERANCE_M`] of the boundary counts as inside, so a
+//! stretch is reported at most that much wider than it is, never narrower.
+
+use geo_types::LineString;
+
+use crate::geodesy::{distance, Edge, Vertex};
+use crate::shape::{
+    checked_vertex, distance_to_vertex_within, distance_within, GeometryError, Shape,
+};
+
+/// How close to the required distance a point of the route counts as within it (metres).
+pub const TOLERANCE_M: f64 = 0.01;
+
+/// Marching steps allowed per leg before the rest of the leg is reported as
+/// within the required distance (conservative; see [`RouteReach::capped`]).
+const MAX_STEPS_PER_LEG: usize = 200_000;
+
+/// Where along a route a site comes within reach.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RouteReach {
+    /// The leg (0-based segment index) of the closest approach.
+    pub leg: usize,
+    /// Distance along the route from its start to the closest approach (metres).
+    pub along_route_m: f64,
+    /// The stretches of the route within the required distance, as
+    /// `[from, to]` metres along the route, in order and disjoint.
+    pub within_required: Vec<[f64; 2]>,
+    /// The route's length (metres).
+    pub route_length_m: f64,
+    /// A leg needed more marching steps than allowed and its rest was
+    /// reported as within the required distance (never less).
+    pub capped: bool,
+}
+
+/// Where along `route` (lon/lat degrees, geodesic legs) the `site` comes
+/// within `required_m` metres; the route's vertices are validated.
+pub fn route_reach(
+    route: &LineString<f64>,
+    site: &Shape,
+    required_m: f64,
+) -> Result<RouteReach, GeometryError> {
+    let vertices = route
+        .0
+        .iter()
+        .enumerate()
+        .map(|(i, c)| checked_vertex(c, i))
+        .collect::<Result<Vec<Vertex>, _>>()?;
+    let dist = |p: &Vertex| match site.as_point() {
+        Some(q) => distance(p, q),
+        None => distance_to_vertex_within(site, p, f64::INFINITY)
+            .map_or(f64::INFINITY, |n| n.distance_m),
+    };
+    let mut out = RouteReach {
+        leg: 0,
+        along_route_m: 0.0,
+        within_required: Vec::new(),
+        route_length_m: 0.0,
+        capped: false,
+    };
+    if vertices.len() == 1 {
+        if dist(&vertices[0]) <= required_m + TOLERANCE_M {
+            out.within_required.push([0.0, 0.0]);
+        }
+        return Ok(out);
+    }
+    // The closest approach: the route's nearest point to the site, placed
+    // on the leg it lies on.
+    let line = Shape::new(&geo_types::Geometry::LineString(route.clone()))?;
+    let nearest = distance_within(&line, site, f64::INFINITY).map(|n| n.on_a);
+    let mut best = f64::INFINITY;
+    let mut offset = 0.0;
+    for (leg, pair) in vertices.windows(2).enumerate() {
+        let edge = Edge::new(pair[0], pair[1]);
+        if let Some(q) = &nearest {
+            let (_, d, s) = edge.nearest_to(q);
+            if d < best {
+                (best, out.leg, out.along_route_m) = (d, leg, offset + s);
+            }
+        }
+        let mut s = 0.0;
+        let mut inside_from: Option<f64> = None;
+        let mut steps = 0usize;
+        loop {
+            let (p, _) = edge.point_at(s);
+            let d = dist(&p);
+            let m = d - required_m;
+            let inside = m <= TOLERANCE_M;
+            match (inside, inside_from) {
+                (true, None) => inside_from = Some(s),
+                (false, Some(from)) => {
+                    push(&mut out.within_required, offset + from, offset + s);
+                    inside_from = None;
+                }
+                _ => {}
+            }
+            if s >= edge.len_m {
+                break;
+            }
+            steps += 1;
+            if steps > MAX_STEPS_PER_LEG {
+                out.capped = true;
+                let from = inside_from.unwrap_or(s);
+                push(&mut out.within_required, offset + from, offset + edge.len_m);
+                inside_from = None;
+                break;
+            }
+            s = (s + m.abs().max(TOLERANCE_M)).min(edge.len_m);
+        }
+        if let Some(from) = inside_from {
+            push(&mut out.within_required, offset + from, offset + edge.len_m);
+        }
+        offset += edge.len_m;
+    }
+    out.route_length_m = offset;
+    Ok(out)
+}
+
+/// Append a stretch, merged with the last one when they touch.
+fn push(v: &mut Vec<[f64; 2]>, from: f64, to: f64) {
+    if let Some(last) = v.last_mut() {
+        if from <= last[1] + TOLERANCE_M {
+            last[1] = last[1].max(to);
+            return;
+        }
+    }
+    v.push([from, to]);
+}
