@@ -589,6 +589,22 @@ fn routes_polygons_and_area_files() {
     assert_eq!(c, 4);
     validate(&r);
     assert_eq!(r["areas"][0]["buffer_m"], 100.0);
+    // Each hit of a route says where along it: the closest approach lies
+    // in one of its stretches for a conflict, and on the route.
+    let length = 1_551.27; // GeodSolve -i: 42.5063 1.5218 42.5100 1.5400
+    for h in r["areas"][0]["hits"].as_array().unwrap() {
+        let route = &h["route"];
+        let along = route["along_route_m"].as_f64().unwrap();
+        assert!((0.0..=length).contains(&along), "{route}");
+        let within = route["within_required"].as_array().unwrap();
+        if h["verdict"] == "conflict" {
+            assert!(
+                within.iter().any(|w| w[0].as_f64().unwrap() <= along + 0.01
+                    && along <= w[1].as_f64().unwrap() + 0.01),
+                "{route}"
+            );
+        }
+    }
     let areas = d.path().join("areas.geojson");
     std::fs::write(
         &areas,

@@ -189,6 +189,25 @@ fn table(r: &Report<'_>, color: bool, verbose: bool) -> anyhow::Result<String> {
                 s.key(),
                 s.name
             );
+            if let Some(route) = route_of(r.index, area, h).map_err(anyhow::Error::msg)? {
+                let km = if route.within_required.is_empty() {
+                    "nowhere (within the caution margin only)".to_string()
+                } else {
+                    route
+                        .within_required
+                        .iter()
+                        .map(|[a, b]| format!("km {:.1}–{:.1}", a / 1000.0, b / 1000.0))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                let _ = writeln!(
+                    o,
+                    "  {:<8} along the route: closest at km {:.1} (leg {}); within the required distance: {km}",
+                    "",
+                    route.along_route_m / 1000.0,
+                    route.leg + 1
+                );
+            }
             if verbose {
                 let _ = writeln!(
                     o,
@@ -310,6 +329,45 @@ struct JsonHit<'a> {
     bearing_deg: Option<f64>,
     nearest_on_area: [f64; 2],
     nearest_on_site: [f64; 2],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    route: Option<JsonRoute>,
+}
+
+/// Where along a route a hit's site is within reach (route areas only).
+#[derive(Serialize)]
+struct JsonRoute {
+    leg: usize,
+    along_route_m: f64,
+    within_required: Vec<[f64; 2]>,
+}
+
+/// For a route area (one line), where along it the hit's site comes within
+/// its required distance; `None` for any other area.
+fn route_of(
+    index: &dyn SiteSet,
+    area: &Area,
+    h: &nostrike_core::Hit,
+) -> Result<Option<JsonRoute>, String> {
+    let geo_types::Geometry::LineString(line) = &area.geometry else {
+        return Ok(None);
+    };
+    if area.kind != nostrike_core::AreaKind::Route {
+        return Ok(None);
+    }
+    let point;
+    let site = match index.geom(h.site).map_err(|e| e.to_string())? {
+        nostrike_core::GeomRef::Point { lon, lat } => {
+            point = nostrike_core::Shape::point(lon, lat).map_err(|e| e.to_string())?;
+            &point
+        }
+        nostrike_core::GeomRef::Shape(s) => s,
+    };
+    let r = nostrike_core::route_reach(line, site, h.required_m).map_err(|e| e.to_string())?;
+    Ok(Some(JsonRoute {
+        leg: r.leg,
+        along_route_m: r.along_route_m,
+        within_required: r.within_required,
+    }))
 }
 
 /// The hits of one area, serialised one at a time (no intermediate tree).
@@ -343,6 +401,7 @@ impl Serialize for JsonHits<'_> {
                 bearing_deg: h.bearing_deg,
                 nearest_on_area: [h.nearest_on_area.x, h.nearest_on_area.y],
                 nearest_on_site: [h.nearest_on_site.x, h.nearest_on_site.y],
+                route: route_of(self.index, self.area, h).map_err(serde::ser::Error::custom)?,
             })?;
         }
         seq.end()
@@ -582,6 +641,19 @@ fn compact_area(
         }
         key_pair(o, b",\"nearest_on_area\":", h.nearest_on_area);
         key_pair(o, b",\"nearest_on_site\":", h.nearest_on_site);
+        if let Some(route) = route_of(r.index, area, h).map_err(std::io::Error::other)? {
+            o.extend_from_slice(b",\"route\":{\"leg\":");
+            o.extend_from_slice(route.leg.to_string().as_bytes());
+            key_f64(o, b",\"along_route_m\":", route.along_route_m);
+            o.extend_from_slice(b",\"within_required\":[");
+            for (k, [a, b]) in route.within_required.iter().enumerate() {
+                if k > 0 {
+                    o.push(b',');
+                }
+                key_pair(o, b"", geo_types::Coord { x: *a, y: *b });
+            }
+            o.extend_from_slice(b"]}");
+        }
         o.push(b'}');
     }
     o.extend_from_slice(b"],\"not_valid_at_check_time\":");
@@ -1063,6 +1135,17 @@ mod tests {
                     how: "y".into(),
                 },
             ),
+            (
+                Area::route(
+                    "route",
+                    LineString::from(vec![(24.930, 60.169), (24.9405, 60.1705), (24.950, 60.175)]),
+                    150.0,
+                ),
+                AreaInput {
+                    text: "r".into(),
+                    how: "a route".into(),
+                },
+            ),
         ];
         let checker = Checker::new(&index, &policy, Some(1_000_000_000));
         let results: Vec<AreaResult> = areas
@@ -1094,7 +1177,14 @@ mod tests {
         let c: Value = serde_json::from_slice(&compact).expect("compact parses");
         let p: Value = serde_json::from_slice(&pretty).expect("pretty parses");
         assert_eq!(c, p);
-        assert_eq!(c["areas"].as_array().map(Vec::len), Some(3));
+        assert_eq!(c["areas"].as_array().map(Vec::len), Some(4));
+        // Route hits say where along the route; other areas' hits do not.
+        let route_hits = c["areas"][3]["hits"].as_array().expect("hits");
+        assert!(!route_hits.is_empty());
+        assert!(route_hits.iter().all(|h| h["route"]["within_required"]
+            .as_array()
+            .is_some_and(|w| !w.is_empty())));
+        assert!(c["areas"][0]["hits"][0].get("route").is_none());
 
         // Many areas: several groups, runs of uneven length, the last group
         // short; the compact writer is byte for byte serde_json's document.
