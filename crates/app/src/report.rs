@@ -170,6 +170,7 @@ fn table(r: &Report<'_>, color: bool, verbose: bool) -> anyhow::Result<String> {
             "protect.",
             "site"
         );
+        let route = route_of_area(area).map_err(anyhow::Error::msg)?;
         for h in &res.hits {
             let s = r.index.label(h.site)?;
             let b = h
@@ -189,11 +190,11 @@ fn table(r: &Report<'_>, color: bool, verbose: bool) -> anyhow::Result<String> {
                 s.key(),
                 s.name
             );
-            if let Some(route) = route_of(r.index, area, h).map_err(anyhow::Error::msg)? {
-                let km = if route.within_required.is_empty() {
+            if let Some(along) = route_of(r.index, route.as_ref(), h).map_err(anyhow::Error::msg)? {
+                let km = if along.within_required.is_empty() {
                     "nowhere (within the caution margin only)".to_string()
                 } else {
-                    route
+                    along
                         .within_required
                         .iter()
                         .map(|[a, b]| format!("km {:.1}–{:.1}", a / 1000.0, b / 1000.0))
@@ -204,8 +205,8 @@ fn table(r: &Report<'_>, color: bool, verbose: bool) -> anyhow::Result<String> {
                     o,
                     "  {:<8} along the route: closest at km {:.1} (leg {}); within the required distance: {km}",
                     "",
-                    route.along_route_m / 1000.0,
-                    route.leg + 1
+                    along.along_route_m / 1000.0,
+                    along.leg + 1
                 );
             }
             if verbose {
@@ -341,19 +342,28 @@ struct JsonRoute {
     within_required: Vec<[f64; 2]>,
 }
 
-/// For a route area (one line), where along it the hit's site comes within
-/// its required distance; `None` for any other area.
+/// A route area (one line), prepared once for all its hits; `None` for any other area.
+fn route_of_area(area: &Area) -> Result<Option<nostrike_core::Route>, String> {
+    match &area.geometry {
+        geo_types::Geometry::LineString(line) if area.kind == nostrike_core::AreaKind::Route => {
+            nostrike_core::Route::new(line)
+                .map(Some)
+                .map_err(|e| format!("area {:?}: {e}", area.id))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Where along the area's route the hit's site comes within its required
+/// distance; `None` when the area is not a route.
 fn route_of(
     index: &dyn SiteSet,
-    area: &Area,
+    route: Option<&nostrike_core::Route>,
     h: &nostrike_core::Hit,
 ) -> Result<Option<JsonRoute>, String> {
-    let geo_types::Geometry::LineString(line) = &area.geometry else {
+    let Some(route) = route else {
         return Ok(None);
     };
-    if area.kind != nostrike_core::AreaKind::Route {
-        return Ok(None);
-    }
     let point;
     let site = match index.geom(h.site).map_err(|e| e.to_string())? {
         nostrike_core::GeomRef::Point { lon, lat } => {
@@ -362,7 +372,7 @@ fn route_of(
         }
         nostrike_core::GeomRef::Shape(s) => s,
     };
-    let r = nostrike_core::route_reach(line, site, h.required_m).map_err(|e| e.to_string())?;
+    let r = route.reach(site, h.required_m);
     Ok(Some(JsonRoute {
         leg: r.leg,
         along_route_m: r.along_route_m,
@@ -380,6 +390,7 @@ struct JsonHits<'a> {
 impl Serialize for JsonHits<'_> {
     fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
         let mut seq = ser.serialize_seq(Some(self.hits.len()))?;
+        let route = route_of_area(self.area).map_err(serde::ser::Error::custom)?;
         for h in self.hits {
             let s = self
                 .index
@@ -401,7 +412,8 @@ impl Serialize for JsonHits<'_> {
                 bearing_deg: h.bearing_deg,
                 nearest_on_area: [h.nearest_on_area.x, h.nearest_on_area.y],
                 nearest_on_site: [h.nearest_on_site.x, h.nearest_on_site.y],
-                route: route_of(self.index, self.area, h).map_err(serde::ser::Error::custom)?,
+                route: route_of(self.index, route.as_ref(), h)
+                    .map_err(serde::ser::Error::custom)?,
             })?;
         }
         seq.end()
@@ -609,6 +621,7 @@ fn compact_area(
     key_word(o, b",\"verdict\":", res.verdict.as_str());
     o.extend_from_slice(b",\"hits\":[");
     r.index.warm_labels(&mut res.hits.iter().map(|h| h.site));
+    let route = route_of_area(area).map_err(std::io::Error::other)?;
     for (k, h) in res.hits.iter().enumerate() {
         let s = r.index.label(h.site).map_err(std::io::Error::other)?;
         if k > 0 {
@@ -641,12 +654,12 @@ fn compact_area(
         }
         key_pair(o, b",\"nearest_on_area\":", h.nearest_on_area);
         key_pair(o, b",\"nearest_on_site\":", h.nearest_on_site);
-        if let Some(route) = route_of(r.index, area, h).map_err(std::io::Error::other)? {
+        if let Some(along) = route_of(r.index, route.as_ref(), h).map_err(std::io::Error::other)? {
             o.extend_from_slice(b",\"route\":{\"leg\":");
-            o.extend_from_slice(route.leg.to_string().as_bytes());
-            key_f64(o, b",\"along_route_m\":", route.along_route_m);
+            o.extend_from_slice(along.leg.to_string().as_bytes());
+            key_f64(o, b",\"along_route_m\":", along.along_route_m);
             o.extend_from_slice(b",\"within_required\":[");
-            for (k, [a, b]) in route.within_required.iter().enumerate() {
+            for (k, [a, b]) in along.within_required.iter().enumerate() {
                 if k > 0 {
                     o.push(b',');
                 }

@@ -43,87 +43,109 @@ pub struct RouteReach {
     pub capped: bool,
 }
 
+/// A route prepared once for many sites: its validated vertices, its
+/// geodesic legs and its shape.
+#[derive(Debug, Clone)]
+pub struct Route {
+    vertices: Vec<Vertex>,
+    edges: Vec<Edge>,
+    line: Shape,
+}
+
+impl Route {
+    /// Validate a route (lon/lat degrees; its legs are geodesics).
+    pub fn new(route: &LineString<f64>) -> Result<Route, GeometryError> {
+        let vertices = route
+            .0
+            .iter()
+            .enumerate()
+            .map(|(i, c)| checked_vertex(c, i))
+            .collect::<Result<Vec<Vertex>, _>>()?;
+        let edges = vertices.windows(2).map(|p| Edge::new(p[0], p[1])).collect();
+        let line = Shape::new(&geo_types::Geometry::LineString(route.clone()))?;
+        Ok(Route {
+            vertices,
+            edges,
+            line,
+        })
+    }
+
+    /// Where along the route `site` comes within `required_m` metres.
+    pub fn reach(&self, site: &Shape, required_m: f64) -> RouteReach {
+        let dist = |p: &Vertex| match site.as_point() {
+            Some(q) => distance(p, q),
+            None => distance_to_vertex_within(site, p, f64::INFINITY)
+                .map_or(f64::INFINITY, |n| n.distance_m),
+        };
+        let mut out = RouteReach {
+            leg: 0,
+            along_route_m: 0.0,
+            within_required: Vec::new(),
+            route_length_m: 0.0,
+            capped: false,
+        };
+        if let [only] = self.vertices[..] {
+            if dist(&only) <= required_m + TOLERANCE_M {
+                out.within_required.push([0.0, 0.0]);
+            }
+            return out;
+        }
+        // The closest approach: the route's nearest point to the site, placed
+        // on the leg it lies on.
+        let nearest = distance_within(&self.line, site, f64::INFINITY).map(|n| n.on_a);
+        let mut best = f64::INFINITY;
+        let mut offset = 0.0;
+        for (leg, edge) in self.edges.iter().enumerate() {
+            if let Some(q) = &nearest {
+                let (_, d, s) = edge.nearest_to(q);
+                if d < best {
+                    (best, out.leg, out.along_route_m) = (d, leg, offset + s);
+                }
+            }
+            let mut s = 0.0;
+            let mut inside_from: Option<f64> = None;
+            let mut steps = 0usize;
+            loop {
+                let (p, _) = edge.point_at(s);
+                let m = dist(&p) - required_m;
+                let inside = m <= TOLERANCE_M;
+                match (inside, inside_from) {
+                    (true, None) => inside_from = Some(s),
+                    (false, Some(from)) => {
+                        push(&mut out.within_required, offset + from, offset + s);
+                        inside_from = None;
+                    }
+                    _ => {}
+                }
+                if s >= edge.len_m {
+                    break;
+                }
+                steps += 1;
+                if steps > MAX_STEPS_PER_LEG {
+                    out.capped = true;
+                    inside_from = inside_from.or(Some(s));
+                    break;
+                }
+                s = (s + m.abs().max(TOLERANCE_M)).min(edge.len_m);
+            }
+            if let Some(from) = inside_from {
+                push(&mut out.within_required, offset + from, offset + edge.len_m);
+            }
+            offset += edge.len_m;
+        }
+        out.route_length_m = offset;
+        out
+    }
+}
+
 /// Where along `route` (lon/lat degrees, geodesic legs) the `site` comes
-/// within `required_m` metres; the route's vertices are validated.
+/// within `required_m` metres: [`Route::new`] then [`Route::reach`].
 pub fn route_reach(
     route: &LineString<f64>,
     site: &Shape,
     required_m: f64,
 ) -> Result<RouteReach, GeometryError> {
-    let vertices = route
-        .0
-        .iter()
-        .enumerate()
-        .map(|(i, c)| checked_vertex(c, i))
-        .collect::<Result<Vec<Vertex>, _>>()?;
-    let dist = |p: &Vertex| match site.as_point() {
-        Some(q) => distance(p, q),
-        None => distance_to_vertex_within(site, p, f64::INFINITY)
-            .map_or(f64::INFINITY, |n| n.distance_m),
-    };
-    let mut out = RouteReach {
-        leg: 0,
-        along_route_m: 0.0,
-        within_required: Vec::new(),
-        route_length_m: 0.0,
-        capped: false,
-    };
-    if vertices.len() == 1 {
-        if dist(&vertices[0]) <= required_m + TOLERANCE_M {
-            out.within_required.push([0.0, 0.0]);
-        }
-        return Ok(out);
-    }
-    // The closest approach: the route's nearest point to the site, placed
-    // on the leg it lies on.
-    let line = Shape::new(&geo_types::Geometry::LineString(route.clone()))?;
-    let nearest = distance_within(&line, site, f64::INFINITY).map(|n| n.on_a);
-    let mut best = f64::INFINITY;
-    let mut offset = 0.0;
-    for (leg, pair) in vertices.windows(2).enumerate() {
-        let edge = Edge::new(pair[0], pair[1]);
-        if let Some(q) = &nearest {
-            let (_, d, s) = edge.nearest_to(q);
-            if d < best {
-                (best, out.leg, out.along_route_m) = (d, leg, offset + s);
-            }
-        }
-        let mut s = 0.0;
-        let mut inside_from: Option<f64> = None;
-        let mut steps = 0usize;
-        loop {
-            let (p, _) = edge.point_at(s);
-            let d = dist(&p);
-            let m = d - required_m;
-            let inside = m <= TOLERANCE_M;
-            match (inside, inside_from) {
-                (true, None) => inside_from = Some(s),
-                (false, Some(from)) => {
-                    push(&mut out.within_required, offset + from, offset + s);
-                    inside_from = None;
-                }
-                _ => {}
-            }
-            if s >= edge.len_m {
-                break;
-            }
-            steps += 1;
-            if steps > MAX_STEPS_PER_LEG {
-                out.capped = true;
-                let from = inside_from.unwrap_or(s);
-                push(&mut out.within_required, offset + from, offset + edge.len_m);
-                inside_from = None;
-                break;
-            }
-            s = (s + m.abs().max(TOLERANCE_M)).min(edge.len_m);
-        }
-        if let Some(from) = inside_from {
-            push(&mut out.within_required, offset + from, offset + edge.len_m);
-        }
-        offset += edge.len_m;
-    }
-    out.route_length_m = offset;
-    Ok(out)
+    Ok(Route::new(route)?.reach(site, required_m))
 }
 
 /// Append a stretch, merged with the last one when they touch.

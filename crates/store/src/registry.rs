@@ -577,20 +577,16 @@ impl Registry {
             .map_err(|e| self.err(e))?;
         let mut sites = Vec::with_capacity(keys.len());
         for (source, id) in keys {
-            let (mut row, stored): (SiteRow, String) = st
+            let (row, stored): (SiteRow, String) = st
                 .query_row(params![source, id], |r| Ok((SiteRow::read(r, 0)?, r.get(13)?)))
                 .optional()
                 .map_err(|e| self.err(e))?
                 .ok_or_else(|| {
                     self.damaged(format!("site {source}/{id} is in the packed index but not among the live sites; run `nostrike verify`"))
                 })?;
-            let geometry = std::mem::take(&mut row.geometry);
-            let site = row
-                .into_site_with(&geometry)
-                .map_err(|e| self.damaged(format!("site {source}/{id}: {e}")))?;
-            if parse_hex(&stored) != Some(site_digest_with_wkb(&site, &geometry)) {
-                return Err(self.damaged(format!("site {source}/{id} does not match its recorded hash (edited outside nostrike?); run `nostrike verify`")));
-            }
+            let (site, _, _) = row
+                .into_verified_site(&stored)
+                .map_err(|e| self.damaged(e))?;
             sites.push(site);
         }
         drop(st);

@@ -103,15 +103,7 @@ pub(super) fn for_each_verified_live_chunk(
         if chunk.len() == LOAD_CHUNK || (next.is_none() && !chunk.is_empty()) {
             let decoded = std::mem::replace(&mut chunk, Vec::with_capacity(LOAD_CHUNK))
                 .into_par_iter()
-                .map(|(mut row, stored)| {
-                    let geometry = std::mem::take(&mut row.geometry);
-                    let site = row.into_site_with(&geometry)?;
-                    let d = site_digest_with_wkb(&site, &geometry);
-                    if parse_hex(&stored) != Some(d) {
-                        return Err(format!("site {}/{} does not match its recorded hash (edited outside nostrike?); run `nostrike verify`", site.source, site.id));
-                    }
-                    Ok((site, geometry, d))
-                })
+                .map(|(row, stored)| row.into_verified_site(&stored))
                 .collect::<Result<Vec<_>, String>>()
                 .map_err(|reason| StoreError::Damaged {
                     path: path.to_path_buf(),

@@ -79,6 +79,21 @@ impl SiteRow {
         .into_site_with(&self.geometry)
     }
 
+    /// The site a live row holds, checked against the hash recorded beside
+    /// it, with its geometry's WKB and its digest; a mismatch names the site.
+    pub(super) fn into_verified_site(
+        mut self,
+        stored: &str,
+    ) -> Result<(Site, Vec<u8>, [u8; 32]), String> {
+        let geometry = std::mem::take(&mut self.geometry);
+        let site = self.into_site_with(&geometry)?;
+        let d = site_digest_with_wkb(&site, &geometry);
+        if parse_hex(stored) != Some(d) {
+            return Err(format!("site {}/{} does not match its recorded hash (edited outside nostrike?); run `nostrike verify`", site.source, site.id));
+        }
+        Ok((site, geometry, d))
+    }
+
     /// Decode into a site, moving the text fields; the geometry is decoded from `wkb_bytes`.
     pub(super) fn into_site_with(self, wkb_bytes: &[u8]) -> Result<Site, String> {
         let fail = |what: String| format!("site {}/{}: {what}", self.source, self.id);
