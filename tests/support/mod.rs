@@ -39,3 +39,45 @@ pub fn oracle_tool(name: &str) -> std::process::Command {
     );
     std::process::Command::new(name)
 }
+
+const SCHEMA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/report.schema.json");
+
+/// Assert that a JSON report matches `docs/report.schema.json`.
+pub fn validate(report: &serde_json::Value) {
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(SCHEMA).unwrap()).unwrap();
+    let v = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = v
+        .iter_errors(report)
+        .map(|e| format!("{e} at {}", e.instance_path))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "report does not match docs/report.schema.json: {errors:?}"
+    );
+}
+
+/// `text` with every UTC time (`2026-01-01T00:00:00Z`) replaced by `TIME`.
+pub fn mask_times(text: &str) -> String {
+    let b = text.as_bytes();
+    let shape = b"dddd-dd-ddTdd:dd:ddZ";
+    let fits = |at: usize| {
+        b.len() >= at + shape.len()
+            && shape.iter().zip(&b[at..]).all(|(s, c)| match s {
+                b'd' => c.is_ascii_digit(),
+                s => s == c,
+            })
+    };
+    let (mut out, mut i) = (String::with_capacity(text.len()), 0);
+    while i < b.len() {
+        if fits(i) {
+            out.push_str("TIME");
+            i += shape.len();
+        } else {
+            let c = text[i..].chars().next().unwrap();
+            out.push(c);
+            i += c.len_utf8();
+        }
+    }
+    out
+}

@@ -4,6 +4,7 @@
 //! invalid features are to be skipped). Memory stays bounded whatever the
 //! file size.
 
+use crate::coverage::{CoverageSpec, Extent};
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -58,6 +59,9 @@ pub struct ImportOptions {
     pub url: Option<String>,
     /// Who imports, as the log records it.
     pub operator: String,
+    /// The coverage to declare for every source of the import: a GeoJSON
+    /// polygon file, or the extent of the imported features (buffered).
+    pub coverage: Option<CoverageSpec>,
 }
 
 /// What an import tells its caller while it runs.
@@ -143,6 +147,9 @@ pub enum ImportError {
         /// The first [`MAX_ERRORS_KEPT`] of them.
         kept: Vec<FeatureError>,
     },
+    /// The declared coverage cannot be used.
+    #[error(transparent)]
+    Coverage(#[from] crate::coverage::CoverageError),
 }
 
 fn list(kept: &[FeatureError], count: usize) -> String {
@@ -209,6 +216,16 @@ impl Importer {
             count: 0,
             observer,
         };
+        // A coverage file is read and checked before anything is stored.
+        let declared = match &o.coverage {
+            Some(CoverageSpec::File(path)) => Some(crate::coverage::read_file(
+                path,
+                o.source.as_deref().unwrap_or("(every source)"),
+            )?),
+            _ => None,
+        };
+        let mut extents: BTreeMap<String, Extent> = BTreeMap::new();
+        let auto = matches!(o.coverage, Some(CoverageSpec::Auto { .. }));
         let mut session = registry.begin_import()?;
         let clock = Instant::now();
         let mut total = 0usize;
@@ -330,9 +347,16 @@ impl Importer {
                                 licence: licence.clone(),
                                 attribution: attribution.clone(),
                                 url: o.url.clone(),
+                                coverage: declared.clone(),
                             };
                             session.file(&src, &meta)
                         });
+                        if auto {
+                            extents
+                                .entry(site.source.clone())
+                                .or_default()
+                                .add(&site.geometry);
+                        }
                         if let Err(e) = session.push(handle, site, index as u64) {
                             store_error = Some(e);
                             break 'chunks;
@@ -360,6 +384,11 @@ impl Importer {
                 count: errors.count,
                 kept: errors.kept,
             });
+        }
+        if let Some(CoverageSpec::Auto { buffer_m }) = o.coverage {
+            for (source, extent) in &extents {
+                session.set_coverage(source, extent.polygon(source, buffer_m)?);
+            }
         }
         let read_and_stored = clock.elapsed();
         let storing = session.storing_time();

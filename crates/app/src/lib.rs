@@ -5,6 +5,7 @@
 //! check sees it — and the [`report`] writers over one report model.
 #![deny(missing_docs)]
 
+pub mod coverage;
 mod import;
 pub mod report;
 mod snapshot;
@@ -13,4 +14,4 @@ pub use import::{
     sha256_file, ImportError, ImportObserver, ImportOptions, ImportOutcome, ImportTimings,
     Importer, MAX_ERRORS_KEPT,
 };
-pub use snapshot::{AsOf, BadAsOf, Snapshot, SnapshotError};
+pub use snapshot::{AsOf, BadAsOf, DeclaredCoverage, Snapshot, SnapshotError};

@@ -47,12 +47,19 @@ pub struct Report<'a> {
     pub results: &'a [AreaResult],
     /// The run's verdict.
     pub verdict: Verdict,
+    /// The sources' declared coverage (empty: none declared, and "no
+    /// hits" then says nothing about where the sources have looked).
+    pub coverage: &'a [crate::DeclaredCoverage],
 }
+
+/// What a report says when no source declares its coverage.
+pub const NO_COVERAGE_NOTE: &str = "no source declares its coverage: \"no hits\" means no site is recorded within reach, not that none exists (declare one with `import --coverage` or `nostrike coverage`)";
 
 /// The verdict in capitals, as reports print it.
 pub fn verdict_word(v: Verdict) -> &'static str {
     match v {
         Verdict::Conflict => "CONFLICT",
+        Verdict::Uncovered => "UNCOVERED",
         Verdict::Caution => "CAUTION",
         Verdict::Clear => "NO HITS",
     }
@@ -64,6 +71,7 @@ pub fn exit_code(v: Verdict) -> u8 {
         Verdict::Clear => 0,
         Verdict::Caution => 3,
         Verdict::Conflict => 4,
+        Verdict::Uncovered => 5,
     }
 }
 
@@ -71,6 +79,9 @@ pub fn exit_code(v: Verdict) -> u8 {
 pub fn verdict_sentence(v: Verdict) -> &'static str {
     match v {
         Verdict::Conflict => "protected sites within the required distance",
+        Verdict::Uncovered => {
+            "outside every source's declared coverage: no data here is not no sites here"
+        }
         Verdict::Caution => "protected sites within the caution margin of the required distance",
         Verdict::Clear => "no protected sites within the required distance",
     }
@@ -82,6 +93,7 @@ fn paint(text: &str, v: Verdict, color: bool) -> String {
     }
     let colour = match v {
         Verdict::Conflict => anstyle::AnsiColor::Red,
+        Verdict::Uncovered => anstyle::AnsiColor::Magenta,
         Verdict::Caution => anstyle::AnsiColor::Yellow,
         Verdict::Clear => anstyle::AnsiColor::Green,
     };
@@ -127,6 +139,12 @@ fn table(r: &Report<'_>, color: bool, verbose: bool) -> anyhow::Result<String> {
                 .join(", ")
         );
     }
+    if r.coverage.is_empty() {
+        let _ = writeln!(o, "coverage  {NO_COVERAGE_NOTE}");
+    }
+    for c in r.coverage {
+        let _ = writeln!(o, "coverage  {} — {}", c.source, c.how);
+    }
     for ((area, input), res) in r.areas.iter().zip(r.results) {
         let _ = writeln!(o);
         let _ = writeln!(
@@ -144,6 +162,22 @@ fn table(r: &Report<'_>, color: bool, verbose: bool) -> anyhow::Result<String> {
             verdict_sentence(res.verdict),
             res.hits.len()
         );
+        if let Some(c) = &res.coverage {
+            if c.uncovered() {
+                let _ = writeln!(
+                    o,
+                    "  coverage: no source's declared coverage holds the area with everything within {:.0} m of it",
+                    c.reach_m
+                );
+            } else {
+                let _ = writeln!(
+                    o,
+                    "  covered by {} (the area with everything within {:.0} m of it)",
+                    c.covered_by.join(", "),
+                    c.reach_m
+                );
+            }
+        }
         for n in not_valid_items(r.index, res)? {
             let _ = writeln!(
                 o,
@@ -251,6 +285,10 @@ pub fn head_value(r: &Report<'_>) -> Value {
             "sha256": r.policy_sha256,
             "caution_margin_m": r.policy.caution_margin_m,
             "defaulted_categories": r.policy.defaulted_categories().iter().map(|c| c.as_str()).collect::<Vec<_>>(),
+        },
+        "coverage": {
+            "declared": r.coverage,
+            "note": r.coverage.is_empty().then_some(NO_COVERAGE_NOTE),
         },
     })
 }
@@ -429,8 +467,25 @@ struct JsonArea<'a> {
     buffer_m: f64,
     location_error_m: f64,
     verdict: &'static str,
+    coverage: Option<JsonCoverage<'a>>,
     hits: JsonHits<'a>,
     not_valid_at_check_time: Vec<NotValid>,
+}
+
+/// An area's coverage in the JSON report.
+#[derive(Serialize)]
+struct JsonCoverage<'a> {
+    covered_by: &'a [String],
+    uncovered: bool,
+    reach_m: f64,
+}
+
+fn json_coverage(res: &AreaResult) -> Option<JsonCoverage<'_>> {
+    res.coverage.as_ref().map(|c| JsonCoverage {
+        covered_by: &c.covered_by,
+        uncovered: c.uncovered(),
+        reach_m: c.reach_m,
+    })
 }
 
 struct JsonAreas<'a>(&'a Report<'a>);
@@ -449,6 +504,7 @@ fn json_area<'a>(
         buffer_m: area.buffer_m,
         location_error_m: area.location_error_m,
         verdict: res.verdict.as_str(),
+        coverage: json_coverage(res),
         hits: JsonHits {
             hits: &res.hits,
             index: r.index,
@@ -619,6 +675,8 @@ fn compact_area(
     key_f64(o, b",\"buffer_m\":", area.buffer_m);
     key_f64(o, b",\"location_error_m\":", area.location_error_m);
     key_word(o, b",\"verdict\":", res.verdict.as_str());
+    o.extend_from_slice(b",\"coverage\":");
+    serde_json::to_writer(&mut *o, &json_coverage(res))?;
     o.extend_from_slice(b",\"hits\":[");
     r.index.warm_labels(&mut res.hits.iter().map(|h| h.site));
     let route = route_of_area(area).map_err(std::io::Error::other)?;
@@ -781,10 +839,12 @@ fn feature(geometry: &Geometry<f64>, props: Value) -> Value {
 fn geojson(r: &Report<'_>) -> anyhow::Result<String> {
     let mut features = Vec::new();
     for ((area, input), res) in r.areas.iter().zip(r.results) {
-        features.push(feature(&area.geometry, json!({"role": "area", "area_id": area.id, "input": input.text, "read_as": input.how, "buffer_m": area.buffer_m, "location_error_m": area.location_error_m, "verdict": res.verdict.as_str()})));
+        features.push(feature(&area.geometry, json!({"role": "area", "area_id": area.id, "input": input.text, "read_as": input.how, "buffer_m": area.buffer_m, "location_error_m": area.location_error_m, "verdict": res.verdict.as_str(), "coverage": json_coverage(res)})));
+        let route = route_of_area(area).map_err(anyhow::Error::msg)?;
         for h in &res.hits {
             let s = r.index.label(h.site)?;
-            let props = json!({"area_id": area.id, "site_id": s.key(), "name": s.name, "category": s.category.as_str(), "protection": s.protection.as_str(), "verdict": h.verdict.as_str(), "distance_m": h.distance_m, "required_m": h.required_m, "margin_m": h.margin_m, "bearing_deg": h.bearing_deg});
+            let along = route_of(r.index, route.as_ref(), h).map_err(anyhow::Error::msg)?;
+            let props = json!({"area_id": area.id, "site_id": s.key(), "name": s.name, "category": s.category.as_str(), "protection": s.protection.as_str(), "verdict": h.verdict.as_str(), "distance_m": h.distance_m, "required_m": h.required_m, "margin_m": h.margin_m, "bearing_deg": h.bearing_deg, "route": along});
             let mut sp = props.clone();
             sp["role"] = "site".into();
             features.push(feature(&r.index.geometry(h.site)?, sp));
@@ -814,6 +874,7 @@ fn geojson(r: &Report<'_>) -> anyhow::Result<String> {
         "checked_at",
         "registry",
         "policy",
+        "coverage",
     ] {
         top.insert(k.into(), head[k].clone());
     }
@@ -849,9 +910,19 @@ fn csv(r: &Report<'_>) -> anyhow::Result<String> {
         "revision",
         "content_hash",
         "checked_at",
+        "area_covered_by",
+        "route_leg",
+        "along_route_m",
+        "within_required_m",
     ])?;
     for ((area, input), res) in r.areas.iter().zip(r.results) {
         let read_as = guard(&input.how).into_owned();
+        // Sources joined by ';', "uncovered" when none covers the area, empty when none declares coverage.
+        let covered_by = match &res.coverage {
+            Some(c) if c.uncovered() => "uncovered".to_string(),
+            Some(c) => guard(&c.covered_by.join(";")).into_owned(),
+            None => String::new(),
+        };
         if res.hits.is_empty() {
             // An area without hits still gets a row: its id, verdict, how it was read and the registry state.
             let rev = r.revision.to_string();
@@ -859,9 +930,11 @@ fn csv(r: &Report<'_>) -> anyhow::Result<String> {
             let row = [area_id.as_ref(), res.verdict.as_str(), read_as.as_str()]
                 .into_iter()
                 .chain(std::iter::repeat_n("", 15))
-                .chain([rev.as_str(), r.content_hash.as_str(), r.checked_at.as_str()]);
+                .chain([rev.as_str(), r.content_hash.as_str(), r.checked_at.as_str()])
+                .chain([covered_by.as_str(), "", "", ""]);
             w.write_record(row)?;
         }
+        let route = route_of_area(area).map_err(anyhow::Error::msg)?;
         // One row per hit; then the sites outside their validity period at
         // the check time, listed with their distance and not counted.
         let row = |h: &nostrike_core::Hit, counted: bool| -> anyhow::Result<Vec<String>> {
@@ -881,6 +954,23 @@ fn csv(r: &Report<'_>) -> anyhow::Result<String> {
                     String::new(),
                     String::new(),
                 )
+            };
+            let along = if counted {
+                route_of(r.index, route.as_ref(), h).map_err(anyhow::Error::msg)?
+            } else {
+                None
+            };
+            let (leg, at, within) = match along {
+                Some(a) => (
+                    a.leg.to_string(),
+                    f(a.along_route_m),
+                    a.within_required
+                        .iter()
+                        .map(|[x, y]| format!("{}-{}", f(*x), f(*y)))
+                        .collect::<Vec<_>>()
+                        .join(";"),
+                ),
+                None => Default::default(),
             };
             Ok(vec![
                 guard(&area.id).into_owned(),
@@ -904,6 +994,10 @@ fn csv(r: &Report<'_>) -> anyhow::Result<String> {
                 r.revision.to_string(),
                 r.content_hash.clone(),
                 r.checked_at.clone(),
+                covered_by.clone(),
+                leg,
+                at,
+                within,
             ])
         };
         for h in &res.hits {
@@ -1007,6 +1101,7 @@ fn kml(r: &Report<'_>) -> anyhow::Result<String> {
         ("ff0000ff", "conflict"),
         ("ff00ffff", "caution"),
         ("ff00ff00", "clear"),
+        ("ffff00ff", "uncovered"),
     ] {
         let _ = writeln!(o, "<Style id=\"{id}\"><LineStyle><color>{color}</color><width>2</width></LineStyle><PolyStyle><color>40{}</color></PolyStyle><IconStyle><color>{color}</color></IconStyle></Style>", &color[2..]);
     }
@@ -1017,12 +1112,37 @@ fn kml(r: &Report<'_>) -> anyhow::Result<String> {
             xml(&area.id),
             verdict_word(res.verdict)
         );
-        let _ = writeln!(o, "<Placemark><name>area {}</name><description>{} (buffer {} m)</description><styleUrl>#{}</styleUrl>{}</Placemark>", xml(&area.id), xml(&input.how), area.buffer_m, res.verdict.as_str(), kml_geometry(&area.geometry));
+        let coverage = match &res.coverage {
+            Some(c) if c.uncovered() => {
+                "; UNCOVERED: inside no source's declared coverage".to_string()
+            }
+            Some(c) => format!("; covered by {}", xml(&c.covered_by.join(", "))),
+            None => String::new(),
+        };
+        let _ = writeln!(o, "<Placemark><name>area {}</name><description>{} (buffer {} m){coverage}</description><styleUrl>#{}</styleUrl>{}</Placemark>", xml(&area.id), xml(&input.how), area.buffer_m, res.verdict.as_str(), kml_geometry(&area.geometry));
+        let route = route_of_area(area).map_err(anyhow::Error::msg)?;
         for h in &res.hits {
             let s = r.index.label(h.site)?;
+            let along = match route_of(r.index, route.as_ref(), h).map_err(anyhow::Error::msg)? {
+                Some(a) => format!(
+                    "; closest at route km {:.1} (leg {}), within the required distance {}",
+                    a.along_route_m / 1000.0,
+                    a.leg + 1,
+                    if a.within_required.is_empty() {
+                        "nowhere".to_string()
+                    } else {
+                        a.within_required
+                            .iter()
+                            .map(|[x, y]| format!("km {:.1}–{:.1}", x / 1000.0, y / 1000.0))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    }
+                ),
+                None => String::new(),
+            };
             let _ = writeln!(
                 o,
-                "<Placemark><name>{} {}</name><description>{} {}; distance {:.1} m, required {:.1} m, margin {:.1} m</description><styleUrl>#{}</styleUrl>{}</Placemark>",
+                "<Placemark><name>{} {}</name><description>{} {}; distance {:.1} m, required {:.1} m, margin {:.1} m{along}</description><styleUrl>#{}</styleUrl>{}</Placemark>",
                 verdict_word(h.verdict),
                 xml(&s.name),
                 xml(&s.key()),
@@ -1078,6 +1198,7 @@ mod tests {
             areas,
             results,
             verdict: nostrike_core::run_verdict(results),
+            coverage: &[],
         }
     }
 
@@ -1160,11 +1281,31 @@ mod tests {
                 },
             ),
         ];
-        let checker = Checker::new(&index, &policy, Some(1_000_000_000));
-        let results: Vec<AreaResult> = areas
+        let mut cov = nostrike_core::Coverage::none();
+        cov.add(
+            "cov \"src\\",
+            &geo_types::Polygon::new(
+                LineString::from(vec![
+                    (24.93, 60.16),
+                    (24.96, 60.16),
+                    (24.96, 60.18),
+                    (24.93, 60.18),
+                    (24.93, 60.16),
+                ]),
+                vec![],
+            )
+            .into(),
+        )
+        .expect("coverage");
+        let checker = Checker::new(&index, &policy, Some(1_000_000_000)).with_coverage(&cov);
+        let mut results: Vec<AreaResult> = areas
             .iter()
             .map(|(a, _)| checker.check(a).expect("check"))
             .collect();
+        // Coverage of each kind: uncovered, covered, and not declared.
+        assert!(results[0].coverage.as_ref().is_some_and(|c| c.uncovered()));
+        assert!(results[1].coverage.as_ref().is_some_and(|c| !c.uncovered()));
+        results[2].coverage = None;
         assert!(
             results[0].hits.len() + results[0].not_valid.len() == Category::ALL.len()
                 && !results[0].not_valid.is_empty(),

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use nostrike_core::{SiteIndex, SiteSet};
+use nostrike_core::{Coverage, SiteIndex, SiteSet};
 use nostrike_store::{Digest, Registry};
 
 /// `--as-of`: a revision number, or a UTC time (a bare date is 00:00 UTC).
@@ -90,6 +90,19 @@ pub struct Snapshot {
     pub content_hash: Digest,
     /// The time `--as-of` named (seconds since the Unix epoch, UTC), if it named one.
     pub as_of_time: Option<i64>,
+    /// The sources' declared coverage at the snapshot's revision.
+    pub coverage: Coverage,
+    /// Each source with a declared coverage and how it was declared, in name order.
+    pub declared: Vec<DeclaredCoverage>,
+}
+
+/// A source's declared coverage, as a report names it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DeclaredCoverage {
+    /// The source.
+    pub source: String,
+    /// How the coverage was declared.
+    pub how: String,
 }
 
 impl Snapshot {
@@ -103,13 +116,15 @@ impl Snapshot {
         // live row is read, decoded and hashed and the content hash recomputed
         // (load_index / live_sites). SQLite's full integrity_check runs in `nostrike verify`.
         let reg = Registry::open_read_only(path)?;
-        let snapshot = match as_of {
+        let mut snapshot = match as_of {
             None => match reg.load_packed()? {
                 Ok(p) => Snapshot {
                     sites: Sites::Packed(Box::new(p.index)),
                     revision: p.revision,
                     content_hash: p.content_hash,
                     as_of_time: None,
+                    coverage: Coverage::none(),
+                    declared: Vec::new(),
                 },
                 Err(reg) => {
                     let l = reg.load_index()?;
@@ -118,6 +133,8 @@ impl Snapshot {
                         revision: l.revision,
                         content_hash: l.content_hash,
                         as_of_time: None,
+                        coverage: Coverage::none(),
+                        declared: Vec::new(),
                     }
                 }
             },
@@ -145,9 +162,26 @@ impl Snapshot {
                     revision: rev,
                     content_hash: content,
                     as_of_time: t,
+                    coverage: Coverage::none(),
+                    declared: Vec::new(),
                 }
             }
         };
+        // Coverage exactly as it stood at the revision the sites came from.
+        for (source, c) in Registry::open_read_only(path)?.coverage_at(Some(snapshot.revision))? {
+            let damaged = |reason: String| nostrike_store::StoreError::Damaged {
+                path: path.to_path_buf(),
+                reason: format!("source {source:?}: its coverage {reason}; run `nostrike verify`"),
+            };
+            let g = nostrike_core::wkb::decode(&c.wkb).map_err(|e| damaged(e.to_string()))?;
+            snapshot
+                .coverage
+                .add(&source, &g)
+                .map_err(|e| damaged(e.to_string()))?;
+            snapshot
+                .declared
+                .push(DeclaredCoverage { source, how: c.how });
+        }
         if snapshot.sites().is_empty() {
             return Err(SnapshotError::Empty {
                 path: path.to_path_buf(),

@@ -415,7 +415,8 @@ pub fn run_verdict_of(path: &Path, args: &CheckArgs, out: Out) -> anyhow::Result
     lap("registry opened");
     let now = time::now();
     let validity_time = snapshot.as_of_time.unwrap_or(now);
-    let checker = Checker::new(snapshot.sites(), &policy, Some(validity_time));
+    let checker = Checker::new(snapshot.sites(), &policy, Some(validity_time))
+        .with_coverage(&snapshot.coverage);
     let list: Vec<Area> = areas.iter().map(|(a, _)| a.clone()).collect();
     let results = checker
         .check_batch(&list)
@@ -439,6 +440,7 @@ pub fn run_verdict_of(path: &Path, args: &CheckArgs, out: Out) -> anyhow::Result
         areas: &areas,
         results: &results,
         verdict,
+        coverage: &snapshot.declared,
     };
     let pretty = dest == Dest::Stdout && std::io::IsTerminal::is_terminal(&std::io::stdout());
     output::write_to(&dest, |w| {

@@ -108,6 +108,14 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         since: i64,
     },
+    /// The sources: coverage, licence, attribution, last import and site counts.
+    Sources {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = registry_cmds::TextOrJson::Table)]
+        format: registry_cmds::TextOrJson,
+    },
+    /// Declare or replace a source's coverage on its own (a logged change and a new revision).
+    Coverage(registry_cmds::CoverageArgs),
     /// Counts by category, source and protection; revision and content hash.
     Stats {
         /// Output format.
@@ -194,6 +202,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Export(args) => registry_cmds::export(&path, &args, out),
         Command::Log { since } => registry_cmds::log(&path, since),
         Command::Stats { format } => registry_cmds::stats(&path, format),
+        Command::Sources { format } => registry_cmds::sources(&path, format),
+        Command::Coverage(args) => registry_cmds::coverage(&path, &args, out),
         Command::Verify => registry_cmds::verify(&path, out),
         Command::Repack => registry_cmds::repack(&path, out),
         Command::Policy {

@@ -101,6 +101,23 @@ pub struct ImportArgs {
     /// A shapefile without a .prj is WGS84 lon/lat (only EPSG:4326 may be assumed).
     #[arg(long, value_name = "EPSG:4326")]
     pub assume_crs: Option<String>,
+    /// The region the source claims to be complete for: a GeoJSON Polygon/MultiPolygon
+    /// file, or `auto` (the imported features' extent, buffered by 1 km, and said so).
+    #[arg(long, value_name = "FILE|auto")]
+    pub coverage: Option<nostrike_app::coverage::CoverageSpec>,
+}
+
+/// `coverage`: declare a source's coverage on its own.
+#[derive(Debug, Args)]
+pub struct CoverageArgs {
+    /// The source.
+    pub source: String,
+    /// A GeoJSON Polygon/MultiPolygon file, or `auto` (the extent of the source's live sites, buffered by 1 km).
+    #[arg(value_name = "FILE|auto")]
+    pub coverage: nostrike_app::coverage::CoverageSpec,
+    /// Who declares it (default: $USER).
+    #[arg(long)]
+    pub operator: Option<String>,
 }
 
 fn parse_delimiter(s: &str) -> Result<char, String> {
@@ -282,6 +299,7 @@ pub fn import(path: &Path, args: &ImportArgs, out: Out) -> anyhow::Result<ExitCo
         description: args.description.clone(),
         url: args.url.clone(),
         operator: operator(args.operator.as_ref()),
+        coverage: args.coverage.clone(),
     };
     let importer = Importer::new(options);
     let started = std::time::Instant::now();
@@ -820,6 +838,89 @@ fn source_line(m: &SourceMeta) -> String {
     out
 }
 
+/// `coverage`.
+pub fn coverage(path: &Path, args: &CoverageArgs, out: Out) -> anyhow::Result<ExitCode> {
+    let mut reg = Registry::open(path)?;
+    let s = nostrike_app::coverage::set_coverage(
+        &mut reg,
+        &args.source,
+        &args.coverage,
+        &operator(args.operator.as_ref()),
+    )?;
+    if !out.quiet {
+        eprintln!(
+            "{}: coverage of {} declared — batch {}, revision {}",
+            path.display(),
+            args.source,
+            s.batch,
+            s.revision
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `sources`.
+pub fn sources(path: &Path, format: TextOrJson) -> anyhow::Result<ExitCode> {
+    let reg = Registry::open_read_only(path)?;
+    let stats = reg.stats()?;
+    let batches = reg.log(0)?;
+    let rows: Vec<Value> = reg
+        .sources()?
+        .iter()
+        .map(|m| {
+            let sites = stats
+                .by_source
+                .iter()
+                .find(|(n, _)| *n == m.name)
+                .map_or(0, |(_, k)| *k);
+            let last = batches
+                .iter()
+                .filter(|b| b.source == m.name && b.format != "coverage")
+                .map(|b| b.imported_at)
+                .max();
+            json!({
+                "name": m.name,
+                "sites": sites,
+                "last_import": last.map(time::format_utc),
+                "coverage": m.coverage.as_ref().map(|c| c.how.clone()),
+                "licence": m.licence,
+                "attribution": m.attribution,
+                "description": m.description,
+                "url": m.url,
+            })
+        })
+        .collect();
+    match format {
+        TextOrJson::Json => outln!("{}", serde_json::to_string_pretty(&rows)?),
+        TextOrJson::Table => {
+            for r in &rows {
+                let t = |k: &str| r[k].as_str().unwrap_or("(not recorded)").to_string();
+                outln!("{}", t("name"));
+                outln!("  sites        {}", r["sites"]);
+                outln!(
+                    "  last import  {}",
+                    r["last_import"].as_str().unwrap_or("(never)")
+                );
+                outln!(
+                    "  coverage     {}",
+                    r["coverage"]
+                        .as_str()
+                        .unwrap_or("NONE DECLARED — checks cannot tell missing data from no sites")
+                );
+                outln!("  licence      {}", t("licence"));
+                outln!("  attribution  {}", t("attribution"));
+                if let Some(u) = r["url"].as_str() {
+                    outln!("  url          {u}");
+                }
+                if let Some(d) = r["description"].as_str() {
+                    outln!("  description  {d}");
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `log`.
 pub fn log(path: &Path, since: i64) -> anyhow::Result<ExitCode> {
     let reg = Registry::open_read_only(path)?;
@@ -949,6 +1050,14 @@ const DEMO_DATA: &[(&str, &str)] = &[
         "andorra-2013-sites.geojson",
         include_str!("../../../data/andorra-2013-sites.geojson"),
     ),
+    (
+        "helsinki-coverage.geojson",
+        include_str!("../../../data/helsinki-coverage.geojson"),
+    ),
+    (
+        "andorra-2013-coverage.geojson",
+        include_str!("../../../data/andorra-2013-coverage.geojson"),
+    ),
 ];
 
 /// `demo`.
@@ -962,33 +1071,35 @@ pub fn demo(keep: Option<&Path>, out: Out) -> anyhow::Result<ExitCode> {
     let result = (|| -> anyhow::Result<()> {
         outln!("== nostrike demo: a registry built from OpenStreetMap data (© OpenStreetMap contributors, ODbL)\n");
         Registry::create(&reg_path)?;
-        let mut files = Vec::new();
         for (name, text) in DEMO_DATA {
-            let p = dir.join(name);
-            std::fs::write(&p, text)?;
-            files.push(p);
+            std::fs::write(dir.join(name), text)?;
         }
-        let args = ImportArgs {
-            files,
-            source: None,
-            format: InFormat::Auto,
-            map: None,
-            replace: false,
-            skip_invalid: false,
-            rejects: None,
-            operator: Some("demo".into()),
-            licence: Some("ODbL-1.0".into()),
-            attribution: Some("© OpenStreetMap contributors".into()),
-            description: None,
-            url: None,
-            lat_column: None,
-            lon_column: None,
-            wkt_column: None,
-            delimiter: None,
-            assume_crs: None,
-        };
-        outln!("$ nostrike import helsinki-sites.geojson andorra-2013-sites.geojson");
-        import(&reg_path, &args, out)?;
+        for area in ["helsinki", "andorra-2013"] {
+            let args = ImportArgs {
+                files: vec![dir.join(format!("{area}-sites.geojson"))],
+                source: None,
+                format: InFormat::Auto,
+                map: None,
+                replace: false,
+                skip_invalid: false,
+                rejects: None,
+                operator: Some("demo".into()),
+                licence: Some("ODbL-1.0".into()),
+                attribution: Some("© OpenStreetMap contributors".into()),
+                description: None,
+                url: None,
+                lat_column: None,
+                lon_column: None,
+                wkt_column: None,
+                delimiter: None,
+                assume_crs: None,
+                coverage: Some(nostrike_app::coverage::CoverageSpec::File(
+                    dir.join(format!("{area}-coverage.geojson")),
+                )),
+            };
+            outln!("$ nostrike import {area}-sites.geojson --coverage {area}-coverage.geojson");
+            import(&reg_path, &args, out)?;
+        }
         use crate::check::{CheckArgs, ReportFormat};
         use crate::coord::{Coordinate, Distance};
         let point = |c: &str, buffer: f64| -> anyhow::Result<CheckArgs> {
@@ -1007,7 +1118,14 @@ pub fn demo(keep: Option<&Path>, out: Out) -> anyhow::Result<ExitCode> {
              r#"--point "42°30'37\"N 1°31'30\"E" --buffer "50 m""#, point("42°30'37\"N 1°31'30\"E", 50.0)?),
             ("A mountainside west of the town: no protected sites within the required distance",
              r#"--point 42.5200,1.4700 --buffer "200 m""#, point("42.5200,1.4700", 200.0)?),
-            ("A movement route through the town with a 100 m corridor, as JSON for the target folder",
+            ("A movement route through the town with a 100 m corridor: where along it each site is in reach",
+             r#"--route "42.5063,1.5218; 42.5100,1.5400" --corridor "100 m""#,
+             CheckArgs {
+                 routes: vec!["42.5063,1.5218; 42.5100,1.5400".into()],
+                 corridor: Some(Distance(100.0)),
+                 ..CheckArgs::default()
+             }),
+            ("The same route as JSON for the target folder",
              r#"--route "42.5063,1.5218; 42.5100,1.5400" --corridor "100 m" --format json"#,
              CheckArgs {
                  routes: vec!["42.5063,1.5218; 42.5100,1.5400".into()],
@@ -1015,6 +1133,8 @@ pub fn demo(keep: Option<&Path>, out: Out) -> anyhow::Result<ExitCode> {
                  format: ReportFormat::Json,
                  ..CheckArgs::default()
              }),
+            ("A point in Sydney: no site recorded there, but no source covers it either — never a clear",
+             r#"--point "-33.8568,151.2153" --buffer "100 m""#, point("-33.8568,151.2153", 100.0)?),
         ];
         for (what, shown, args) in &cases {
             outln!("\n== {what}\n$ nostrike check {shown}");

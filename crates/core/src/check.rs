@@ -5,6 +5,7 @@ use geo_types::Coord;
 use crate::par::*;
 
 use crate::area::Area;
+use crate::coverage::{AreaCoverage, Coverage};
 use crate::geodesy::{self, Vertex};
 use crate::index::SiteIndex;
 use crate::policy::Policy;
@@ -18,16 +19,21 @@ pub enum Verdict {
     Clear,
     /// A site beyond the required distance but within the caution margin of it.
     Caution,
+    /// No site within reach, but the area (with its reach) is not wholly
+    /// inside any source's declared coverage: no data is not no sites.
+    /// Outranks caution and clear; a conflict outranks it.
+    Uncovered,
     /// A site within the required distance.
     Conflict,
 }
 
 impl Verdict {
-    /// `clear`, `caution` or `conflict`.
+    /// `clear`, `caution`, `uncovered` or `conflict`.
     pub fn as_str(self) -> &'static str {
         match self {
             Verdict::Clear => "clear",
             Verdict::Caution => "caution",
+            Verdict::Uncovered => "uncovered",
             Verdict::Conflict => "conflict",
         }
     }
@@ -80,7 +86,8 @@ pub struct Hit {
 pub struct AreaResult {
     /// The area's id.
     pub area_id: String,
-    /// The worst verdict among the hits, `Clear` when there are none.
+    /// The worst verdict among the hits and the coverage, `Clear` when
+    /// there are no hits and the area is covered (or no coverage is declared).
     pub verdict: Verdict,
     /// Hits sorted by margin (most severe first), then by site position.
     pub hits: Vec<Hit>,
@@ -88,6 +95,9 @@ pub struct AreaResult {
     /// check's time: not counted in the verdict, never dropped without a
     /// word. Sorted as `hits`.
     pub not_valid: Vec<Hit>,
+    /// Which sources' coverage holds the area and its reach; `None` when
+    /// the checker was given no declared coverage.
+    pub coverage: Option<AreaCoverage>,
 }
 
 /// Why an area cannot be checked.
@@ -128,6 +138,8 @@ pub struct Checker<'a, S: SiteSet + ?Sized = SiteIndex> {
     as_of: Option<i64>,
     /// The largest site standoff + accuracy under this policy.
     max_site_extra_m: f64,
+    /// The sources' declared coverage, when there is any.
+    coverage: Option<&'a Coverage>,
 }
 
 impl<S: SiteSet + ?Sized> std::fmt::Debug for Checker<'_, S> {
@@ -163,7 +175,19 @@ impl<'a, S: SiteSet + ?Sized> Checker<'a, S> {
             policy,
             as_of,
             max_site_extra_m: defaults.max(limits.max_explicit_extra_m),
+            coverage: None,
         }
+    }
+
+    /// Judge every area against the sources' declared coverage too: an
+    /// area not wholly inside one source's coverage, with everything within
+    /// reach of it (its buffer and location error, the policy's largest
+    /// default standoff and the caution margin), is [`Verdict::Uncovered`]
+    /// unless a hit makes it a conflict. A coverage with no source declared
+    /// changes nothing.
+    pub fn with_coverage(mut self, coverage: &'a Coverage) -> Checker<'a, S> {
+        self.coverage = coverage.is_declared().then_some(coverage);
+        self
     }
 }
 
@@ -244,9 +268,20 @@ impl<S: SiteSet + ?Sized> Checker<'_, S> {
         SCRATCH.with(|s| *s.borrow_mut() = hits);
         searched?;
         let hits = exact;
+        let coverage = self.coverage.map(|c| {
+            c.assess(
+                shape,
+                base_m + self.policy.max_default_standoff_m() + caution,
+            )
+        });
+        let uncovered = coverage
+            .as_ref()
+            .is_some_and(|c| c.uncovered())
+            .then_some(Verdict::Uncovered);
         let verdict = hits
             .iter()
             .map(|h| h.verdict)
+            .chain(uncovered)
             .max()
             .unwrap_or(Verdict::Clear);
         not_valid
@@ -256,6 +291,7 @@ impl<S: SiteSet + ?Sized> Checker<'_, S> {
             verdict,
             hits,
             not_valid,
+            coverage,
         })
     }
 }
@@ -347,6 +383,7 @@ mod tests {
         assert_eq!(Verdict::classify(150.0, 100.0, 50.0), Verdict::Caution);
         assert_eq!(Verdict::classify(150.001, 100.0, 50.0), Verdict::Clear);
         assert_eq!(Verdict::classify(0.0, 0.0, 0.0), Verdict::Conflict);
-        assert!(Verdict::Conflict > Verdict::Caution && Verdict::Caution > Verdict::Clear);
+        assert!(Verdict::Conflict > Verdict::Uncovered && Verdict::Uncovered > Verdict::Caution);
+        assert!(Verdict::Caution > Verdict::Clear);
     }
 }

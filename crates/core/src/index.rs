@@ -230,6 +230,7 @@ impl SiteSet for SiteIndex {
             name: s.name.as_str().into(),
             category: s.category,
             protection: s.protection,
+            last_verified: s.last_verified.as_deref().map(Into::into),
         })
     }
 

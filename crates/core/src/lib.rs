@@ -49,6 +49,7 @@
 
 mod area;
 mod check;
+mod coverage;
 pub mod geodesy;
 mod index;
 pub mod packed;
@@ -63,6 +64,7 @@ pub mod wkb;
 
 pub use area::{Area, AreaKind};
 pub use check::{run_verdict, sites_within, AreaError, AreaResult, Checker, Hit, Verdict};
+pub use coverage::{AreaCoverage, Coverage, CoverageError};
 pub use index::{IndexError, IndexStats, SiteIndex};
 pub use packed::PackedIndex;
 pub use policy::{Policy, PolicyBuilder, PolicyError, EXAMPLE_POLICY_TOML};

@@ -17,8 +17,9 @@
 //! - 1, site table: 64 bytes per site — heap offset and length, kind,
 //!   category, protection, flags, standoff, accuracy, validity, and for a
 //!   point its lon/lat (for any other geometry its shape number);
-//! - 2, heap: per site its source, id and name, and for non-point sites the
-//!   geometry as WKB, each as a u32 length and bytes;
+//! - 2, heap: per site its source, id, name and last-verified date (empty
+//!   when unknown), and for non-point sites the geometry as WKB, each as a
+//!   u32 length and bytes;
 //! - 3, leaf items: the site number of each leaf of the tree, u32;
 //! - 4, tree boxes: a packed R-tree (16 children per node, leaves sorted
 //!   along a Morton curve of their Earth-centred box centres), level by
@@ -43,7 +44,7 @@ use crate::wkb;
 
 /// Bytes per chunk (the last chunk of a section may be shorter).
 pub const CHUNK: usize = 1 << 16;
-const MAGIC: &[u8; 8] = b"NSPACK01";
+const MAGIC: &[u8; 8] = b"NSPACK02";
 const SECTIONS: usize = 5;
 const ENTRY: usize = 64;
 const BOX: usize = 24;
@@ -277,6 +278,10 @@ impl PackedBuilder {
         put_str(&mut self.record, site.source.as_bytes());
         put_str(&mut self.record, site.id.as_bytes());
         put_str(&mut self.record, site.name.as_bytes());
+        put_str(
+            &mut self.record,
+            site.last_verified.as_deref().unwrap_or("").as_bytes(),
+        );
         let geometry: &[u8] = match place {
             Place::Point { .. } => &[],
             Place::Shape(_) => wkb_bytes,
@@ -829,10 +834,10 @@ fn meets(b: &[f64; 6], near: &Aabb, reach: f64) -> bool {
     .within(near, reach)
 }
 
-/// Split a heap record into its four length-prefixed fields.
-fn fields(r: &[u8]) -> Result<[&[u8]; 4], SetError> {
+/// Split a heap record into its five length-prefixed fields.
+fn fields(r: &[u8]) -> Result<[&[u8]; 5], SetError> {
     let mut at = 0;
-    let mut out: [&[u8]; 4] = [&[]; 4];
+    let mut out: [&[u8]; 5] = [&[]; 5];
     for f in &mut out {
         let len = r
             .get(at..at + 4)
@@ -850,16 +855,18 @@ fn utf8(x: &[u8]) -> Result<&str, SetError> {
     std::str::from_utf8(x).map_err(|_| bad("heap text is not UTF-8"))
 }
 
-/// Source, id and name of a heap record, borrowed when the record lies in one chunk.
-fn texts(b: Cow<'_, [u8]>) -> Result<[Cow<'_, str>; 3], SetError> {
+/// Source, id, name and last-verified date of a heap record, borrowed when
+/// the record lies in one chunk.
+fn texts(b: Cow<'_, [u8]>) -> Result<[Cow<'_, str>; 4], SetError> {
     match b {
         Cow::Borrowed(r) => {
             let f = fields(r)?;
-            Ok([utf8(f[0])?, utf8(f[1])?, utf8(f[2])?].map(Cow::Borrowed))
+            Ok([utf8(f[0])?, utf8(f[1])?, utf8(f[2])?, utf8(f[3])?].map(Cow::Borrowed))
         }
         Cow::Owned(r) => {
             let f = fields(&r)?;
-            Ok([utf8(f[0])?, utf8(f[1])?, utf8(f[2])?].map(|t| Cow::Owned(t.to_string())))
+            Ok([utf8(f[0])?, utf8(f[1])?, utf8(f[2])?, utf8(f[3])?]
+                .map(|t| Cow::Owned(t.to_string())))
         }
     }
 }
@@ -945,11 +952,12 @@ impl SiteSet for PackedIndex {
     fn label(&self, i: usize) -> Result<SiteLabel<'_>, SetError> {
         let e = self.entry(i)?;
         let p = e.params(i)?;
-        let [source, id, name] = texts(self.record(&e)?)?;
+        let [source, id, name, verified] = texts(self.record(&e)?)?;
         Ok(SiteLabel {
             source,
             id,
             name,
+            last_verified: (!verified.is_empty()).then_some(verified),
             category: p.category,
             protection: p.protection,
         })
@@ -979,7 +987,7 @@ impl SiteSet for PackedIndex {
             return Ok(Geometry::Point(Point::new(lon, lat)));
         }
         let r = self.record(&e)?;
-        let w = fields(&r)?[3];
+        let w = fields(&r)?[4];
         wkb::decode(w).map_err(|err| bad(format!("site {i}: {err}")))
     }
 }

@@ -272,6 +272,17 @@ impl Policy {
         self.standoff_m[category as usize] + self.protection_extra_m[protection as usize]
     }
 
+    /// The largest default standoff of any category and protection level:
+    /// what a site not (yet) in the registry could require.
+    ///
+    /// # Units
+    /// metres
+    pub fn max_default_standoff_m(&self) -> f64 {
+        let cat = self.standoff_m.iter().copied().fold(0.0, f64::max);
+        let extra = self.protection_extra_m.iter().copied().fold(0.0, f64::max);
+        cat + extra
+    }
+
     /// Standoff that applies to `site`: its explicit `standoff_m`, else the policy default.
     ///
     /// # Units

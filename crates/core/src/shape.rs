@@ -314,7 +314,7 @@ impl Shape {
 
     /// One vertex of each connected part: if a part of one shape lies
     /// inside the other shape without any edges crossing, this vertex is inside.
-    fn representatives(&self) -> impl Iterator<Item = &Vertex> {
+    pub(crate) fn representatives(&self) -> impl Iterator<Item = &Vertex> {
         self.points
             .iter()
             .chain(self.lines.iter().map(|l| &l[0]))

@@ -87,6 +87,8 @@ pub struct SiteLabel<'a> {
     pub category: Category,
     /// Protection level.
     pub protection: Protection,
+    /// When the site was last verified (ISO 8601 date text), if the source said.
+    pub last_verified: Option<Cow<'a, str>>,
 }
 
 impl SiteLabel<'_> {

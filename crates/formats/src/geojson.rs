@@ -479,6 +479,12 @@ fn array<'v>(v: &'v Value, what: &str) -> Result<&'v Vec<Value>, String> {
         .ok_or_else(|| format!("{what} coordinates must be an array, found {}", kind_of(v)))
 }
 
+/// Parse a GeoJSON geometry object (WGS84 lon/lat), checking its structure
+/// but not its validity ([`crate::validate_geometry`] does that).
+pub fn parse_geometry(g: &Value) -> Result<Geometry<f64>, String> {
+    geometry_from_value(g, 0)
+}
+
 /// Parse a GeoJSON geometry object, checking structure but not validity.
 pub(crate) fn geometry_from_value(g: &Value, depth: usize) -> Result<Geometry<f64>, String> {
     if depth > 8 {

@@ -29,6 +29,6 @@ pub use canonical::{canonical_properties, content_hash, hex, site_hash, BadPrope
 pub use digest::{BadDigest, Digest};
 pub use registry::{
     BatchCounts, BatchInfo, BatchMeta, ChangeEntry, ChangeKind, FileHandle, Finding, FindingKind,
-    ImportSession, ImportSummary, LoadedIndex, PackedSites, Registry, SourceMeta, Stats,
-    StoreError, UnknownChangeKind, APPLICATION_ID, SCHEMA_VERSION,
+    ImportSession, ImportSummary, LoadedIndex, PackedSites, Registry, SourceCoverage, SourceMeta,
+    Stats, StoreError, UnknownChangeKind, APPLICATION_ID, SCHEMA_VERSION,
 };

@@ -390,10 +390,11 @@ impl Registry {
             tx.execute_batch(sql).map_err(sq)?;
             tx.pragma_update(None, "user_version", (i + 1) as i32)
                 .map_err(sq)?;
-            if i + 1 == 3 {
-                // The source log starts with each source as it stands.
-                crate::sources::seed(&tx).map_err(sq)?;
-            }
+        }
+        if version < 3 {
+            // The source log starts with each source as it stands (after every
+            // migration, so that it reads the columns the latest schema has).
+            crate::sources::seed(&tx).map_err(sq)?;
         }
         tx.commit().map_err(sq)
     }
@@ -731,9 +732,10 @@ impl Registry {
     pub fn source_log(&self) -> Result<Vec<(i64, i64, SourceMeta)>, StoreError> {
         let mut st = self
             .conn
-            .prepare(
-                "SELECT batch, revision, name, description, licence, attribution, url FROM source_log ORDER BY seq",
-            )
+            .prepare(&format!(
+                "SELECT batch, revision, {} FROM source_log ORDER BY seq",
+                crate::sources::META_COLUMNS
+            ))
             .map_err(|e| self.err(e))?;
         let v = st
             .query_map([], |r| {
@@ -745,13 +747,43 @@ impl Registry {
         v
     }
 
+    /// The sources' declared coverage as it stood at `revision` (the current
+    /// one when `None`), in source-name order: read from the source log,
+    /// whose chain is checked first — a coverage edited outside nostrike is
+    /// damage, never a quiet answer.
+    pub fn coverage_at(
+        &self,
+        revision: Option<i64>,
+    ) -> Result<Vec<(String, SourceCoverage)>, StoreError> {
+        let findings = crate::sources::verify(&self.conn).map_err(|e| self.err(e))?;
+        if let Some(first) = findings.first() {
+            return Err(self.damaged(format!("{first}; run `nostrike verify`")));
+        }
+        let rev = match revision {
+            Some(r) => r,
+            None => self.revision()?,
+        };
+        let mut latest: std::collections::BTreeMap<String, Option<SourceCoverage>> =
+            Default::default();
+        for (_, r, m) in self.source_log()? {
+            if r <= rev {
+                latest.insert(m.name, m.coverage);
+            }
+        }
+        Ok(latest
+            .into_iter()
+            .filter_map(|(n, c)| c.map(|c| (n, c)))
+            .collect())
+    }
+
     /// Sources and their metadata.
     pub fn sources(&self) -> Result<Vec<SourceMeta>, StoreError> {
         let mut st = self
             .conn
-            .prepare(
-                "SELECT name, description, licence, attribution, url FROM sources ORDER BY name",
-            )
+            .prepare(&format!(
+                "SELECT {} FROM sources ORDER BY name",
+                crate::sources::META_COLUMNS
+            ))
             .map_err(|e| self.err(e))?;
         let v = st
             .query_map([], |r| crate::sources::read_meta(r, 0))

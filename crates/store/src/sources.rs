@@ -13,7 +13,11 @@
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::canonical::Enc;
-use crate::registry::SourceMeta;
+use crate::registry::{SourceCoverage, SourceMeta};
+
+/// The columns [`read_meta`] reads, in order.
+pub(crate) const META_COLUMNS: &str =
+    "name, description, licence, attribution, url, coverage, coverage_how";
 
 /// Schema of the source log (migration to schema version 3).
 pub(crate) const MIGRATION: &str = r#"
@@ -38,9 +42,12 @@ CREATE TRIGGER source_log_no_delete BEFORE DELETE ON source_log
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// One entry's hash: its predecessor's, its place and the source's fields.
+/// A declared coverage is appended after the other fields (the word
+/// `coverage`, the WKB, how it was declared); entries without one hash
+/// exactly as before schema 4.
 fn entry_hash(prev: &str, batch: i64, revision: i64, m: &SourceMeta) -> String {
-    Enc(Vec::new())
-        .text("nostrike source log v1")
+    let mut e = Enc(Vec::new());
+    e.text("nostrike source log v1")
         .text(prev)
         .i64(batch)
         .i64(revision)
@@ -48,12 +55,14 @@ fn entry_hash(prev: &str, batch: i64, revision: i64, m: &SourceMeta) -> String {
         .opt_text(m.description.as_deref())
         .opt_text(m.licence.as_deref())
         .opt_text(m.attribution.as_deref())
-        .opt_text(m.url.as_deref())
-        .sha256_hex()
+        .opt_text(m.url.as_deref());
+    if let Some(c) = &m.coverage {
+        e.text("coverage").bytes(&c.wkb).text(&c.how);
+    }
+    e.sha256_hex()
 }
 
-/// A source's metadata from the columns `name, description, licence,
-/// attribution, url` starting at column `at`.
+/// A source's metadata from the columns [`META_COLUMNS`] starting at column `at`.
 pub(crate) fn read_meta(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<SourceMeta> {
     Ok(SourceMeta {
         name: r.get(at)?,
@@ -61,12 +70,22 @@ pub(crate) fn read_meta(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<So
         licence: r.get(at + 2)?,
         attribution: r.get(at + 3)?,
         url: r.get(at + 4)?,
+        coverage: match (
+            r.get::<_, Option<Vec<u8>>>(at + 5)?,
+            r.get::<_, Option<String>>(at + 6)?,
+        ) {
+            (Some(wkb), how) => Some(SourceCoverage {
+                wkb,
+                how: how.unwrap_or_default(),
+            }),
+            (None, _) => None,
+        },
     })
 }
 
 fn current(tx: &Connection, name: &str) -> rusqlite::Result<Option<SourceMeta>> {
     tx.query_row(
-        "SELECT name, description, licence, attribution, url FROM sources WHERE name = ?1",
+        &format!("SELECT {META_COLUMNS} FROM sources WHERE name = ?1"),
         [name],
         |r| read_meta(r, 0),
     )
@@ -75,7 +94,7 @@ fn current(tx: &Connection, name: &str) -> rusqlite::Result<Option<SourceMeta>> 
 
 fn last_entry(tx: &Connection, name: &str) -> rusqlite::Result<Option<SourceMeta>> {
     tx.query_row(
-        "SELECT name, description, licence, attribution, url FROM source_log WHERE name = ?1 ORDER BY seq DESC LIMIT 1",
+        &format!("SELECT {META_COLUMNS} FROM source_log WHERE name = ?1 ORDER BY seq DESC LIMIT 1"),
         [name],
         |r| read_meta(r, 0),
     )
@@ -83,19 +102,21 @@ fn last_entry(tx: &Connection, name: &str) -> rusqlite::Result<Option<SourceMeta
 }
 
 /// Log the source `name` as it now stands in `sources`, if it differs from
-/// its last entry (or has none).
+/// its last entry (or has none). Returns whether its coverage changed.
 pub(crate) fn record(
     tx: &Connection,
     name: &str,
     batch: i64,
     revision: i64,
-) -> rusqlite::Result<()> {
+) -> rusqlite::Result<bool> {
     let Some(now) = current(tx, name)? else {
-        return Ok(());
+        return Ok(false);
     };
-    if last_entry(tx, name)?.as_ref() == Some(&now) {
-        return Ok(());
+    let last = last_entry(tx, name)?;
+    if last.as_ref() == Some(&now) {
+        return Ok(false);
     }
+    let coverage_changed = last.and_then(|l| l.coverage) != now.coverage;
     let prev: String = tx
         .query_row(
             "SELECT entry_hash FROM source_log ORDER BY seq DESC LIMIT 1",
@@ -105,17 +126,21 @@ pub(crate) fn record(
         .optional()?
         .unwrap_or_else(|| GENESIS.to_string());
     let hash = entry_hash(&prev, batch, revision, &now);
+    let (coverage, how) = match &now.coverage {
+        Some(c) => (Some(&c.wkb), Some(&c.how)),
+        None => (None, None),
+    };
     tx.execute(
-        "INSERT INTO source_log (batch, revision, name, description, licence, attribution, url, prev_hash, entry_hash)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        params![batch, revision, now.name, now.description, now.licence, now.attribution, now.url, prev, hash],
+        "INSERT INTO source_log (batch, revision, name, description, licence, attribution, url, prev_hash, entry_hash, coverage, coverage_how)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        params![batch, revision, now.name, now.description, now.licence, now.attribution, now.url, prev, hash, coverage, how],
     )?;
     tx.execute(
         "INSERT INTO meta (key, value) VALUES ('source_log_head', ?1)
          ON CONFLICT(key) DO UPDATE SET value = excluded.value",
         [&hash],
     )?;
-    Ok(())
+    Ok(coverage_changed)
 }
 
 /// Give every existing source its first entry (when the log is created).
@@ -144,13 +169,13 @@ pub(crate) fn verify(tx: &Connection) -> rusqlite::Result<Vec<String>> {
     let mut prev = GENESIS.to_string();
     {
         let mut st = tx.prepare(
-            "SELECT seq, batch, revision, name, description, licence, attribution, url, prev_hash, entry_hash FROM source_log ORDER BY seq",
+            &format!("SELECT seq, batch, revision, prev_hash, entry_hash, {META_COLUMNS} FROM source_log ORDER BY seq"),
         )?;
         let mut rows = st.query([])?;
         while let Some(r) = rows.next()? {
             let seq: i64 = r.get(0)?;
-            let m = read_meta(r, 3)?;
-            let (stored_prev, stored): (String, String) = (r.get(8)?, r.get(9)?);
+            let m = read_meta(r, 5)?;
+            let (stored_prev, stored): (String, String) = (r.get(3)?, r.get(4)?);
             if stored_prev != prev {
                 findings.push(format!(
                     "source log entry {seq} ({}) does not follow the entry before it (entries removed or inserted outside nostrike)",
@@ -197,6 +222,7 @@ pub(crate) fn verify(tx: &Connection) -> rusqlite::Result<Vec<String>> {
                     licence: None,
                     attribution: None,
                     url: None,
+                    coverage: None,
                 });
                 let mut fields = Vec::new();
                 for (field, a, b) in [
@@ -213,6 +239,9 @@ pub(crate) fn verify(tx: &Connection) -> rusqlite::Result<Vec<String>> {
                         };
                         fields.push(format!("{field} {} (logged {})", show(b), show(a)));
                     }
+                }
+                if logged.coverage != now.coverage {
+                    fields.push("coverage".to_string());
                 }
                 findings.push(format!(
                     "source {n:?} was edited outside nostrike: {}",

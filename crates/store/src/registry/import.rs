@@ -299,6 +299,15 @@ impl ImportSession<'_> {
         }
     }
 
+    /// Declare `source`'s coverage (replacing what it had) when the import
+    /// commits: it is logged with the source and, if it changed, makes a new
+    /// revision even when no site changed.
+    pub fn set_coverage(&mut self, source: &str, coverage: SourceCoverage) {
+        for f in self.files.iter_mut().filter(|f| f.source.name == source) {
+            f.source.coverage = Some(coverage.clone());
+        }
+    }
+
     /// Register a file (batch) whose sites belong to `source`.
     pub fn file(&mut self, source: &SourceMeta, meta: &BatchMeta) -> FileHandle {
         let batch = self.next_batch;
@@ -327,14 +336,21 @@ impl ImportSession<'_> {
         let (s, m, batch) = (&fb.source, &fb.meta, fb.batch);
         self.tx
             .execute(
-                "INSERT INTO sources (name, description, licence, attribution, url) VALUES (?1, ?2, ?3, ?4, ?5)
+                "INSERT INTO sources (name, description, licence, attribution, url, coverage, coverage_how) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
                  ON CONFLICT(name) DO UPDATE SET description = coalesce(excluded.description, description),
                    licence = coalesce(excluded.licence, licence), attribution = coalesce(excluded.attribution, attribution),
-                   url = coalesce(excluded.url, url)",
-                params![s.name, s.description, s.licence, s.attribution, s.url],
+                   url = coalesce(excluded.url, url), coverage = coalesce(excluded.coverage, coverage),
+                   coverage_how = CASE WHEN excluded.coverage IS NULL THEN coverage_how ELSE excluded.coverage_how END",
+                params![
+                    s.name,
+                    s.description,
+                    s.licence,
+                    s.attribution,
+                    s.url,
+                    s.coverage.as_ref().map(|c| &c.wkb),
+                    s.coverage.as_ref().map(|c| &c.how)
+                ],
             )
-            .map_err(self.sq())?;
-        crate::sources::record(&self.tx, &s.name, batch, self.old_revision + 1)
             .map_err(self.sq())?;
         self.tx
             .execute(
@@ -620,6 +636,22 @@ impl ImportSession<'_> {
         }
         for f in 0..self.files.len() {
             self.ensure_batch_row(f)?;
+            // The source as this file left it (metadata, coverage) is logged
+            // once; a new coverage makes a new revision even with no site changed.
+            let (name, batch) = (self.files[f].source.name.clone(), self.files[f].batch);
+            if let Some(c) = &self.files[f].source.coverage {
+                self.tx
+                    .execute(
+                        "UPDATE sources SET coverage = ?2, coverage_how = ?3 WHERE name = ?1",
+                        params![name, c.wkb, c.how],
+                    )
+                    .map_err(self.sq())?;
+            }
+            if crate::sources::record(&self.tx, &name, batch, self.old_revision + 1)
+                .map_err(self.sq())?
+            {
+                self.changed = true;
+            }
             if !self.files[f].meta.replace {
                 continue;
             }

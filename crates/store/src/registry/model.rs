@@ -102,6 +102,18 @@ pub struct SourceMeta {
     pub attribution: Option<String>,
     /// Where it came from.
     pub url: Option<String>,
+    /// The region the source claims to be complete for, if declared.
+    pub coverage: Option<SourceCoverage>,
+}
+
+/// A source's declared coverage: where it claims to hold every protected site.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceCoverage {
+    /// A Polygon or MultiPolygon as canonical WKB (WGS84 lon/lat).
+    pub wkb: Vec<u8>,
+    /// How it was declared, in words (a file and its SHA-256, or the
+    /// features' extent and its buffer).
+    pub how: String,
 }
 
 /// What an import batch records about itself.

@@ -3,7 +3,7 @@
 /// `PRAGMA application_id` of a nostrike registry ("NSTR").
 pub const APPLICATION_ID: i32 = 0x4E53_5452;
 /// The schema version this build writes and reads (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i32 = 3;
+pub const SCHEMA_VERSION: i32 = 4;
 
 pub(super) const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -99,4 +99,15 @@ DROP INDEX changes_site;
 DROP INDEX changes_revision;
 "#,
     crate::sources::MIGRATION,
+    // Schema 4: declared coverage per source; the packed index gains each
+    // site's last-verified date (format 2), so the old image is dropped
+    // and rebuilt when the registry is opened for writing.
+    r#"
+ALTER TABLE sources ADD COLUMN coverage BLOB;
+ALTER TABLE sources ADD COLUMN coverage_how TEXT;
+ALTER TABLE source_log ADD COLUMN coverage BLOB;
+ALTER TABLE source_log ADD COLUMN coverage_how TEXT;
+DELETE FROM packed;
+DELETE FROM meta WHERE key = 'packed_root';
+"#,
 ];

@@ -1,0 +1,269 @@
+//! End-to-end tests of what makes the data accountable: declared coverage
+//! (an area no source covers is never a clear), staleness, and the report
+//! fields that say so — through the real binary.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+
+mod support;
+
+use serde_json::Value;
+use support::{code, ns, validate};
+
+const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../data");
+
+fn data(name: &str) -> PathBuf {
+    Path::new(DATA).join(name)
+}
+
+/// A registry with the sites of one shipped extract (`helsinki` or
+/// `andorra-2013`), their coverage declared from `coverage` if given.
+fn registry(dir: &Path, extract: &str, coverage: Option<&str>) -> PathBuf {
+    let reg = dir.join("r.db");
+    ns(&reg).arg("init").assert().success();
+    let mut c = ns(&reg);
+    c.arg("import")
+        .arg(data(&format!("{extract}-sites.geojson")));
+    if let Some(cov) = coverage {
+        c.arg("--coverage").arg(cov);
+    }
+    c.assert().success();
+    reg
+}
+
+fn json_check(reg: &Path, args: &[&str]) -> (i32, Value) {
+    let (c, out, err) = code(ns(reg).arg("check").args(args).args(["--format", "json"]));
+    let v: Value =
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}\n{err}"));
+    validate(&v);
+    (c, v)
+}
+
+/// The Andorra extract's declared coverage (its header's bounding box, about 29 × 25 km).
+fn coverage_file() -> String {
+    data("andorra-2013-coverage.geojson").display().to_string()
+}
+
+fn andorra(dir: &Path, coverage: Option<&str>) -> PathBuf {
+    registry(dir, "andorra-2013", coverage)
+}
+
+fn helsinki(dir: &Path, coverage: Option<&str>) -> PathBuf {
+    registry(dir, "helsinki", coverage)
+}
+
+#[test]
+fn a_point_outside_every_coverage_is_uncovered_with_exit_5() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = andorra(dir.path(), Some(&coverage_file()));
+    // Sydney, checked against an Andorra registry: no hits, and no data either.
+    let (c, v) = json_check(&reg, &["--point", "-33.8568,151.2153", "--buffer", "100m"]);
+    assert_eq!(c, 5, "{v}");
+    assert_eq!(v["verdict"], "uncovered");
+    let area = &v["areas"][0];
+    assert_eq!(area["verdict"], "uncovered");
+    assert_eq!(area["coverage"]["uncovered"], true);
+    assert_eq!(area["coverage"]["covered_by"], serde_json::json!([]));
+    assert_eq!(v["coverage"]["declared"][0]["source"], "andorra-2013-sites");
+    assert!(v["coverage"]["note"].is_null());
+    // Inside the extract, on a mountainside away from every site: covered, and clear.
+    let (c, v) = json_check(&reg, &["--point", "42.5200,1.4700", "--buffer", "200m"]);
+    let area = &v["areas"][0];
+    assert_eq!(
+        area["coverage"]["covered_by"][0], "andorra-2013-sites",
+        "{v}"
+    );
+    assert_eq!(c, 0, "{v}");
+    // The table says so in words, and the exit code is the same.
+    let (c, out, _) = code(ns(&reg).args(["check", "--point", "-33.8568,151.2153"]));
+    assert_eq!(c, 5);
+    assert!(out.contains("UNCOVERED"), "{out}");
+    assert!(out.contains("(exit 5)"), "{out}");
+}
+
+#[test]
+fn latitude_and_longitude_swapped_in_a_batch_are_uncovered() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = andorra(dir.path(), Some(&coverage_file()));
+    // Two copies of one aim point: one right, one with the axes swapped
+    // (42.52 E, 1.47 N lies in the Indian Ocean off Somalia, far from any site).
+    let areas = dir.path().join("areas.geojson");
+    std::fs::write(
+        &areas,
+        r#"{"type":"FeatureCollection","features":[
+{"type":"Feature","properties":{"id":"right","buffer_m":10},"geometry":{"type":"Point","coordinates":[1.4700,42.5200]}},
+{"type":"Feature","properties":{"id":"swapped","buffer_m":10},"geometry":{"type":"Point","coordinates":[42.5200,1.4700]}}]}"#,
+    )
+    .unwrap();
+    let (c, v) = json_check(&reg, &["--areas", areas.to_str().unwrap()]);
+    assert_eq!(v["areas"][1]["id"], "swapped");
+    assert_eq!(v["areas"][1]["verdict"], "uncovered", "{v}");
+    assert_eq!(v["areas"][0]["coverage"]["uncovered"], false, "{v}");
+    assert_eq!(v["areas"][0]["verdict"], "clear", "{v}");
+    assert_eq!(c, 5, "{v}");
+}
+
+#[test]
+fn a_conflict_outranks_uncovered_and_caution_does_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = dir.path().join("r.db");
+    ns(&reg).arg("init").assert().success();
+    let sites = dir.path().join("edge.geojson");
+    std::fs::write(
+        &sites,
+        r#"{"type":"FeatureCollection","features":[
+{"type":"Feature","properties":{"id":"m1","category":"museum","name":"At the edge"},"geometry":{"type":"Point","coordinates":[10.0,50.0]}}]}"#,
+    )
+    .unwrap();
+    let cov = dir.path().join("cov.geojson");
+    // A coverage only ±0.01° around the museum: every reach leaves it.
+    std::fs::write(
+        &cov,
+        r#"{"type":"Polygon","coordinates":[[[9.99,49.99],[10.01,49.99],[10.01,50.01],[9.99,50.01],[9.99,49.99]]]}"#,
+    )
+    .unwrap();
+    ns(&reg)
+        .arg("import")
+        .arg(&sites)
+        .arg("--coverage")
+        .arg(&cov)
+        .assert()
+        .success();
+    // 70 m from the museum: a conflict, and uncovered too.
+    let (c, v) = json_check(&reg, &["--point", "50.0,10.001", "--buffer", "10m"]);
+    assert_eq!((c, v["verdict"].as_str().unwrap()), (4, "conflict"), "{v}");
+    assert_eq!(v["areas"][0]["coverage"]["uncovered"], true);
+    // Within the caution margin only: uncovered outranks caution.
+    let (c, v) = json_check(&reg, &["--point", "50.0,10.0045", "--buffer", "10m"]);
+    assert_eq!(v["areas"][0]["hits"][0]["verdict"], "caution", "{v}");
+    assert_eq!((c, v["verdict"].as_str().unwrap()), (5, "uncovered"), "{v}");
+}
+
+#[test]
+fn no_declared_coverage_is_said_in_every_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = helsinki(dir.path(), None);
+    // Sydney again: without declared coverage the answer stays a clear,
+    // and every report says what that clear does not mean.
+    let (c, v) = json_check(&reg, &["--point", "-33.8568,151.2153"]);
+    assert_eq!(c, 0, "{v}");
+    assert!(v["coverage"]["note"]
+        .as_str()
+        .is_some_and(|n| n.contains("no source declares its coverage")));
+    assert!(v["areas"][0]["coverage"].is_null());
+    let (_, table, _) = code(ns(&reg).args(["check", "--point", "-33.8568,151.2153"]));
+    assert!(table.contains("no source declares its coverage"), "{table}");
+    let (_, gj, _) = code(ns(&reg).args([
+        "check",
+        "--point",
+        "-33.8568,151.2153",
+        "--format",
+        "geojson",
+    ]));
+    let gj: Value = serde_json::from_str(&gj).unwrap();
+    assert!(gj["coverage"]["note"].is_string(), "{gj}");
+}
+
+#[test]
+fn coverage_declared_on_its_own_is_a_logged_revision_and_as_of_sees_the_past() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = andorra(dir.path(), None);
+    let before: Value =
+        serde_json::from_str(&code(ns(&reg).args(["stats", "--format", "json"])).1).unwrap();
+    let (c, _, err) = code(ns(&reg).args(["coverage", "andorra-2013-sites", &coverage_file()]));
+    assert_eq!(c, 0, "{err}");
+    let after: Value =
+        serde_json::from_str(&code(ns(&reg).args(["stats", "--format", "json"])).1).unwrap();
+    assert_eq!(after["revision"], 2);
+    assert_eq!(after["content_hash"], before["content_hash"]);
+    let (_, log, _) = code(ns(&reg).arg("log"));
+    assert!(log.contains("coverage by tester"), "{log}");
+    let (_, sources, _) = code(ns(&reg).args(["sources", "--format", "json"]));
+    let sources: Value = serde_json::from_str(&sources).unwrap();
+    assert!(sources[0]["coverage"]
+        .as_str()
+        .is_some_and(|h| h.contains("andorra-2013-coverage.geojson")));
+    assert_eq!(sources[0]["sites"], 66);
+    assert!(sources[0]["last_import"].is_string());
+    let (c, _) = json_check(&reg, &["--point", "-33.8568,151.2153"]);
+    assert_eq!(c, 5);
+    // At revision 1 no coverage was declared: the same check was a clear then.
+    let (c, v) = json_check(&reg, &["--point", "-33.8568,151.2153", "--as-of", "1"]);
+    assert_eq!(c, 0, "{v}");
+    assert!(v["coverage"]["note"].is_string());
+    // A source that does not exist is an error that says so.
+    let (c, _, err) = code(ns(&reg).args(["coverage", "nosuch", &coverage_file()]));
+    assert_eq!(c, 1);
+    assert!(err.contains("no source named \"nosuch\""), "{err}");
+}
+
+#[test]
+fn coverage_edited_outside_nostrike_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = andorra(dir.path(), Some(&coverage_file()));
+    let conn = rusqlite::Connection::open(&reg).unwrap();
+    // Change one byte of the coverage behind the tool's back.
+    let wkb: Vec<u8> = conn
+        .query_row(
+            "SELECT coverage FROM sources WHERE name = 'andorra-2013-sites'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let mut edited = wkb.clone();
+    let n = edited.len();
+    edited[n - 1] ^= 1;
+    conn.execute(
+        "UPDATE sources SET coverage = ?1 WHERE name = 'andorra-2013-sites'",
+        [&edited],
+    )
+    .unwrap();
+    drop(conn);
+    let (c, _, err) = code(ns(&reg).args(["check", "--point", "42.52,1.47"]));
+    assert_eq!(c, 1, "{err}");
+    assert!(
+        err.contains("andorra-2013-sites") && err.contains("coverage"),
+        "{err}"
+    );
+    let (c, out, _) = code(ns(&reg).arg("verify"));
+    assert_eq!(c, 1);
+    assert!(out.contains("coverage"), "{out}");
+}
+
+#[test]
+fn auto_coverage_states_its_extent_and_a_bad_coverage_file_refuses_the_import() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = helsinki(dir.path(), Some("auto"));
+    let (_, sources, _) = code(ns(&reg).args(["sources", "--format", "json"]));
+    let sources: Value = serde_json::from_str(&sources).unwrap();
+    let how = sources[0]["coverage"].as_str().unwrap();
+    assert!(
+        how.starts_with("auto: the extent of") && how.contains("buffered by 1000 m"),
+        "{how}"
+    );
+    // 50 km north of the extract: outside the extent.
+    let (c, _) = json_check(&reg, &["--point", "60.62,24.94"]);
+    assert_eq!(c, 5);
+
+    // A coverage that is a point: the whole import is refused, nothing stored.
+    let reg2 = dir.path().join("r2.db");
+    ns(&reg2).arg("init").assert().success();
+    let bad = dir.path().join("bad.geojson");
+    std::fs::write(&bad, r#"{"type":"Point","coordinates":[24.9,60.1]}"#).unwrap();
+    let (c, _, err) = code(
+        ns(&reg2)
+            .arg("import")
+            .arg(data("helsinki-sites.geojson"))
+            .arg("--coverage")
+            .arg(&bad),
+    );
+    assert_eq!(c, 1);
+    assert!(
+        err.contains("bad.geojson") && err.contains("not a Polygon or MultiPolygon"),
+        "{err}"
+    );
+    let stats: Value =
+        serde_json::from_str(&code(ns(&reg2).args(["stats", "--format", "json"])).1).unwrap();
+    assert_eq!(stats["revision"], 0);
+}
