@@ -267,3 +267,184 @@ fn auto_coverage_states_its_extent_and_a_bad_coverage_file_refuses_the_import() 
         serde_json::from_str(&code(ns(&reg2).args(["stats", "--format", "json"])).1).unwrap();
     assert_eq!(stats["revision"], 0);
 }
+
+// ---- Staleness ---------------------------------------------------------
+
+/// Today minus `days`, as YYYY-MM-DD.
+fn days_ago(days: i64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let t = now - days * 86_400;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = t.div_euclid(86_400) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+#[test]
+fn stale_hits_are_flagged_and_never_lower_a_verdict() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = andorra(dir.path(), None);
+    let p = ["--point", "42.5110,1.5306", "--buffer", "50m"];
+    let (c, v) = json_check(&reg, &p);
+    assert_eq!(c, 4, "{v}");
+    let hits = v["areas"][0]["hits"].as_array().unwrap();
+    assert_eq!(hits.len(), 2);
+    // Nothing in the OpenStreetMap extract was ever verified: every hit is stale,
+    // against its category's limit in the example policy.
+    for h in hits {
+        assert!(h["stale"]["last_verified"].is_null(), "{h}");
+        assert!(h["stale"]["age_days"].is_null(), "{h}");
+        let max = match h["category"].as_str().unwrap() {
+            "medical" => 180,
+            _ => 365,
+        };
+        assert_eq!(h["stale"]["max_age_days"], max, "{h}");
+    }
+    assert_eq!(v["staleness"]["stale_hits"], 2);
+    assert_eq!(v["staleness"]["judged"], true);
+    assert_eq!(v["areas"][0]["data"][0]["never_verified"], 2);
+    assert!(v["areas"][0]["data"][0]["last_import"].is_string());
+
+    // A re-verification ten days ago: a logged change, a new revision and
+    // content hash; that hit is fresh, the verdict unchanged.
+    let before: Value =
+        serde_json::from_str(&code(ns(&reg).args(["stats", "--format", "json"])).1).unwrap();
+    let date = days_ago(10);
+    let (c, _, err) = code(ns(&reg).args([
+        "verify-site",
+        "andorra-2013-sites/osm:way/191582654",
+        "--date",
+        &date,
+        "--by",
+        "Lt. Example",
+    ]));
+    assert_eq!(c, 0, "{err}");
+    let after: Value =
+        serde_json::from_str(&code(ns(&reg).args(["stats", "--format", "json"])).1).unwrap();
+    assert_eq!(after["revision"], 2);
+    assert_ne!(after["content_hash"], before["content_hash"]);
+    let (_, log, _) = code(ns(&reg).arg("log"));
+    assert!(log.contains("verify-site by Lt. Example"), "{log}");
+    ns(&reg).arg("verify").assert().success();
+    let (c, v) = json_check(&reg, &p);
+    assert_eq!(c, 4);
+    let hits = v["areas"][0]["hits"].as_array().unwrap();
+    let andreu = hits
+        .iter()
+        .find(|h| h["source_id"] == "osm:way/191582654")
+        .unwrap();
+    assert!(andreu.get("stale").is_none(), "{andreu}");
+    assert_eq!(v["staleness"]["stale_hits"], 1);
+    let data = &v["areas"][0]["data"][0];
+    assert_eq!(data["last_verified_newest"], date.as_str());
+    assert_eq!(data["never_verified"], 1);
+    // The table marks the stale hit and counts it.
+    let (_, table, _) = code(ns(&reg).arg("check").args(p));
+    assert!(
+        table.contains("STALE    never verified (policy: 180 days)"),
+        "{table}"
+    );
+    assert!(
+        table.contains("1 hit(s) rely on records not verified"),
+        "{table}"
+    );
+
+    // A policy without max_age_days judges nothing stale, and says so.
+    let policy = dir.path().join("p.toml");
+    std::fs::write(
+        &policy,
+        "caution_margin_m = 500.0\n[standoff_m]\ndefault = 200.0\n[protection_extra_m]\ngeneral = 0.0\nspecial = 0.0\nenhanced = 0.0\n",
+    )
+    .unwrap();
+    let (c, v) = json_check(
+        &reg,
+        &[&p[..], &["--policy", policy.to_str().unwrap()]].concat(),
+    );
+    assert_eq!(c, 4);
+    assert_eq!(v["staleness"]["judged"], false);
+    assert!(v["areas"][0]["hits"][0].get("stale").is_none());
+
+    // Refused: a date in the future, a site that does not exist.
+    let (c, _, err) = code(ns(&reg).args([
+        "verify-site",
+        "osm:way/191582654",
+        "--date",
+        "2999-01-01",
+        "--by",
+        "x",
+    ]));
+    assert_eq!(c, 1);
+    assert!(err.contains("future"), "{err}");
+    let (c, _, err) = code(ns(&reg).args(["verify-site", "nope/1", "--date", &date, "--by", "x"]));
+    assert_eq!(c, 1);
+    assert!(err.contains("no live site"), "{err}");
+}
+
+#[test]
+fn sites_stale_lists_what_needs_reverifying_oldest_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = dir.path().join("r.db");
+    ns(&reg).arg("init").assert().success();
+    let sites = dir.path().join("s.geojson");
+    let f = |id: &str, cat: &str, lv: Option<String>| {
+        let lv = lv.map_or("null".to_string(), |d| format!("\"{d}\""));
+        format!(
+            r#"{{"type":"Feature","properties":{{"id":"{id}","category":"{cat}","last_verified":{lv}}},"geometry":{{"type":"Point","coordinates":[10.0,50.0]}}}}"#
+        )
+    };
+    let features = [
+        f("fresh-embassy", "diplomatic", Some(days_ago(30))),
+        f("old-embassy", "diplomatic", Some(days_ago(100))),
+        f("older-museum", "museum", Some(days_ago(400))),
+        f("fresh-museum", "museum", Some(days_ago(300))),
+        f("never", "museum", None),
+    ];
+    std::fs::write(
+        &sites,
+        format!(
+            r#"{{"type":"FeatureCollection","features":[{}]}}"#,
+            features.join(",")
+        ),
+    )
+    .unwrap();
+    ns(&reg).arg("import").arg(&sites).assert().success();
+    let list = |extra: &[&str]| -> Vec<String> {
+        let (c, out, err) = code(
+            ns(&reg)
+                .args(["sites", "--stale", "--format", "json"])
+                .args(extra),
+        );
+        assert_eq!(c, 0, "{err}");
+        let v: Value = serde_json::from_str(&out).unwrap();
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(list(&[]), ["never", "older-museum", "old-embassy"]);
+    assert_eq!(list(&["--category", "diplomatic"]), ["old-embassy"]);
+    let (_, table, _) = code(ns(&reg).args(["sites", "--stale"]));
+    assert!(table.contains("never"), "{table}");
+    // A policy that sets no ages cannot list anything as stale: an error, not an empty list.
+    let policy = dir.path().join("p.toml");
+    std::fs::write(
+        &policy,
+        "caution_margin_m = 0.0\n[standoff_m]\ndefault = 0.0\n[protection_extra_m]\ngeneral = 0.0\nspecial = 0.0\nenhanced = 0.0\n",
+    )
+    .unwrap();
+    let (c, _, err) =
+        code(ns(&reg).args(["sites", "--stale", "--policy", policy.to_str().unwrap()]));
+    assert_eq!(c, 1);
+    assert!(err.contains("max_age_days"), "{err}");
+}

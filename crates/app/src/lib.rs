@@ -6,6 +6,7 @@
 #![deny(missing_docs)]
 
 pub mod coverage;
+pub mod curate;
 mod import;
 pub mod report;
 mod snapshot;

@@ -50,6 +50,18 @@ pub struct Report<'a> {
     /// The sources' declared coverage (empty: none declared, and "no
     /// hits" then says nothing about where the sources have looked).
     pub coverage: &'a [crate::DeclaredCoverage],
+    /// When each source was last imported (seconds since the Unix epoch, UTC), at the checked revision.
+    pub last_import: &'a std::collections::BTreeMap<String, i64>,
+}
+
+impl Report<'_> {
+    /// How many hits rely on a stale record.
+    pub fn stale_hits(&self) -> usize {
+        self.results
+            .iter()
+            .map(|r| r.hits.iter().filter(|h| h.stale.is_some()).count())
+            .sum()
+    }
 }
 
 /// What a report says when no source declares its coverage.
@@ -192,6 +204,9 @@ fn table(r: &Report<'_>, color: bool, verbose: bool) -> anyhow::Result<String> {
         if res.hits.is_empty() {
             continue;
         }
+        for a in data_ages(r, res)? {
+            let _ = writeln!(o, "  data    {}", age_words(&a));
+        }
         let _ = writeln!(
             o,
             "  {:<8} {:>11} {:>11} {:>11} {:>7}  {:<19} {:<9} {:<28} name",
@@ -243,6 +258,14 @@ fn table(r: &Report<'_>, color: bool, verbose: bool) -> anyhow::Result<String> {
                     along.leg + 1
                 );
             }
+            if let Some(st) = &h.stale {
+                let _ = writeln!(
+                    o,
+                    "  {:<8} {}",
+                    paint("STALE", Verdict::Caution, color),
+                    stale_words(st)
+                );
+            }
             if verbose {
                 let _ = writeln!(
                     o,
@@ -258,6 +281,16 @@ fn table(r: &Report<'_>, color: bool, verbose: bool) -> anyhow::Result<String> {
         }
     }
     let _ = writeln!(o);
+    let stale = r.stale_hits();
+    if stale > 0 {
+        let _ = writeln!(
+            o,
+            "{}: {stale} hit(s) rely on records not verified within the policy's max_age_days (or never): re-verify them (the verdict stands)",
+            paint("STALE", Verdict::Caution, color)
+        );
+    } else if !r.policy.judges_staleness() {
+        let _ = writeln!(o, "staleness not judged: the policy sets no max_age_days");
+    }
     let code = exit_code(r.verdict);
     let _ = writeln!(
         o,
@@ -266,6 +299,44 @@ fn table(r: &Report<'_>, color: bool, verbose: bool) -> anyhow::Result<String> {
         verdict_sentence(r.verdict)
     );
     Ok(o)
+}
+
+/// A stale hit in words: when it was last verified, how long ago, and the policy's limit.
+fn stale_words(st: &nostrike_core::Staleness) -> String {
+    match (&st.last_verified, st.age_days) {
+        (Some(v), Some(age)) => format!(
+            "last verified {v}, {age} days before the check (policy: {} days)",
+            st.max_age_days
+        ),
+        (Some(v), None) => format!(
+            "last verified {v:?}, which is not a date (policy: {} days)",
+            st.max_age_days
+        ),
+        (None, _) => format!("never verified (policy: {} days)", st.max_age_days),
+    }
+}
+
+/// One source's data ages for an area, in words.
+fn age_words(a: &SourceAge) -> String {
+    let mut s = format!(
+        "{}: {} hit(s), last imported {}",
+        a.source,
+        a.hits,
+        a.last_import.as_deref().unwrap_or("(unknown)")
+    );
+    match (&a.last_verified_oldest, &a.last_verified_newest) {
+        (Some(o), Some(n)) if o == n => {
+            let _ = write!(s, ", last verified {o}");
+        }
+        (Some(o), Some(n)) => {
+            let _ = write!(s, ", last verified {o} to {n}");
+        }
+        _ => {}
+    }
+    if a.never_verified > 0 {
+        let _ = write!(s, ", {} never verified", a.never_verified);
+    }
+    s
 }
 
 /// The report's header as JSON: everything but the areas.
@@ -289,6 +360,10 @@ pub fn head_value(r: &Report<'_>) -> Value {
         "coverage": {
             "declared": r.coverage,
             "note": r.coverage.is_empty().then_some(NO_COVERAGE_NOTE),
+        },
+        "staleness": {
+            "judged": r.policy.judges_staleness(),
+            "stale_hits": r.stale_hits(),
         },
     })
 }
@@ -369,7 +444,88 @@ struct JsonHit<'a> {
     nearest_on_area: [f64; 2],
     nearest_on_site: [f64; 2],
     #[serde(skip_serializing_if = "Option::is_none")]
+    stale: Option<JsonStale<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     route: Option<JsonRoute>,
+}
+
+/// A hit's stale record in the JSON report.
+#[derive(Serialize)]
+struct JsonStale<'a> {
+    last_verified: Option<&'a str>,
+    age_days: Option<i64>,
+    max_age_days: u32,
+}
+
+fn json_stale(h: &nostrike_core::Hit) -> Option<JsonStale<'_>> {
+    h.stale.as_ref().map(|s| JsonStale {
+        last_verified: s.last_verified.as_deref(),
+        age_days: s.age_days,
+        max_age_days: s.max_age_days,
+    })
+}
+
+/// The data one area's hits relied on, per source: when the source was
+/// last imported and how old the hits' verifications are.
+#[derive(Serialize, Debug, Clone, PartialEq)]
+pub struct SourceAge {
+    /// The source.
+    pub source: String,
+    /// When the source was last imported (UTC), at the checked revision.
+    pub last_import: Option<String>,
+    /// How many of the area's hits came from it.
+    pub hits: usize,
+    /// The oldest `last_verified` among them.
+    pub last_verified_oldest: Option<String>,
+    /// The newest `last_verified` among them.
+    pub last_verified_newest: Option<String>,
+    /// How many of them have no (readable) `last_verified`.
+    pub never_verified: usize,
+}
+
+/// Per source, the data an area's hits relied on, in source order.
+fn data_ages(r: &Report<'_>, res: &AreaResult) -> Result<Vec<SourceAge>, nostrike_core::SetError> {
+    let mut by: std::collections::BTreeMap<String, (SourceAge, Option<i64>, Option<i64>)> =
+        Default::default();
+    for h in &res.hits {
+        let s = r.index.label(h.site)?;
+        let e = by.entry(s.source.to_string()).or_insert_with(|| {
+            (
+                SourceAge {
+                    source: s.source.to_string(),
+                    last_import: r
+                        .last_import
+                        .get(s.source.as_ref())
+                        .map(|t| nostrike_core::time::format_utc(*t)),
+                    hits: 0,
+                    last_verified_oldest: None,
+                    last_verified_newest: None,
+                    never_verified: 0,
+                },
+                None,
+                None,
+            )
+        });
+        e.0.hits += 1;
+        let at = s
+            .last_verified
+            .as_deref()
+            .and_then(|t| nostrike_core::time::parse_utc(t.trim()).ok());
+        match (at, s.last_verified.as_deref()) {
+            (Some(t), Some(text)) => {
+                if e.1.is_none_or(|o| t < o) {
+                    e.1 = Some(t);
+                    e.0.last_verified_oldest = Some(text.to_string());
+                }
+                if e.2.is_none_or(|n| t > n) {
+                    e.2 = Some(t);
+                    e.0.last_verified_newest = Some(text.to_string());
+                }
+            }
+            _ => e.0.never_verified += 1,
+        }
+    }
+    Ok(by.into_values().map(|v| v.0).collect())
 }
 
 /// Where along a route a hit's site is within reach (route areas only).
@@ -450,6 +606,7 @@ impl Serialize for JsonHits<'_> {
                 bearing_deg: h.bearing_deg,
                 nearest_on_area: [h.nearest_on_area.x, h.nearest_on_area.y],
                 nearest_on_site: [h.nearest_on_site.x, h.nearest_on_site.y],
+                stale: json_stale(h),
                 route: route_of(self.index, route.as_ref(), h)
                     .map_err(serde::ser::Error::custom)?,
             })?;
@@ -468,6 +625,7 @@ struct JsonArea<'a> {
     location_error_m: f64,
     verdict: &'static str,
     coverage: Option<JsonCoverage<'a>>,
+    data: Vec<SourceAge>,
     hits: JsonHits<'a>,
     not_valid_at_check_time: Vec<NotValid>,
 }
@@ -505,6 +663,7 @@ fn json_area<'a>(
         location_error_m: area.location_error_m,
         verdict: res.verdict.as_str(),
         coverage: json_coverage(res),
+        data: data_ages(r, res)?,
         hits: JsonHits {
             hits: &res.hits,
             index: r.index,
@@ -677,6 +836,8 @@ fn compact_area(
     key_word(o, b",\"verdict\":", res.verdict.as_str());
     o.extend_from_slice(b",\"coverage\":");
     serde_json::to_writer(&mut *o, &json_coverage(res))?;
+    o.extend_from_slice(b",\"data\":");
+    serde_json::to_writer(&mut *o, &data_ages(r, res).map_err(std::io::Error::other)?)?;
     o.extend_from_slice(b",\"hits\":[");
     r.index.warm_labels(&mut res.hits.iter().map(|h| h.site));
     let route = route_of_area(area).map_err(std::io::Error::other)?;
@@ -712,6 +873,10 @@ fn compact_area(
         }
         key_pair(o, b",\"nearest_on_area\":", h.nearest_on_area);
         key_pair(o, b",\"nearest_on_site\":", h.nearest_on_site);
+        if let Some(st) = json_stale(h) {
+            o.extend_from_slice(b",\"stale\":");
+            serde_json::to_writer(&mut *o, &st)?;
+        }
         if let Some(along) = route_of(r.index, route.as_ref(), h).map_err(std::io::Error::other)? {
             o.extend_from_slice(b",\"route\":{\"leg\":");
             o.extend_from_slice(along.leg.to_string().as_bytes());
@@ -844,7 +1009,7 @@ fn geojson(r: &Report<'_>) -> anyhow::Result<String> {
         for h in &res.hits {
             let s = r.index.label(h.site)?;
             let along = route_of(r.index, route.as_ref(), h).map_err(anyhow::Error::msg)?;
-            let props = json!({"area_id": area.id, "site_id": s.key(), "name": s.name, "category": s.category.as_str(), "protection": s.protection.as_str(), "verdict": h.verdict.as_str(), "distance_m": h.distance_m, "required_m": h.required_m, "margin_m": h.margin_m, "bearing_deg": h.bearing_deg, "route": along});
+            let props = json!({"area_id": area.id, "site_id": s.key(), "name": s.name, "category": s.category.as_str(), "protection": s.protection.as_str(), "verdict": h.verdict.as_str(), "distance_m": h.distance_m, "required_m": h.required_m, "margin_m": h.margin_m, "bearing_deg": h.bearing_deg, "route": along, "stale": json_stale(h)});
             let mut sp = props.clone();
             sp["role"] = "site".into();
             features.push(feature(&r.index.geometry(h.site)?, sp));
@@ -875,6 +1040,7 @@ fn geojson(r: &Report<'_>) -> anyhow::Result<String> {
         "registry",
         "policy",
         "coverage",
+        "staleness",
     ] {
         top.insert(k.into(), head[k].clone());
     }
@@ -914,6 +1080,8 @@ fn csv(r: &Report<'_>) -> anyhow::Result<String> {
         "route_leg",
         "along_route_m",
         "within_required_m",
+        "last_verified",
+        "stale",
     ])?;
     for ((area, input), res) in r.areas.iter().zip(r.results) {
         let read_as = guard(&input.how).into_owned();
@@ -931,7 +1099,7 @@ fn csv(r: &Report<'_>) -> anyhow::Result<String> {
                 .into_iter()
                 .chain(std::iter::repeat_n("", 15))
                 .chain([rev.as_str(), r.content_hash.as_str(), r.checked_at.as_str()])
-                .chain([covered_by.as_str(), "", "", ""]);
+                .chain([covered_by.as_str(), "", "", "", "", ""]);
             w.write_record(row)?;
         }
         let route = route_of_area(area).map_err(anyhow::Error::msg)?;
@@ -998,6 +1166,11 @@ fn csv(r: &Report<'_>) -> anyhow::Result<String> {
                 leg,
                 at,
                 within,
+                guard(s.last_verified.as_deref().unwrap_or("")).into_owned(),
+                match (&h.stale, counted) {
+                    (Some(st), true) => stale_words(st),
+                    _ => String::new(),
+                },
             ])
         };
         for h in &res.hits {
@@ -1142,7 +1315,7 @@ fn kml(r: &Report<'_>) -> anyhow::Result<String> {
             };
             let _ = writeln!(
                 o,
-                "<Placemark><name>{} {}</name><description>{} {}; distance {:.1} m, required {:.1} m, margin {:.1} m{along}</description><styleUrl>#{}</styleUrl>{}</Placemark>",
+                "<Placemark><name>{} {}</name><description>{} {}; distance {:.1} m, required {:.1} m, margin {:.1} m{along}{}</description><styleUrl>#{}</styleUrl>{}</Placemark>",
                 verdict_word(h.verdict),
                 xml(&s.name),
                 xml(&s.key()),
@@ -1150,6 +1323,10 @@ fn kml(r: &Report<'_>) -> anyhow::Result<String> {
                 h.distance_m,
                 h.required_m,
                 h.margin_m,
+                h.stale
+                    .as_ref()
+                    .map(|st| format!("; STALE: {}", xml(&stale_words(st))))
+                    .unwrap_or_default(),
                 h.verdict.as_str(),
                 kml_geometry(&r.index.geometry(h.site)?)
             );
@@ -1177,6 +1354,8 @@ mod tests {
     use super::*;
     use nostrike_core::{Category, Checker, Site, SiteIndex};
 
+    static NO_IMPORTS: std::collections::BTreeMap<String, i64> = std::collections::BTreeMap::new();
+
     /// A report of `results` for `areas`, with fixed times and a name that needs escaping.
     fn test_report<'a>(
         index: &'a SiteIndex,
@@ -1199,6 +1378,7 @@ mod tests {
             results,
             verdict: nostrike_core::run_verdict(results),
             coverage: &[],
+            last_import: &NO_IMPORTS,
         }
     }
 
@@ -1243,10 +1423,19 @@ mod tests {
             if i % 5 == 2 {
                 s.standoff_m = Some(12.5);
             }
+            // Stale, not a date, fresh (at the check time, 2001-09-09), never verified.
+            s.last_verified = [Some("1990-05-01"), Some("soon"), Some("2001-08-01"), None][i % 4]
+                .map(str::to_string);
             sites.push(s);
         }
         let index = SiteIndex::build(sites).expect("index");
-        let policy = Policy::zero();
+        let mut policy = Policy::builder("zero, one year")
+            .default_standoff_m(0.0)
+            .default_max_age_days(365);
+        for p in nostrike_core::Protection::ALL {
+            policy = policy.protection_extra_m(*p, 0.0);
+        }
+        let policy = policy.build().expect("policy");
         let areas: Vec<(Area, AreaInput)> = vec![
             (
                 Area::point("a \"1\"", 24.9405, 60.17, 2_000.0),
@@ -1314,6 +1503,15 @@ mod tests {
             results[0].not_valid.len()
         );
         assert!(results[1].hits.iter().any(|h| h.bearing_deg.is_none()));
+        // Stale hits of every kind, and fresh ones.
+        let stale: Vec<_> = results[0].hits.iter().map(|h| h.stale.as_ref()).collect();
+        assert!(stale
+            .iter()
+            .any(|s| s.is_some_and(|s| s.age_days.is_some())));
+        assert!(stale
+            .iter()
+            .any(|s| s.is_some_and(|s| s.age_days.is_none())));
+        assert!(stale.iter().any(|s| s.is_none()));
         let report = test_report(&index, &policy, &areas, &results);
         for ((area, input), res) in areas.iter().zip(&results) {
             let mut mine = Vec::new();

@@ -94,6 +94,8 @@ pub struct Snapshot {
     pub coverage: Coverage,
     /// Each source with a declared coverage and how it was declared, in name order.
     pub declared: Vec<DeclaredCoverage>,
+    /// When each source was last imported (seconds since the Unix epoch, UTC), at the snapshot's revision.
+    pub last_import: std::collections::BTreeMap<String, i64>,
 }
 
 /// A source's declared coverage, as a report names it.
@@ -125,6 +127,7 @@ impl Snapshot {
                     as_of_time: None,
                     coverage: Coverage::none(),
                     declared: Vec::new(),
+                    last_import: Default::default(),
                 },
                 Err(reg) => {
                     let l = reg.load_index()?;
@@ -135,6 +138,7 @@ impl Snapshot {
                         as_of_time: None,
                         coverage: Coverage::none(),
                         declared: Vec::new(),
+                        last_import: Default::default(),
                     }
                 }
             },
@@ -164,11 +168,25 @@ impl Snapshot {
                     as_of_time: t,
                     coverage: Coverage::none(),
                     declared: Vec::new(),
+                    last_import: Default::default(),
                 }
             }
         };
-        // Coverage exactly as it stood at the revision the sites came from.
-        for (source, c) in Registry::open_read_only(path)?.coverage_at(Some(snapshot.revision))? {
+        // Coverage and import times exactly as they stood at the revision the sites came from.
+        let reg = Registry::open_read_only(path)?;
+        for b in reg.log(0)? {
+            // Imports only: a coverage or re-verification batch brings no new data.
+            if b.revision <= snapshot.revision
+                && !matches!(b.format.as_str(), "coverage" | "verify-site")
+            {
+                let t = snapshot
+                    .last_import
+                    .entry(b.source)
+                    .or_insert(b.imported_at);
+                *t = (*t).max(b.imported_at);
+            }
+        }
+        for (source, c) in reg.coverage_at(Some(snapshot.revision))? {
             let damaged = |reason: String| nostrike_store::StoreError::Damaged {
                 path: path.to_path_buf(),
                 reason: format!("source {source:?}: its coverage {reason}; run `nostrike verify`"),

@@ -441,6 +441,7 @@ pub fn run_verdict_of(path: &Path, args: &CheckArgs, out: Out) -> anyhow::Result
         results: &results,
         verdict,
         coverage: &snapshot.declared,
+        last_import: &snapshot.last_import,
     };
     let pretty = dest == Dest::Stdout && std::io::IsTerminal::is_terminal(&std::io::stdout());
     output::write_to(&dest, |w| {

@@ -116,6 +116,17 @@ enum Command {
     },
     /// Declare or replace a source's coverage on its own (a logged change and a new revision).
     Coverage(registry_cmds::CoverageArgs),
+    /// Record that a site was re-verified (its last_verified moves: a logged change and a new revision).
+    VerifySite {
+        /// The site (`SOURCE/ID`, or an `ID` unique across sources).
+        site: String,
+        /// The date it was verified (YYYY-MM-DD; not in the future).
+        #[arg(long)]
+        date: String,
+        /// Who verified it (recorded as the batch's operator).
+        #[arg(long)]
+        by: String,
+    },
     /// Counts by category, source and protection; revision and content hash.
     Stats {
         /// Output format.
@@ -204,6 +215,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Stats { format } => registry_cmds::stats(&path, format),
         Command::Sources { format } => registry_cmds::sources(&path, format),
         Command::Coverage(args) => registry_cmds::coverage(&path, &args, out),
+        Command::VerifySite { site, date, by } => {
+            registry_cmds::verify_site(&path, &site, &date, &by, out)
+        }
         Command::Verify => registry_cmds::verify(&path, out),
         Command::Repack => registry_cmds::repack(&path, out),
         Command::Policy {

@@ -181,6 +181,12 @@ pub enum ListFormat {
 pub struct SitesArgs {
     #[command(flatten)]
     filters: Filters,
+    /// Only sites whose record is stale under the policy's max_age_days (or never verified), oldest first.
+    #[arg(long)]
+    stale: bool,
+    /// The policy whose max_age_days --stale applies (default: the built-in example).
+    #[arg(long, value_name = "FILE", requires = "stale")]
+    policy: Option<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = ListFormat::Table)]
     format: ListFormat,
@@ -586,24 +592,66 @@ fn write_kml<W: Write>(
 
 /// `sites`.
 pub fn sites(path: &Path, args: &SitesArgs) -> anyhow::Result<ExitCode> {
-    let (list, rev, hash, sources) = filter_sites(path, &args.filters)?;
+    let (mut list, rev, hash, sources) = filter_sites(path, &args.filters)?;
+    let mut ages: Vec<Option<nostrike_core::Staleness>> = Vec::new();
+    if args.stale {
+        let (policy, from) = crate::check::load_policy(args.policy.as_deref())?;
+        if !policy.judges_staleness() {
+            bail!("{from}: the policy sets no max_age_days, so nothing can be stale; add a [max_age_days] table");
+        }
+        let now = time::now();
+        let mut judged: Vec<(Site, nostrike_core::Staleness)> = list
+            .into_iter()
+            .filter_map(|s| {
+                let max = policy.max_age_days(s.category)?;
+                let st = nostrike_core::Staleness::judge(s.last_verified.as_deref(), now, max)?;
+                Some((s, st))
+            })
+            .collect();
+        // Oldest first: never verified (or not a date) before any date, then by age.
+        judged.sort_by_key(|(s, st)| {
+            (
+                std::cmp::Reverse(st.age_days.unwrap_or(i64::MAX)),
+                s.source.clone(),
+                s.id.clone(),
+            )
+        });
+        (list, ages) = judged.into_iter().map(|(s, st)| (s, Some(st))).unzip();
+    }
     let stdout = std::io::stdout();
     let mut w = BufWriter::new(stdout.lock());
     match args.format {
         ListFormat::Table => {
             writeln!(
                 w,
-                "{:<32} {:<19} {:<9} {:<12} name",
-                "site", "category", "protect.", "geometry"
+                "{:<32} {:<19} {:<9} {:<12} {}name",
+                "site",
+                "category",
+                "protect.",
+                "geometry",
+                if args.stale {
+                    "last verified  age (max) days  "
+                } else {
+                    ""
+                }
             )?;
-            for s in &list {
+            for (k, s) in list.iter().enumerate() {
                 let kind = match &s.geometry {
                     geo_types::Geometry::Point(p) => format!("{:.5},{:.5}", p.y(), p.x()),
                     g => geometry_kind(g).to_string(),
                 };
+                let age = match ages.get(k).and_then(Option::as_ref) {
+                    Some(st) => format!(
+                        "{:<14} {:>6} ({:>4})     ",
+                        st.last_verified.as_deref().unwrap_or("never"),
+                        st.age_days.map_or("-".to_string(), |a| a.to_string()),
+                        st.max_age_days
+                    ),
+                    None => String::new(),
+                };
                 writeln!(
                     w,
-                    "{:<32} {:<19} {:<9} {:<12} {}",
+                    "{:<32} {:<19} {:<9} {:<12} {age}{}",
                     format!("{}/{}", s.source, s.id),
                     s.category.as_str(),
                     s.protection.as_str(),
@@ -859,6 +907,28 @@ pub fn coverage(path: &Path, args: &CoverageArgs, out: Out) -> anyhow::Result<Ex
     Ok(ExitCode::SUCCESS)
 }
 
+/// `verify-site`.
+pub fn verify_site(
+    path: &Path,
+    site: &str,
+    date: &str,
+    by: &str,
+    out: Out,
+) -> anyhow::Result<ExitCode> {
+    let mut reg = Registry::open(path)?;
+    let s = nostrike_app::curate::verify_site(&mut reg, site, date, by)?;
+    if !out.quiet {
+        eprintln!(
+            "{}: {site} verified on {date} by {by} — batch {}, revision {}, content hash {}",
+            path.display(),
+            s.batch,
+            s.revision,
+            s.content_hash
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `sources`.
 pub fn sources(path: &Path, format: TextOrJson) -> anyhow::Result<ExitCode> {
     let reg = Registry::open_read_only(path)?;
@@ -875,7 +945,9 @@ pub fn sources(path: &Path, format: TextOrJson) -> anyhow::Result<ExitCode> {
                 .map_or(0, |(_, k)| *k);
             let last = batches
                 .iter()
-                .filter(|b| b.source == m.name && b.format != "coverage")
+                .filter(|b| {
+                    b.source == m.name && !matches!(b.format.as_str(), "coverage" | "verify-site")
+                })
                 .map(|b| b.imported_at)
                 .max();
             json!({
@@ -1100,6 +1172,16 @@ pub fn demo(keep: Option<&Path>, out: Out) -> anyhow::Result<ExitCode> {
             outln!("$ nostrike import {area}-sites.geojson --coverage {area}-coverage.geojson");
             import(&reg_path, &args, out)?;
         }
+        // One record re-verified three weeks ago; the rest were never verified (stale).
+        let date = time::format_utc(time::now() - 21 * 86_400)[..10].to_string();
+        outln!("$ nostrike verify-site andorra-2013-sites/osm:way/191582654 --date {date} --by demo");
+        verify_site(
+            &reg_path,
+            "andorra-2013-sites/osm:way/191582654",
+            &date,
+            "demo",
+            out,
+        )?;
         use crate::check::{CheckArgs, ReportFormat};
         use crate::coord::{Coordinate, Distance};
         let point = |c: &str, buffer: f64| -> anyhow::Result<CheckArgs> {
@@ -1110,7 +1192,7 @@ pub fn demo(keep: Option<&Path>, out: Out) -> anyhow::Result<ExitCode> {
             })
         };
         let cases: Vec<(&str, &str, CheckArgs)> = vec![
-            ("A strike point 73 m from the church of Sant Andreu, Andorra la Vella, with a 50 m radius",
+            ("A strike point 73 m from the church of Sant Andreu, Andorra la Vella, with a 50 m radius (the clinic's record was never verified: STALE)",
              r#"--point 42.5110,1.5306 --buffer "50 m""#, point("42.5110,1.5306", 50.0)?),
             ("The same aim point as a 10 m MGRS reference (the whole grid square is checked)",
              "--point 31TCH79280756 --buffer 50m", point("31TCH79280756", 50.0)?),

@@ -79,6 +79,38 @@ pub struct Hit {
     pub standoff_from_site: bool,
     /// The site's positional accuracy added to the required distance (metres).
     pub positional_accuracy_m: f64,
+    /// Set when the site's record is stale under the policy's `max_age_days`
+    /// at the check's time (or was never verified); never lowers a verdict.
+    pub stale: Option<Staleness>,
+}
+
+/// A hit whose record is older than the policy allows, or was never verified.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Staleness {
+    /// The site's `last_verified` as recorded (ISO 8601), if any.
+    pub last_verified: Option<String>,
+    /// Whole days from `last_verified` to the check's time; `None` when not
+    /// recorded or not a date.
+    pub age_days: Option<i64>,
+    /// The policy's maximum age for the site's category (days).
+    pub max_age_days: u32,
+}
+
+impl Staleness {
+    /// The staleness of a record last verified at `last_verified` (ISO 8601
+    /// date or time, UTC) judged at `at` (seconds since the Unix epoch)
+    /// against `max_age_days`; `None` when it is fresh.
+    pub fn judge(last_verified: Option<&str>, at: i64, max_age_days: u32) -> Option<Staleness> {
+        let age_days = last_verified
+            .and_then(|t| crate::time::parse_utc(t.trim()).ok())
+            .map(|v| (at - v).div_euclid(86_400));
+        let stale = age_days.is_none_or(|a| a > i64::from(max_age_days));
+        stale.then(|| Staleness {
+            last_verified: last_verified.map(str::to_string),
+            age_days,
+            max_age_days,
+        })
+    }
 }
 
 /// The result of checking one area.
@@ -249,6 +281,12 @@ impl<S: SiteSet + ?Sized> Checker<'_, S> {
                     hit.standoff_m = standoff;
                     hit.standoff_from_site = p.standoff_m.is_some();
                     hit.positional_accuracy_m = accuracy;
+                    if let (true, Some(max), Some(t)) =
+                        (valid, self.policy.max_age_days(p.category), self.as_of)
+                    {
+                        let label = set.label(i)?;
+                        hit.stale = Staleness::judge(label.last_verified.as_deref(), t, max);
+                    }
                     if valid {
                         hits.push(hit);
                     } else {
@@ -324,6 +362,7 @@ fn make_hit(site: usize, n: &Nearest, required_m: f64, caution_m: f64) -> Hit {
         standoff_m: 0.0,
         standoff_from_site: false,
         positional_accuracy_m: 0.0,
+        stale: None,
     }
 }
 

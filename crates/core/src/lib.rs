@@ -63,7 +63,9 @@ pub mod time;
 pub mod wkb;
 
 pub use area::{Area, AreaKind};
-pub use check::{run_verdict, sites_within, AreaError, AreaResult, Checker, Hit, Verdict};
+pub use check::{
+    run_verdict, sites_within, AreaError, AreaResult, Checker, Hit, Staleness, Verdict,
+};
 pub use coverage::{AreaCoverage, Coverage, CoverageError};
 pub use index::{IndexError, IndexStats, SiteIndex};
 pub use packed::PackedIndex;

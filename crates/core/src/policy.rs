@@ -54,6 +54,9 @@ struct RawPolicy {
     standoff_m: BTreeMap<String, f64>,
     #[serde(default)]
     protection_extra_m: BTreeMap<String, f64>,
+    /// Days after its last verification a site's record is stale, per
+    /// category (`default` for the others); absent: staleness is not judged.
+    max_age_days: Option<BTreeMap<String, u32>>,
 }
 
 /// Default standoff per category, extra standoff per protection level and the caution margin.
@@ -69,6 +72,8 @@ pub struct Policy {
     pub caution_margin_m: f64,
     /// Categories the file did not list, which take its explicit default.
     defaulted: Vec<Category>,
+    /// Days after `last_verified` a site's record is stale, per category; `None`: not judged.
+    max_age_days: Option<[u32; Category::ALL.len()]>,
 }
 
 /// Builds a [`Policy`] in code; see [`Policy::builder`].
@@ -80,9 +85,28 @@ pub struct PolicyBuilder {
     default: Option<(&'static str, f64)>,
     standoff_m: [Option<f64>; Category::ALL.len()],
     protection_extra_m: [Option<f64>; 3],
+    /// Whether any maximum age was given, the default, and each category's.
+    ages: bool,
+    default_max_age_days: Option<u32>,
+    max_age_days: [Option<u32>; Category::ALL.len()],
 }
 
 impl PolicyBuilder {
+    /// Days after its last verification a record of `category` is stale.
+    /// Once any maximum age is given, every category needs one (or a default).
+    pub fn max_age_days(mut self, category: Category, days: u32) -> Self {
+        self.ages = true;
+        self.max_age_days[category as usize] = Some(days);
+        self
+    }
+
+    /// Days after its last verification a record of any category not given its own is stale.
+    pub fn default_max_age_days(mut self, days: u32) -> Self {
+        self.ages = true;
+        self.default_max_age_days = Some(days);
+        self
+    }
+
     /// The margin beyond the required distance within which a site is a CAUTION (metres).
     pub fn caution_margin_m(mut self, m: f64) -> Self {
         self.caution_margin_m = m;
@@ -140,6 +164,20 @@ impl PolicyBuilder {
                 }
             };
         }
+        let max_age_days = self.ages.then(|| {
+            let mut ages = [0u32; Category::ALL.len()];
+            for c in Category::ALL {
+                ages[*c as usize] =
+                    match (self.max_age_days[*c as usize], self.default_max_age_days) {
+                        (Some(v), _) | (None, Some(v)) => v,
+                        (None, None) => {
+                            missing.push(format!("max_age_days.{}", c.as_str()));
+                            0
+                        }
+                    };
+            }
+            ages
+        });
         if !missing.is_empty() {
             return Err(PolicyError::Incomplete { missing });
         }
@@ -149,6 +187,7 @@ impl PolicyBuilder {
             protection_extra_m,
             caution_margin_m,
             defaulted,
+            max_age_days,
         })
     }
 }
@@ -209,6 +248,26 @@ impl Policy {
             })?;
             b = b.protection_extra_m(level, *value);
         }
+        for (key, days) in raw.max_age_days.iter().flatten() {
+            if key == "default" {
+                b = b.default_max_age_days(*days);
+                continue;
+            }
+            let cat: Category = key.parse().map_err(|_| PolicyError::UnknownKey {
+                table: "max_age_days",
+                key: key.clone(),
+                allowed: std::iter::once("default")
+                    .chain(Category::ALL.iter().map(|c| c.as_str()))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })?;
+            b = b.max_age_days(cat, *days);
+        }
+        if raw.max_age_days.as_ref().is_some_and(|m| m.is_empty()) {
+            return Err(PolicyError::Syntax(
+                "[max_age_days] is empty: give a default (and any category's own), or leave the table out".into(),
+            ));
+        }
         b.build()
     }
 
@@ -238,7 +297,21 @@ impl Policy {
             default: None,
             standoff_m: [None; Category::ALL.len()],
             protection_extra_m: [None; 3],
+            ages: false,
+            default_max_age_days: None,
+            max_age_days: [None; Category::ALL.len()],
         }
+    }
+
+    /// Whether the policy judges staleness (has `max_age_days`).
+    pub fn judges_staleness(&self) -> bool {
+        self.max_age_days.is_some()
+    }
+
+    /// Days after its last verification a record of `category` is stale;
+    /// `None` when the policy does not judge staleness.
+    pub fn max_age_days(&self, category: Category) -> Option<u32> {
+        self.max_age_days.map(|a| a[category as usize])
     }
 
     /// The categories the policy file did not list, which take its explicit default standoff.
@@ -261,6 +334,7 @@ impl Policy {
             protection_extra_m: [0.0; 3],
             caution_margin_m: 0.0,
             defaulted: Vec::new(),
+            max_age_days: None,
         }
     }
 
@@ -297,8 +371,8 @@ impl Policy {
     /// quoted as TOML requires).
     pub fn to_toml_string(&self) -> String {
         /// Keys in their declared order, not sorted.
-        struct Ordered<'a>(Vec<(&'a str, f64)>);
-        impl Serialize for Ordered<'_> {
+        struct Ordered<'a, T>(Vec<(&'a str, T)>);
+        impl<T: Serialize> Serialize for Ordered<'_, T> {
             fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
                 use serde::ser::SerializeMap;
                 let mut m = s.serialize_map(Some(self.0.len()))?;
@@ -312,8 +386,10 @@ impl Policy {
         struct Out<'a> {
             name: &'a str,
             caution_margin_m: f64,
-            standoff_m: Ordered<'a>,
-            protection_extra_m: Ordered<'a>,
+            standoff_m: Ordered<'a, f64>,
+            protection_extra_m: Ordered<'a, f64>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            max_age_days: Option<Ordered<'a, u32>>,
         }
         let out = Out {
             name: &self.name,
@@ -330,6 +406,14 @@ impl Policy {
                     .map(|p| (p.as_str(), self.protection_extra_m[*p as usize]))
                     .collect(),
             ),
+            max_age_days: self.max_age_days.map(|a| {
+                Ordered(
+                    Category::ALL
+                        .iter()
+                        .map(|c| (c.as_str(), a[*c as usize]))
+                        .collect(),
+                )
+            }),
         };
         // Strings, finite floats and tables of them always serialise.
         toml::to_string(&out).unwrap_or_else(|e| unreachable!("policy TOML: {e}"))
