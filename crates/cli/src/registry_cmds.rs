@@ -1174,7 +1174,9 @@ pub fn demo(keep: Option<&Path>, out: Out) -> anyhow::Result<ExitCode> {
         }
         // One record re-verified three weeks ago; the rest were never verified (stale).
         let date = time::format_utc(time::now() - 21 * 86_400)[..10].to_string();
-        outln!("$ nostrike verify-site andorra-2013-sites/osm:way/191582654 --date {date} --by demo");
+        outln!(
+            "$ nostrike verify-site andorra-2013-sites/osm:way/191582654 --date {date} --by demo"
+        );
         verify_site(
             &reg_path,
             "andorra-2013-sites/osm:way/191582654",

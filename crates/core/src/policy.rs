@@ -192,6 +192,18 @@ impl PolicyBuilder {
     }
 }
 
+/// A key of a per-category table (`standoff_m`, `max_age_days`) as its category.
+fn category_key(table: &'static str, key: &str) -> Result<Category, PolicyError> {
+    key.parse().map_err(|_| PolicyError::UnknownKey {
+        table,
+        key: key.to_string(),
+        allowed: std::iter::once("default")
+            .chain(Category::ALL.iter().map(|c| c.as_str()))
+            .collect::<Vec<_>>()
+            .join(", "),
+    })
+}
+
 fn check_distance(key: String, value: f64) -> Result<f64, PolicyError> {
     if value.is_finite() && value >= 0.0 {
         Ok(value)
@@ -230,14 +242,7 @@ impl Policy {
             if key == "default" {
                 continue;
             }
-            let cat: Category = key.parse().map_err(|_| PolicyError::UnknownKey {
-                table: "standoff_m",
-                key: key.clone(),
-                allowed: std::iter::once("default")
-                    .chain(Category::ALL.iter().map(|c| c.as_str()))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            })?;
+            let cat = category_key("standoff_m", key)?;
             b = b.standoff_m(cat, *value);
         }
         for (key, value) in &raw.protection_extra_m {
@@ -253,14 +258,7 @@ impl Policy {
                 b = b.default_max_age_days(*days);
                 continue;
             }
-            let cat: Category = key.parse().map_err(|_| PolicyError::UnknownKey {
-                table: "max_age_days",
-                key: key.clone(),
-                allowed: std::iter::once("default")
-                    .chain(Category::ALL.iter().map(|c| c.as_str()))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            })?;
+            let cat = category_key("max_age_days", key)?;
             b = b.max_age_days(cat, *days);
         }
         if raw.max_age_days.as_ref().is_some_and(|m| m.is_empty()) {
@@ -443,6 +441,24 @@ mod tests {
     fn round_trips_through_toml() {
         let p = Policy::example();
         assert_eq!(Policy::from_toml_str(&p.to_toml_string()).unwrap(), p);
+    }
+
+    #[test]
+    fn max_age_days_are_complete_or_refused() {
+        let p = Policy::example();
+        assert_eq!(p.max_age_days(Category::Diplomatic), Some(90));
+        assert_eq!(p.max_age_days(Category::Museum), Some(365));
+        assert!(p.to_toml_string().contains("[max_age_days]"));
+        let base = "caution_margin_m = 0.0\n[standoff_m]\ndefault = 1.0\n[protection_extra_m]\ngeneral = 0.0\nspecial = 0.0\nenhanced = 0.0\n";
+        assert!(!Policy::from_toml_str(base).unwrap().judges_staleness());
+        // Some categories and no default: every other one is named as missing.
+        let e =
+            Policy::from_toml_str(&format!("{base}[max_age_days]\nmedical = 10\n")).unwrap_err();
+        assert!(e.to_string().contains("max_age_days.museum"), "{e}");
+        let e = Policy::from_toml_str(&format!("{base}[max_age_days]\nchurch = 10\n")).unwrap_err();
+        assert!(e.to_string().contains("[max_age_days]"), "{e}");
+        let e = Policy::from_toml_str(&format!("{base}[max_age_days]\n")).unwrap_err();
+        assert!(e.to_string().contains("empty"), "{e}");
     }
 
     #[test]
