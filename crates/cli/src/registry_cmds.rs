@@ -474,7 +474,7 @@ pub fn export_properties(s: &Site) -> serde_json::Map<String, Value> {
     let extra = nostrike_formats::layout::extras(s);
     // A source property itself called "extra" keeps the earlier nested layout, which reads back exactly.
     let nested = extra.contains_key("extra");
-    let own: [(&str, Value); 11] = [
+    let own: [(&str, Value); 15] = [
         ("source", s.source.clone().into()),
         ("id", s.id.clone().into()),
         ("name", s.name.clone().into()),
@@ -486,6 +486,18 @@ pub fn export_properties(s: &Site) -> serde_json::Map<String, Value> {
         ("valid_from", s.valid_from.map(time::format_utc).into()),
         ("valid_to", s.valid_to.map(time::format_utc).into()),
         ("last_verified", s.last_verified.clone().into()),
+        ("classification", s.marking.classification.clone().into()),
+        ("releasable_to", s.marking.releasable_to.clone().into()),
+        (
+            "external_ids",
+            Value::Object(
+                s.external_ids
+                    .iter()
+                    .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                    .collect(),
+            ),
+        ),
+        ("inscribed", s.inscribed.clone().into()),
     ];
     let mut p = serde_json::Map::new();
     for (field, value) in own {

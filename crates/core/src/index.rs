@@ -231,6 +231,8 @@ impl SiteSet for SiteIndex {
             category: s.category,
             protection: s.protection,
             last_verified: s.last_verified.as_deref().map(Into::into),
+            classification: s.marking.classification.as_deref().map(Into::into),
+            releasable_to: s.marking.releasable_to.join(",").into(),
         })
     }
 

@@ -74,5 +74,5 @@ pub use route::{route_reach, Route, RouteReach};
 pub use shape::{
     distance_to_vertex_within, distance_within, GeometryError, Nearest, Shape, MAX_POLYGON_ACROSS_M,
 };
-pub use site::{Category, Class, Protection, Site, UnknownName};
+pub use site::{Category, Class, Marking, Protection, Site, UnknownName};
 pub use sites::{GeomRef, SetError, SetLimits, SiteLabel, SiteParams, SiteSet};

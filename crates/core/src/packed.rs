@@ -17,9 +17,10 @@
 //! - 1, site table: 64 bytes per site — heap offset and length, kind,
 //!   category, protection, flags, standoff, accuracy, validity, and for a
 //!   point its lon/lat (for any other geometry its shape number);
-//! - 2, heap: per site its source, id, name and last-verified date (empty
-//!   when unknown), and for non-point sites the geometry as WKB, each as a
-//!   u32 length and bytes;
+//! - 2, heap: per site its source, id, name, last-verified date,
+//!   classification and releasability (comma-joined; each empty when not
+//!   recorded), and for non-point sites the geometry as WKB, each as a u32
+//!   length and bytes;
 //! - 3, leaf items: the site number of each leaf of the tree, u32;
 //! - 4, tree boxes: a packed R-tree (16 children per node, leaves sorted
 //!   along a Morton curve of their Earth-centred box centres), level by
@@ -281,6 +282,14 @@ impl PackedBuilder {
         put_str(
             &mut self.record,
             site.last_verified.as_deref().unwrap_or("").as_bytes(),
+        );
+        put_str(
+            &mut self.record,
+            site.marking.classification.as_deref().unwrap_or("").as_bytes(),
+        );
+        put_str(
+            &mut self.record,
+            site.marking.releasable_to.join(",").as_bytes(),
         );
         let geometry: &[u8] = match place {
             Place::Point { .. } => &[],
@@ -834,10 +843,13 @@ fn meets(b: &[f64; 6], near: &Aabb, reach: f64) -> bool {
     .within(near, reach)
 }
 
-/// Split a heap record into its five length-prefixed fields.
-fn fields(r: &[u8]) -> Result<[&[u8]; 5], SetError> {
+/// How many length-prefixed fields a heap record holds.
+const FIELDS: usize = 7;
+
+/// Split a heap record into its length-prefixed fields.
+fn fields(r: &[u8]) -> Result<[&[u8]; FIELDS], SetError> {
     let mut at = 0;
-    let mut out: [&[u8]; 5] = [&[]; 5];
+    let mut out: [&[u8]; FIELDS] = [&[]; FIELDS];
     for f in &mut out {
         let len = r
             .get(at..at + 4)
@@ -855,19 +867,19 @@ fn utf8(x: &[u8]) -> Result<&str, SetError> {
     std::str::from_utf8(x).map_err(|_| bad("heap text is not UTF-8"))
 }
 
-/// Source, id, name and last-verified date of a heap record, borrowed when
+/// The text fields of a heap record (all but the geometry), borrowed when
 /// the record lies in one chunk.
-fn texts(b: Cow<'_, [u8]>) -> Result<[Cow<'_, str>; 4], SetError> {
+fn texts(b: Cow<'_, [u8]>) -> Result<[Cow<'_, str>; FIELDS - 1], SetError> {
+    fn all(f: [&[u8]; FIELDS]) -> Result<[&str; FIELDS - 1], SetError> {
+        let mut out = [""; FIELDS - 1];
+        for (o, x) in out.iter_mut().zip(f) {
+            *o = utf8(x)?;
+        }
+        Ok(out)
+    }
     match b {
-        Cow::Borrowed(r) => {
-            let f = fields(r)?;
-            Ok([utf8(f[0])?, utf8(f[1])?, utf8(f[2])?, utf8(f[3])?].map(Cow::Borrowed))
-        }
-        Cow::Owned(r) => {
-            let f = fields(&r)?;
-            Ok([utf8(f[0])?, utf8(f[1])?, utf8(f[2])?, utf8(f[3])?]
-                .map(|t| Cow::Owned(t.to_string())))
-        }
+        Cow::Borrowed(r) => Ok(all(fields(r)?)?.map(Cow::Borrowed)),
+        Cow::Owned(r) => Ok(all(fields(&r)?)?.map(|t| Cow::Owned(t.to_string()))),
     }
 }
 
@@ -952,12 +964,15 @@ impl SiteSet for PackedIndex {
     fn label(&self, i: usize) -> Result<SiteLabel<'_>, SetError> {
         let e = self.entry(i)?;
         let p = e.params(i)?;
-        let [source, id, name, verified] = texts(self.record(&e)?)?;
+        let [source, id, name, verified, classification, releasable_to] =
+            texts(self.record(&e)?)?;
         Ok(SiteLabel {
             source,
             id,
             name,
             last_verified: (!verified.is_empty()).then_some(verified),
+            classification: (!classification.is_empty()).then_some(classification),
+            releasable_to,
             category: p.category,
             protection: p.protection,
         })
@@ -987,7 +1002,7 @@ impl SiteSet for PackedIndex {
             return Ok(Geometry::Point(Point::new(lon, lat)));
         }
         let r = self.record(&e)?;
-        let w = fields(&r)?[4];
+        let w = fields(&r)?[FIELDS - 1];
         wkb::decode(w).map_err(|err| bad(format!("site {i}: {err}")))
     }
 }

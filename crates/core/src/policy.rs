@@ -67,7 +67,7 @@ pub struct Policy {
     /// Default standoff per category in metres, indexed by `Category as usize`.
     standoff_m: [f64; Category::ALL.len()],
     /// Extra standoff per protection level in metres, indexed by `Protection as usize`.
-    protection_extra_m: [f64; 3],
+    protection_extra_m: [f64; Protection::ALL.len()],
     /// Margin beyond the required distance within which a site is a CAUTION (metres).
     pub caution_margin_m: f64,
     /// Categories the file did not list, which take its explicit default.
@@ -84,7 +84,7 @@ pub struct PolicyBuilder {
     /// The default standoff and the key it was given under.
     default: Option<(&'static str, f64)>,
     standoff_m: [Option<f64>; Category::ALL.len()],
-    protection_extra_m: [Option<f64>; 3],
+    protection_extra_m: [Option<f64>; Protection::ALL.len()],
     /// Whether any maximum age was given, the default, and each category's.
     ages: bool,
     default_max_age_days: Option<u32>,
@@ -154,10 +154,18 @@ impl PolicyBuilder {
                 }
             };
         }
-        let mut protection_extra_m = [0.0; 3];
+        let mut protection_extra_m = [0.0; Protection::ALL.len()];
         for p in Protection::ALL {
             protection_extra_m[*p as usize] = match self.protection_extra_m[*p as usize] {
                 Some(v) => check_distance(format!("protection_extra_m.{}", p.as_str()), v)?,
+                // Provisional enhanced protection is protection as enhanced
+                // (Second Protocol, art. 11(9)) unless the policy says otherwise.
+                None if *p == Protection::EnhancedProvisional => {
+                    match self.protection_extra_m[Protection::Enhanced as usize] {
+                        Some(v) => check_distance("protection_extra_m.enhanced".into(), v)?,
+                        None => 0.0,
+                    }
+                }
                 None => {
                     missing.push(format!("protection_extra_m.{}", p.as_str()));
                     0.0
@@ -249,7 +257,7 @@ impl Policy {
             let level: Protection = key.parse().map_err(|_| PolicyError::UnknownKey {
                 table: "protection_extra_m",
                 key: key.clone(),
-                allowed: "general, special, enhanced".into(),
+                allowed: "general, special, enhanced, enhanced_provisional".into(),
             })?;
             b = b.protection_extra_m(level, *value);
         }
@@ -294,7 +302,7 @@ impl Policy {
             caution_margin_m: 0.0,
             default: None,
             standoff_m: [None; Category::ALL.len()],
-            protection_extra_m: [None; 3],
+            protection_extra_m: [None; Protection::ALL.len()],
             ages: false,
             default_max_age_days: None,
             max_age_days: [None; Category::ALL.len()],
@@ -329,7 +337,7 @@ impl Policy {
         Policy {
             name: "zero".into(),
             standoff_m: [0.0; Category::ALL.len()],
-            protection_extra_m: [0.0; 3],
+            protection_extra_m: [0.0; Protection::ALL.len()],
             caution_margin_m: 0.0,
             defaulted: Vec::new(),
             max_age_days: None,

@@ -1,5 +1,6 @@
 //! Protected sites: what the registry holds and the index checks against.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -152,6 +153,9 @@ pub enum Protection {
     Special = 1,
     /// Enhanced protection (Second Protocol 1999, chapter 3).
     Enhanced = 2,
+    /// Provisional enhanced protection (Second Protocol 1999, article 11(9)),
+    /// granted pending the regular procedure; protected as enhanced.
+    EnhancedProvisional = 3,
 }
 
 impl Protection {
@@ -160,6 +164,7 @@ impl Protection {
         Protection::General,
         Protection::Special,
         Protection::Enhanced,
+        Protection::EnhancedProvisional,
     ];
 
     /// The level's stored code.
@@ -173,6 +178,7 @@ impl Protection {
             0 => Some(Protection::General),
             1 => Some(Protection::Special),
             2 => Some(Protection::Enhanced),
+            3 => Some(Protection::EnhancedProvisional),
             _ => None,
         }
     }
@@ -183,6 +189,7 @@ impl Protection {
             Protection::General => "general",
             Protection::Special => "special",
             Protection::Enhanced => "enhanced",
+            Protection::EnhancedProvisional => "enhanced_provisional",
         }
     }
 }
@@ -203,7 +210,7 @@ impl FromStr for Protection {
             .ok_or_else(|| UnknownName {
                 what: "protection level",
                 found: s.to_string(),
-                allowed: "general, special, enhanced".to_string(),
+                allowed: "general, special, enhanced, enhanced_provisional".to_string(),
             })
     }
 }
@@ -240,6 +247,49 @@ pub struct Site {
     pub last_verified: Option<String>,
     /// Every other property of the source record, kept verbatim as a JSON object's text (`{}` if none).
     pub properties: String,
+    /// Who may see the site: its classification and releasability.
+    pub marking: Marking,
+    /// Identifiers in other registers (`unesco_whc`, `wikidata`, `osm`, …): key → id.
+    pub external_ids: BTreeMap<String, String>,
+    /// When the protection level was granted (ISO 8601 date), e.g. the date
+    /// of inscription on the List of Cultural Property under Enhanced Protection.
+    pub inscribed: Option<String>,
+}
+
+/// A site's security marking: its classification and who it may be released to.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Marking {
+    /// Classification as free text from the policy's list (e.g. `NATO UNCLASSIFIED`); `None`: unmarked.
+    pub classification: Option<String>,
+    /// Countries and groups the site may be released to (e.g. `NATO`, `UKR`),
+    /// upper case, sorted and without repeats; empty: no restriction recorded.
+    pub releasable_to: Vec<String>,
+}
+
+impl Marking {
+    /// Normalise a list of countries and groups: trimmed, upper case, sorted, without repeats or empties.
+    pub fn normalise(list: impl IntoIterator<Item = impl AsRef<str>>) -> Vec<String> {
+        let mut v: Vec<String> = list
+            .into_iter()
+            .map(|s| s.as_ref().trim().to_uppercase())
+            .filter(|s| !s.is_empty())
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    /// Whether the site may be released to `partner` (a country or group):
+    /// unrestricted (no list), or listed.
+    pub fn releasable_to(&self, partner: &str) -> bool {
+        let p = partner.trim().to_uppercase();
+        self.releasable_to.is_empty() || self.releasable_to.iter().any(|r| *r == p)
+    }
+
+    /// Whether nothing is recorded.
+    pub fn is_empty(&self) -> bool {
+        self.classification.is_none() && self.releasable_to.is_empty()
+    }
 }
 
 impl Site {
@@ -264,6 +314,9 @@ impl Site {
             valid_to: None,
             last_verified: None,
             properties: "{}".to_string(),
+            marking: Marking::default(),
+            external_ids: BTreeMap::new(),
+            inscribed: None,
         }
     }
 
@@ -311,12 +364,17 @@ mod codes {
             assert_eq!(Category::ALL[code as usize], c, "ALL is in code order");
         }
         assert_eq!(Category::from_code(18), None);
-        for (name, code) in [("general", 0), ("special", 1), ("enhanced", 2)] {
+        for (name, code) in [
+            ("general", 0),
+            ("special", 1),
+            ("enhanced", 2),
+            ("enhanced_provisional", 3),
+        ] {
             let p: Protection = name.parse().expect("known level");
             assert_eq!(p.code(), code);
             assert_eq!(Protection::from_code(code), Some(p));
         }
-        assert_eq!(Protection::from_code(3), None);
+        assert_eq!(Protection::from_code(4), None);
     }
 }
 

@@ -89,6 +89,18 @@ pub struct SiteLabel<'a> {
     pub protection: Protection,
     /// When the site was last verified (ISO 8601 date text), if the source said.
     pub last_verified: Option<Cow<'a, str>>,
+    /// The site's classification, if marked.
+    pub classification: Option<Cow<'a, str>>,
+    /// Who the site may be released to, comma-joined; empty: no restriction recorded.
+    pub releasable_to: Cow<'a, str>,
+}
+
+impl SiteLabel<'_> {
+    /// Whether the site may be released to `partner` (see [`crate::Marking::releasable_to`]).
+    pub fn releasable(&self, partner: &str) -> bool {
+        let p = partner.trim().to_uppercase();
+        self.releasable_to.is_empty() || self.releasable_to.split(',').any(|r| r == p)
+    }
 }
 
 impl SiteLabel<'_> {

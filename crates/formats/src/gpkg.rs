@@ -286,6 +286,10 @@ INSERT INTO gpkg_extensions VALUES ('gpkg_metadata_reference', NULL, 'gpkg_metad
         "TEXT",
         "TEXT",
         "TEXT",
+        "TEXT",
+        "TEXT",
+        "TEXT",
+        "TEXT",
     ];
     let mut defs: Vec<String> = vec![
         "fid INTEGER PRIMARY KEY AUTOINCREMENT".into(),
@@ -384,6 +388,14 @@ INSERT INTO gpkg_extensions VALUES ('gpkg_metadata_reference', NULL, 'gpkg_metad
                 opt_text(s.valid_from.map(time::format_utc)),
                 opt_text(s.valid_to.map(time::format_utc)),
                 opt_text(s.last_verified.clone()),
+                opt_text(s.marking.classification.clone()),
+                opt_text(
+                    (!s.marking.releasable_to.is_empty()).then(|| s.marking.releasable_to.join(",")),
+                ),
+                opt_text(
+                    (!s.external_ids.is_empty()).then(|| crate::layout::external_ids_text(s)),
+                ),
+                opt_text(s.inscribed.clone()),
             ];
             if columns.nested {
                 values.push(text(&s.properties));

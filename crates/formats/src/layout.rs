@@ -140,3 +140,13 @@ pub fn read_column(col: &str, text: &str) -> Option<(String, Value)> {
         None => Some((col.to_string(), Value::String(text.to_string()))),
     }
 }
+
+/// A site's external ids as `key=id` pairs joined by `;` (empty when none),
+/// as CSV and GeoPackage exports write them and imports read them back.
+pub fn external_ids_text(s: &nostrike_core::Site) -> String {
+    s.external_ids
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(";")
+}

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use nostrike_core::{time, Category, Protection, Site};
+use nostrike_core::{time, Category, Marking, Protection, Site};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -69,6 +69,16 @@ pub struct Mapping {
     pub valid_to: Vec<String>,
     /// Last-verified properties (ISO 8601 date).
     pub last_verified: Vec<String>,
+    /// Classification properties (free text, e.g. `NATO UNCLASSIFIED`).
+    pub classification: Vec<String>,
+    /// Releasability properties (array of countries and groups, or one string separated by `,` `;` or spaces).
+    pub releasable_to: Vec<String>,
+    /// External-id properties holding an object (`{"wikidata": "Q90"}`) or `key=value` pairs separated by `;`.
+    pub external_ids: Vec<String>,
+    /// External ids read from columns: register key → property (e.g. `unesco_whc = "id_no"`).
+    pub external_id_columns: BTreeMap<String, String>,
+    /// Inscription-date properties (ISO 8601 date the protection was granted).
+    pub inscribed: Vec<String>,
     /// Category used when no category property is present (none: such a feature is invalid).
     pub default_category: Option<String>,
     /// Make ids `<source>:<feature number>` for features without one (off: such a feature is invalid).
@@ -101,6 +111,11 @@ impl Default for Mapping {
             valid_from: names(&["valid_from"]),
             valid_to: names(&["valid_to"]),
             last_verified: names(&["last_verified"]),
+            classification: names(&["classification"]),
+            releasable_to: names(&["releasable_to", "rel_to"]),
+            external_ids: names(&["external_ids"]),
+            external_id_columns: BTreeMap::new(),
+            inscribed: names(&["inscribed", "inscription_date"]),
             default_category: None,
             generate_ids: false,
             categories: BTreeMap::new(),
@@ -125,6 +140,10 @@ pub const OWN_FIELDS: &[&str] = &[
     "valid_from",
     "valid_to",
     "last_verified",
+    "classification",
+    "releasable_to",
+    "external_ids",
+    "inscribed",
 ];
 
 /// The name an export gives one of nostrike's own fields when the site's
@@ -151,6 +170,11 @@ impl Mapping {
             valid_from: both("valid_from"),
             valid_to: both("valid_to"),
             last_verified: both("last_verified"),
+            classification: both("classification"),
+            releasable_to: both("releasable_to"),
+            external_ids: both("external_ids"),
+            external_id_columns: BTreeMap::new(),
+            inscribed: both("inscribed"),
             default_category: None,
             generate_ids: false,
             categories: BTreeMap::new(),
@@ -375,6 +399,72 @@ impl Mapping {
         let last_verified = self
             .take(&mut props, &self.last_verified)
             .map(|(_, v)| text(&v));
+        let classification = self
+            .take(&mut props, &self.classification)
+            .map(|(_, v)| text(&v).trim().to_string())
+            .filter(|c| !c.is_empty());
+        let releasable_to = match self.take(&mut props, &self.releasable_to) {
+            None => Vec::new(),
+            Some((_, Value::Array(a))) => Marking::normalise(a.iter().map(text)),
+            // A JSON array written as text (CSV and GeoPackage exports).
+            Some((key, Value::String(s))) if s.trim_start().starts_with('[') => {
+                match serde_json::from_str::<Vec<Value>>(&s) {
+                    Ok(a) => Marking::normalise(a.iter().map(text)),
+                    Err(e) => return Err(err(format!("{key} {s:?}: {e}"), &some_id)),
+                }
+            }
+            Some((_, v)) => Marking::normalise(
+                text(&v).split(|c: char| c == ',' || c == ';' || c.is_whitespace()),
+            ),
+        };
+        let mut external_ids: BTreeMap<String, String> = BTreeMap::new();
+        match self.take(&mut props, &self.external_ids) {
+            None => {}
+            Some((key, v)) => {
+                let v = match v {
+                    Value::String(s) if s.trim_start().starts_with('{') => {
+                        serde_json::from_str(&s)
+                            .map_err(|e| err(format!("{key} {s:?}: {e}"), &some_id))?
+                    }
+                    v => v,
+                };
+                match v {
+                    Value::Object(m) => {
+                        for (k, v) in m {
+                            external_ids.insert(k, text(&v));
+                        }
+                    }
+                    v => {
+                        for pair in text(&v).split(';').filter(|p| !p.trim().is_empty()) {
+                            let (k, id) = pair.split_once('=').ok_or_else(|| {
+                                err(
+                                    format!("{key}: {pair:?} is not KEY=ID (e.g. wikidata=Q90)"),
+                                    &some_id,
+                                )
+                            })?;
+                            external_ids.insert(k.trim().to_string(), id.trim().to_string());
+                        }
+                    }
+                }
+            }
+        }
+        for (register, column) in &self.external_id_columns {
+            if let Some((_, v)) = take(&mut props, std::slice::from_ref(column)) {
+                external_ids.insert(register.clone(), text(&v).trim().to_string());
+            }
+        }
+        if let Some((k, _)) = external_ids.iter().find(|(k, v)| k.trim().is_empty() || v.is_empty()) {
+            return Err(err(
+                format!("external id {k:?} has an empty register name or id"),
+                &some_id,
+            ));
+        }
+        let inscribed = self
+            .take(&mut props, &self.inscribed)
+            .map(|(_, v)| text(&v).trim().to_string());
+        if let Some(d) = &inscribed {
+            time::parse_utc(d).map_err(|e| err(format!("inscribed: {e}"), &some_id))?;
+        }
         // Our own exports nest the extra properties under "extra"; flatten them back.
         // (CSV and GeoPackage carry them as JSON text.)
         if let Some(Value::String(t)) = props.get("extra") {
@@ -397,6 +487,12 @@ impl Mapping {
         site.valid_from = valid_from;
         site.valid_to = valid_to;
         site.last_verified = last_verified;
+        site.marking = Marking {
+            classification,
+            releasable_to,
+        };
+        site.external_ids = external_ids;
+        site.inscribed = inscribed;
         site.properties = Value::Object(props).to_string();
         Ok(site)
     }

@@ -149,7 +149,93 @@ pub(crate) fn site_digest_with_wkb(site: &Site, geometry_wkb: &[u8]) -> [u8; 32]
         .opt_i64(site.valid_to)
         .opt_text(site.last_verified.as_deref())
         .text(&site.properties);
+    // Schema 5's fields, only when any is set: every older site hashes as before.
+    if let Some(x) = extensions_json(site) {
+        e.text("extensions").text(&x);
+    }
     e.sha256()
+}
+
+/// A site's marking, external ids and inscription date as canonical JSON
+/// (keys sorted: `classification`, `external_ids`, `inscribed`,
+/// `releasable_to`; only those set), or `None` when none is set.
+pub fn extensions_json(site: &Site) -> Option<String> {
+    use serde_json::{Map, Value};
+    let mut m = Map::new();
+    if let Some(c) = &site.marking.classification {
+        m.insert("classification".into(), Value::String(c.clone()));
+    }
+    if !site.external_ids.is_empty() {
+        m.insert(
+            "external_ids".into(),
+            Value::Object(
+                site.external_ids
+                    .iter()
+                    .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                    .collect(),
+            ),
+        );
+    }
+    if let Some(d) = &site.inscribed {
+        m.insert("inscribed".into(), Value::String(d.clone()));
+    }
+    if !site.marking.releasable_to.is_empty() {
+        m.insert(
+            "releasable_to".into(),
+            Value::Array(
+                site.marking
+                    .releasable_to
+                    .iter()
+                    .map(|r| Value::String(r.clone()))
+                    .collect(),
+            ),
+        );
+    }
+    if m.is_empty() {
+        return None;
+    }
+    let mut out = String::new();
+    canonical_json(&Value::Object(m), &mut out);
+    Some(out)
+}
+
+/// Set a site's marking, external ids and inscription date from
+/// [`extensions_json`]'s text.
+pub fn apply_extensions(site: &mut Site, text: &str) -> Result<(), String> {
+    use serde_json::Value;
+    let v: Value = serde_json::from_str(text).map_err(|e| format!("extensions: {e}"))?;
+    let Value::Object(m) = v else {
+        return Err("extensions: not a JSON object".into());
+    };
+    let string = |k: &str, v: &Value| -> Result<String, String> {
+        v.as_str()
+            .map(str::to_string)
+            .ok_or_else(|| format!("extensions: {k} is not text"))
+    };
+    for (k, v) in &m {
+        match k.as_str() {
+            "classification" => site.marking.classification = Some(string(k, v)?),
+            "inscribed" => site.inscribed = Some(string(k, v)?),
+            "releasable_to" => {
+                site.marking.releasable_to = v
+                    .as_array()
+                    .ok_or("extensions: releasable_to is not a list")?
+                    .iter()
+                    .map(|x| string(k, x))
+                    .collect::<Result<_, _>>()?
+            }
+            "external_ids" => {
+                site.external_ids = v
+                    .as_object()
+                    .ok_or("extensions: external_ids is not an object")?
+                    .iter()
+                    .map(|(id_k, id_v)| Ok((id_k.clone(), string(id_k, id_v)?)))
+                    .collect::<Result<_, String>>()?
+            }
+            other => return Err(format!("extensions: unknown field {other:?}")),
+        }
+    }
+    Ok(())
 }
 
 /// The site hash of a site (see [`site_hash_with_wkb`]).

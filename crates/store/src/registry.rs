@@ -579,7 +579,7 @@ impl Registry {
         let mut sites = Vec::with_capacity(keys.len());
         for (source, id) in keys {
             let (row, stored): (SiteRow, String) = st
-                .query_row(params![source, id], |r| Ok((SiteRow::read(r, 0)?, r.get(13)?)))
+                .query_row(params![source, id], |r| Ok((SiteRow::read(r, 0)?, r.get(SITE_COLUMN_COUNT)?)))
                 .optional()
                 .map_err(|e| self.err(e))?
                 .ok_or_else(|| {

@@ -216,7 +216,7 @@ fn verify_finds_rows_inserted_or_deleted_with_the_shell() {
         &["site src/s3 is missing", "content_hash"],
     );
     tampered(
-        "INSERT INTO sites SELECT source, 'evil', name, category, protection, designations, geometry, standoff_m, positional_accuracy_m, valid_from, valid_to, last_verified, properties, hash, revision FROM sites WHERE site_id = 's1'",
+        "INSERT INTO sites SELECT source, 'evil', name, category, protection, designations, geometry, standoff_m, positional_accuracy_m, valid_from, valid_to, last_verified, properties, hash, revision, extensions FROM sites WHERE site_id = 's1'",
         &["site src/evil is not in the change log"],
     );
 }
@@ -316,6 +316,7 @@ fn packed_index_follows_every_import_and_upgrades_old_registries() {
         "DROP TABLE packed; DELETE FROM meta WHERE key = 'packed_root';
          DROP TABLE source_log; DELETE FROM meta WHERE key = 'source_log_head';
          ALTER TABLE sources DROP COLUMN coverage; ALTER TABLE sources DROP COLUMN coverage_how;
+         ALTER TABLE sites DROP COLUMN extensions; ALTER TABLE changes DROP COLUMN extensions;
          CREATE INDEX changes_site ON changes (source, site_id, seq);
          CREATE INDEX changes_revision ON changes (revision);
          PRAGMA user_version = 1;",

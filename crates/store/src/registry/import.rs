@@ -28,7 +28,7 @@ pub(super) fn value_groups(width: usize, rows: usize) -> String {
 pub(super) fn insert_changes_sql(rows: usize) -> String {
     format!(
         "INSERT INTO changes (seq, batch, revision, kind, hash_before, hash_after, {SITE_COLUMNS}, prev_hash, entry_hash) VALUES {}",
-        value_groups(21, rows)
+        value_groups(8 + SITE_COLUMN_COUNT, rows)
     )
 }
 
@@ -42,7 +42,7 @@ pub(super) static UPSERT_SITES_FROM_LOG: std::sync::LazyLock<String> = std::sync
          ON CONFLICT(source, site_id) DO UPDATE SET name = excluded.name, category = excluded.category, protection = excluded.protection,
            designations = excluded.designations, geometry = excluded.geometry, standoff_m = excluded.standoff_m,
            positional_accuracy_m = excluded.positional_accuracy_m, valid_from = excluded.valid_from, valid_to = excluded.valid_to,
-           last_verified = excluded.last_verified, properties = excluded.properties, hash = excluded.hash, revision = excluded.revision"
+           last_verified = excluded.last_verified, properties = excluded.properties, extensions = excluded.extensions, hash = excluded.hash, revision = excluded.revision"
     )
     },
 );
@@ -408,6 +408,7 @@ impl ImportSession<'_> {
             Null,
             Null,
             Null,
+            Null,
             prev,
             h
         ])
@@ -536,7 +537,8 @@ impl ImportSession<'_> {
                 self.tx.prepare_cached(&insert_changes_sql(block.len()))
             }
             .map_err(self.sq())?;
-            let mut cp: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(block.len() * 21);
+            let mut cp: Vec<&dyn rusqlite::ToSql> =
+                Vec::with_capacity(block.len() * (8 + SITE_COLUMN_COUNT));
             for p in block {
                 let (r, hash) = &rows[p.idx];
                 cp.extend_from_slice(&[&p.seq, &batch, &revision, &p.kind, &p.before, hash]);
@@ -554,6 +556,7 @@ impl ImportSession<'_> {
                     &r.valid_to,
                     &r.last_verified,
                     &r.properties,
+                    &r.extensions,
                 ]);
                 cp.push(&p.prev);
                 cp.push(&p.entry);

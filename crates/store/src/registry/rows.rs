@@ -2,7 +2,9 @@
 
 use super::*;
 
-pub(super) const SITE_COLUMNS: &str = "source, site_id, name, category, protection, designations, geometry, standoff_m, positional_accuracy_m, valid_from, valid_to, last_verified, properties";
+pub(super) const SITE_COLUMNS: &str = "source, site_id, name, category, protection, designations, geometry, standoff_m, positional_accuracy_m, valid_from, valid_to, last_verified, properties, extensions";
+/// How many columns [`SITE_COLUMNS`] names.
+pub(super) const SITE_COLUMN_COUNT: usize = 14;
 
 /// A site as its columns hold it; `site()` decodes, `hash()` recomputes.
 pub(super) struct SiteRow {
@@ -19,10 +21,12 @@ pub(super) struct SiteRow {
     pub(super) valid_to: Option<i64>,
     pub(super) last_verified: Option<String>,
     pub(super) properties: String,
+    /// Marking, external ids and inscription date as canonical JSON (schema 5); `None`: none set.
+    pub(super) extensions: Option<String>,
 }
 
 impl SiteRow {
-    /// Read the 13 site columns starting at `at`.
+    /// Read the [`SITE_COLUMN_COUNT`] site columns starting at `at`.
     pub(super) fn read(r: &Row<'_>, at: usize) -> rusqlite::Result<SiteRow> {
         Ok(SiteRow {
             source: r.get(at)?,
@@ -38,6 +42,7 @@ impl SiteRow {
             valid_to: r.get(at + 10)?,
             last_verified: r.get(at + 11)?,
             properties: r.get(at + 12)?,
+            extensions: r.get(at + 13)?,
         })
     }
 
@@ -57,6 +62,7 @@ impl SiteRow {
             valid_to: site.valid_to,
             last_verified: site.last_verified.clone(),
             properties: canonical_properties(&site.properties).map_err(|e| e.0)?,
+            extensions: crate::canonical::extensions_json(site),
         })
     }
 
@@ -75,6 +81,7 @@ impl SiteRow {
             valid_to: self.valid_to,
             last_verified: self.last_verified.clone(),
             properties: self.properties.clone(),
+            extensions: self.extensions.clone(),
         }
         .into_site_with(&self.geometry)
     }
@@ -122,6 +129,10 @@ impl SiteRow {
         s.valid_to = self.valid_to;
         s.last_verified = self.last_verified;
         s.properties = self.properties;
+        if let Some(x) = &self.extensions {
+            crate::canonical::apply_extensions(&mut s, x)
+                .map_err(|what| format!("site {}/{}: {what}", s.source, s.id))?;
+        }
         Ok(s)
     }
 

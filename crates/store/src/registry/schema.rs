@@ -3,7 +3,7 @@
 /// `PRAGMA application_id` of a nostrike registry ("NSTR").
 pub const APPLICATION_ID: i32 = 0x4E53_5452;
 /// The schema version this build writes and reads (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i32 = 4;
+pub const SCHEMA_VERSION: i32 = 5;
 
 pub(super) const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -109,5 +109,12 @@ ALTER TABLE source_log ADD COLUMN coverage BLOB;
 ALTER TABLE source_log ADD COLUMN coverage_how TEXT;
 DELETE FROM packed;
 DELETE FROM meta WHERE key = 'packed_root';
+"#,
+    // Schema 5: a site's marking (classification, releasable_to), external
+    // ids and inscription date, as canonical JSON; NULL when none is set,
+    // so every older site keeps its hash.
+    r#"
+ALTER TABLE sites ADD COLUMN extensions TEXT;
+ALTER TABLE changes ADD COLUMN extensions TEXT;
 "#,
 ];

@@ -137,7 +137,7 @@ impl Registry {
         let mut live_hashes = Vec::new();
         while let Some(r) = rs.next().map_err(|e| self.err(e))? {
             let row = SiteRow::read(r, 0).map_err(|e| self.err(e))?;
-            let stored: String = r.get(13).map_err(|e| self.err(e))?;
+            let stored: String = r.get(SITE_COLUMN_COUNT).map_err(|e| self.err(e))?;
             let (s, i) = (&row.source, &row.id);
             let actual = row.hash().unwrap_or_else(|e| {
                 findings.push(site(format!("site {s}/{i}: {e}")));
