@@ -434,3 +434,210 @@ fn sites_stale_lists_what_needs_reverifying_oldest_first() {
     assert_eq!(c, 1);
     assert!(err.contains("max_age_days"), "{err}");
 }
+
+// ---- Releasability -----------------------------------------------------
+
+/// A registry of five sites around 50° N 10° E: two withheld from UKR (a
+/// point and a polygon), one releasable to NATO and UKR, two unrestricted.
+fn marked_registry(dir: &Path) -> PathBuf {
+    let reg = dir.join("r.db");
+    ns(&reg).arg("init").assert().success();
+    let sites = dir.join("marked.geojson");
+    std::fs::write(
+        &sites,
+        r#"{"type":"FeatureCollection","features":[
+{"type":"Feature","properties":{"id":"open-1","category":"museum","name":"Open Museum"},"geometry":{"type":"Point","coordinates":[10.0,50.0]}},
+{"type":"Feature","properties":{"id":"open-2","category":"education","name":"Open School"},"geometry":{"type":"Point","coordinates":[10.0052,50.0024]}},
+{"type":"Feature","properties":{"id":"SECRET-PT","category":"archive","name":"Hidden Archive Zeta","classification":"NATO SECRET","releasable_to":["USA"],"external_ids":{"wikidata":"Q999999"}},"geometry":{"type":"Point","coordinates":[10.00312,50.00127]}},
+{"type":"Feature","properties":{"id":"SECRET-POLY","category":"medical","name":"Unlisted Clinic Kappa","classification":"NATO CONFIDENTIAL","releasable_to":"USA, GBR"},"geometry":{"type":"Polygon","coordinates":[[[10.00412,49.99813],[10.00476,49.99813],[10.00476,49.99871],[10.00412,49.99871],[10.00412,49.99813]]]}},
+{"type":"Feature","properties":{"id":"SHARED-1","category":"monument","name":"Shared Monument","classification":"NATO RESTRICTED","releasable_to":"NATO;UKR"},"geometry":{"type":"Point","coordinates":[9.99853,50.00091]}}]}"#,
+    )
+    .unwrap();
+    ns(&reg)
+        .arg("import")
+        .arg(&sites)
+        .args(["--source", "theatre"])
+        .assert()
+        .success();
+    reg
+}
+
+#[test]
+fn a_partner_report_holds_no_byte_of_a_withheld_site() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = marked_registry(dir.path());
+    let areas = [
+        "--point",
+        "50.0020,10.0030",
+        "--buffer",
+        "10m",
+        "--route",
+        "50.0000,10.0020; 50.0030,10.0040",
+        "--corridor",
+        "20m",
+    ];
+    // Everything that would name or locate a withheld site: ids, names, an
+    // external id, coordinates to 4 decimals and the polygon's bounding box.
+    let forbidden = [
+        "SECRET-PT",
+        "Hidden Archive Zeta",
+        "Q999999",
+        "SECRET-POLY",
+        "Unlisted Clinic Kappa",
+        "10.0031",
+        "50.0012",
+        "50.0013",
+        "10.0041",
+        "10.0047",
+        "10.0048",
+        "49.9981",
+        "49.9987",
+        "NATO SECRET",
+        "NATO CONFIDENTIAL",
+    ];
+    for format in ["table", "json", "geojson", "csv", "kml"] {
+        let (full_code, full, err) =
+            code(ns(&reg).arg("check").args(areas).args(["--format", format]));
+        // The full report shows them (so the test can fail) ...
+        assert!(
+            full.contains("Hidden Archive Zeta") && full.contains("SECRET-POLY"),
+            "{format}: {full}{err}"
+        );
+        let (c, out, err) = code(ns(&reg).arg("check").args(areas).args([
+            "--format",
+            format,
+            "--releasable-to",
+            "ukr",
+        ]));
+        // ... the partner's keeps the verdict and exit code ...
+        assert_eq!(c, full_code, "{format}: {err}");
+        assert_eq!(c, 4, "{format}");
+        // ... shows what it may, says how much it withheld ...
+        assert!(out.contains("Shared Monument"), "{format}: {out}");
+        assert!(
+            out.contains("not releasable to ukr") || out.contains("\"withheld\""),
+            "{format}: {out}"
+        );
+        // ... and holds no byte of the rest.
+        for f in forbidden {
+            assert!(
+                !out.contains(f),
+                "{format}: the partner's report holds {f:?}:\n{out}"
+            );
+        }
+    }
+    let (_, v) = json_check(&reg, &[&areas[..], &["--releasable-to", "UKR"]].concat());
+    assert_eq!(v["verdict"], "conflict");
+    let point = &v["areas"][0];
+    assert_eq!(point["verdict"], "conflict", "{point}");
+    assert_eq!(point["withheld"]["hits"], 2, "{point}");
+    assert_eq!(point["withheld"]["verdict"], "conflict");
+    assert_eq!(
+        v["marking"]["banner"],
+        "NATO RESTRICTED // REL TO NATO, UKR"
+    );
+    assert_eq!(v["marking"]["for_partner"], "UKR");
+    // Without a partner the banner is the highest marking of all.
+    let (_, v) = json_check(&reg, &areas);
+    assert_eq!(
+        v["marking"]["banner"],
+        "NATO SECRET // REL TO (no partner in common)"
+    );
+    assert!(v["areas"][0].get("withheld").is_none());
+    // An empty partner is a mistake, never a full report.
+    let (c, _, err) =
+        code(ns(&reg).args(["check", "--point", "50.002,10.003", "--releasable-to", " "]));
+    assert_eq!(c, 1, "{err}");
+}
+
+#[test]
+fn export_for_a_partner_writes_only_what_it_may_see_and_says_how_many_were_withheld() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = marked_registry(dir.path());
+    let out = dir.path().join("ukr.geojson");
+    let (c, _, err) = code(ns(&reg).args([
+        "export",
+        "--format",
+        "geojson",
+        "--releasable-to",
+        "UKR",
+        "-o",
+        out.to_str().unwrap(),
+    ]));
+    assert_eq!(c, 0, "{err}");
+    assert!(
+        err.contains("2 site(s) not releasable to UKR withheld; 3 exported"),
+        "{err}"
+    );
+    let text = std::fs::read_to_string(&out).unwrap();
+    for f in [
+        "SECRET-PT",
+        "SECRET-POLY",
+        "Hidden Archive Zeta",
+        "10.0031",
+        "10.0041",
+    ] {
+        assert!(!text.contains(f), "{f}");
+    }
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["marking"]["withheld"], 2);
+    assert_eq!(
+        v["marking"]["banner"],
+        "NATO RESTRICTED // REL TO NATO, UKR"
+    );
+    assert_eq!(v["features"].as_array().unwrap().len(), 3);
+    // The markings travel with the sites: the export re-imports to the same sites.
+    let reg2 = dir.path().join("r2.db");
+    ns(&reg2).arg("init").assert().success();
+    ns(&reg2).arg("import").arg(&out).assert().success();
+    let (_, shown, _) = code(ns(&reg2).args(["sites", "--format", "json"]));
+    let shown: Value = serde_json::from_str(&shown).unwrap();
+    let shared = shown
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "SHARED-1")
+        .unwrap();
+    assert_eq!(shared["classification"], "NATO RESTRICTED");
+    assert_eq!(shared["releasable_to"], serde_json::json!(["NATO", "UKR"]));
+}
+
+#[test]
+fn markings_and_external_ids_round_trip_through_every_export() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = marked_registry(dir.path());
+    let hash = |reg: &Path| -> String {
+        let v: Value =
+            serde_json::from_str(&code(ns(reg).args(["stats", "--format", "json"])).1).unwrap();
+        v["content_hash"].as_str().unwrap().to_string()
+    };
+    let want = hash(&reg);
+    for (format, ext) in [("geojson", "geojson"), ("csv", "csv"), ("gpkg", "gpkg")] {
+        let file = dir.path().join(format!("all.{ext}"));
+        ns(&reg)
+            .args(["export", "--format", format, "-o", file.to_str().unwrap()])
+            .assert()
+            .success();
+        let back = dir.path().join(format!("back-{format}.db"));
+        ns(&back).arg("init").assert().success();
+        let (c, _, err) = code(ns(&back).arg("import").arg(&file));
+        assert_eq!(c, 0, "{format}: {err}");
+        assert_eq!(
+            hash(&back),
+            want,
+            "{format} export does not re-import to the same sites"
+        );
+    }
+    // External ids are searchable.
+    let (c, out, err) = code(ns(&reg).args([
+        "sites",
+        "--external-id",
+        "wikidata=Q999999",
+        "--format",
+        "json",
+    ]));
+    assert_eq!(c, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 1);
+    assert_eq!(v[0]["id"], "SECRET-PT");
+}

@@ -62,6 +62,10 @@ pub struct ImportOptions {
     /// The coverage to declare for every source of the import: a GeoJSON
     /// polygon file, or the extent of the imported features (buffered).
     pub coverage: Option<CoverageSpec>,
+    /// The classification of every site that does not carry its own.
+    pub classification: Option<String>,
+    /// Who every site without its own list may be released to.
+    pub releasable_to: Vec<String>,
 }
 
 /// What an import tells its caller while it runs.
@@ -351,6 +355,14 @@ impl Importer {
                             };
                             session.file(&src, &meta)
                         });
+                        let mut site = site;
+                        if site.marking.classification.is_none() {
+                            site.marking.classification.clone_from(&o.classification);
+                        }
+                        if site.marking.releasable_to.is_empty() {
+                            site.marking.releasable_to =
+                                nostrike_core::Marking::normalise(&o.releasable_to);
+                        }
                         if auto {
                             extents
                                 .entry(site.source.clone())

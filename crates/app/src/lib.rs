@@ -8,6 +8,7 @@
 pub mod coverage;
 pub mod curate;
 mod import;
+pub mod marking;
 pub mod report;
 mod snapshot;
 

@@ -52,6 +52,47 @@ pub struct Report<'a> {
     pub coverage: &'a [crate::DeclaredCoverage],
     /// When each source was last imported (seconds since the Unix epoch, UTC), at the checked revision.
     pub last_import: &'a std::collections::BTreeMap<String, i64>,
+    /// The highest marking of the sites the report shows.
+    pub banner: crate::marking::Banner,
+    /// The partner the report is for (`check --releasable-to`), if any.
+    pub partner: Option<&'a str>,
+    /// Per area, what the partner's report leaves out (empty without a partner).
+    pub withheld: &'a [crate::marking::Withheld],
+}
+
+impl Report<'_> {
+    /// What area `k` withheld, when anything.
+    fn withheld(&self, k: usize) -> Option<&crate::marking::Withheld> {
+        self.withheld
+            .get(k)
+            .filter(|w| w.hits > 0 || w.not_valid > 0)
+    }
+
+    /// The sentence for what area `k` withheld.
+    fn withheld_sentence(&self, k: usize) -> Option<String> {
+        let w = self.withheld(k)?;
+        let partner = self.partner.unwrap_or("the partner");
+        let mut s = String::new();
+        if w.hits > 0 {
+            let _ = write!(
+                s,
+                "{} further protected site(s) not releasable to {partner} within reach: {}",
+                w.hits,
+                w.verdict.map(str::to_uppercase).unwrap_or_default()
+            );
+        }
+        if w.not_valid > 0 {
+            if !s.is_empty() {
+                s.push_str("; ");
+            }
+            let _ = write!(
+                s,
+                "{} site(s) outside their validity period not releasable to {partner}",
+                w.not_valid
+            );
+        }
+        Some(s)
+    }
 }
 
 impl Report<'_> {
@@ -116,12 +157,19 @@ fn paint(text: &str, v: Verdict, color: bool) -> String {
 /// The table report.
 fn table(r: &Report<'_>, color: bool, verbose: bool) -> anyhow::Result<String> {
     let mut o = String::new();
+    let _ = writeln!(o, "{}", r.banner.text());
     let _ = writeln!(
         o,
         "nostrike {} check — {}",
         env!("CARGO_PKG_VERSION"),
         r.checked_at
     );
+    if let Some(p) = r.partner {
+        let _ = writeln!(
+            o,
+            "for       {p}: sites not releasable to {p} are counted in every verdict and not shown"
+        );
+    }
     let _ = writeln!(
         o,
         "registry  {}  revision {}  content {}",
@@ -157,7 +205,7 @@ fn table(r: &Report<'_>, color: bool, verbose: bool) -> anyhow::Result<String> {
     for c in r.coverage {
         let _ = writeln!(o, "coverage  {} — {}", c.source, c.how);
     }
-    for ((area, input), res) in r.areas.iter().zip(r.results) {
+    for (k, ((area, input), res)) in r.areas.iter().zip(r.results).enumerate() {
         let _ = writeln!(o);
         let _ = writeln!(
             o,
@@ -189,6 +237,9 @@ fn table(r: &Report<'_>, color: bool, verbose: bool) -> anyhow::Result<String> {
                     c.reach_m
                 );
             }
+        }
+        if let Some(w) = r.withheld_sentence(k) {
+            let _ = writeln!(o, "  WITHHELD: {w}");
         }
         for n in not_valid_items(r.index, res)? {
             let _ = writeln!(
@@ -298,6 +349,7 @@ fn table(r: &Report<'_>, color: bool, verbose: bool) -> anyhow::Result<String> {
         paint(verdict_word(r.verdict), r.verdict, color),
         verdict_sentence(r.verdict)
     );
+    let _ = writeln!(o, "{}", r.banner.text());
     Ok(o)
 }
 
@@ -364,6 +416,12 @@ pub fn head_value(r: &Report<'_>) -> Value {
         "staleness": {
             "judged": r.policy.judges_staleness(),
             "stale_hits": r.stale_hits(),
+        },
+        "marking": {
+            "banner": r.banner.text(),
+            "classification": r.banner.classification,
+            "releasable_to": r.banner.releasable_to,
+            "for_partner": r.partner,
         },
     })
 }
@@ -626,6 +684,8 @@ struct JsonArea<'a> {
     verdict: &'static str,
     coverage: Option<JsonCoverage<'a>>,
     data: Vec<SourceAge>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    withheld: Option<&'a crate::marking::Withheld>,
     hits: JsonHits<'a>,
     not_valid_at_check_time: Vec<NotValid>,
 }
@@ -650,6 +710,7 @@ struct JsonAreas<'a>(&'a Report<'a>);
 
 fn json_area<'a>(
     r: &'a Report<'a>,
+    k: usize,
     area: &'a Area,
     input: &'a AreaInput,
     res: &'a AreaResult,
@@ -664,6 +725,7 @@ fn json_area<'a>(
         verdict: res.verdict.as_str(),
         coverage: json_coverage(res),
         data: data_ages(r, res)?,
+        withheld: r.withheld(k),
         hits: JsonHits {
             hits: &res.hits,
             index: r.index,
@@ -677,9 +739,9 @@ impl Serialize for JsonAreas<'_> {
     fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
         let r = self.0;
         let mut seq = ser.serialize_seq(Some(r.results.len()))?;
-        for ((area, input), res) in r.areas.iter().zip(r.results) {
+        for (k, ((area, input), res)) in r.areas.iter().zip(r.results).enumerate() {
             seq.serialize_element(
-                &json_area(r, area, input, res).map_err(serde::ser::Error::custom)?,
+                &json_area(r, k, area, input, res).map_err(serde::ser::Error::custom)?,
             )?;
         }
         seq.end()
@@ -760,7 +822,13 @@ pub fn write_json<W: std::io::Write + Send>(
     } else {
         b"\"areas\":["
     })?;
-    let items: Vec<_> = r.areas.iter().zip(r.results).collect();
+    let items: Vec<_> = r
+        .areas
+        .iter()
+        .zip(r.results)
+        .enumerate()
+        .map(|(k, (a, res))| (k, a, res))
+        .collect();
     // While one group is written, the next is serialised on the other cores.
     // Each group is cut into PIECES runs of areas, each serialised into one
     // buffer; the two sets of buffers alternate and are reused, so the
@@ -779,11 +847,14 @@ pub fn write_json<W: std::io::Write + Send>(
                     buf.clear();
                     let run = group.chunks(per).nth(k).unwrap_or(&[]);
                     // Room for the whole run at once: no copying as it grows.
-                    let need: usize = run.iter().map(|(_, res)| 512 + res.hits.len() * 448).sum();
+                    let need: usize = run
+                        .iter()
+                        .map(|(_, _, res)| 512 + res.hits.len() * 448)
+                        .sum();
                     buf.reserve(need);
-                    for ((area, input), res) in run {
+                    for (k, (area, input), res) in run {
                         buf.push(b',');
-                        compact_area(r, area, input, res, buf)?;
+                        compact_area(r, *k, area, input, res, buf)?;
                     }
                     Ok::<(), std::io::Error>(())
                 })
@@ -821,6 +892,7 @@ fn write_pieces<W: std::io::Write>(
 /// report phase went from 1.3 s to 1.0 s).
 fn compact_area(
     r: &Report<'_>,
+    k: usize,
     area: &Area,
     input: &AreaInput,
     res: &AreaResult,
@@ -838,12 +910,16 @@ fn compact_area(
     serde_json::to_writer(&mut *o, &json_coverage(res))?;
     o.extend_from_slice(b",\"data\":");
     serde_json::to_writer(&mut *o, &data_ages(r, res).map_err(std::io::Error::other)?)?;
+    if let Some(w) = r.withheld(k) {
+        o.extend_from_slice(b",\"withheld\":");
+        serde_json::to_writer(&mut *o, w)?;
+    }
     o.extend_from_slice(b",\"hits\":[");
     r.index.warm_labels(&mut res.hits.iter().map(|h| h.site));
     let route = route_of_area(area).map_err(std::io::Error::other)?;
-    for (k, h) in res.hits.iter().enumerate() {
+    for (n, h) in res.hits.iter().enumerate() {
         let s = r.index.label(h.site).map_err(std::io::Error::other)?;
-        if k > 0 {
+        if n > 0 {
             o.push(b',');
         }
         o.extend_from_slice(b"{\"site_id\":\"");
@@ -1003,8 +1079,8 @@ fn feature(geometry: &Geometry<f64>, props: Value) -> Value {
 /// The GeoJSON report: areas, hit sites and the shortest connecting lines.
 fn geojson(r: &Report<'_>) -> anyhow::Result<String> {
     let mut features = Vec::new();
-    for ((area, input), res) in r.areas.iter().zip(r.results) {
-        features.push(feature(&area.geometry, json!({"role": "area", "area_id": area.id, "input": input.text, "read_as": input.how, "buffer_m": area.buffer_m, "location_error_m": area.location_error_m, "verdict": res.verdict.as_str(), "coverage": json_coverage(res)})));
+    for (k, ((area, input), res)) in r.areas.iter().zip(r.results).enumerate() {
+        features.push(feature(&area.geometry, json!({"role": "area", "area_id": area.id, "input": input.text, "read_as": input.how, "buffer_m": area.buffer_m, "location_error_m": area.location_error_m, "verdict": res.verdict.as_str(), "coverage": json_coverage(res), "withheld": r.withheld(k)})));
         let route = route_of_area(area).map_err(anyhow::Error::msg)?;
         for h in &res.hits {
             let s = r.index.label(h.site)?;
@@ -1041,6 +1117,7 @@ fn geojson(r: &Report<'_>) -> anyhow::Result<String> {
         "policy",
         "coverage",
         "staleness",
+        "marking",
     ] {
         top.insert(k.into(), head[k].clone());
     }
@@ -1082,8 +1159,10 @@ fn csv(r: &Report<'_>) -> anyhow::Result<String> {
         "within_required_m",
         "last_verified",
         "stale",
+        "report_marking",
     ])?;
-    for ((area, input), res) in r.areas.iter().zip(r.results) {
+    let marking = r.banner.text();
+    for (k, ((area, input), res)) in r.areas.iter().zip(r.results).enumerate() {
         let read_as = guard(&input.how).into_owned();
         // Sources joined by ';', "uncovered" when none covers the area, empty when none declares coverage.
         let covered_by = match &res.coverage {
@@ -1099,7 +1178,29 @@ fn csv(r: &Report<'_>) -> anyhow::Result<String> {
                 .into_iter()
                 .chain(std::iter::repeat_n("", 15))
                 .chain([rev.as_str(), r.content_hash.as_str(), r.checked_at.as_str()])
-                .chain([covered_by.as_str(), "", "", "", "", ""]);
+                .chain([covered_by.as_str(), "", "", "", "", "", marking.as_str()]);
+            w.write_record(row)?;
+        }
+        if let (Some(sentence), Some(wh)) = (r.withheld_sentence(k), r.withheld(k)) {
+            // What the partner may not see: how many and how bad, nothing that locates them.
+            let rev = r.revision.to_string();
+            let area_id = guard(&area.id);
+            let row = [
+                area_id.as_ref(),
+                res.verdict.as_str(),
+                read_as.as_str(),
+                "(withheld)",
+                "",
+                "",
+                sentence.as_str(),
+                "",
+                "",
+                wh.verdict.unwrap_or(""),
+            ]
+            .into_iter()
+            .chain(std::iter::repeat_n("", 8))
+            .chain([rev.as_str(), r.content_hash.as_str(), r.checked_at.as_str()])
+            .chain([covered_by.as_str(), "", "", "", "", "", marking.as_str()]);
             w.write_record(row)?;
         }
         let route = route_of_area(area).map_err(anyhow::Error::msg)?;
@@ -1171,6 +1272,7 @@ fn csv(r: &Report<'_>) -> anyhow::Result<String> {
                     (Some(st), true) => stale_words(st),
                     _ => String::new(),
                 },
+                marking.clone(),
             ])
         };
         for h in &res.hits {
@@ -1257,13 +1359,15 @@ fn kml(r: &Report<'_>) -> anyhow::Result<String> {
     let mut o = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<kml xmlns=\"http://www.opengis.net/kml/2.2\"><Document>\n");
     let _ = writeln!(
         o,
-        "<name>nostrike check {}: {}</name>",
+        "<name>{} — nostrike check {}: {}</name>",
+        xml(&r.banner.text()),
         xml(&r.checked_at),
         verdict_word(r.verdict)
     );
     let _ = writeln!(
         o,
-        "<description>{}; registry {} revision {} content {}; policy {}</description>",
+        "<description>{}: {}; registry {} revision {} content {}; policy {}</description>",
+        xml(&r.banner.text()),
         verdict_sentence(r.verdict),
         xml(&r.registry_path),
         r.revision,
@@ -1278,13 +1382,17 @@ fn kml(r: &Report<'_>) -> anyhow::Result<String> {
     ] {
         let _ = writeln!(o, "<Style id=\"{id}\"><LineStyle><color>{color}</color><width>2</width></LineStyle><PolyStyle><color>40{}</color></PolyStyle><IconStyle><color>{color}</color></IconStyle></Style>", &color[2..]);
     }
-    for ((area, input), res) in r.areas.iter().zip(r.results) {
+    for (k, ((area, input), res)) in r.areas.iter().zip(r.results).enumerate() {
         let _ = writeln!(
             o,
             "<Folder><name>{} — {}</name>",
             xml(&area.id),
             verdict_word(res.verdict)
         );
+        let withheld = r
+            .withheld_sentence(k)
+            .map(|w| format!("; WITHHELD: {}", xml(&w)))
+            .unwrap_or_default();
         let coverage = match &res.coverage {
             Some(c) if c.uncovered() => {
                 "; UNCOVERED: inside no source's declared coverage".to_string()
@@ -1292,7 +1400,7 @@ fn kml(r: &Report<'_>) -> anyhow::Result<String> {
             Some(c) => format!("; covered by {}", xml(&c.covered_by.join(", "))),
             None => String::new(),
         };
-        let _ = writeln!(o, "<Placemark><name>area {}</name><description>{} (buffer {} m){coverage}</description><styleUrl>#{}</styleUrl>{}</Placemark>", xml(&area.id), xml(&input.how), area.buffer_m, res.verdict.as_str(), kml_geometry(&area.geometry));
+        let _ = writeln!(o, "<Placemark><name>area {}</name><description>{} (buffer {} m){coverage}{withheld}</description><styleUrl>#{}</styleUrl>{}</Placemark>", xml(&area.id), xml(&input.how), area.buffer_m, res.verdict.as_str(), kml_geometry(&area.geometry));
         let route = route_of_area(area).map_err(anyhow::Error::msg)?;
         for h in &res.hits {
             let s = r.index.label(h.site)?;
@@ -1379,6 +1487,9 @@ mod tests {
             verdict: nostrike_core::run_verdict(results),
             coverage: &[],
             last_import: &NO_IMPORTS,
+            banner: Default::default(),
+            partner: None,
+            withheld: &[],
         }
     }
 
@@ -1512,12 +1623,21 @@ mod tests {
             .iter()
             .any(|s| s.is_some_and(|s| s.age_days.is_none())));
         assert!(stale.iter().any(|s| s.is_none()));
-        let report = test_report(&index, &policy, &areas, &results);
-        for ((area, input), res) in areas.iter().zip(&results) {
+        let mut report = test_report(&index, &policy, &areas, &results);
+        // A partner's report: the first area withheld two hits.
+        let withheld = [crate::marking::Withheld {
+            hits: 2,
+            verdict: Some("conflict"),
+            not_valid: 1,
+        }];
+        report.withheld = &withheld;
+        report.partner = Some("UKR \"quoted\"");
+        for (k, ((area, input), res)) in areas.iter().zip(&results).enumerate() {
             let mut mine = Vec::new();
-            compact_area(&report, area, input, res, &mut mine).expect("compact");
-            let serde = serde_json::to_vec(&json_area(&report, area, input, res).expect("sites"))
-                .expect("serde");
+            compact_area(&report, k, area, input, res, &mut mine).expect("compact");
+            let serde =
+                serde_json::to_vec(&json_area(&report, k, area, input, res).expect("sites"))
+                    .expect("serde");
             assert_eq!(
                 String::from_utf8_lossy(&mine),
                 String::from_utf8_lossy(&serde)

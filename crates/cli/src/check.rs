@@ -80,6 +80,9 @@ pub struct CheckArgs {
     /// Check against the registry as it was at revision REV, or at a UTC time (`2026-03-01T14:00:00Z`; a bare date means 00:00 UTC that day), judging site validity at that time.
     #[arg(long, value_name = "REV|DATE")]
     pub as_of: Option<AsOf>,
+    /// Write the report for partner X (a country or group): sites not releasable to X count in every verdict but are shown only as a number, with nothing that locates them.
+    #[arg(long, value_name = "X")]
+    pub releasable_to: Option<String>,
     /// Report format.
     #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
     pub format: ReportFormat,
@@ -418,11 +421,24 @@ pub fn run_verdict_of(path: &Path, args: &CheckArgs, out: Out) -> anyhow::Result
     let checker = Checker::new(snapshot.sites(), &policy, Some(validity_time))
         .with_coverage(&snapshot.coverage);
     let list: Vec<Area> = areas.iter().map(|(a, _)| a.clone()).collect();
-    let results = checker
+    let mut results = checker
         .check_batch(&list)
         .into_iter()
         .collect::<Result<Vec<_>, _>>()?;
+    // The verdict is taken before redaction: redaction never lowers it.
     let verdict = run_verdict(&results);
+    let partner = args.releasable_to.as_deref().map(str::trim);
+    if partner == Some("") {
+        anyhow::bail!("--releasable-to: give a country or group");
+    }
+    let withheld = match partner {
+        Some(p) => nostrike_app::marking::redact(&mut results, snapshot.sites(), p)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
+        None => Vec::new(),
+    };
+    let banner =
+        nostrike_app::marking::banner_of(&policy.classifications, &results, snapshot.sites())
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     lap("areas checked");
     let report = Report {
         checked_at: time::format_utc(now),
@@ -442,6 +458,9 @@ pub fn run_verdict_of(path: &Path, args: &CheckArgs, out: Out) -> anyhow::Result
         verdict,
         coverage: &snapshot.declared,
         last_import: &snapshot.last_import,
+        banner,
+        partner,
+        withheld: &withheld,
     };
     let pretty = dest == Dest::Stdout && std::io::IsTerminal::is_terminal(&std::io::stdout());
     output::write_to(&dest, |w| {

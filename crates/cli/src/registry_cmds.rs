@@ -105,6 +105,12 @@ pub struct ImportArgs {
     /// file, or `auto` (the imported features' extent, buffered by 1 km, and said so).
     #[arg(long, value_name = "FILE|auto")]
     pub coverage: Option<nostrike_app::coverage::CoverageSpec>,
+    /// Classification of every site that does not carry its own (e.g. "NATO RESTRICTED").
+    #[arg(long)]
+    pub classification: Option<String>,
+    /// Countries and groups every site without its own list may be released to (comma separated, e.g. NATO,UKR).
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub releasable_to: Vec<String>,
 }
 
 /// `coverage`: declare a source's coverage on its own.
@@ -161,6 +167,9 @@ pub struct Filters {
     /// Only sites whose name contains TEXT (case-insensitive).
     #[arg(long, value_name = "TEXT")]
     pub name: Option<String>,
+    /// Only the sites with this external id (e.g. `unesco_whc=1093`, `wikidata=Q90`).
+    #[arg(long, value_name = "KEY=ID")]
+    pub external_id: Option<String>,
 }
 
 /// Listing formats.
@@ -216,6 +225,9 @@ pub struct ExportArgs {
     output: Option<PathBuf>,
     #[command(flatten)]
     filters: Filters,
+    /// Export only the sites releasable to X (a country or group), and say how many were withheld.
+    #[arg(long, value_name = "X")]
+    releasable_to: Option<String>,
 }
 
 /// `init`.
@@ -306,6 +318,8 @@ pub fn import(path: &Path, args: &ImportArgs, out: Out) -> anyhow::Result<ExitCo
         url: args.url.clone(),
         operator: operator(args.operator.as_ref()),
         coverage: args.coverage.clone(),
+        classification: args.classification.clone(),
+        releasable_to: args.releasable_to.clone(),
     };
     let importer = Importer::new(options);
     let started = std::time::Instant::now();
@@ -434,8 +448,22 @@ fn filter_sites(path: &Path, f: &Filters) -> anyhow::Result<Selected> {
         }
     };
     let name = f.name.as_ref().map(|n| n.to_lowercase());
+    let external = match &f.external_id {
+        None => None,
+        Some(e) => match e.split_once('=') {
+            Some((k, v)) if !k.trim().is_empty() && !v.trim().is_empty() => {
+                Some((k.trim().to_string(), v.trim().to_string()))
+            }
+            _ => bail!("--external-id {e:?}: expected KEY=ID, e.g. unesco_whc=1093"),
+        },
+    };
     let mut out = Vec::new();
     for s in sites {
+        if let Some((k, v)) = &external {
+            if s.external_ids.get(k) != Some(v) {
+                continue;
+            }
+        }
         if category.is_some_and(|c| c != s.category)
             || f.source.as_ref().is_some_and(|x| x != &s.source)
         {
@@ -516,6 +544,22 @@ pub fn export_properties(s: &Site) -> serde_json::Map<String, Value> {
     p
 }
 
+/// The banner of a list of sites: the highest classification (ranked as
+/// the example policy lists them) and the releasability they share.
+fn banner_of_sites(list: &[Site]) -> String {
+    let rel: Vec<String> = list
+        .iter()
+        .map(|s| s.marking.releasable_to.join(","))
+        .collect();
+    nostrike_app::marking::Banner::of(
+        &nostrike_core::Policy::example().classifications,
+        list.iter()
+            .zip(&rel)
+            .map(|(s, r)| (s.marking.classification.as_deref(), r.as_str())),
+    )
+    .text()
+}
+
 /// The sources of `sites`, and a one-line notice of their licences and attributions.
 fn notice(sources: &[SourceMeta], sites: &[Site]) -> (Vec<SourceMeta>, String) {
     let used: std::collections::BTreeSet<&str> = sites.iter().map(|s| s.source.as_str()).collect();
@@ -546,8 +590,10 @@ fn write_geojson<W: Write>(
     rev: i64,
     hash: &nostrike_store::Digest,
     sources: &[SourceMeta],
+    marking: Value,
 ) -> anyhow::Result<()> {
     let mut members = serde_json::Map::new();
+    members.insert("marking".into(), marking);
     // Licence and attribution at the top level, as `import` reads them back.
     if let Some(l) = shared(sources, |m| &m.licence) {
         members.insert("licence".into(), l.into());
@@ -692,7 +738,14 @@ pub fn sites(path: &Path, args: &SitesArgs) -> anyhow::Result<ExitCode> {
             serde_json::to_writer_pretty(&mut w, &v)?;
             writeln!(w)?;
         }
-        ListFormat::Geojson => write_geojson(&mut w, &list, rev, &hash, &sources)?,
+        ListFormat::Geojson => write_geojson(
+            &mut w,
+            &list,
+            rev,
+            &hash,
+            &sources,
+            json!({"banner": banner_of_sites(&list), "for_partner": null, "withheld": 0}),
+        )?,
         ListFormat::Csv => {
             let mut c = nostrike_formats::csv::Writer::new(&mut w, &list)?;
             for s in &list {
@@ -729,8 +782,32 @@ pub fn export(path: &Path, args: &ExportArgs, out: Out) -> anyhow::Result<ExitCo
         }
         None => {}
     }
-    let (list, rev, hash, sources) = filter_sites(path, &args.filters)?;
+    let (mut list, rev, hash, sources) = filter_sites(path, &args.filters)?;
+    let mut withheld = 0usize;
+    if let Some(p) = &args.releasable_to {
+        if p.trim().is_empty() {
+            bail!("--releasable-to: give a country or group");
+        }
+        let before = list.len();
+        list.retain(|s| s.marking.releasable_to(p));
+        withheld = before - list.len();
+    }
+    let banner = banner_of_sites(&list);
+    let for_partner = args
+        .releasable_to
+        .as_ref()
+        .map(|p| format!(" — for {p}: {withheld} site(s) not releasable to {p} withheld"))
+        .unwrap_or_default();
     let (_, notice_text) = notice(&sources, &list);
+    let notice_text = format!("{banner}{for_partner}; {notice_text}");
+    if !out.quiet {
+        if let Some(p) = &args.releasable_to {
+            eprintln!(
+                "{withheld} site(s) not releasable to {p} withheld; {} exported",
+                list.len()
+            );
+        }
+    }
     match (args.format, &dest) {
         (ExportFormat::Gpkg, Dest::File(f)) => {
             let tmp = AtomicFile::create(f)?;
@@ -739,9 +816,14 @@ pub fn export(path: &Path, args: &ExportArgs, out: Out) -> anyhow::Result<ExitCo
         }
         (format, dest) => output::write_to(dest, |w| {
             match format {
-                ExportFormat::Geojson | ExportFormat::Gpkg => {
-                    write_geojson(w, &list, rev, &hash, &sources)?
-                }
+                ExportFormat::Geojson | ExportFormat::Gpkg => write_geojson(
+                    w,
+                    &list,
+                    rev,
+                    &hash,
+                    &sources,
+                    json!({"banner": banner, "for_partner": args.releasable_to, "withheld": withheld}),
+                )?,
                 ExportFormat::Csv => {
                     let mut c = nostrike_formats::csv::Writer::new(w, &list)?;
                     for s in &list {
@@ -767,7 +849,7 @@ pub fn export(path: &Path, args: &ExportArgs, out: Out) -> anyhow::Result<ExitCo
                 output::write_to(&Dest::File(side), |w| {
                     writeln!(
                         w,
-                        "Sites in {} (nostrike registry revision {rev}, content hash {hash}).\nSources, licences and attributions:",
+                        "{banner}{for_partner}\nSites in {} (nostrike registry revision {rev}, content hash {hash}).\nSources, licences and attributions:",
                         f.display()
                     )?;
                     for m in &sources {
@@ -1180,6 +1262,8 @@ pub fn demo(keep: Option<&Path>, out: Out) -> anyhow::Result<ExitCode> {
                 coverage: Some(nostrike_app::coverage::CoverageSpec::File(
                     dir.join(format!("{area}-coverage.geojson")),
                 )),
+                classification: None,
+                releasable_to: Vec::new(),
             };
             outln!("$ nostrike import {area}-sites.geojson --coverage {area}-coverage.geojson");
             import(&reg_path, &args, out)?;

@@ -285,7 +285,11 @@ impl PackedBuilder {
         );
         put_str(
             &mut self.record,
-            site.marking.classification.as_deref().unwrap_or("").as_bytes(),
+            site.marking
+                .classification
+                .as_deref()
+                .unwrap_or("")
+                .as_bytes(),
         );
         put_str(
             &mut self.record,
@@ -964,8 +968,7 @@ impl SiteSet for PackedIndex {
     fn label(&self, i: usize) -> Result<SiteLabel<'_>, SetError> {
         let e = self.entry(i)?;
         let p = e.params(i)?;
-        let [source, id, name, verified, classification, releasable_to] =
-            texts(self.record(&e)?)?;
+        let [source, id, name, verified, classification, releasable_to] = texts(self.record(&e)?)?;
         Ok(SiteLabel {
             source,
             id,

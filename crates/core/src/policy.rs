@@ -57,6 +57,9 @@ struct RawPolicy {
     /// Days after its last verification a site's record is stale, per
     /// category (`default` for the others); absent: staleness is not judged.
     max_age_days: Option<BTreeMap<String, u32>>,
+    /// Classifications, lowest first: how banners rank markings.
+    #[serde(default)]
+    classifications: Vec<String>,
 }
 
 /// Default standoff per category, extra standoff per protection level and the caution margin.
@@ -74,6 +77,8 @@ pub struct Policy {
     defaulted: Vec<Category>,
     /// Days after `last_verified` a site's record is stale, per category; `None`: not judged.
     max_age_days: Option<[u32; Category::ALL.len()]>,
+    /// Classifications, lowest first (how banners rank markings; one not listed ranks highest).
+    pub classifications: Vec<String>,
 }
 
 /// Builds a [`Policy`] in code; see [`Policy::builder`].
@@ -196,6 +201,7 @@ impl PolicyBuilder {
             caution_margin_m,
             defaulted,
             max_age_days,
+            classifications: Vec::new(),
         })
     }
 }
@@ -274,7 +280,9 @@ impl Policy {
                 "[max_age_days] is empty: give a default (and any category's own), or leave the table out".into(),
             ));
         }
-        b.build()
+        let mut p = b.build()?;
+        p.classifications = raw.classifications;
+        Ok(p)
     }
 
     /// A policy built in code: every category's standoff (or an explicit
@@ -341,6 +349,7 @@ impl Policy {
             caution_margin_m: 0.0,
             defaulted: Vec::new(),
             max_age_days: None,
+            classifications: Vec::new(),
         }
     }
 
@@ -392,6 +401,8 @@ impl Policy {
         struct Out<'a> {
             name: &'a str,
             caution_margin_m: f64,
+            #[serde(skip_serializing_if = "<[String]>::is_empty")]
+            classifications: &'a [String],
             standoff_m: Ordered<'a, f64>,
             protection_extra_m: Ordered<'a, f64>,
             #[serde(skip_serializing_if = "Option::is_none")]
@@ -400,6 +411,7 @@ impl Policy {
         let out = Out {
             name: &self.name,
             caution_margin_m: self.caution_margin_m,
+            classifications: &self.classifications,
             standoff_m: Ordered(
                 Category::ALL
                     .iter()

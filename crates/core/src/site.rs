@@ -283,7 +283,7 @@ impl Marking {
     /// unrestricted (no list), or listed.
     pub fn releasable_to(&self, partner: &str) -> bool {
         let p = partner.trim().to_uppercase();
-        self.releasable_to.is_empty() || self.releasable_to.iter().any(|r| *r == p)
+        self.releasable_to.is_empty() || self.releasable_to.contains(&p)
     }
 
     /// Whether nothing is recorded.

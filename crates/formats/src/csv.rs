@@ -307,8 +307,12 @@ impl<W: Write> Writer<W> {
             t(s.valid_to).into(),
             guard(s.last_verified.as_deref().unwrap_or("")),
             guard(s.marking.classification.as_deref().unwrap_or("")),
-            guard(&s.marking.releasable_to.join(",")).into_owned().into(),
-            guard(&crate::layout::external_ids_text(s)).into_owned().into(),
+            guard(&s.marking.releasable_to.join(","))
+                .into_owned()
+                .into(),
+            guard(&crate::layout::external_ids_text(s))
+                .into_owned()
+                .into(),
             guard(s.inscribed.as_deref().unwrap_or("")),
         ];
         if self.columns.nested {

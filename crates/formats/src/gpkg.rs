@@ -390,11 +390,10 @@ INSERT INTO gpkg_extensions VALUES ('gpkg_metadata_reference', NULL, 'gpkg_metad
                 opt_text(s.last_verified.clone()),
                 opt_text(s.marking.classification.clone()),
                 opt_text(
-                    (!s.marking.releasable_to.is_empty()).then(|| s.marking.releasable_to.join(",")),
+                    (!s.marking.releasable_to.is_empty())
+                        .then(|| s.marking.releasable_to.join(",")),
                 ),
-                opt_text(
-                    (!s.external_ids.is_empty()).then(|| crate::layout::external_ids_text(s)),
-                ),
+                opt_text((!s.external_ids.is_empty()).then(|| crate::layout::external_ids_text(s))),
                 opt_text(s.inscribed.clone()),
             ];
             if columns.nested {

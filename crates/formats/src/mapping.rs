@@ -422,10 +422,8 @@ impl Mapping {
             None => {}
             Some((key, v)) => {
                 let v = match v {
-                    Value::String(s) if s.trim_start().starts_with('{') => {
-                        serde_json::from_str(&s)
-                            .map_err(|e| err(format!("{key} {s:?}: {e}"), &some_id))?
-                    }
+                    Value::String(s) if s.trim_start().starts_with('{') => serde_json::from_str(&s)
+                        .map_err(|e| err(format!("{key} {s:?}: {e}"), &some_id))?,
                     v => v,
                 };
                 match v {
@@ -453,7 +451,10 @@ impl Mapping {
                 external_ids.insert(register.clone(), text(&v).trim().to_string());
             }
         }
-        if let Some((k, _)) = external_ids.iter().find(|(k, v)| k.trim().is_empty() || v.is_empty()) {
+        if let Some((k, _)) = external_ids
+            .iter()
+            .find(|(k, v)| k.trim().is_empty() || v.is_empty())
+        {
             return Err(err(
                 format!("external id {k:?} has an empty register name or id"),
                 &some_id,

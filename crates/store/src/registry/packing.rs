@@ -98,7 +98,10 @@ pub(super) fn for_each_verified_live_chunk(
     loop {
         let next = rows.next().map_err(sq)?;
         if let Some(r) = next {
-            chunk.push((SiteRow::read(r, 0).map_err(sq)?, r.get(SITE_COLUMN_COUNT).map_err(sq)?));
+            chunk.push((
+                SiteRow::read(r, 0).map_err(sq)?,
+                r.get(SITE_COLUMN_COUNT).map_err(sq)?,
+            ));
         }
         if chunk.len() == LOAD_CHUNK || (next.is_none() && !chunk.is_empty()) {
             let decoded = std::mem::replace(&mut chunk, Vec::with_capacity(LOAD_CHUNK))

@@ -1,0 +1,161 @@
+//! Releasability: the banner a report or export carries, and the redaction
+//! of what a partner may not see.
+//!
+//! A report for partner X counts every site for the verdict but shows only
+//! those releasable to X; of the others it says how many there are and the
+//! worst verdict they give — no id, name, category, coordinates, bearing,
+//! route position or source, nothing that would locate them.
+
+use nostrike_core::{AreaResult, SetError, SiteSet, Verdict};
+use serde::Serialize;
+
+/// The highest marking of what a document contains.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct Banner {
+    /// The highest classification among the contents (by the policy's
+    /// order; one not on the list ranks above every listed one); `None`: none marked.
+    pub classification: Option<String>,
+    /// The countries and groups every restricted item may go to (the
+    /// intersection of their lists); `None`: no item is restricted.
+    pub releasable_to: Option<Vec<String>>,
+}
+
+impl Banner {
+    /// The banner of items each with a classification and a comma-joined
+    /// releasability list (empty: unrestricted), ranked by `order` (lowest first).
+    pub fn of<'a>(
+        order: &[String],
+        items: impl IntoIterator<Item = (Option<&'a str>, &'a str)>,
+    ) -> Banner {
+        let rank = |c: &str| order.iter().position(|o| o == c).unwrap_or(usize::MAX);
+        let mut b = Banner::default();
+        for (class, rel) in items {
+            if let Some(c) = class {
+                let higher = match &b.classification {
+                    None => true,
+                    Some(h) => (rank(c), c) > (rank(h), h.as_str()),
+                };
+                if higher {
+                    b.classification = Some(c.to_string());
+                }
+            }
+            if !rel.is_empty() {
+                let list: Vec<String> = rel.split(',').map(str::to_string).collect();
+                b.releasable_to = Some(match b.releasable_to.take() {
+                    None => list,
+                    Some(have) => have.into_iter().filter(|r| list.contains(r)).collect(),
+                });
+            }
+        }
+        b
+    }
+
+    /// The banner line: `NATO RESTRICTED // REL TO NATO, UKR`, or `UNMARKED`.
+    pub fn text(&self) -> String {
+        let class = self.classification.as_deref().unwrap_or("UNMARKED");
+        match &self.releasable_to {
+            None => class.to_string(),
+            Some(r) if r.is_empty() => format!("{class} // REL TO (no partner in common)"),
+            Some(r) => format!("{class} // REL TO {}", r.join(", ")),
+        }
+    }
+}
+
+/// What a partner's report leaves out of one area.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct Withheld {
+    /// Hits not releasable to the partner (counted in the verdict).
+    pub hits: usize,
+    /// The worst verdict among them, if any.
+    pub verdict: Option<&'static str>,
+    /// Sites outside their validity period left out as well.
+    pub not_valid: usize,
+}
+
+/// Remove from `results` every hit (and not-valid site) not releasable to
+/// `partner`, leaving each area's verdict as it was; returns what each area
+/// withheld.
+pub fn redact(
+    results: &mut [AreaResult],
+    index: &dyn SiteSet,
+    partner: &str,
+) -> Result<Vec<Withheld>, SetError> {
+    let mut out = Vec::with_capacity(results.len());
+    for r in results.iter_mut() {
+        let mut w = Withheld::default();
+        let mut worst: Option<Verdict> = None;
+        let mut keep = Vec::with_capacity(r.hits.len());
+        for h in std::mem::take(&mut r.hits) {
+            if index.label(h.site)?.releasable(partner) {
+                keep.push(h);
+            } else {
+                w.hits += 1;
+                worst = worst.max(Some(h.verdict));
+            }
+        }
+        r.hits = keep;
+        let mut keep = Vec::with_capacity(r.not_valid.len());
+        for h in std::mem::take(&mut r.not_valid) {
+            if index.label(h.site)?.releasable(partner) {
+                keep.push(h);
+            } else {
+                w.not_valid += 1;
+            }
+        }
+        r.not_valid = keep;
+        w.verdict = worst.map(Verdict::as_str);
+        out.push(w);
+    }
+    Ok(out)
+}
+
+/// The banner of every hit (and not-valid site) left in `results`.
+pub fn banner_of(
+    order: &[String],
+    results: &[AreaResult],
+    index: &dyn SiteSet,
+) -> Result<Banner, SetError> {
+    let mut labels = Vec::new();
+    for r in results {
+        for h in r.hits.iter().chain(&r.not_valid) {
+            let l = index.label(h.site)?;
+            if l.classification.is_some() || !l.releasable_to.is_empty() {
+                labels.push((
+                    l.classification.map(|c| c.into_owned()),
+                    l.releasable_to.into_owned(),
+                ));
+            }
+        }
+    }
+    Ok(Banner::of(
+        order,
+        labels.iter().map(|(c, r)| (c.as_deref(), r.as_str())),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_banner_is_the_highest_marking_and_the_common_releasability() {
+        let order: Vec<String> = ["NATO UNCLASSIFIED", "NATO RESTRICTED", "NATO SECRET"]
+            .map(String::from)
+            .to_vec();
+        let b = Banner::of(
+            &order,
+            [
+                (Some("NATO RESTRICTED"), "NATO,UKR"),
+                (Some("NATO UNCLASSIFIED"), ""),
+                (None, "NATO,POL,UKR"),
+            ],
+        );
+        assert_eq!(b.text(), "NATO RESTRICTED // REL TO NATO, UKR");
+        // A classification not on the list ranks above every listed one.
+        let b = Banner::of(&order, [(Some("NATO SECRET"), ""), (Some("ODD"), "")]);
+        assert_eq!(b.text(), "ODD");
+        assert_eq!(Banner::of(&order, []).text(), "UNMARKED");
+        let b = Banner::of(&order, [(None, "USA"), (None, "UKR")]);
+        assert_eq!(b.text(), "UNMARKED // REL TO (no partner in common)");
+    }
+}
