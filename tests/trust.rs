@@ -641,3 +641,54 @@ fn markings_and_external_ids_round_trip_through_every_export() {
     assert_eq!(v.as_array().unwrap().len(), 1);
     assert_eq!(v[0]["id"], "SECRET-PT");
 }
+
+#[test]
+fn the_shipped_unesco_mapping_reads_the_world_heritage_csv_layout() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = dir.path().join("r.db");
+    ns(&reg).arg("init").assert().success();
+    // A synthetic file in the list's column layout (UNESCO's own data may not be redistributed).
+    let csv = dir.path().join("whc-sites.csv");
+    std::fs::write(
+        &csv,
+        "unique_number,id_no,rev_bis,name_en,short_description_en,justification_en,date_inscribed,secondary_dates,danger,date_end,danger_list,longitude,latitude,area_hectares,C1,C2,C3,C4,C5,C6,N7,N8,N9,N10,criteria_txt,category,category_short,states_name_en,region_en,iso_code,udnp_code,transboundary\n\
+         1,1093,,Old City of Testville,\"A walled city, with \"\"quotes\"\"\",,2003,,0,,,35.5,33.9,12.5,1,0,0,1,0,0,0,0,0,0,(i)(iv),Cultural,C,Testland,Arab States,tl,tst,0\n\
+         2,2001,,Test Gorge,Cliffs,,2010,,0,,,36.0,34.2,900,0,0,0,0,0,0,1,0,0,0,(vii),Natural,N,Testland,Arab States,tl,tst,0\n\
+         3,3002,Bis,Sacred Test Valley,Both,,2015,,1,,,35.9,34.1,40,0,0,1,0,0,0,0,0,1,0,(iii)(ix),Mixed,C/N,Testland,Arab States,tl,tst,0\n",
+    )
+    .unwrap();
+    let map = Path::new(DATA).join("mappings/unesco-whc.toml");
+    let (c, _, err) = code(
+        ns(&reg)
+            .arg("import")
+            .arg(&csv)
+            .args(["--source", "unesco-whc", "--map"])
+            .arg(&map),
+    );
+    assert_eq!(c, 0, "{err}");
+    let (_, out, _) = code(ns(&reg).args(["sites", "--format", "json"]));
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let all = v.as_array().unwrap();
+    assert_eq!(all.len(), 3);
+    let by = |id: &str| all.iter().find(|s| s["id"] == id).unwrap().clone();
+    let city = by("1093");
+    assert_eq!(city["name"], "Old City of Testville");
+    assert_eq!(city["category"], "monument");
+    assert_eq!(city["external_ids"]["unesco_whc"], "1093");
+    assert_eq!(
+        city["geometry"]["coordinates"],
+        serde_json::json!([35.5, 33.9])
+    );
+    assert_eq!(city["states_name_en"], "Testland");
+    assert_eq!(by("2001")["category"], "other");
+    assert_eq!(by("3002")["category"], "monument");
+    let (_, out, _) = code(ns(&reg).args([
+        "sites",
+        "--external-id",
+        "unesco_whc=3002",
+        "--format",
+        "json",
+    ]));
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v[0]["name"], "Sacred Test Valley");
+}

@@ -311,6 +311,16 @@ impl Mapping {
         unit: &'static str,
     ) -> Result<Site, FeatureError> {
         let mut props = raw.properties;
+        // External ids from their columns first: a column may also be the site's id.
+        let mut external_ids: BTreeMap<String, String> = BTreeMap::new();
+        for (register, column) in &self.external_id_columns {
+            if let Some(v) = props.get(column).filter(|v| !v.is_null()) {
+                let id = text(v).trim().to_string();
+                if !id.is_empty() {
+                    external_ids.insert(register.clone(), id);
+                }
+            }
+        }
         let prop_id = self.take(&mut props, &self.id).map(|(_, v)| text(&v));
         // An id property named by the mapping wins over the feature's own id
         // (exports put `SOURCE/ID` in the feature id and the bare id in `id`).
@@ -417,7 +427,6 @@ impl Mapping {
                 text(&v).split(|c: char| c == ',' || c == ';' || c.is_whitespace()),
             ),
         };
-        let mut external_ids: BTreeMap<String, String> = BTreeMap::new();
         match self.take(&mut props, &self.external_ids) {
             None => {}
             Some((key, v)) => {
@@ -446,10 +455,8 @@ impl Mapping {
                 }
             }
         }
-        for (register, column) in &self.external_id_columns {
-            if let Some((_, v)) = take(&mut props, std::slice::from_ref(column)) {
-                external_ids.insert(register.clone(), text(&v).trim().to_string());
-            }
+        for column in self.external_id_columns.values() {
+            props.remove(column);
         }
         if let Some((k, _)) = external_ids
             .iter()
