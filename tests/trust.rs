@@ -692,3 +692,73 @@ fn the_shipped_unesco_mapping_reads_the_world_heritage_csv_layout() {
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v[0]["name"], "Sacred Test Valley");
 }
+
+// ---- Effect profiles -----------------------------------------------------
+
+#[test]
+fn each_effect_profile_gives_its_own_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = marked_registry(dir.path());
+    let policy = dir.path().join("p.toml");
+    std::fs::write(
+        &policy,
+        "caution_margin_m = 0.0\n[standoff_m]\ndefault = 0.0\n[protection_extra_m]\ngeneral = 0.0\nspecial = 0.0\nenhanced = 0.0\n\
+         [profiles.tiny]\nradius_m = 10.0\n[profiles.wide]\nradius_m = 800.0\ndescription = \"a wide effect\"\n",
+    )
+    .unwrap();
+    // 370 m from the open museum at 50 N 10 E, farther from everything else.
+    let p = policy.to_str().unwrap();
+    let args = [
+        "--point",
+        "50.0,9.9948",
+        "--policy",
+        p,
+        "--profile",
+        "tiny",
+        "--profile",
+        "wide",
+    ];
+    let (c, v) = json_check(&reg, &args);
+    assert_eq!(c, 4, "{v}");
+    let areas = v["areas"].as_array().unwrap();
+    assert_eq!(areas.len(), 2);
+    assert_eq!(areas[0]["id"], "point-1@tiny");
+    assert_eq!(areas[0]["profile"]["radius_m"], 10.0);
+    assert_eq!(areas[0]["buffer_m"], 10.0);
+    assert_eq!(areas[0]["verdict"], "clear");
+    assert_eq!(areas[1]["id"], "point-1@wide");
+    assert_eq!(areas[1]["verdict"], "conflict");
+    let (_, table, _) = code(ns(&reg).arg("check").args(args));
+    assert!(table.contains("profile tiny: buffer 10 m"), "{table}");
+    let matrix = table
+        .lines()
+        .skip_while(|l| !l.starts_with("PROFILES"))
+        .nth(1)
+        .unwrap();
+    assert!(
+        matrix.contains("point-1") && matrix.contains("NO HITS") && matrix.contains("CONFLICT"),
+        "{table}"
+    );
+    // An unknown profile names the ones there are; --buffer with --profile is refused.
+    let (c, _, err) = code(ns(&reg).args([
+        "check",
+        "--point",
+        "50,10",
+        "--policy",
+        p,
+        "--profile",
+        "huge",
+    ]));
+    assert_eq!(c, 1);
+    assert!(err.contains("tiny, wide"), "{err}");
+    let (c, _, _) = code(ns(&reg).args([
+        "check",
+        "--point",
+        "50,10",
+        "--profile",
+        "small",
+        "--buffer",
+        "5m",
+    ]));
+    assert_eq!(c, 2);
+}

@@ -17,6 +17,17 @@ pub struct AreaInput {
     pub text: String,
     /// How it was read.
     pub how: String,
+    /// The effect profile that set the area's buffer (`check --profile`), if any.
+    pub profile: Option<AreaProfile>,
+}
+
+/// The effect profile an area was checked with.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AreaProfile {
+    /// The profile's name in the policy.
+    pub name: String,
+    /// Its radius: the area's buffer (metres).
+    pub radius_m: f64,
 }
 
 /// Everything a report states.
@@ -214,6 +225,13 @@ fn table(r: &Report<'_>, color: bool, verbose: bool) -> anyhow::Result<String> {
         );
         let _ = writeln!(o, "  input   {}", input.text);
         let _ = writeln!(o, "  read as {}", input.how);
+        if let Some(p) = &input.profile {
+            let _ = writeln!(
+                o,
+                "  profile {}: buffer {} m from the policy",
+                p.name, p.radius_m
+            );
+        }
         let word = verdict_word(res.verdict);
         let _ = writeln!(
             o,
@@ -332,6 +350,7 @@ fn table(r: &Report<'_>, color: bool, verbose: bool) -> anyhow::Result<String> {
         }
     }
     let _ = writeln!(o);
+    profile_matrix(r, &mut o, color);
     let stale = r.stale_hits();
     if stale > 0 {
         let _ = writeln!(
@@ -351,6 +370,53 @@ fn table(r: &Report<'_>, color: bool, verbose: bool) -> anyhow::Result<String> {
     );
     let _ = writeln!(o, "{}", r.banner.text());
     Ok(o)
+}
+
+/// With effect profiles, one line per area and one verdict column per profile.
+fn profile_matrix(r: &Report<'_>, o: &mut String, color: bool) {
+    let mut names: Vec<&str> = Vec::new();
+    let mut rows: Vec<(&str, Vec<(&str, Verdict)>)> = Vec::new();
+    for ((area, input), res) in r.areas.iter().zip(r.results) {
+        let Some(p) = &input.profile else { continue };
+        if !names.contains(&p.name.as_str()) {
+            names.push(&p.name);
+        }
+        let base = area
+            .id
+            .strip_suffix(&format!("@{}", p.name))
+            .unwrap_or(&area.id);
+        match rows.iter_mut().find(|(b, _)| *b == base) {
+            Some((_, cells)) => cells.push((&p.name, res.verdict)),
+            None => rows.push((base, vec![(&p.name, res.verdict)])),
+        }
+    }
+    if names.is_empty() {
+        return;
+    }
+    let _ = write!(o, "PROFILES  {:<24}", "area");
+    for n in &names {
+        let _ = write!(o, " {n:<12}");
+    }
+    let _ = writeln!(o);
+    for (base, cells) in rows {
+        let _ = write!(o, "          {base:<24}");
+        for n in &names {
+            match cells.iter().find(|(c, _)| c == n) {
+                Some((_, v)) => {
+                    let _ = write!(
+                        o,
+                        " {}",
+                        paint(&format!("{:<12}", verdict_word(*v)), *v, color)
+                    );
+                }
+                None => {
+                    let _ = write!(o, " {:<12}", "-");
+                }
+            }
+        }
+        let _ = writeln!(o);
+    }
+    let _ = writeln!(o);
 }
 
 /// A stale hit in words: when it was last verified, how long ago, and the policy's limit.
@@ -681,6 +747,8 @@ struct JsonArea<'a> {
     geometry: Value,
     buffer_m: f64,
     location_error_m: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    profile: Option<&'a AreaProfile>,
     verdict: &'static str,
     coverage: Option<JsonCoverage<'a>>,
     data: Vec<SourceAge>,
@@ -722,6 +790,7 @@ fn json_area<'a>(
         geometry: geometry_to_value(&area.geometry),
         buffer_m: area.buffer_m,
         location_error_m: area.location_error_m,
+        profile: input.profile.as_ref(),
         verdict: res.verdict.as_str(),
         coverage: json_coverage(res),
         data: data_ages(r, res)?,
@@ -905,6 +974,10 @@ fn compact_area(
     serde_json::to_writer(&mut *o, &geometry_to_value(&area.geometry))?;
     key_f64(o, b",\"buffer_m\":", area.buffer_m);
     key_f64(o, b",\"location_error_m\":", area.location_error_m);
+    if let Some(p) = &input.profile {
+        o.extend_from_slice(b",\"profile\":");
+        serde_json::to_writer(&mut *o, p)?;
+    }
     key_word(o, b",\"verdict\":", res.verdict.as_str());
     o.extend_from_slice(b",\"coverage\":");
     serde_json::to_writer(&mut *o, &json_coverage(res))?;
@@ -1553,6 +1626,10 @@ mod tests {
                 AreaInput {
                     text: "24.94,60.17\n".into(),
                     how: "lon,lat \\ degrees".into(),
+                    profile: Some(AreaProfile {
+                        name: "small \"one\"".into(),
+                        radius_m: 2_000.0,
+                    }),
                 },
             ),
             (
@@ -1560,6 +1637,7 @@ mod tests {
                 AreaInput {
                     text: "x".into(),
                     how: "y".into(),
+                    profile: None,
                 },
             ),
             (
@@ -1567,6 +1645,7 @@ mod tests {
                 AreaInput {
                     text: "x".into(),
                     how: "y".into(),
+                    profile: None,
                 },
             ),
             (
@@ -1578,6 +1657,7 @@ mod tests {
                 AreaInput {
                     text: "r".into(),
                     how: "a route".into(),
+                    profile: None,
                 },
             ),
         ];

@@ -33,7 +33,7 @@ pub enum ReportFormat {
 }
 
 /// Arguments of `check`.
-#[derive(Debug, Default, Args)]
+#[derive(Debug, Default, Clone, Args)]
 #[command(group(
     clap::ArgGroup::new("area")
         .required(true)
@@ -80,6 +80,9 @@ pub struct CheckArgs {
     /// Check against the registry as it was at revision REV, or at a UTC time (`2026-03-01T14:00:00Z`; a bare date means 00:00 UTC that day), judging site validity at that time.
     #[arg(long, value_name = "REV|DATE")]
     pub as_of: Option<AsOf>,
+    /// Set every area's buffer from the policy's effect profile NAME (repeatable: one result per profile).
+    #[arg(long = "profile", value_name = "NAME", conflicts_with = "buffer")]
+    pub profiles: Vec<String>,
     /// Write the report for partner X (a country or group): sites not releasable to X count in every verdict but are shown only as a number, with nothing that locates them.
     #[arg(long, value_name = "X")]
     pub releasable_to: Option<String>,
@@ -293,6 +296,7 @@ fn areas_from_file(
                 AreaInput {
                     text: what.clone(),
                     how: format!("from {what}: {how}"),
+                    profile: None,
                 },
             ));
             Ok(())
@@ -319,6 +323,43 @@ fn areas_from_file(
 }
 
 /// Every area the arguments name, in the order given.
+/// The areas of a check: as given, or once per `--profile` with the
+/// buffer the profile sets (ids suffixed `@PROFILE`).
+fn areas_with_profiles(
+    args: &CheckArgs,
+    policy: &Policy,
+    policy_source: &str,
+) -> anyhow::Result<Vec<(Area, AreaInput)>> {
+    if args.profiles.is_empty() {
+        return build_areas(args);
+    }
+    let mut all = Vec::new();
+    for name in &args.profiles {
+        let Some(p) = policy.profiles.get(name) else {
+            let known: Vec<&str> = policy.profiles.keys().map(String::as_str).collect();
+            anyhow::bail!(
+                "--profile {name:?}: the policy ({policy_source}) has no such profile; it has: {}",
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
+            );
+        };
+        let mut with = args.clone();
+        with.buffer = Distance(p.radius_m);
+        for (mut area, mut input) in build_areas(&with)? {
+            area.id = format!("{}@{name}", area.id);
+            input.profile = Some(nostrike_app::report::AreaProfile {
+                name: name.clone(),
+                radius_m: p.radius_m,
+            });
+            all.push((area, input));
+        }
+    }
+    Ok(all)
+}
+
 pub fn build_areas(args: &CheckArgs) -> anyhow::Result<Vec<(Area, AreaInput)>> {
     let (buffer, loc) = (args.buffer.0, args.location_error.0);
     let corridor = args.corridor.map_or(buffer, |c| c.0);
@@ -337,6 +378,7 @@ pub fn build_areas(args: &CheckArgs) -> anyhow::Result<Vec<(Area, AreaInput)>> {
             AreaInput {
                 text: p.text.clone(),
                 how: place.how,
+                profile: None,
             },
         ));
     }
@@ -347,6 +389,7 @@ pub fn build_areas(args: &CheckArgs) -> anyhow::Result<Vec<(Area, AreaInput)>> {
             AreaInput {
                 text: w.clone(),
                 how: format!("WKT (lon lat): {}", read_as_geometry(&g)),
+                profile: None,
             },
         ));
     }
@@ -360,6 +403,7 @@ pub fn build_areas(args: &CheckArgs) -> anyhow::Result<Vec<(Area, AreaInput)>> {
             AreaInput {
                 text: r.clone(),
                 how,
+                profile: None,
             },
         ));
     }
@@ -411,8 +455,8 @@ pub fn run_verdict_of(path: &Path, args: &CheckArgs, out: Out) -> anyhow::Result
         }
         protected.check("--output", f)?;
     }
-    let areas = build_areas(args)?;
     let (policy, policy_source) = load_policy(args.policy.as_deref())?;
+    let areas = areas_with_profiles(args, &policy, &policy_source)?;
     lap("areas and policy read");
     let snapshot = Snapshot::open(path, args.as_of)?;
     lap("registry opened");

@@ -69,7 +69,7 @@ pub use check::{
 pub use coverage::{AreaCoverage, Coverage, CoverageError};
 pub use index::{IndexError, IndexStats, SiteIndex};
 pub use packed::PackedIndex;
-pub use policy::{Policy, PolicyBuilder, PolicyError, EXAMPLE_POLICY_TOML};
+pub use policy::{Policy, PolicyBuilder, PolicyError, Profile, EXAMPLE_POLICY_TOML};
 pub use route::{route_reach, Route, RouteReach};
 pub use shape::{
     distance_to_vertex_within, distance_within, GeometryError, Nearest, Shape, MAX_POLYGON_ACROSS_M,

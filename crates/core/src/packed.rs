@@ -45,7 +45,7 @@ use crate::wkb;
 
 /// Bytes per chunk (the last chunk of a section may be shorter).
 pub const CHUNK: usize = 1 << 16;
-const MAGIC: &[u8; 8] = b"NSPACK02";
+const MAGIC: &[u8; 8] = b"NSPACK03";
 const SECTIONS: usize = 5;
 const ENTRY: usize = 64;
 const BOX: usize = 24;

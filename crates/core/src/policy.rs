@@ -60,6 +60,21 @@ struct RawPolicy {
     /// Classifications, lowest first: how banners rank markings.
     #[serde(default)]
     classifications: Vec<String>,
+    /// Named effect profiles.
+    #[serde(default)]
+    profiles: BTreeMap<String, Profile>,
+}
+
+/// A named effect profile: the area buffer a class of weapon or effect
+/// needs (e.g. its collateral-effects radius), chosen with `check --profile NAME`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    /// The area buffer the profile sets (metres).
+    pub radius_m: f64,
+    /// What the profile stands for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
 }
 
 /// Default standoff per category, extra standoff per protection level and the caution margin.
@@ -79,6 +94,8 @@ pub struct Policy {
     max_age_days: Option<[u32; Category::ALL.len()]>,
     /// Classifications, lowest first (how banners rank markings; one not listed ranks highest).
     pub classifications: Vec<String>,
+    /// Named effect profiles, by name.
+    pub profiles: BTreeMap<String, Profile>,
 }
 
 /// Builds a [`Policy`] in code; see [`Policy::builder`].
@@ -202,6 +219,7 @@ impl PolicyBuilder {
             defaulted,
             max_age_days,
             classifications: Vec::new(),
+            profiles: BTreeMap::new(),
         })
     }
 }
@@ -282,6 +300,10 @@ impl Policy {
         }
         let mut p = b.build()?;
         p.classifications = raw.classifications;
+        for (name, profile) in &raw.profiles {
+            check_distance(format!("profiles.{name}.radius_m"), profile.radius_m)?;
+        }
+        p.profiles = raw.profiles;
         Ok(p)
     }
 
@@ -350,6 +372,7 @@ impl Policy {
             defaulted: Vec::new(),
             max_age_days: None,
             classifications: Vec::new(),
+            profiles: BTreeMap::new(),
         }
     }
 
@@ -407,6 +430,8 @@ impl Policy {
             protection_extra_m: Ordered<'a, f64>,
             #[serde(skip_serializing_if = "Option::is_none")]
             max_age_days: Option<Ordered<'a, u32>>,
+            #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+            profiles: &'a BTreeMap<String, Profile>,
         }
         let out = Out {
             name: &self.name,
@@ -432,6 +457,7 @@ impl Policy {
                         .collect(),
                 )
             }),
+            profiles: &self.profiles,
         };
         // Strings, finite floats and tables of them always serialise.
         toml::to_string(&out).unwrap_or_else(|e| unreachable!("policy TOML: {e}"))

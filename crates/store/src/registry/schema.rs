@@ -113,8 +113,12 @@ DELETE FROM meta WHERE key = 'packed_root';
     // Schema 5: a site's marking (classification, releasable_to), external
     // ids and inscription date, as canonical JSON; NULL when none is set,
     // so every older site keeps its hash.
+    // The packed index's heap gains each site's classification and
+    // releasability (format 3): the old image is dropped and rebuilt.
     r#"
 ALTER TABLE sites ADD COLUMN extensions TEXT;
 ALTER TABLE changes ADD COLUMN extensions TEXT;
+DELETE FROM packed;
+DELETE FROM meta WHERE key = 'packed_root';
 "#,
 ];
