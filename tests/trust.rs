@@ -762,3 +762,146 @@ fn each_effect_profile_gives_its_own_result() {
     ]));
     assert_eq!(c, 2);
 }
+
+// ---- Sources that describe the same place --------------------------------
+
+/// The Andorra registry plus a second source's record of the church of
+/// Sant Andreu 5 m from OpenStreetMap's, with a 900 m standoff of its own.
+fn two_sources(dir: &Path) -> PathBuf {
+    let reg = andorra(dir, None);
+    let other = dir.join("ministry.geojson");
+    std::fs::write(
+        &other,
+        r#"{"type":"FeatureCollection","features":[
+{"type":"Feature","properties":{"id":"church-7","category":"religious_site","name":"Església de Sant Andreu","standoff_m":900},"geometry":{"type":"Point","coordinates":[1.53088,42.51040]}},
+{"type":"Feature","properties":{"id":"far-away","category":"museum","name":"Sant Andreu museum"},"geometry":{"type":"Point","coordinates":[1.5400,42.5200]}}]}"#,
+    )
+    .unwrap();
+    ns(&reg)
+        .arg("import")
+        .arg(&other)
+        .args(["--source", "ministry"])
+        .assert()
+        .success();
+    reg
+}
+
+#[test]
+fn duplicates_link_and_a_group_reported_once_at_its_most_conservative() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = two_sources(dir.path());
+    let (c, out, err) = code(ns(&reg).args(["duplicates", "--within", "50m", "--format", "json"]));
+    assert_eq!(c, 0, "{err}");
+    let pairs: Value = serde_json::from_str(&out).unwrap();
+    let pairs = pairs.as_array().unwrap();
+    assert_eq!(pairs.len(), 1, "{out}");
+    assert_eq!(pairs[0]["a"], "andorra-2013-sites/osm:way/191582654");
+    assert_eq!(pairs[0]["b"], "ministry/church-7");
+    assert!(pairs[0]["distance_m"].as_f64().unwrap() < 10.0);
+    assert!(pairs[0]["name_similarity"].as_f64().unwrap() > 0.6);
+    assert_eq!(pairs[0]["same_category"], true);
+    assert_eq!(pairs[0]["linked"], false);
+
+    // Before the link: the OSM record is 73 m away and needs only its policy 250 m.
+    let p = ["--point", "42.5110,1.5306", "--buffer", "50m"];
+    let (_, v) = json_check(&reg, &p);
+    let osm = v["areas"][0]["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["source_id"] == "osm:way/191582654")
+        .unwrap()
+        .clone();
+    assert_eq!(osm["required_m"], 250.0);
+
+    let (c, _, err) = code(ns(&reg).args([
+        "link",
+        "ministry/church-7",
+        "andorra-2013-sites/osm:way/191582654",
+        "--by",
+        "Capt. Example",
+        "--note",
+        "same church, two registers",
+    ]));
+    assert_eq!(c, 0, "{err}");
+    ns(&reg).arg("verify").assert().success();
+    let (_, log, _) = code(ns(&reg).arg("log"));
+    assert!(log.contains("link by Capt. Example"), "{log}");
+    // Linking again, or a site with itself's source, is refused.
+    let (c, _, err) = code(ns(&reg).args([
+        "link",
+        "ministry/church-7",
+        "andorra-2013-sites/osm:way/191582654",
+    ]));
+    assert_eq!(c, 1);
+    assert!(err.contains("already linked"), "{err}");
+    let (c, _, err) = code(ns(&reg).args(["link", "ministry/church-7", "ministry/far-away"]));
+    assert_eq!(c, 1);
+    assert!(err.contains("same source"), "{err}");
+
+    // After: one hit for the group, at its nearest member, held to the
+    // group's largest standoff (900 m + 50 m buffer), listing every member.
+    let (c, v) = json_check(&reg, &p);
+    assert_eq!(c, 4);
+    let hits = v["areas"][0]["hits"].as_array().unwrap();
+    let group_hits: Vec<&Value> = hits.iter().filter(|h| h.get("group").is_some()).collect();
+    assert_eq!(group_hits.len(), 1, "{v}");
+    let g = group_hits[0];
+    assert_eq!(g["required_m"], 950.0);
+    // The nearest member here is the ministry's own record (its own 900 m).
+    assert_eq!(g["source_id"], "church-7");
+    assert_eq!(g["required"]["standoff_from"], "site");
+    assert!(g["distance_m"].as_f64().unwrap() <= osm["distance_m"].as_f64().unwrap());
+    assert_eq!(g["group"]["members"].as_array().unwrap().len(), 2);
+    assert!(g["group"]["disagreement"].as_array().unwrap().is_empty());
+    // A point 700 m from the church: its OSM record alone would be clear
+    // (250 m + 500 m caution), the group's 950 m makes it a conflict.
+    let (c, v) = json_check(&reg, &["--point", "42.5103,1.5222", "--buffer", "10m"]);
+    assert_eq!(c, 4, "{v}");
+    let church = v["areas"][0]["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h.get("group").is_some())
+        .unwrap()
+        .clone();
+    assert_eq!(church["verdict"], "conflict");
+    assert_eq!(church["required_m"], 910.0);
+    // Held to the group's standoff through whichever member is nearest.
+    if church["source_id"] == "osm:way/191582654" {
+        assert_eq!(church["required"]["standoff_from"], "group");
+    }
+
+    // Disagreement is flagged, never resolved: link two records 1.4 km apart.
+    let (c, _, err) = code(ns(&reg).args([
+        "link",
+        "ministry/far-away",
+        "andorra-2013-sites/osm:way/191582655",
+    ]));
+    assert_eq!(c, 0, "{err}");
+    let (_, review, _) = code(ns(&reg).args(["review", "--format", "json"]));
+    let review: Value = serde_json::from_str(&review).unwrap();
+    let text = review.to_string();
+    assert!(
+        text.contains("more than 100 m apart") && text.contains("categories differ"),
+        "{text}"
+    );
+    // Unlinking is logged too, and the group is gone.
+    let (c, _, err) = code(ns(&reg).args([
+        "unlink",
+        "ministry/far-away",
+        "andorra-2013-sites/osm:way/191582655",
+    ]));
+    assert_eq!(c, 0, "{err}");
+    let (_, review, _) = code(ns(&reg).args(["review", "--format", "json"]));
+    assert_eq!(review.trim(), "[]");
+    ns(&reg).arg("verify").assert().success();
+    // A link edited behind the tool's back is damage.
+    rusqlite::Connection::open(&reg)
+        .unwrap()
+        .execute_batch("DELETE FROM links")
+        .unwrap();
+    let (c, _, err) = code(ns(&reg).args(["check", "--point", "42.5110,1.5306"]));
+    assert_eq!(c, 1, "{err}");
+    assert!(err.contains("link"), "{err}");
+}

@@ -109,3 +109,91 @@ pub fn verify_site(
     let mut out = session.commit()?;
     Ok(out.remove(0))
 }
+
+/// Why a link could not be recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    /// A site could not be found.
+    #[error(transparent)]
+    Curate(#[from] CurateError),
+    /// The registry failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Linking a site to another of its own source, or to itself.
+    #[error("{a} and {b} are of the same source: links join records of different sources")]
+    SameSource {
+        /// The first site.
+        a: String,
+        /// The second site.
+        b: String,
+    },
+    /// Already linked, or not linked.
+    #[error("{a} and {b} are {state}")]
+    State {
+        /// The first site.
+        a: String,
+        /// The second site.
+        b: String,
+        /// "already linked" or "not linked".
+        state: &'static str,
+    },
+}
+
+/// Record an analyst's decision that sites `a` and `b` (of different
+/// sources) are the same place (`link`), or withdraw it: one entry of the
+/// link log, one batch (format `link`/`unlink`, operator `by`) and a new revision.
+pub fn link(
+    registry: &mut Registry,
+    a: &str,
+    b: &str,
+    link: bool,
+    by: &str,
+    note: Option<&str>,
+) -> Result<ImportSummary, LinkError> {
+    // An unlink may name a site that has since been retired.
+    let resolve = |given: &str| -> Result<(String, Option<String>), CurateError> {
+        match find_site(registry, given) {
+            Ok(s) => Ok((format!("{}/{}", s.source, s.id), Some(s.source))),
+            Err(CurateError::NoSite { .. }) if !link => Ok((given.to_string(), None)),
+            Err(e) => Err(e),
+        }
+    };
+    let ((ka, src_a), (kb, src_b)) = (resolve(a)?, resolve(b)?);
+    if src_a.is_some() && src_a == src_b {
+        return Err(LinkError::SameSource { a: ka, b: kb });
+    }
+    let (lo, hi) = if ka <= kb { (&ka, &kb) } else { (&kb, &ka) };
+    let linked = registry
+        .links_at(None)?
+        .iter()
+        .any(|(x, y)| x == lo && y == hi);
+    if linked == link {
+        return Err(LinkError::State {
+            a: ka.clone(),
+            b: kb.clone(),
+            state: if link { "already linked" } else { "not linked" },
+        });
+    }
+    let source_name = lo.split_once('/').map_or(lo.as_str(), |(s, _)| s);
+    let source = registry
+        .sources()?
+        .into_iter()
+        .find(|m| m.name == source_name)
+        .unwrap_or_else(|| SourceMeta {
+            name: source_name.to_string(),
+            ..SourceMeta::default()
+        });
+    let meta = BatchMeta {
+        file_name: format!("{} {lo} {hi}", if link { "link" } else { "unlink" }),
+        file_sha256: String::new(),
+        format: if link { "link" } else { "unlink" }.into(),
+        operator: by.to_string(),
+        imported_at: nostrike_core::time::now(),
+        replace: false,
+    };
+    let mut session = registry.begin_import()?;
+    let file = session.file(&source, &meta);
+    session.link(file, link, lo, hi, by, note);
+    let mut out = session.commit()?;
+    Ok(out.remove(0))
+}

@@ -7,6 +7,8 @@
 
 pub mod coverage;
 pub mod curate;
+pub mod duplicates;
+pub mod groups;
 mod import;
 pub mod marking;
 pub mod report;

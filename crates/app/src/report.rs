@@ -69,9 +69,21 @@ pub struct Report<'a> {
     pub partner: Option<&'a str>,
     /// Per area, what the partner's report leaves out (empty without a partner).
     pub withheld: &'a [crate::marking::Withheld],
+    /// The groups of linked sites (each reported once per area).
+    pub groups: &'a crate::groups::Groups,
 }
 
 impl Report<'_> {
+    /// The group a hit's site belongs to, as the report may show it: never
+    /// in a partner's report (a member's key or distance could point at a
+    /// withheld record).
+    fn group(&self, site: usize) -> Option<&crate::groups::Group> {
+        if self.partner.is_some() {
+            return None;
+        }
+        self.groups.of_site(site)
+    }
+
     /// What area `k` withheld, when anything.
     fn withheld(&self, k: usize) -> Option<&crate::marking::Withheld> {
         self.withheld
@@ -335,6 +347,19 @@ fn table(r: &Report<'_>, color: bool, verbose: bool) -> anyhow::Result<String> {
                     stale_words(st)
                 );
             }
+            if let Some(g) = r.group(h.site) {
+                let _ = writeln!(
+                    o,
+                    "  {:<8} linked group of {}: face {}; members {}",
+                    "",
+                    g.members.len(),
+                    g.face,
+                    g.members.join(", ")
+                );
+                for d in &g.disagreement {
+                    let _ = writeln!(o, "  {:<8} {d}", paint("DISAGREE", Verdict::Caution, color));
+                }
+            }
             if verbose {
                 let _ = writeln!(
                     o,
@@ -513,7 +538,9 @@ fn required(area: &Area, h: &nostrike_core::Hit) -> Required {
 }
 
 fn standoff_from(h: &nostrike_core::Hit) -> &'static str {
-    if h.standoff_from_site {
+    if h.standoff_from_group {
+        "group"
+    } else if h.standoff_from_site {
         "site"
     } else {
         "policy"
@@ -569,6 +596,8 @@ struct JsonHit<'a> {
     nearest_on_site: [f64; 2],
     #[serde(skip_serializing_if = "Option::is_none")]
     stale: Option<JsonStale<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    group: Option<&'a crate::groups::Group>,
     #[serde(skip_serializing_if = "Option::is_none")]
     route: Option<JsonRoute>,
 }
@@ -703,6 +732,7 @@ struct JsonHits<'a> {
     hits: &'a [nostrike_core::Hit],
     index: &'a dyn SiteSet,
     area: &'a Area,
+    report: &'a Report<'a>,
 }
 
 impl Serialize for JsonHits<'_> {
@@ -731,6 +761,7 @@ impl Serialize for JsonHits<'_> {
                 nearest_on_area: [h.nearest_on_area.x, h.nearest_on_area.y],
                 nearest_on_site: [h.nearest_on_site.x, h.nearest_on_site.y],
                 stale: json_stale(h),
+                group: self.report.group(h.site),
                 route: route_of(self.index, route.as_ref(), h)
                     .map_err(serde::ser::Error::custom)?,
             })?;
@@ -799,6 +830,7 @@ fn json_area<'a>(
             hits: &res.hits,
             index: r.index,
             area,
+            report: r,
         },
         not_valid_at_check_time: not_valid_items(r.index, res)?,
     })
@@ -1026,6 +1058,10 @@ fn compact_area(
             o.extend_from_slice(b",\"stale\":");
             serde_json::to_writer(&mut *o, &st)?;
         }
+        if let Some(g) = r.group(h.site) {
+            o.extend_from_slice(b",\"group\":");
+            serde_json::to_writer(&mut *o, g)?;
+        }
         if let Some(along) = route_of(r.index, route.as_ref(), h).map_err(std::io::Error::other)? {
             o.extend_from_slice(b",\"route\":{\"leg\":");
             o.extend_from_slice(along.leg.to_string().as_bytes());
@@ -1158,7 +1194,7 @@ fn geojson(r: &Report<'_>) -> anyhow::Result<String> {
         for h in &res.hits {
             let s = r.index.label(h.site)?;
             let along = route_of(r.index, route.as_ref(), h).map_err(anyhow::Error::msg)?;
-            let props = json!({"area_id": area.id, "site_id": s.key(), "name": s.name, "category": s.category.as_str(), "protection": s.protection.as_str(), "verdict": h.verdict.as_str(), "distance_m": h.distance_m, "required_m": h.required_m, "margin_m": h.margin_m, "bearing_deg": h.bearing_deg, "route": along, "stale": json_stale(h)});
+            let props = json!({"area_id": area.id, "site_id": s.key(), "name": s.name, "category": s.category.as_str(), "protection": s.protection.as_str(), "verdict": h.verdict.as_str(), "distance_m": h.distance_m, "required_m": h.required_m, "margin_m": h.margin_m, "bearing_deg": h.bearing_deg, "route": along, "stale": json_stale(h), "group": r.group(h.site)});
             let mut sp = props.clone();
             sp["role"] = "site".into();
             features.push(feature(&r.index.geometry(h.site)?, sp));
@@ -1536,6 +1572,8 @@ mod tests {
     use nostrike_core::{Category, Checker, Site, SiteIndex};
 
     static NO_IMPORTS: std::collections::BTreeMap<String, i64> = std::collections::BTreeMap::new();
+    static NO_GROUPS: std::sync::LazyLock<crate::groups::Groups> =
+        std::sync::LazyLock::new(Default::default);
 
     /// A report of `results` for `areas`, with fixed times and a name that needs escaping.
     fn test_report<'a>(
@@ -1563,6 +1601,7 @@ mod tests {
             banner: Default::default(),
             partner: None,
             withheld: &[],
+            groups: &NO_GROUPS,
         }
     }
 

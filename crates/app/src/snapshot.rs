@@ -96,6 +96,8 @@ pub struct Snapshot {
     pub declared: Vec<DeclaredCoverage>,
     /// When each source was last imported (seconds since the Unix epoch, UTC), at the snapshot's revision.
     pub last_import: std::collections::BTreeMap<String, i64>,
+    /// The links between sites (`SOURCE/ID` pairs) at the snapshot's revision.
+    pub links: Vec<(String, String)>,
 }
 
 /// A source's declared coverage, as a report names it.
@@ -128,6 +130,7 @@ impl Snapshot {
                     coverage: Coverage::none(),
                     declared: Vec::new(),
                     last_import: Default::default(),
+                    links: Vec::new(),
                 },
                 Err(reg) => {
                     let l = reg.load_index()?;
@@ -139,6 +142,7 @@ impl Snapshot {
                         coverage: Coverage::none(),
                         declared: Vec::new(),
                         last_import: Default::default(),
+                        links: Vec::new(),
                     }
                 }
             },
@@ -169,6 +173,7 @@ impl Snapshot {
                     coverage: Coverage::none(),
                     declared: Vec::new(),
                     last_import: Default::default(),
+                    links: Vec::new(),
                 }
             }
         };
@@ -186,6 +191,7 @@ impl Snapshot {
                 *t = (*t).max(b.imported_at);
             }
         }
+        snapshot.links = reg.links_at(Some(snapshot.revision))?;
         for (source, c) in reg.coverage_at(Some(snapshot.revision))? {
             let damaged = |reason: String| nostrike_store::StoreError::Damaged {
                 path: path.to_path_buf(),

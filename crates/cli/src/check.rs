@@ -462,8 +462,11 @@ pub fn run_verdict_of(path: &Path, args: &CheckArgs, out: Out) -> anyhow::Result
     lap("registry opened");
     let now = time::now();
     let validity_time = snapshot.as_of_time.unwrap_or(now);
+    let groups = nostrike_app::groups::Groups::build(snapshot.sites(), &snapshot.links, &policy)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     let checker = Checker::new(snapshot.sites(), &policy, Some(validity_time))
-        .with_coverage(&snapshot.coverage);
+        .with_coverage(&snapshot.coverage)
+        .with_groups(&groups.extra);
     let list: Vec<Area> = areas.iter().map(|(a, _)| a.clone()).collect();
     let mut results = checker
         .check_batch(&list)
@@ -471,6 +474,7 @@ pub fn run_verdict_of(path: &Path, args: &CheckArgs, out: Out) -> anyhow::Result
         .collect::<Result<Vec<_>, _>>()?;
     // The verdict is taken before redaction: redaction never lowers it.
     let verdict = run_verdict(&results);
+    groups.merge(&mut results);
     let partner = args.releasable_to.as_deref().map(str::trim);
     if partner == Some("") {
         anyhow::bail!("--releasable-to: give a country or group");
@@ -505,6 +509,7 @@ pub fn run_verdict_of(path: &Path, args: &CheckArgs, out: Out) -> anyhow::Result
         banner,
         partner,
         withheld: &withheld,
+        groups: &groups,
     };
     let pretty = dest == Dest::Stdout && std::io::IsTerminal::is_terminal(&std::io::stdout());
     output::write_to(&dest, |w| {

@@ -127,6 +127,28 @@ enum Command {
         #[arg(long)]
         by: String,
     },
+    /// Candidate pairs of sites from different sources that are probably the same place, with the evidence.
+    Duplicates {
+        /// How close two sites must be (default 100 m).
+        #[arg(long, value_name = "DIST", default_value = "100m")]
+        within: crate::coord::Distance,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = registry_cmds::TextOrJson::Table)]
+        format: registry_cmds::TextOrJson,
+    },
+    /// Record that two sites of different sources are the same place (a logged change and a new revision).
+    Link(registry_cmds::LinkArgs),
+    /// Withdraw a link (a logged change and a new revision).
+    Unlink(registry_cmds::LinkArgs),
+    /// Groups of linked sites whose members disagree (distance, category, protection, retired), for review.
+    Review {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = registry_cmds::TextOrJson::Table)]
+        format: registry_cmds::TextOrJson,
+        /// The policy whose source_precedence picks each group's face (default: the built-in example).
+        #[arg(long, value_name = "FILE")]
+        policy: Option<std::path::PathBuf>,
+    },
     /// Counts by category, source and protection; revision and content hash.
     Stats {
         /// Output format.
@@ -214,6 +236,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Log { since } => registry_cmds::log(&path, since),
         Command::Stats { format } => registry_cmds::stats(&path, format),
         Command::Sources { format } => registry_cmds::sources(&path, format),
+        Command::Duplicates { within, format } => {
+            registry_cmds::duplicates(&path, within.0, format)
+        }
+        Command::Link(args) => registry_cmds::link(&path, &args, true, out),
+        Command::Unlink(args) => registry_cmds::link(&path, &args, false, out),
+        Command::Review { format, policy } => {
+            registry_cmds::review(&path, format, policy.as_deref())
+        }
         Command::Coverage(args) => registry_cmds::coverage(&path, &args, out),
         Command::VerifySite { site, date, by } => {
             registry_cmds::verify_site(&path, &site, &date, &by, out)

@@ -113,6 +113,49 @@ pub struct ImportArgs {
     pub releasable_to: Vec<String>,
 }
 
+/// `link` and `unlink`.
+#[derive(Debug, Args)]
+pub struct LinkArgs {
+    /// One site (`SOURCE/ID`, or an `ID` unique across sources).
+    pub a: String,
+    /// The other site, of another source.
+    pub b: String,
+    /// Who decides (default: $USER).
+    #[arg(long)]
+    pub by: Option<String>,
+    /// Why, in words (kept in the link log).
+    #[arg(long)]
+    pub note: Option<String>,
+}
+
+impl ImportArgs {
+    /// The demo's import of `files`: every option at its default, by operator `demo`.
+    fn for_demo(files: Vec<PathBuf>) -> ImportArgs {
+        ImportArgs {
+            files,
+            source: None,
+            format: InFormat::Auto,
+            map: None,
+            replace: false,
+            skip_invalid: false,
+            rejects: None,
+            operator: Some("demo".into()),
+            licence: None,
+            attribution: None,
+            description: None,
+            url: None,
+            lat_column: None,
+            lon_column: None,
+            wkt_column: None,
+            delimiter: None,
+            assume_crs: None,
+            coverage: None,
+            classification: None,
+            releasable_to: Vec::new(),
+        }
+    }
+}
+
 /// `coverage`: declare a source's coverage on its own.
 #[derive(Debug, Args)]
 pub struct CoverageArgs {
@@ -1023,6 +1066,116 @@ pub fn verify_site(
     Ok(ExitCode::SUCCESS)
 }
 
+/// `duplicates`.
+pub fn duplicates(path: &Path, within_m: f64, format: TextOrJson) -> anyhow::Result<ExitCode> {
+    let snapshot = nostrike_app::Snapshot::open(path, None)?;
+    let found = nostrike_app::duplicates::find(snapshot.sites(), within_m)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let linked: std::collections::BTreeSet<(String, String)> =
+        snapshot.links.iter().cloned().collect();
+    match format {
+        TextOrJson::Json => {
+            let v: Vec<Value> = found
+                .iter()
+                .map(|c| {
+                    let mut v = serde_json::to_value(c).unwrap_or(Value::Null);
+                    v["linked"] = linked.contains(&(c.a.clone(), c.b.clone())).into();
+                    v
+                })
+                .collect();
+            outln!("{}", serde_json::to_string_pretty(&v)?);
+        }
+        TextOrJson::Table => {
+            outln!(
+                "{:>10}  {:>5}  {:<8} {:<40} {}",
+                "distance_m",
+                "names",
+                "category",
+                "site",
+                "other site"
+            );
+            for c in &found {
+                outln!(
+                    "{:>10.1}  {:>5}  {:<8} {:<40} {}{}",
+                    c.distance_m,
+                    c.name_similarity
+                        .map_or("-".to_string(), |s| format!("{s:.2}")),
+                    if c.same_category { "same" } else { "class" },
+                    format!("{} {:?}", c.a, c.names[0]),
+                    format!("{} {:?}", c.b, c.names[1]),
+                    if linked.contains(&(c.a.clone(), c.b.clone())) {
+                        "  (linked)"
+                    } else {
+                        ""
+                    }
+                );
+            }
+            outln!(
+                "{} candidate pair(s) within {within_m} m; registry revision {}",
+                found.len(),
+                snapshot.revision
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `link` / `unlink`.
+pub fn link(path: &Path, args: &LinkArgs, link: bool, out: Out) -> anyhow::Result<ExitCode> {
+    let mut reg = Registry::open(path)?;
+    let by = operator(args.by.as_ref());
+    let s =
+        nostrike_app::curate::link(&mut reg, &args.a, &args.b, link, &by, args.note.as_deref())?;
+    if !out.quiet {
+        eprintln!(
+            "{}: {} {} and {} by {by} — batch {}, revision {}",
+            path.display(),
+            if link { "linked" } else { "unlinked" },
+            args.a,
+            args.b,
+            s.batch,
+            s.revision
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `review`: groups of linked sites whose members disagree.
+pub fn review(path: &Path, format: TextOrJson, policy: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let (policy, _) = crate::check::load_policy(policy)?;
+    let snapshot = nostrike_app::Snapshot::open(path, None)?;
+    let groups = nostrike_app::groups::Groups::build(snapshot.sites(), &snapshot.links, &policy)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let to_review: Vec<&nostrike_app::groups::Group> = groups
+        .groups
+        .iter()
+        .filter(|g| !g.disagreement.is_empty())
+        .collect();
+    match format {
+        TextOrJson::Json => outln!("{}", serde_json::to_string_pretty(&to_review)?),
+        TextOrJson::Table => {
+            for g in &to_review {
+                outln!(
+                    "group of {} (face {}): {}",
+                    g.members.len(),
+                    g.face,
+                    g.members.join(", ")
+                );
+                for d in &g.disagreement {
+                    outln!("  DISAGREE {d}");
+                }
+            }
+            outln!(
+                "{} of {} linked group(s) need review; registry revision {}",
+                to_review.len(),
+                groups.groups.len(),
+                snapshot.revision
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `sources`.
 pub fn sources(path: &Path, format: TextOrJson) -> anyhow::Result<ExitCode> {
     let reg = Registry::open_read_only(path)?;
@@ -1241,33 +1394,40 @@ pub fn demo(keep: Option<&Path>, out: Out) -> anyhow::Result<ExitCode> {
             std::fs::write(dir.join(name), text)?;
         }
         for area in ["helsinki", "andorra-2013"] {
-            let args = ImportArgs {
-                files: vec![dir.join(format!("{area}-sites.geojson"))],
-                source: None,
-                format: InFormat::Auto,
-                map: None,
-                replace: false,
-                skip_invalid: false,
-                rejects: None,
-                operator: Some("demo".into()),
-                licence: Some("ODbL-1.0".into()),
-                attribution: Some("© OpenStreetMap contributors".into()),
-                description: None,
-                url: None,
-                lat_column: None,
-                lon_column: None,
-                wkt_column: None,
-                delimiter: None,
-                assume_crs: None,
-                coverage: Some(nostrike_app::coverage::CoverageSpec::File(
-                    dir.join(format!("{area}-coverage.geojson")),
-                )),
-                classification: None,
-                releasable_to: Vec::new(),
-            };
+            let mut args = ImportArgs::for_demo(vec![dir.join(format!("{area}-sites.geojson"))]);
+            args.licence = Some("ODbL-1.0".into());
+            args.attribution = Some("© OpenStreetMap contributors".into());
+            args.coverage = Some(nostrike_app::coverage::CoverageSpec::File(
+                dir.join(format!("{area}-coverage.geojson")),
+            ));
             outln!("$ nostrike import {area}-sites.geojson --coverage {area}-coverage.geojson");
             import(&reg_path, &args, out)?;
         }
+        // A second register's record of the church of Sant Andreu, 5 m from
+        // OpenStreetMap's and with a larger standoff: found, then linked.
+        let ministry = dir.join("ministry.geojson");
+        std::fs::write(
+            &ministry,
+            r#"{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"id":"church-7","category":"religious_site","name":"Església de Sant Andreu","standoff_m":900},"geometry":{"type":"Point","coordinates":[1.53088,42.5104]}}]}"#,
+        )?;
+        let mut args = ImportArgs::for_demo(vec![ministry]);
+        args.source = Some("ministry".into());
+        outln!("$ nostrike import ministry.geojson --source ministry");
+        import(&reg_path, &args, out)?;
+        outln!("$ nostrike duplicates --within 50m");
+        duplicates(&reg_path, 50.0, TextOrJson::Table)?;
+        outln!("$ nostrike link ministry/church-7 andorra-2013-sites/osm:way/191582654 --by demo");
+        link(
+            &reg_path,
+            &LinkArgs {
+                a: "ministry/church-7".into(),
+                b: "andorra-2013-sites/osm:way/191582654".into(),
+                by: Some("demo".into()),
+                note: Some("one church in two registers".into()),
+            },
+            true,
+            out,
+        )?;
         // One record re-verified three weeks ago; the rest were never verified (stale).
         let date = time::format_utc(time::now() - 21 * 86_400)[..10].to_string();
         outln!(
@@ -1290,7 +1450,7 @@ pub fn demo(keep: Option<&Path>, out: Out) -> anyhow::Result<ExitCode> {
             })
         };
         let cases: Vec<(&str, &str, CheckArgs)> = vec![
-            ("A strike point 73 m from the church of Sant Andreu, Andorra la Vella, with a 50 m radius (the clinic's record was never verified: STALE)",
+            ("A strike point 73 m from the church of Sant Andreu, Andorra la Vella, with a 50 m radius: the church's two linked records are one group, held to the larger standoff; the clinic's record was never verified (STALE)",
              r#"--point 42.5110,1.5306 --buffer "50 m""#, point("42.5110,1.5306", 50.0)?),
             ("The same aim point as a 10 m MGRS reference (the whole grid square is checked)",
              "--point 31TCH79280756 --buffer 50m", point("31TCH79280756", 50.0)?),

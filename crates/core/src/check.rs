@@ -77,6 +77,9 @@ pub struct Hit {
     pub standoff_m: f64,
     /// Whether the standoff is the site's own (`true`) or the policy's default.
     pub standoff_from_site: bool,
+    /// Whether the standoff and accuracy are those of a linked member of
+    /// the site's group that asks more than the site itself.
+    pub standoff_from_group: bool,
     /// The site's positional accuracy added to the required distance (metres).
     pub positional_accuracy_m: f64,
     /// Set when the site's record is stale under the policy's `max_age_days`
@@ -172,6 +175,9 @@ pub struct Checker<'a, S: SiteSet + ?Sized = SiteIndex> {
     max_site_extra_m: f64,
     /// The sources' declared coverage, when there is any.
     coverage: Option<&'a Coverage>,
+    /// For sites linked into groups: the standoff and positional accuracy
+    /// of the group's most demanding member.
+    groups: Option<&'a std::collections::HashMap<usize, (f64, f64)>>,
 }
 
 impl<S: SiteSet + ?Sized> std::fmt::Debug for Checker<'_, S> {
@@ -208,7 +214,22 @@ impl<'a, S: SiteSet + ?Sized> Checker<'a, S> {
             as_of,
             max_site_extra_m: defaults.max(limits.max_explicit_extra_m),
             coverage: None,
+            groups: None,
         }
+    }
+
+    /// Check linked sites as groups: a site in `groups` (site number →
+    /// the standoff and positional accuracy of its group's most demanding
+    /// member, metres) is held to those when they ask more than its own,
+    /// so a group is never less protected than its most conservative member.
+    /// Each value must be one of the set's own sites' (standoff, accuracy)
+    /// under this policy, which keeps the candidate search wide enough.
+    pub fn with_groups(
+        mut self,
+        groups: &'a std::collections::HashMap<usize, (f64, f64)>,
+    ) -> Checker<'a, S> {
+        self.groups = (!groups.is_empty()).then_some(groups);
+        self
     }
 
     /// Judge every area against the sources' declared coverage too: an
@@ -264,10 +285,16 @@ impl<S: SiteSet + ?Sized> Checker<'_, S> {
             .for_each_candidate(&near, reach, &mut |i| {
                 let (p, geom) = set.candidate(i)?;
                 let valid = self.as_of.is_none_or(|t| p.is_valid_at(t));
-                let standoff = p
+                let mut standoff = p
                     .standoff_m
                     .unwrap_or_else(|| self.policy.default_standoff_m(p.category, p.protection));
-                let accuracy = p.positional_accuracy_m.max(0.0);
+                let mut accuracy = p.positional_accuracy_m.max(0.0);
+                let mut from_group = false;
+                if let Some(&(st, acc)) = self.groups.and_then(|g| g.get(&i)) {
+                    if st + acc > standoff + accuracy {
+                        (standoff, accuracy, from_group) = (st, acc, true);
+                    }
+                }
                 let required_m = base_m + standoff + accuracy;
                 let limit = required_m + caution;
                 let nearest = match geom {
@@ -280,6 +307,7 @@ impl<S: SiteSet + ?Sized> Checker<'_, S> {
                     let mut hit = make_hit(i, &n, required_m, caution);
                     hit.standoff_m = standoff;
                     hit.standoff_from_site = p.standoff_m.is_some();
+                    hit.standoff_from_group = from_group;
                     hit.positional_accuracy_m = accuracy;
                     if let (true, Some(max), Some(t)) =
                         (valid, self.policy.max_age_days(p.category), self.as_of)
@@ -361,6 +389,7 @@ fn make_hit(site: usize, n: &Nearest, required_m: f64, caution_m: f64) -> Hit {
         nearest_on_site: ll(&n.on_b),
         standoff_m: 0.0,
         standoff_from_site: false,
+        standoff_from_group: false,
         positional_accuracy_m: 0.0,
         stale: None,
     }
@@ -424,5 +453,47 @@ mod tests {
         assert_eq!(Verdict::classify(0.0, 0.0, 0.0), Verdict::Conflict);
         assert!(Verdict::Conflict > Verdict::Uncovered && Verdict::Uncovered > Verdict::Caution);
         assert!(Verdict::Caution > Verdict::Clear);
+    }
+
+    /// A linked site is held to its group's larger standoff: a point 300 m
+    /// from a museum (100 m standoff) twinned with a 2 km dam record.
+    #[test]
+    fn a_group_member_takes_the_most_demanding_standoff() {
+        use crate::{Area, Category, Site, SiteIndex};
+        let museum = Site::new(
+            "m",
+            "a",
+            Category::Museum,
+            geo_types::Point::new(10.0, 50.0).into(),
+        );
+        let mut dam = Site::new(
+            "d",
+            "b",
+            Category::DangerousForces,
+            geo_types::Point::new(10.1, 50.0).into(),
+        );
+        dam.standoff_m = Some(2_000.0);
+        let index = SiteIndex::build(vec![museum, dam]).unwrap();
+        let policy = Policy::builder("p")
+            .default_standoff_m(100.0)
+            .protection_extra_m(crate::Protection::General, 0.0)
+            .protection_extra_m(crate::Protection::Special, 0.0)
+            .protection_extra_m(crate::Protection::Enhanced, 0.0)
+            .build()
+            .unwrap();
+        let area = Area::point("t", 10.0042, 50.0, 0.0);
+        let alone = index.checker(&policy, None).check(&area).unwrap();
+        assert_eq!(alone.verdict, Verdict::Clear, "{alone:?}");
+        let groups: std::collections::HashMap<usize, (f64, f64)> =
+            [(0, (2_000.0, 0.0)), (1, (2_000.0, 0.0))].into();
+        let linked = index
+            .checker(&policy, None)
+            .with_groups(&groups)
+            .check(&area)
+            .unwrap();
+        assert_eq!(linked.verdict, Verdict::Conflict);
+        let h = &linked.hits[0];
+        assert_eq!(h.site, 0);
+        assert!(h.standoff_from_group && h.standoff_m == 2_000.0);
     }
 }

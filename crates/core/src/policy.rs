@@ -63,6 +63,9 @@ struct RawPolicy {
     /// Named effect profiles.
     #[serde(default)]
     profiles: BTreeMap<String, Profile>,
+    /// Sources, most trusted first: the face of a group of linked sites.
+    #[serde(default)]
+    source_precedence: Vec<String>,
 }
 
 /// A named effect profile: the area buffer a class of weapon or effect
@@ -96,6 +99,9 @@ pub struct Policy {
     pub classifications: Vec<String>,
     /// Named effect profiles, by name.
     pub profiles: BTreeMap<String, Profile>,
+    /// Sources, most trusted first: which record of a group of linked sites
+    /// is its face (sources not listed come after, by name).
+    pub source_precedence: Vec<String>,
 }
 
 /// Builds a [`Policy`] in code; see [`Policy::builder`].
@@ -220,6 +226,7 @@ impl PolicyBuilder {
             max_age_days,
             classifications: Vec::new(),
             profiles: BTreeMap::new(),
+            source_precedence: Vec::new(),
         })
     }
 }
@@ -304,6 +311,7 @@ impl Policy {
             check_distance(format!("profiles.{name}.radius_m"), profile.radius_m)?;
         }
         p.profiles = raw.profiles;
+        p.source_precedence = raw.source_precedence;
         Ok(p)
     }
 
@@ -373,6 +381,7 @@ impl Policy {
             max_age_days: None,
             classifications: Vec::new(),
             profiles: BTreeMap::new(),
+            source_precedence: Vec::new(),
         }
     }
 
@@ -426,6 +435,8 @@ impl Policy {
             caution_margin_m: f64,
             #[serde(skip_serializing_if = "<[String]>::is_empty")]
             classifications: &'a [String],
+            #[serde(skip_serializing_if = "<[String]>::is_empty")]
+            source_precedence: &'a [String],
             standoff_m: Ordered<'a, f64>,
             protection_extra_m: Ordered<'a, f64>,
             #[serde(skip_serializing_if = "Option::is_none")]
@@ -437,6 +448,7 @@ impl Policy {
             name: &self.name,
             caution_margin_m: self.caution_margin_m,
             classifications: &self.classifications,
+            source_precedence: &self.source_precedence,
             standoff_m: Ordered(
                 Category::ALL
                     .iter()

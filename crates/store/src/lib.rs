@@ -22,11 +22,13 @@
 
 mod canonical;
 mod digest;
+mod links;
 mod registry;
 mod sources;
 
 pub use canonical::{canonical_properties, content_hash, hex, site_hash, BadProperties};
 pub use digest::{BadDigest, Digest};
+pub use links::LinkEntry;
 pub use registry::{
     BatchCounts, BatchInfo, BatchMeta, ChangeEntry, ChangeKind, FileHandle, Finding, FindingKind,
     ImportSession, ImportSummary, LoadedIndex, PackedSites, Registry, SourceCoverage, SourceMeta,

@@ -531,6 +531,7 @@ impl Registry {
             packer,
             pending: None,
             storing: Duration::ZERO,
+            links: Vec::new(),
         })
     }
 
@@ -774,6 +775,27 @@ impl Registry {
             .into_iter()
             .filter_map(|(n, c)| c.map(|c| (n, c)))
             .collect())
+    }
+
+    /// The links between sites as they stood at `revision` (the current one
+    /// when `None`), in key order, from the link log — whose chain and
+    /// agreement with the `links` table are checked first: a link added or
+    /// removed outside nostrike is damage, never a quiet answer.
+    pub fn links_at(&self, revision: Option<i64>) -> Result<Vec<(String, String)>, StoreError> {
+        let findings = crate::links::verify(&self.conn).map_err(|e| self.err(e))?;
+        if let Some(first) = findings.first() {
+            return Err(self.damaged(format!("{first}; run `nostrike verify`")));
+        }
+        let rev = match revision {
+            Some(r) => r,
+            None => self.revision()?,
+        };
+        crate::links::at(&self.conn, rev).map_err(|e| self.err(e))
+    }
+
+    /// Every link and unlink, oldest first.
+    pub fn link_log(&self) -> Result<Vec<crate::LinkEntry>, StoreError> {
+        crate::links::entries(&self.conn).map_err(|e| self.err(e))
     }
 
     /// Sources and their metadata.

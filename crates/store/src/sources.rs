@@ -253,3 +253,26 @@ pub(crate) fn verify(tx: &Connection) -> rusqlite::Result<Vec<String>> {
     }
     Ok(findings)
 }
+
+/// The last revision at which a source's coverage changed (0 if never):
+/// such a change makes a revision with no entry in the change log.
+pub(crate) fn last_coverage_revision(tx: &Connection) -> rusqlite::Result<i64> {
+    let mut st =
+        tx.prepare("SELECT name, revision, coverage, coverage_how FROM source_log ORDER BY seq")?;
+    let mut rows = st.query([])?;
+    let mut last: std::collections::HashMap<String, (Option<Vec<u8>>, Option<String>)> =
+        Default::default();
+    let mut reached = 0;
+    while let Some(r) = rows.next()? {
+        let name: String = r.get(0)?;
+        let now = (
+            r.get::<_, Option<Vec<u8>>>(2)?,
+            r.get::<_, Option<String>>(3)?,
+        );
+        let before = last.insert(name, now.clone()).unwrap_or((None, None));
+        if before != now {
+            reached = reached.max(r.get::<_, i64>(1)?);
+        }
+    }
+    Ok(reached)
+}

@@ -102,6 +102,8 @@ pub struct ImportSession<'a> {
     pub(super) pending: Option<Pending>,
     /// Time spent storing chunks so far.
     pub(super) storing: std::time::Duration,
+    /// Links and unlinks to record at commit: (file, link?, a, b, operator, at, note).
+    pub(super) links: Vec<(usize, crate::LinkEntry)>,
 }
 
 /// Sites given to [`ImportSession::add`] with their rows and hashes, waiting to be written.
@@ -306,6 +308,34 @@ impl ImportSession<'_> {
         for f in self.files.iter_mut().filter(|f| f.source.name == source) {
             f.source.coverage = Some(coverage.clone());
         }
+    }
+
+    /// Record at commit that `a` and `b` (`SOURCE/ID` keys, either order)
+    /// are linked (`link`) or no longer are, as part of `file`'s batch: an
+    /// entry of the link log and a new revision.
+    pub fn link(
+        &mut self,
+        file: FileHandle,
+        link: bool,
+        a: &str,
+        b: &str,
+        operator: &str,
+        note: Option<&str>,
+    ) {
+        let (a, b) = if a <= b { (a, b) } else { (b, a) };
+        self.links.push((
+            file.0,
+            crate::LinkEntry {
+                batch: 0,
+                revision: 0,
+                link,
+                a: a.to_string(),
+                b: b.to_string(),
+                operator: operator.to_string(),
+                at: nostrike_core::time::now(),
+                note: note.map(str::to_string),
+            },
+        ));
     }
 
     /// Register a file (batch) whose sites belong to `source`.
@@ -685,6 +715,12 @@ impl ImportSession<'_> {
                 self.files[f].retired += 1;
                 self.log_retired(batch, &before, &source, &id)?;
             }
+        }
+        for (f, mut e) in std::mem::take(&mut self.links) {
+            e.batch = self.files[f].batch;
+            e.revision = self.old_revision + 1;
+            crate::links::record(&self.tx, &e).map_err(self.sq())?;
+            self.changed = true;
         }
         let revision = if self.changed {
             self.old_revision + 1

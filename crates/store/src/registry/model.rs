@@ -238,11 +238,13 @@ pub enum FindingKind {
     Source,
     /// The packed index.
     Packed,
+    /// The link log and the links table.
+    Link,
 }
 
 impl FindingKind {
     /// The name `verify` prints: `integrity`, `chain`, `site`,
-    /// `content_hash`, `revision`, `source` or `packed`.
+    /// `content_hash`, `revision`, `source`, `packed` or `link`.
     pub fn as_str(self) -> &'static str {
         match self {
             FindingKind::Integrity => "integrity",
@@ -252,6 +254,7 @@ impl FindingKind {
             FindingKind::Revision => "revision",
             FindingKind::Source => "source",
             FindingKind::Packed => "packed",
+            FindingKind::Link => "link",
         }
     }
 }

@@ -3,7 +3,7 @@
 /// `PRAGMA application_id` of a nostrike registry ("NSTR").
 pub const APPLICATION_ID: i32 = 0x4E53_5452;
 /// The schema version this build writes and reads (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i32 = 5;
+pub const SCHEMA_VERSION: i32 = 6;
 
 pub(super) const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -121,4 +121,6 @@ ALTER TABLE changes ADD COLUMN extensions TEXT;
 DELETE FROM packed;
 DELETE FROM meta WHERE key = 'packed_root';
 "#,
+    // Schema 6: links between sites of different sources, and their log.
+    crate::links::MIGRATION,
 ];
