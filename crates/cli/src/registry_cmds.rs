@@ -963,6 +963,26 @@ pub fn show(path: &Path, id: &str) -> anyhow::Result<ExitCode> {
             "  verified    {}",
             s.last_verified.as_deref().unwrap_or("(never recorded)")
         );
+        if let Some(d) = &s.inscribed {
+            outln!("  inscribed   {d}");
+        }
+        if !s.marking.is_empty() {
+            outln!(
+                "  marking     {}{}",
+                s.marking
+                    .classification
+                    .as_deref()
+                    .unwrap_or("(unclassified)"),
+                if s.marking.releasable_to.is_empty() {
+                    String::new()
+                } else {
+                    format!(" // REL TO {}", s.marking.releasable_to.join(", "))
+                }
+            );
+        }
+        for (k, v) in &s.external_ids {
+            outln!("  external    {k}={v}");
+        }
         outln!(
             "  geometry    {}",
             nostrike_formats::geojson::geometry_to_value(&s.geometry)
