@@ -30,6 +30,10 @@ pub enum ReportFormat {
     Csv,
     /// KML (for Google Earth).
     Kml,
+    /// SVG: a scale-true map of each area for the target folder.
+    Svg,
+    /// HTML: one self-contained file with the interactive map, the table and the JSON report.
+    Html,
 }
 
 /// Arguments of `check`.
@@ -520,6 +524,8 @@ pub fn run_verdict_of(path: &Path, args: &CheckArgs, out: Out) -> anyhow::Result
             ReportFormat::Geojson => report::write_geojson(&report, w)?,
             ReportFormat::Csv => report::write_csv(&report, w)?,
             ReportFormat::Kml => report::write_kml(&report, w)?,
+            ReportFormat::Svg => nostrike_app::map::write_svg(&report, w)?,
+            ReportFormat::Html => nostrike_app::html::write_html(&report, w)?,
         }
         Ok(())
     })?;

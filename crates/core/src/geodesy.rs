@@ -363,6 +363,49 @@ pub fn distance_azimuth(a: &Vertex, b: &Vertex) -> (f64, f64) {
     (s, azi)
 }
 
+/// The point `s` metres from (`lon`, `lat`) along the geodesic leaving at
+/// azimuth `azi` degrees: (lon, lat) degrees, longitude in [-180, 180].
+pub fn direct(lon: f64, lat: f64, azi: f64, s: f64) -> (f64, f64) {
+    let (lat2, lon2): (f64, f64) = geod().direct(lat, lon, azi, s);
+    (wrap180(lon2), lat2)
+}
+
+/// The ellipsoidal azimuthal equidistant projection centred on a point, as
+/// GeographicLib's `AzimuthalEquidistant` defines it: a point maps to
+/// `(s sin α, s cos α)` where `s` is its geodesic distance from the centre
+/// and `α` the azimuth at the centre. Distances and azimuths from the centre
+/// are true, so a circle around the centre is a true geodesic circle.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Aeqd {
+    /// Centre longitude (degrees).
+    pub lon: f64,
+    /// Centre latitude (degrees).
+    pub lat: f64,
+}
+
+impl Aeqd {
+    /// The projection centred on (`lon`, `lat`) degrees.
+    pub fn new(lon: f64, lat: f64) -> Aeqd {
+        Aeqd { lon, lat }
+    }
+
+    /// Easting and northing (metres) of (`lon`, `lat`) degrees.
+    pub fn forward(&self, lon: f64, lat: f64) -> (f64, f64) {
+        let (s, azi, _, _): (f64, f64, f64, f64) = geod().inverse(self.lat, self.lon, lat, lon);
+        let (sa, ca) = azi.to_radians().sin_cos();
+        (s * sa, s * ca)
+    }
+
+    /// (lon, lat) degrees of easting `x` and northing `y` (metres).
+    pub fn reverse(&self, x: f64, y: f64) -> (f64, f64) {
+        let s = x.hypot(y);
+        if s == 0.0 {
+            return (self.lon, self.lat);
+        }
+        direct(self.lon, self.lat, x.atan2(y).to_degrees(), s)
+    }
+}
+
 /// Normalise an angle in degrees to (-180, 180].
 pub fn wrap180(x: f64) -> f64 {
     let y = x.rem_euclid(360.0);
