@@ -81,3 +81,4 @@ pub fn mask_times(text: &str) -> String {
     }
     out
 }
+pub mod browser;
