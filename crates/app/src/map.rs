@@ -332,9 +332,12 @@ fn marker(shape: &str, (x, y): (f64, f64), r: f64, attrs: &str) -> String {
     }
 }
 
+/// Natural Earth's 1:110m countries (public domain) as GeoJSON: `name` and `iso_a3` only.
+pub const BASEMAP_GEOJSON: &str = include_str!("../assets/ne_110m_countries.geojson");
+
 /// Natural Earth's 1:110m countries: rings of (lon, lat).
 static BASEMAP: LazyLock<Vec<Vec<(f64, f64)>>> = LazyLock::new(|| {
-    let text = include_str!("../assets/ne_110m_countries.geojson");
+    let text = BASEMAP_GEOJSON;
     let mut rings = Vec::new();
     let Ok(v) = serde_json::from_str::<serde_json::Value>(text) else {
         return rings;

@@ -459,16 +459,96 @@ pub fn run_verdict_of(path: &Path, args: &CheckArgs, out: Out) -> anyhow::Result
         }
         protected.check("--output", f)?;
     }
-    let (policy, policy_source) = load_policy(args.policy.as_deref())?;
-    let areas = areas_with_profiles(args, &policy, &policy_source)?;
+    let prepared = Prepared::of(args)?;
     lap("areas and policy read");
     let snapshot = Snapshot::open(path, args.as_of)?;
     lap("registry opened");
+    let pretty = dest == Dest::Stdout && std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let mut verdict = Verdict::Clear;
+    output::write_to(&dest, |w| {
+        verdict = check_into(
+            &snapshot,
+            path,
+            args,
+            &prepared,
+            w,
+            ReportStyle {
+                color: out.color,
+                verbose: out.verbose > 0,
+                pretty,
+            },
+            &lap,
+        )?;
+        Ok(())
+    })?;
+    if let (Some(f), false) = (dest.file(), out.quiet) {
+        eprintln!(
+            "{}: {} — report written to {}",
+            verdict_word(verdict),
+            report::verdict_sentence(verdict),
+            f.display()
+        );
+    }
+    Ok(verdict)
+}
+
+/// A check's policy and areas, read and validated before the registry is opened.
+pub struct Prepared {
+    /// The policy.
+    pub policy: Policy,
+    /// Where it came from.
+    pub policy_source: String,
+    /// The areas and how they were given.
+    pub areas: Vec<(Area, AreaInput)>,
+}
+
+impl Prepared {
+    /// Read the policy and the areas of `args`.
+    pub fn of(args: &CheckArgs) -> anyhow::Result<Prepared> {
+        let (policy, policy_source) = load_policy(args.policy.as_deref())?;
+        let areas = areas_with_profiles(args, &policy, &policy_source)?;
+        Ok(Prepared {
+            policy,
+            policy_source,
+            areas,
+        })
+    }
+}
+
+/// How a text report is dressed.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReportStyle {
+    /// Colour in the table.
+    pub color: bool,
+    /// The table's verbose notes.
+    pub verbose: bool,
+    /// Indented JSON.
+    pub pretty: bool,
+}
+
+/// Check the prepared areas against an open snapshot of the registry at
+/// `path` and write the report in `args.format` to `w`: the one path from
+/// areas to report that the command line and `nostrike serve` share.
+pub fn check_into(
+    snapshot: &Snapshot,
+    path: &Path,
+    args: &CheckArgs,
+    prepared: &Prepared,
+    w: &mut (dyn std::io::Write + Send),
+    style: ReportStyle,
+    lap: &dyn Fn(&str),
+) -> anyhow::Result<Verdict> {
+    let Prepared {
+        policy,
+        policy_source,
+        areas,
+    } = prepared;
+    let policy_source = policy_source.clone();
     let now = time::now();
     let validity_time = snapshot.as_of_time.unwrap_or(now);
-    let groups = nostrike_app::groups::Groups::build(snapshot.sites(), &snapshot.links, &policy)
+    let groups = nostrike_app::groups::Groups::build(snapshot.sites(), &snapshot.links, policy)
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    let checker = Checker::new(snapshot.sites(), &policy, Some(validity_time))
+    let checker = Checker::new(snapshot.sites(), policy, Some(validity_time))
         .with_coverage(&snapshot.coverage)
         .with_groups(&groups.extra);
     let list: Vec<Area> = areas.iter().map(|(a, _)| a.clone()).collect();
@@ -499,13 +579,13 @@ pub fn run_verdict_of(path: &Path, args: &CheckArgs, out: Out) -> anyhow::Result
         content_hash: snapshot.content_hash.to_string(),
         as_of: args.as_of.map(|a| a.to_string()),
         validity_time: time::format_utc(validity_time),
-        policy: &policy,
+        policy,
         policy_sha256: nostrike_store::hex(&sha2::Sha256::digest(
             policy.to_toml_string().as_bytes(),
         )),
         policy_source,
         index: snapshot.sites(),
-        areas: &areas,
+        areas,
         results: &results,
         verdict,
         coverage: &snapshot.declared,
@@ -515,28 +595,16 @@ pub fn run_verdict_of(path: &Path, args: &CheckArgs, out: Out) -> anyhow::Result
         withheld: &withheld,
         groups: &groups,
     };
-    let pretty = dest == Dest::Stdout && std::io::IsTerminal::is_terminal(&std::io::stdout());
-    output::write_to(&dest, |w| {
-        match args.format {
-            // Streamed straight to its destination: a report of many hits is never built in memory.
-            ReportFormat::Json => report::write_json(&report, w, pretty)?,
-            ReportFormat::Table => report::write_table(&report, w, out.color, out.verbose > 0)?,
-            ReportFormat::Geojson => report::write_geojson(&report, w)?,
-            ReportFormat::Csv => report::write_csv(&report, w)?,
-            ReportFormat::Kml => report::write_kml(&report, w)?,
-            ReportFormat::Svg => nostrike_app::map::write_svg(&report, w)?,
-            ReportFormat::Html => nostrike_app::html::write_html(&report, w)?,
-        }
-        Ok(())
-    })?;
-    lap("report written");
-    if let (Some(f), false) = (dest.file(), out.quiet) {
-        eprintln!(
-            "{}: {} — report written to {}",
-            verdict_word(verdict),
-            report::verdict_sentence(verdict),
-            f.display()
-        );
+    match args.format {
+        // Streamed straight to its destination: a report of many hits is never built in memory.
+        ReportFormat::Json => report::write_json(&report, w, style.pretty)?,
+        ReportFormat::Table => report::write_table(&report, w, style.color, style.verbose)?,
+        ReportFormat::Geojson => report::write_geojson(&report, w)?,
+        ReportFormat::Csv => report::write_csv(&report, w)?,
+        ReportFormat::Kml => report::write_kml(&report, w)?,
+        ReportFormat::Svg => nostrike_app::map::write_svg(&report, w)?,
+        ReportFormat::Html => nostrike_app::html::write_html(&report, w)?,
     }
+    lap("report written");
     Ok(verdict)
 }

@@ -24,6 +24,7 @@ mod check;
 mod coord;
 mod output;
 mod registry_cmds;
+mod serve;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -164,6 +165,8 @@ enum Command {
         #[command(subcommand)]
         action: PolicyAction,
     },
+    /// Serve a local web app over the registry (read-only): map, check form, site pages, JSON API.
+    Serve(serve::ServeArgs),
     /// Build a registry from the shipped data and run a few telling checks.
     Demo(DemoArgs),
     /// Print shell completions.
@@ -265,6 +268,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo(args) => registry_cmds::demo(args.keep.as_deref(), out),
+        Command::Serve(args) => serve::run(&path, &args),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,

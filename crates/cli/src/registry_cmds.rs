@@ -1501,6 +1501,20 @@ pub fn demo(keep: Option<&Path>, out: Out) -> anyhow::Result<ExitCode> {
             let verdict = crate::check::run_verdict_of(&reg_path, args, out)?;
             outln!("(exit code {})", nostrike_app::report::exit_code(verdict));
         }
+        // The conflict as a map for the target folder: one self-contained HTML file.
+        let html = match keep {
+            Some(p) => p.with_extension("conflict.html"),
+            None => std::env::temp_dir().join("nostrike-demo-conflict.html"),
+        };
+        let mut args = point("42.5110,1.5306", 50.0)?;
+        args.format = ReportFormat::Html;
+        args.output = Some(html.clone());
+        outln!(
+            "\n== The first conflict as a map: a self-contained HTML report (open it in a browser)\n$ nostrike check --point 42.5110,1.5306 --buffer 50m --format html -o {}",
+            html.display()
+        );
+        crate::check::run_verdict_of(&reg_path, &args, out)?;
+        outln!("HTML report: {}", html.display());
         outln!(
             "\nThe registry is at {}{}",
             reg_path.display(),
