@@ -62,9 +62,8 @@ impl Browser {
             "--hide-scrollbars",
             "--window-size=1200,1000",
             // Nothing but loopback can be reached: every other request goes
-            // to a proxy that does not exist.
+            // to a proxy that does not exist (loopback bypasses proxies).
             "--proxy-server=http://127.0.0.1:9",
-            "--proxy-bypass-list=<-loopback>",
             "--remote-debugging-pipe",
         ];
         // fd 3 is what the browser reads commands from, fd 4 where it writes.

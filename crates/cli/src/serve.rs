@@ -566,20 +566,21 @@ fn sites_in_view(state: &State, q: &[(String, String)]) -> anyhow::Result<Reply>
             "give bbox=WEST,SOUTH,EAST,NORTH (degrees)",
         ));
     };
-    let v: Vec<f64> =
-        match b
-            .split(',')
-            .map(|x| x.trim().parse::<f64>())
-            .collect::<Result<Vec<f64>, _>>()
-        {
-            Ok(v) if v.len() == 4 && v.iter().all(|x| x.is_finite()) && v[1] <= v[3] => v,
-            _ => return Ok(Reply::error(
+    let v: Vec<f64> = match b
+        .split(',')
+        .map(|x| x.trim().parse::<f64>())
+        .collect::<Result<Vec<f64>, _>>()
+    {
+        Ok(v) if v.len() == 4 && v.iter().all(|x| x.is_finite()) && v[1] <= v[3] => v,
+        _ => {
+            return Ok(Reply::error(
                 400,
                 format!(
                     "bbox {b:?}: give WEST,SOUTH,EAST,NORTH as four finite numbers, SOUTH ≤ NORTH"
                 ),
-            )),
-        };
+            ))
+        }
+    };
     let (w, s, e, n) = (v[0], v[1].max(-90.0), v[2], v[3].min(90.0));
     let l = state.current()?;
     let inside: Vec<usize> = l

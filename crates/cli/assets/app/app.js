@@ -245,6 +245,7 @@
     if (bounds.length) map.fitBounds(L.latLngBounds(bounds).pad(0.3), { maxZoom: 17 });
     state.checks += 1;
     document.body.setAttribute("data-hits", String(hits));
+    document.body.setAttribute("data-hit-markers", String(resultLayer.getLayers().filter(function (l) { return l.options && l.options.className === "hit-marker"; }).length));
     document.body.setAttribute("data-checks", String(state.checks));
   }
 
