@@ -151,6 +151,26 @@ fn q(s: &str) -> String {
 fn served_check_is_the_clis_report() {
     let dir = tempfile::tempdir().unwrap();
     let reg = andorra(dir.path());
+    // A second register's record of one church, linked: the served check
+    // must report the group as the CLI does (it caches the groups).
+    let m = dir.path().join("ministry.geojson");
+    std::fs::write(&m, r#"{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"id":"church-7","category":"religious_site","name":"Església de Sant Andreu","standoff_m":900},"geometry":{"type":"Point","coordinates":[1.53088,42.5104]}}]}"#).unwrap();
+    ns(&reg)
+        .arg("import")
+        .arg(&m)
+        .args(["--source", "ministry"])
+        .assert()
+        .success();
+    ns(&reg)
+        .args([
+            "link",
+            "ministry/church-7",
+            "andorra-2013-sites/osm:way/191582654",
+            "--by",
+            "tester",
+        ])
+        .assert()
+        .success();
     let s = serve(&reg, &[]);
     for (query, cli) in [
         (

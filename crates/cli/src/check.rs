@@ -500,6 +500,9 @@ pub struct Prepared {
     pub policy_source: String,
     /// The areas and how they were given.
     pub areas: Vec<(Area, AreaInput)>,
+    /// The groups of linked sites, when already built for this policy and
+    /// the snapshot the check will run on (`None`: built by the check).
+    pub groups: Option<std::sync::Arc<nostrike_app::groups::Groups>>,
 }
 
 impl Prepared {
@@ -511,6 +514,7 @@ impl Prepared {
             policy,
             policy_source,
             areas,
+            groups: None,
         })
     }
 }
@@ -542,12 +546,20 @@ pub fn check_into(
         policy,
         policy_source,
         areas,
+        groups,
     } = prepared;
     let policy_source = policy_source.clone();
     let now = time::now();
     let validity_time = snapshot.as_of_time.unwrap_or(now);
-    let groups = nostrike_app::groups::Groups::build(snapshot.sites(), &snapshot.links, policy)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let built;
+    let groups = match groups {
+        Some(g) => &**g,
+        None => {
+            built = nostrike_app::groups::Groups::build(snapshot.sites(), &snapshot.links, policy)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            &built
+        }
+    };
     let checker = Checker::new(snapshot.sites(), policy, Some(validity_time))
         .with_coverage(&snapshot.coverage)
         .with_groups(&groups.extra);
@@ -593,7 +605,7 @@ pub fn check_into(
         banner,
         partner,
         withheld: &withheld,
-        groups: &groups,
+        groups,
     };
     match args.format {
         // Streamed straight to its destination: a report of many hits is never built in memory.

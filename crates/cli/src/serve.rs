@@ -75,6 +75,9 @@ pub struct Loaded {
     pub points: Vec<(f64, f64)>,
     /// Site counts by category.
     pub by_category: BTreeMap<&'static str, usize>,
+    /// The groups of linked sites, built once per policy text (building
+    /// them reads every site's label).
+    groups: Mutex<BTreeMap<String, Arc<nostrike_app::groups::Groups>>>,
 }
 
 impl Loaded {
@@ -100,7 +103,30 @@ impl Loaded {
             snapshot,
             points,
             by_category,
+            groups: Mutex::new(BTreeMap::new()),
         })
+    }
+
+    /// The groups under `policy`, built at its first use.
+    fn groups(
+        &self,
+        policy: &nostrike_core::Policy,
+    ) -> anyhow::Result<Arc<nostrike_app::groups::Groups>> {
+        let key = policy.to_toml_string();
+        let mut cache = self
+            .groups
+            .lock()
+            .map_err(|_| anyhow::anyhow!("groups lock poisoned"))?;
+        if let Some(g) = cache.get(&key) {
+            return Ok(g.clone());
+        }
+        let g = Arc::new(nostrike_app::groups::Groups::build(
+            self.snapshot.sites(),
+            &self.snapshot.links,
+            policy,
+        )?);
+        cache.insert(key, g.clone());
+        Ok(g)
     }
 }
 
@@ -188,8 +214,8 @@ pub fn run(path: &Path, args: &ServeArgs) -> anyhow::Result<ExitCode> {
     }
     let started = std::time::Instant::now();
     let loaded = Loaded::open(path)?;
-    let server =
-        Server::http(addr).map_err(|e| anyhow::anyhow!("--bind {addr}: cannot listen: {e}"))?;
+    let server = Server::from_listener(listen(addr)?, None)
+        .map_err(|e| anyhow::anyhow!("--bind {addr}: cannot listen: {e}"))?;
     let port = server
         .server_addr()
         .to_ip()
@@ -229,6 +255,21 @@ pub fn run(path: &Path, args: &ServeArgs) -> anyhow::Result<ExitCode> {
         let _ = w.join();
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A listening socket with `TCP_NODELAY`, which the connections it accepts
+/// inherit: the server writes a response's head and body in two writes,
+/// and with Nagle's algorithm the body would wait for the client's delayed
+/// acknowledgement of the head (40 ms on Linux) on every keep-alive request.
+fn listen(addr: SocketAddr) -> anyhow::Result<std::net::TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let cannot = |e: std::io::Error| anyhow::anyhow!("--bind {addr}: cannot listen: {e}");
+    let s = Socket::new(Domain::for_address(addr), Type::STREAM, None).map_err(cannot)?;
+    s.set_reuse_address(true).map_err(cannot)?;
+    s.set_tcp_nodelay(true).map_err(cannot)?;
+    s.bind(&addr.into()).map_err(cannot)?;
+    s.listen(1024).map_err(cannot)?;
+    Ok(s.into())
 }
 
 /// A response on its way out: status, content type, body, extra headers.
@@ -582,22 +623,30 @@ fn sites_in_view(state: &State, q: &[(String, String)]) -> anyhow::Result<Reply>
         }
     };
     let (w, s, e, n) = (v[0], v[1].max(-90.0), v[2], v[3].min(90.0));
+    let dim = |k: &str, d: usize| -> Result<usize, String> {
+        match param(q, k) {
+            None => Ok(d),
+            Some(x) => x
+                .parse::<usize>()
+                .ok()
+                .filter(|c| (1..=200).contains(c))
+                .ok_or_else(|| format!("{k} {x:?}: give a whole number from 1 to 200")),
+        }
+    };
+    let (cols, rows) = match (dim("cols", 24), dim("rows", 16)) {
+        (Ok(c), Ok(r)) => (c, r),
+        (Err(m), _) | (_, Err(m)) => return Ok(Reply::error(400, m)),
+    };
     let l = state.current()?;
-    let inside: Vec<usize> = l
-        .points
-        .iter()
-        .enumerate()
-        .filter(|(_, &(x, y))| y >= s && y <= n && lon_in(x, w, e))
-        .map(|(i, _)| i)
-        .collect();
     let sites = l.snapshot.sites();
-    let head = json!({"revision": l.snapshot.revision, "content_hash": l.snapshot.content_hash.to_string(), "in_view": inside.len()});
-    if inside.len() <= MAX_SITES_PER_VIEW {
-        let mut out = Vec::with_capacity(inside.len());
-        for i in inside {
+    let inside = |&(x, y): &(f64, f64)| y >= s && y <= n && lon_in(x, w, e);
+    let in_view = l.points.iter().filter(|p| inside(p)).count();
+    let mut r = json!({"revision": l.snapshot.revision, "content_hash": l.snapshot.content_hash.to_string(), "in_view": in_view});
+    if in_view <= MAX_SITES_PER_VIEW {
+        let mut out = Vec::with_capacity(in_view);
+        for (i, &(x, y)) in l.points.iter().enumerate().filter(|(_, p)| inside(p)) {
             let lab = sites.label(i)?;
             let g = sites.geometry(i)?;
-            let (x, y) = l.points[i];
             out.push(json!({
                 "key": lab.key(), "name": lab.name, "category": lab.category.as_str(),
                 "class": if lab.category.class() == nostrike_core::Class::Cultural { "cultural" } else { "civilian" },
@@ -605,33 +654,34 @@ fn sites_in_view(state: &State, q: &[(String, String)]) -> anyhow::Result<Reply>
                 "geometry": (!matches!(g, geo_types::Geometry::Point(_))).then(|| nostrike_formats::geojson::geometry_to_value(&g)),
             }));
         }
-        let mut r = head;
         r["kind"] = "sites".into();
         r["sites"] = Value::Array(out);
         return Ok(Reply::json(200, &r));
     }
-    // A grid of 48 × 32 cells over the view; each cell's count and mean position.
-    let (cols, rows) = (48usize, 32usize);
-    let span = if e >= w { e - w } else { e + 360.0 - w }.clamp(1e-9, 360.0);
-    let mut cells: BTreeMap<(usize, usize), (usize, f64, f64)> = BTreeMap::new();
-    for i in inside {
-        let (x, y) = l.points[i];
+    // A grid of cols × rows cells over the view; each cell's count and mean position.
+    let span = if e - w >= 360.0 {
+        360.0
+    } else {
+        (e - w).rem_euclid(360.0).max(1e-9)
+    };
+    let mut cells = vec![(0usize, 0.0f64, 0.0f64); cols * rows];
+    for &(x, y) in l.points.iter().filter(|p| inside(p)) {
         let dx = (x - w).rem_euclid(360.0).min(span);
         let c = ((dx / span * cols as f64) as usize).min(cols - 1);
         let r = (((y - s) / (n - s).max(1e-9) * rows as f64) as usize).min(rows - 1);
-        let cell = cells.entry((c, r)).or_insert((0, 0.0, 0.0));
+        let cell = &mut cells[r * cols + c];
         cell.0 += 1;
         cell.1 += dx;
         cell.2 += y;
     }
     let clusters: Vec<Value> = cells
-        .values()
+        .iter()
+        .filter(|c| c.0 > 0)
         .map(|&(k, sx, sy)| {
             let lon = nostrike_core::geodesy::wrap180(w + sx / k as f64);
             json!({"count": k, "lon": lon, "lat": sy / k as f64})
         })
         .collect();
-    let mut r = head;
     r["kind"] = "clusters".into();
     r["clusters"] = Value::Array(clusters);
     Ok(Reply::json(200, &r))
@@ -833,7 +883,7 @@ fn check(state: &State, q: &[(String, String)], body: Option<Vec<u8>>) -> anyhow
         return bad("nothing to check: give point=, route= or wkt= (or POST GeoJSON areas)".into());
     }
     args.format = format.0;
-    let prepared = match Prepared::of(&args) {
+    let mut prepared = match Prepared::of(&args) {
         Ok(p) => p,
         Err(e) => return bad(crate::error_message(&e)),
     };
@@ -844,6 +894,7 @@ fn check(state: &State, q: &[(String, String)], body: Option<Vec<u8>>) -> anyhow
         ));
     }
     let l = state.current()?;
+    prepared.groups = Some(l.groups(&prepared.policy)?);
     let mut out = Vec::new();
     let verdict = match crate::check::check_into(
         &l.snapshot,

@@ -62,7 +62,9 @@
   function loadSites() {
     var b = map.getBounds();
     var bbox = [b.getWest(), Math.max(-90, b.getSouth()), b.getEast(), Math.min(90, b.getNorth())].map(function (x) { return x.toFixed(6); }).join(",");
-    return getJSON("/api/sites?bbox=" + encodeURIComponent(bbox)).then(function (r) {
+    var size = map.getSize();
+    var grid = "&cols=" + Math.max(1, Math.min(200, Math.ceil(size.x / 70))) + "&rows=" + Math.max(1, Math.min(200, Math.ceil(size.y / 70)));
+    return getJSON("/api/sites?bbox=" + encodeURIComponent(bbox) + grid).then(function (r) {
       sitesLayer.clearLayers();
       var drawn = 0;
       if (r.kind === "clusters") {
