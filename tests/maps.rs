@@ -42,7 +42,17 @@ fn andorra(dir: &Path) -> PathBuf {
 
 /// Run a check twice, as JSON and as `format` into a file; the JSON and the file's text.
 fn check_as(reg: &Path, dir: &Path, args: &[&str], format: &str) -> (i32, Value, String, PathBuf) {
-    let (c, out, err) = code(ns(reg).arg("check").args(args).args(["--format", "json"]));
+    // The JSON run leaves out --tiles (imagery belongs to the map reports only).
+    let mut plain = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if *a == "--tiles" {
+            it.next();
+        } else {
+            plain.push(*a);
+        }
+    }
+    let (c, out, err) = code(ns(reg).arg("check").args(&plain).args(["--format", "json"]));
     let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}\n{err}"));
     let file = dir.join(format!("report.{format}"));
     let (c2, _, err2) = code(
@@ -474,4 +484,238 @@ fn html_report_shows_a_hostile_site_name_as_text() {
     assert!(!b.opened_dialog());
     b.screenshot(&artefact("report-hostile-names.png"));
     assert_eq!(b.console_errors(), Vec::<String>::new());
+}
+
+const TILES: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../tests/fixtures/tiles/andorra-test.mbtiles"
+);
+
+/// A tile's bytes from the MBTiles file, read independently (rows count from the south).
+fn fixture_tile(z: u32, x: u32, y: u32) -> Vec<u8> {
+    let c =
+        rusqlite::Connection::open_with_flags(TILES, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    c.query_row(
+        "SELECT tile_data FROM tiles WHERE zoom_level = ?1 AND tile_column = ?2 AND tile_row = ?3",
+        rusqlite::params![z, x, (1u32 << z) - 1 - y],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
+#[test]
+fn svg_imagery_from_mbtiles_is_embedded_and_placed_where_geodsolve_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = andorra(dir.path());
+    let before = std::fs::read(TILES).unwrap();
+    let (c, _, svg, _) = check_as(
+        &reg,
+        dir.path(),
+        &[
+            "--point",
+            "42.5110,1.5306",
+            "--buffer",
+            "50m",
+            "--tiles",
+            TILES,
+        ],
+        "svg",
+    );
+    assert_eq!(c, 4);
+    assert_eq!(
+        std::fs::read(TILES).unwrap(),
+        before,
+        "the tile file is an input: never changed"
+    );
+    assert!(
+        svg.contains("imagery: tiles from andorra-test.mbtiles (embedded) at zoom 15"),
+        "no imagery note"
+    );
+    let els = elements(&svg);
+    let m = &els
+        .iter()
+        .find(|(n, a)| n == "svg" && a.get("class").map(String::as_str) == Some("map"))
+        .unwrap()
+        .1;
+    let (clon, clat): (f64, f64) = (
+        m["data-centre-lon"].parse().unwrap(),
+        m["data-centre-lat"].parse().unwrap(),
+    );
+    let per_m: f64 = m["data-px-per-m"].parse().unwrap();
+    let images: Vec<&BTreeMap<String, String>> = els
+        .iter()
+        .filter(|(n, a)| n == "image" && a.contains_key("data-tile"))
+        .map(|(_, a)| a)
+        .collect();
+    assert!(images.len() >= 4, "{} tiles", images.len());
+    let mut pairs = Vec::new();
+    for a in &images {
+        let t: Vec<u32> = a["data-tile"]
+            .split('/')
+            .map(|v| v.parse().unwrap())
+            .collect();
+        let href = &a["href"];
+        let b64 = href
+            .strip_prefix("data:image/png;base64,")
+            .expect("embedded PNG");
+        assert_eq!(
+            support::browser::base64_decode(b64),
+            fixture_tile(t[0], t[1], t[2]),
+            "tile {t:?}"
+        );
+        // The tile's north-west corner, by the slippy-map formula, from GeodSolve.
+        let n = f64::from(1u32 << t[0]);
+        let lon = f64::from(t[1]) / n * 360.0 - 180.0;
+        let lat = (std::f64::consts::PI * (1.0 - 2.0 * f64::from(t[2]) / n))
+            .sinh()
+            .atan()
+            .to_degrees();
+        pairs.push([clat, clon, lat, lon]);
+    }
+    for (a, (azi, s)) in images.iter().zip(geodsolve(&pairs)) {
+        let m: Vec<f64> = a["transform"]
+            .trim_start_matches("matrix(")
+            .trim_end_matches(')')
+            .split_whitespace()
+            .map(|v| v.parse().unwrap())
+            .collect();
+        let (ex, ey) = (
+            500.0 + s * azi.to_radians().sin() * per_m,
+            350.0 - s * azi.to_radians().cos() * per_m,
+        );
+        assert!(
+            (m[4] - ex).abs() < 0.01 && (m[5] - ey).abs() < 0.01,
+            "tile {} placed at {:?}, GeodSolve says {:?}",
+            a["data-tile"],
+            (m[4], m[5]),
+            (ex, ey)
+        );
+    }
+}
+
+#[test]
+fn imagery_is_refused_without_a_map_or_a_raster_tile_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = andorra(dir.path());
+    let (c, _, err) = code(ns(&reg).args([
+        "check",
+        "--point",
+        "42.5110,1.5306",
+        "--format",
+        "json",
+        "--tiles",
+        TILES,
+    ]));
+    assert_eq!(c, 1);
+    assert!(
+        err.contains("--tiles draws imagery under the map reports"),
+        "{err}"
+    );
+    let vector = dir.path().join("vector.mbtiles");
+    let db = rusqlite::Connection::open(&vector).unwrap();
+    db.execute_batch("CREATE TABLE metadata (name TEXT, value TEXT); INSERT INTO metadata VALUES ('format', 'pbf'); CREATE TABLE tiles (zoom_level INTEGER, tile_column INTEGER, tile_row INTEGER, tile_data BLOB); INSERT INTO tiles VALUES (0, 0, 0, x'00');").unwrap();
+    drop(db);
+    for (tiles, says) in [
+        (vector.to_str().unwrap(), "only raster tiles"),
+        ("https://tiles.example/{z}/{x}.png", "give a URL template"),
+        ("/no/such.mbtiles", "give a URL template"),
+    ] {
+        let out = dir.path().join("r.svg");
+        let (c, _, err) = code(
+            ns(&reg)
+                .args([
+                    "check",
+                    "--point",
+                    "42.5110,1.5306",
+                    "--format",
+                    "svg",
+                    "--tiles",
+                    tiles,
+                    "-o",
+                ])
+                .arg(&out),
+        );
+        assert_eq!(c, 1, "{tiles}");
+        assert!(err.contains(says), "{tiles}: {err}");
+        assert!(!out.exists());
+    }
+}
+
+#[test]
+fn html_imagery_loads_only_from_the_tile_origin_the_operator_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = andorra(dir.path());
+    // Embedded tiles: still nothing leaves the file.
+    let (_, _, html, file) = check_as(
+        &reg,
+        dir.path(),
+        &[
+            "--point",
+            "42.5110,1.5306",
+            "--buffer",
+            "50m",
+            "--tiles",
+            TILES,
+        ],
+        "html",
+    );
+    assert!(
+        html.contains("img-src data:;"),
+        "embedded tiles need no origin"
+    );
+    let mut b = Browser::start();
+    b.open(&format!("file://{}", file.display()));
+    assert!(
+        b.eval("document.querySelectorAll('svg.map image[data-tile]').length")
+            .as_i64()
+            .unwrap()
+            >= 4
+    );
+    b.screenshot(&artefact("report-imagery.png"));
+    for r in b.requests() {
+        assert!(
+            r.starts_with("file://") || r.starts_with("data:"),
+            "embedded imagery requested {r}"
+        );
+    }
+    // A template: its origin, and only its origin, is allowed and asked.
+    let file2 = dir.path().join("remote.html");
+    ns(&reg)
+        .args([
+            "check",
+            "--point",
+            "42.5110,1.5306",
+            "--buffer",
+            "50m",
+            "--format",
+            "html",
+            "--tiles",
+            "https://tiles.example.invalid/{z}/{x}/{y}.png",
+            "-o",
+        ])
+        .arg(&file2)
+        .assert()
+        .code(4);
+    let html2 = std::fs::read_to_string(&file2).unwrap();
+    assert!(
+        html2.contains("img-src data: https://tiles.example.invalid;"),
+        "CSP"
+    );
+    let mut b = Browser::start();
+    b.open(&format!("file://{}", file2.display()));
+    let reqs = b.requests();
+    assert!(
+        reqs.iter()
+            .any(|r| r.starts_with("https://tiles.example.invalid/16/")),
+        "{reqs:?}"
+    );
+    for r in reqs {
+        assert!(
+            r.starts_with("file://")
+                || r.starts_with("data:")
+                || r.starts_with("https://tiles.example.invalid/"),
+            "requested {r}"
+        );
+    }
 }

@@ -589,3 +589,43 @@ fn served_app_checks_like_the_cli_in_chromium_and_shows_hostile_names_as_text() 
         );
     }
 }
+
+#[test]
+fn serve_serves_tiles_from_a_local_mbtiles_file() {
+    let tiles = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/fixtures/tiles/andorra-test.mbtiles"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let reg = andorra(dir.path());
+    let s = serve(&reg, &["--tiles", tiles]);
+    let (_, cfg) = get_json(s.port, "/api/config");
+    assert_eq!(cfg["tiles"], "/tiles/{z}/{x}/{y}");
+    // Tile 15/16523/12100 (x, y from the north) is row 2^15-1-12100 in the file.
+    let c =
+        rusqlite::Connection::open_with_flags(tiles, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    let want: Vec<u8> = c
+        .query_row("SELECT tile_data FROM tiles WHERE zoom_level = 15 AND tile_column = 16523 AND tile_row = ?1", [(1 << 15) - 1 - 12100], |r| r.get(0))
+        .unwrap();
+    let (st, hs, body) = http(s.port, "GET", "/tiles/15/16523/12100.png", &[], None);
+    assert_eq!(st, 200);
+    assert_eq!(hdr(&hs, "content-type"), Some("image/png"));
+    assert_eq!(body, want);
+    assert_eq!(http(s.port, "GET", "/tiles/15/0/0", &[], None).0, 404);
+    assert_eq!(http(s.port, "GET", "/tiles/a/b/c", &[], None).0, 400);
+    assert_eq!(http(s.port, "GET", "/tiles/99/0/0", &[], None).0, 404);
+    // A served map report embeds the same tiles.
+    let (st, _, svg) = http(
+        s.port,
+        "GET",
+        &format!(
+            "/api/check?point={}&buffer=50m&format=svg",
+            q("42.5110,1.5306")
+        ),
+        &[],
+        None,
+    );
+    assert_eq!(st, 200);
+    assert!(String::from_utf8(svg).unwrap().contains("data-tile=\"15/"));
+}

@@ -42,12 +42,14 @@ pub fn csp_hash(text: &str) -> String {
 }
 
 /// The Content-Security-Policy of a page whose only script and style are
-/// `script` and `style`: nothing may be loaded from anywhere.
-pub fn csp(script: &str, style: &str) -> String {
+/// `script` and `style`: nothing may be loaded from anywhere (but images
+/// from `img_origin`, the operator's tile server, when given).
+pub fn csp(script: &str, style: &str, img_origin: Option<&str>) -> String {
     format!(
-        "default-src 'none'; script-src {}; style-src {}; img-src data:; base-uri 'none'; form-action 'none'",
+        "default-src 'none'; script-src {}; style-src {}; img-src data:{}; base-uri 'none'; form-action 'none'",
         csp_hash(script),
-        csp_hash(style)
+        csp_hash(style),
+        img_origin.map(|o| format!(" {o}")).unwrap_or_default()
     )
 }
 
@@ -138,6 +140,9 @@ pub fn html(r: &Report<'_>) -> Result<String, MapError> {
         if let Some(w) = r.withheld.get(k).filter(|w| w.hits > 0 || w.not_valid > 0) {
             let _ = write!(body, "<p class=\"withheld\">WITHHELD: {} further site(s) not releasable to {} within reach{}</p>", w.hits + w.not_valid, xml(r.partner.unwrap_or("the partner")), w.verdict.map(|v| format!(" ({})", v.to_uppercase())).unwrap_or_default());
         }
+        if let Some(note) = &p.imagery {
+            let _ = write!(body, "<p class=\"small imagery\">{}</p>", xml(note));
+        }
         let _ = write!(
             body,
             "<p class=\"small\">{} neighbouring site(s) drawn in grey{}.</p></section>",
@@ -159,7 +164,7 @@ pub fn html(r: &Report<'_>) -> Result<String, MapError> {
     let records = serde_json::Value::Object(records).to_string();
     Ok(format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta http-equiv=\"Content-Security-Policy\" content=\"{}\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{} — nostrike check {} — {}</title><style>{STYLE}</style></head><body>{body}<script type=\"application/json\" id=\"report-json\">{}</script><script type=\"application/json\" id=\"site-records\">{}</script><script>{SCRIPT}</script></body></html>\n",
-        csp(SCRIPT, STYLE),
+        csp(SCRIPT, STYLE, r.tiles.and_then(|t| t.origin()).as_deref()),
         banner,
         xml(&r.checked_at),
         verdict_word(r.verdict),

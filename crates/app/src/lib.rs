@@ -15,6 +15,7 @@ pub mod map;
 pub mod marking;
 pub mod report;
 mod snapshot;
+pub mod tiles;
 
 pub use import::{
     sha256_file, ImportError, ImportObserver, ImportOptions, ImportOutcome, ImportTimings,

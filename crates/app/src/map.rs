@@ -397,6 +397,120 @@ fn basemap_d(f: &Frame) -> String {
     o
 }
 
+/// Context imagery under a panel: the tiles covering the map at the zoom
+/// whose pixels are at least as fine as the map's, each placed by the
+/// affine map of three of its corners. Returns the SVG and a note (what
+/// was drawn, or why nothing was).
+fn tiles_svg(f: &Frame, t: &crate::tiles::TileSource) -> (String, String) {
+    use crate::tiles::{tile_corner, tile_of};
+    if f.half_width_m > 3_000_000.0 {
+        return (
+            String::new(),
+            "imagery: none (the map is wider than 6,000 km)".into(),
+        );
+    }
+    // The map's border, back in degrees (longitudes relative to the centre, unwrapped).
+    let mut lons: Vec<f64> = Vec::new();
+    let mut lats: Vec<f64> = Vec::new();
+    for k in 0..=40 {
+        let u = f64::from(k) / 40.0;
+        for (px, py) in [
+            (u * MAP_W, 0.0),
+            (u * MAP_W, MAP_H),
+            (0.0, u * MAP_H),
+            (MAP_W, u * MAP_H),
+        ] {
+            let (lon, lat) = f
+                .proj
+                .reverse((px - MAP_W / 2.0) / f.scale, (MAP_H / 2.0 - py) / f.scale);
+            lons.push(f.proj.lon + nostrike_core::geodesy::wrap180(lon - f.proj.lon));
+            lats.push(lat);
+        }
+    }
+    let (w, e) = (
+        lons.iter().copied().fold(f64::INFINITY, f64::min),
+        lons.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+    );
+    let (s, n) = (
+        lats.iter().copied().fold(f64::INFINITY, f64::min),
+        lats.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+    );
+    if n > 85.0 || s < -85.0 {
+        return (
+            String::new(),
+            "imagery: none (Web Mercator tiles do not reach the poles)".into(),
+        );
+    }
+    let (zmin, zmax) = t.zooms();
+    let ground = 156_543.033_92 * f.proj.lat.to_radians().cos();
+    let mut z = ((ground * f.scale).log2().ceil().max(0.0) as u8).clamp(zmin, zmax);
+    let range = |z: u8| {
+        let (x0, y0) = tile_of(z, w, n);
+        let (x1, y1) = tile_of(z, e, s);
+        (
+            x0.floor() as i64,
+            x1.floor() as i64,
+            y0.floor() as i64,
+            y1.floor() as i64,
+        )
+    };
+    let mut r = range(z);
+    while (r.1 - r.0 + 1) * (r.3 - r.2 + 1) > 64 && z > zmin {
+        z -= 1;
+        r = range(z);
+    }
+    if (r.1 - r.0 + 1) * (r.3 - r.2 + 1) > 64 {
+        return (
+            String::new(),
+            "imagery: none (too many tiles at the source's lowest zoom)".into(),
+        );
+    }
+    let count = 1i64 << z;
+    let mut o = String::from("<g class=\"tiles\" opacity=\"0.75\">");
+    let (mut drawn, mut missing) = (0, 0);
+    for ty in r.2.max(0)..=r.3.min(count - 1) {
+        for tx in r.0..=r.1 {
+            let (x, y) = (tx.rem_euclid(count) as u32, ty as u32);
+            let href = match t.url(z, x, y) {
+                Some(u) => u,
+                None => match t.tile(z, x, y) {
+                    Ok(Some((bytes, mime))) => {
+                        format!("data:{mime};base64,{}", crate::html::base64(&bytes))
+                    }
+                    _ => {
+                        missing += 1;
+                        continue;
+                    }
+                },
+            };
+            let corner = |dx: f64, dy: f64| {
+                let (lon, lat) = tile_corner(z, tx as f64 + dx, ty as f64 + dy);
+                f.px_of(lon, lat)
+            };
+            let (nw, ne, sw) = (corner(0.0, 0.0), corner(1.0, 0.0), corner(0.0, 1.0));
+            let _ = write!(
+                o,
+                "<image data-tile=\"{z}/{x}/{y}\" width=\"256\" height=\"256\" preserveAspectRatio=\"none\" transform=\"matrix({:.6} {:.6} {:.6} {:.6} {:.3} {:.3})\" href=\"{}\"/>",
+                (ne.0 - nw.0) / 256.0,
+                (ne.1 - nw.1) / 256.0,
+                (sw.0 - nw.0) / 256.0,
+                (sw.1 - nw.1) / 256.0,
+                nw.0,
+                nw.1,
+                xml(&href)
+            );
+            drawn += 1;
+        }
+    }
+    o.push_str("</g>");
+    let note = format!(
+        "imagery: {} at zoom {z}, {drawn} tile(s){} — context only, every distance is measured on the vectors",
+        t.describe(),
+        if missing > 0 { format!(", {missing} not in the file") } else { String::new() }
+    );
+    (o, note)
+}
+
 /// A length for the scale bar: 1, 2 or 5 × 10ⁿ metres, about a fifth of the map.
 fn nice_length(half_width_m: f64) -> f64 {
     let target = half_width_m * 2.0 / 5.0;
@@ -505,6 +619,8 @@ pub struct Panel {
     pub context_sites: Vec<usize>,
     /// The frame it was drawn in.
     pub frame: Frame,
+    /// What imagery was drawn under the map, if any was asked for.
+    pub imagery: Option<String>,
 }
 
 /// Draw area `k` of the report.
@@ -521,6 +637,12 @@ pub fn panel(r: &Report<'_>, k: usize) -> Result<Panel, MapError> {
     );
     let _ = write!(o, "<defs><pattern id=\"{id}-hatch\" width=\"8\" height=\"8\" patternUnits=\"userSpaceOnUse\" patternTransform=\"rotate(45)\"><line x1=\"0\" y1=\"0\" x2=\"0\" y2=\"8\" stroke=\"#000\" stroke-width=\"1\" stroke-opacity=\"0.35\"/></pattern></defs>");
     let _ = write!(o, "<rect class=\"background\" x=\"-100000\" y=\"-100000\" width=\"200000\" height=\"200000\" fill=\"#ffffff\"/>");
+    // Imagery, when the operator gave a tile source.
+    let imagery = r.tiles.map(|t| {
+        let (svg, note) = tiles_svg(&f, t);
+        o.push_str(&svg);
+        note
+    });
     // Basemap at small scales.
     if f.half_width_m >= BASEMAP_MIN_HALF_WIDTH_M {
         let d = basemap_d(&f);
@@ -715,6 +837,7 @@ pub fn panel(r: &Report<'_>, k: usize) -> Result<Panel, MapError> {
         context_left_out: left_out,
         context_sites,
         frame: f,
+        imagery,
     })
 }
 
@@ -960,6 +1083,9 @@ pub fn svg(r: &Report<'_>) -> Result<String, MapError> {
         if let Some(w) = r.withheld.get(k).filter(|w| w.hits > 0 || w.not_valid > 0) {
             let _ = write!(body, "<text x=\"20\" y=\"{y:.1}\" font-weight=\"bold\">WITHHELD: {} further site(s) not releasable to {} within reach{}</text>", w.hits + w.not_valid, xml(r.partner.unwrap_or("the partner")), w.verdict.map(|v| format!(" ({})", v.to_uppercase())).unwrap_or_default());
             y += 17.0;
+        }
+        if let Some(note) = &p.imagery {
+            y = text_lines(&mut body, note, y, " font-size=\"10\"");
         }
         let _ = write!(body, "<text x=\"20\" y=\"{y:.1}\" font-size=\"10\">{} neighbouring site(s) drawn in grey{}</text>", p.context_drawn, if p.context_left_out > 0 { format!(", {} more within the map not drawn (beyond {MAX_CONTEXT}, or marked above this report or not releasable)", p.context_left_out) } else { String::new() });
         y += 28.0;

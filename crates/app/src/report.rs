@@ -71,6 +71,8 @@ pub struct Report<'a> {
     pub withheld: &'a [crate::marking::Withheld],
     /// The groups of linked sites (each reported once per area).
     pub groups: &'a crate::groups::Groups,
+    /// Imagery under the map reports (`check --tiles`), if any.
+    pub tiles: Option<&'a crate::tiles::TileSource>,
 }
 
 impl Report<'_> {
@@ -1602,6 +1604,7 @@ mod tests {
             partner: None,
             withheld: &[],
             groups: &NO_GROUPS,
+            tiles: None,
         }
     }
 

@@ -93,6 +93,9 @@ pub struct CheckArgs {
     /// Report format.
     #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
     pub format: ReportFormat,
+    /// Imagery under the svg and html maps: a local .mbtiles file (embedded, offline) or a tile URL template `https://…/{z}/{x}/{y}.png` (fetched by whoever opens the report). None by default.
+    #[arg(long, value_name = "MBTILES|URL_TEMPLATE")]
+    pub tiles: Option<String>,
     /// Write the report to FILE (written whole, then renamed into place); `-` or none: standard output.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -457,6 +460,9 @@ pub fn run_verdict_of(path: &Path, args: &CheckArgs, out: Out) -> anyhow::Result
         for input in args.areas.iter().chain(args.policy.iter()) {
             protected = protected.input(input);
         }
+        if let Some(t) = args.tiles.as_deref().filter(|t| !t.contains("://")) {
+            protected = protected.input(Path::new(t));
+        }
         protected.check("--output", f)?;
     }
     let prepared = Prepared::of(args)?;
@@ -549,6 +555,13 @@ pub fn check_into(
         groups,
     } = prepared;
     let policy_source = policy_source.clone();
+    let tiles = match &args.tiles {
+        None => None,
+        Some(_) if !matches!(args.format, ReportFormat::Svg | ReportFormat::Html) => {
+            anyhow::bail!("--tiles draws imagery under the map reports (--format svg or html); this report has no map")
+        }
+        Some(t) => Some(nostrike_app::tiles::TileSource::open(t)?),
+    };
     let now = time::now();
     let validity_time = snapshot.as_of_time.unwrap_or(now);
     let built;
@@ -606,6 +619,7 @@ pub fn check_into(
         partner,
         withheld: &withheld,
         groups,
+        tiles: tiles.as_ref(),
     };
     match args.format {
         // Streamed straight to its destination: a report of many hits is never built in memory.

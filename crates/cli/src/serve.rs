@@ -138,6 +138,8 @@ pub struct State {
     loaded: RwLock<Arc<Loaded>>,
     reloading: Mutex<()>,
     port: u16,
+    /// The operator's tile source, if any (an MBTiles file is served at `/tiles/Z/X/Y`).
+    tiles: Option<nostrike_app::tiles::TileSource>,
 }
 
 impl State {
@@ -212,6 +214,10 @@ pub fn run(path: &Path, args: &ServeArgs) -> anyhow::Result<ExitCode> {
             ..CheckArgs::default()
         })?;
     }
+    let tiles = match &args.tiles {
+        Some(t) => Some(nostrike_app::tiles::TileSource::open(t)?),
+        None => None,
+    };
     let started = std::time::Instant::now();
     let loaded = Loaded::open(path)?;
     let server = Server::from_listener(listen(addr)?, None)
@@ -236,6 +242,7 @@ pub fn run(path: &Path, args: &ServeArgs) -> anyhow::Result<ExitCode> {
         loaded: RwLock::new(Arc::new(loaded)),
         reloading: Mutex::new(()),
         port,
+        tiles,
     });
     let server = Arc::new(server);
     let n = args.threads.unwrap_or_else(|| {
@@ -337,6 +344,8 @@ fn handle(state: &State, mut req: Request) {
         ("Referrer-Policy", "no-referrer".to_string()),
         ("Cache-Control", "no-store".to_string()),
     ];
+    // A reply's own header replaces the default of the same name.
+    hs.retain(|(k, _)| !reply.headers.iter().any(|(r, _)| r.eq_ignore_ascii_case(k)));
     hs.extend(reply.headers);
     for (k, v) in hs {
         if let Some(h) = header(k, &v) {
@@ -490,6 +499,7 @@ fn route(state: &State, req: &mut Request) -> anyhow::Result<Reply> {
             nostrike_app::map::BASEMAP_GEOJSON,
         ),
         (Method::Get, "/api/config") => config(state)?,
+        (Method::Get, p) if p.starts_with("/tiles/") => tile(state, p)?,
         (Method::Get, "/api/stats") => stats(state)?,
         (Method::Get, "/api/sites") => sites_in_view(state, &q)?,
         (Method::Get, "/api/search") => search(state, &q)?,
@@ -555,13 +565,51 @@ fn config(state: &State) -> anyhow::Result<Reply> {
     Ok(Reply::json(
         200,
         &json!({
-            "tiles": state.args.tiles,
+            "tiles": match &state.tiles {
+                Some(nostrike_app::tiles::TileSource::Url(t)) => Some(t.clone()),
+                Some(_) => Some("/tiles/{z}/{x}/{y}".to_string()),
+                None => None,
+            },
             "policy": {"name": p.policy.name, "source": p.policy_source},
             "profiles": p.policy.profiles.iter().map(|(k, v)| json!({"name": k, "radius_m": v.radius_m, "description": v.description})).collect::<Vec<_>>(),
             "formats": ["json", "geojson", "csv", "kml", "svg", "html", "table"],
             "version": env!("CARGO_PKG_VERSION"),
         }),
     ))
+}
+
+/// `GET /tiles/Z/X/Y` (an optional extension on Y): one tile of the MBTiles file.
+fn tile(state: &State, p: &str) -> anyhow::Result<Reply> {
+    let Some(t) = &state.tiles else {
+        return Ok(Reply::error(
+            404,
+            "this server has no local tiles (serve --tiles FILE.mbtiles)",
+        ));
+    };
+    let parts: Vec<&str> = p["/tiles/".len()..].split('/').collect();
+    let nums = match parts.as_slice() {
+        [z, x, y] => (
+            z.parse::<u8>(),
+            x.parse::<u32>(),
+            y.split('.').next().unwrap_or("").parse::<u32>(),
+        ),
+        _ => return Ok(Reply::error(400, format!("{p}: give /tiles/Z/X/Y"))),
+    };
+    let (Ok(z), Ok(x), Ok(y)) = nums else {
+        return Ok(Reply::error(
+            400,
+            format!("{p}: give /tiles/Z/X/Y as whole numbers"),
+        ));
+    };
+    Ok(match t.tile(z, x, y)? {
+        Some((bytes, mime)) => {
+            let mut r = Reply::new(200, mime, bytes);
+            r.headers
+                .push(("Cache-Control", "private, max-age=3600".to_string()));
+            r
+        }
+        None => Reply::error(404, format!("no tile {z}/{x}/{y} in the tile file")),
+    })
 }
 
 fn stats(state: &State) -> anyhow::Result<Reply> {
@@ -883,6 +931,9 @@ fn check(state: &State, q: &[(String, String)], body: Option<Vec<u8>>) -> anyhow
         return bad("nothing to check: give point=, route= or wkt= (or POST GeoJSON areas)".into());
     }
     args.format = format.0;
+    if matches!(format.0, ReportFormat::Svg | ReportFormat::Html) {
+        args.tiles = state.args.tiles.clone();
+    }
     let mut prepared = match Prepared::of(&args) {
         Ok(p) => p,
         Err(e) => return bad(crate::error_message(&e)),
@@ -928,12 +979,20 @@ fn check(state: &State, q: &[(String, String)], body: Option<Vec<u8>>) -> anyhow
     }
     match format.0 {
         ReportFormat::Html => {
+            let origin = state.args.tiles.as_deref().and_then(tile_origin);
             r.csp = Some(nostrike_app::html::csp(
                 nostrike_app::html::SCRIPT,
                 nostrike_app::html::STYLE,
+                origin.as_deref(),
             ));
         }
-        ReportFormat::Svg => r.csp = Some("default-src 'none'; style-src 'unsafe-inline'".into()),
+        ReportFormat::Svg => {
+            let origin = state.args.tiles.as_deref().and_then(tile_origin);
+            r.csp = Some(format!(
+                "default-src 'none'; style-src 'unsafe-inline'; img-src data:{}",
+                origin.map(|o| format!(" {o}")).unwrap_or_default()
+            ))
+        }
         _ => {}
     }
     Ok(r)
