@@ -581,6 +581,17 @@ fn served_app_checks_like_the_cli_in_chromium_and_shows_hostile_names_as_text() 
         Value::from(0)
     );
     b.screenshot(&artefact("serve.png"));
+    // A site page's address opens its record.
+    b.open(&format!(
+        "{base}/#site={}",
+        q("andorra-2013-sites/osm:way/191582654")
+    ));
+    b.wait_for("document.getElementById('record').getAttribute('data-key') === 'andorra-2013-sites/osm:way/191582654'");
+    assert!(b
+        .eval("document.getElementById('record').textContent")
+        .as_str()
+        .unwrap()
+        .contains("History"));
     assert_eq!(b.console_errors(), Vec::<String>::new());
     for r in b.requests() {
         assert!(

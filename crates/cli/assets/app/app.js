@@ -142,6 +142,7 @@
         box.appendChild(lk);
       }
       box.setAttribute("data-key", key);
+      if (location.hash !== "#site=" + encodeURIComponent(key)) history.replaceState(null, "", "#site=" + encodeURIComponent(key));
     }).catch(function (e) { fail("record", e); });
   }
 
@@ -191,6 +192,8 @@
     if (profile) q.append("profile", profile); else q.append("buffer", document.getElementById("buffer").value || "0");
     var le = document.getElementById("location_error").value;
     if (le && le !== "0") q.append("location_error", le);
+    var rel = document.getElementById("releasable_to").value.trim();
+    if (rel) q.append("releasable_to", rel);
     return q;
   }
 
@@ -209,7 +212,7 @@
     report.areas.forEach(function (a) {
       box.appendChild(el("h2", "area " + a.id + " — " + a.verdict.toUpperCase()));
       if (a.coverage && a.coverage.uncovered) box.appendChild(el("p", "UNCOVERED: no source declares its data complete here", "error"));
-      if (a.withheld) box.appendChild(el("p", "WITHHELD: " + JSON.stringify(a.withheld), "error"));
+      if (a.withheld) box.appendChild(el("p", "WITHHELD: " + a.withheld.hits + " further site(s) within reach not releasable to this partner" + (a.withheld.verdict ? " (" + a.withheld.verdict.toUpperCase() + ")" : ""), "error"));
       if (!a.hits.length) box.appendChild(el("p", "No protected site within reach."));
       var t = el("table", null, "hits");
       var hr = el("tr");
@@ -289,7 +292,14 @@
     }).catch(function (e) { fail("record", e); });
   });
 
+  window.addEventListener("hashchange", function () {
+    var m = /^#site=(.+)$/.exec(location.hash);
+    if (m) loadRecord(decodeURIComponent(m[1]));
+  });
   Promise.all([loadStats(), config, loadSites()]).then(function () {
+    // A site page's address: /#site=SOURCE%2FID opens its record.
+    var m = /^#site=(.+)$/.exec(location.hash);
+    if (m) loadRecord(decodeURIComponent(m[1]));
     document.body.setAttribute("data-ready", "1");
   }).catch(function (e) { fail("result", e); });
 })();
