@@ -5,6 +5,7 @@
 //! check sees it — and the [`report`] writers over one report model.
 #![deny(missing_docs)]
 
+pub mod cot;
 pub mod coverage;
 pub mod curate;
 pub mod duplicates;

@@ -94,7 +94,7 @@ impl Report<'_> {
     }
 
     /// The sentence for what area `k` withheld.
-    fn withheld_sentence(&self, k: usize) -> Option<String> {
+    pub(crate) fn withheld_sentence(&self, k: usize) -> Option<String> {
         let w = self.withheld(k)?;
         let partner = self.partner.unwrap_or("the partner");
         let mut s = String::new();

@@ -34,6 +34,8 @@ pub enum ReportFormat {
     Svg,
     /// HTML: one self-contained file with the interactive map, the table and the JSON report.
     Html,
+    /// Cursor on Target, one event per line: the areas as shapes and the hits as markers (for TAK devices).
+    Cot,
 }
 
 /// Arguments of `check`.
@@ -630,6 +632,7 @@ pub fn check_into(
         ReportFormat::Kml => report::write_kml(&report, w)?,
         ReportFormat::Svg => nostrike_app::map::write_svg(&report, w)?,
         ReportFormat::Html => nostrike_app::html::write_html(&report, w)?,
+        ReportFormat::Cot => nostrike_app::cot::write_check(&report, w)?,
     }
     lap("report written");
     Ok(verdict)

@@ -255,6 +255,10 @@ pub enum ExportFormat {
     Gpkg,
     /// KML, one folder per category (Google Earth).
     Kml,
+    /// Cursor on Target: `-o DIR` one `UID.cot` per site, `-o FILE.cot` one event per line (a TAK stream).
+    Cot,
+    /// An ATAK data package (zip) of one CoT event per site: `-o FILE.zip`, then import it on the device.
+    Atak,
 }
 
 /// Arguments of `export`.
@@ -271,6 +275,38 @@ pub struct ExportArgs {
     /// Export only the sites releasable to X (a country or group), and say how many were withheld.
     #[arg(long, value_name = "X")]
     releasable_to: Option<String>,
+    /// CoT and ATAK: the policy whose standoffs give each site's minimum-safe-distance ring (default: the built-in example).
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
+    /// CoT and ATAK: when the markers go stale on the device (`30d`, `12h`, `90m`).
+    #[arg(long, value_name = "DURATION", default_value = "30d")]
+    stale_after: String,
+    /// ATAK: the data package's name (its uid is derived from it, so re-sending a package of the same name updates it in place).
+    #[arg(long, value_name = "NAME", default_value = "nostrike no-strike list")]
+    package_name: String,
+}
+
+/// A duration such as `30d`, `12h`, `90m` or `45s`, in seconds.
+fn duration_s(text: &str) -> anyhow::Result<i64> {
+    let t = text.trim();
+    let (num, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
+    let n: i64 = num.parse().map_err(|_| {
+        anyhow::anyhow!(
+            "--stale-after {text:?}: give a whole number and a unit, such as 30d, 12h or 90m"
+        )
+    })?;
+    let k = match unit.trim() {
+        "s" => 1,
+        "m" | "min" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        _ => anyhow::bail!("--stale-after {text:?}: the unit must be s, m, h, d or w"),
+    };
+    match n.checked_mul(k) {
+        Some(s) if s > 0 && s <= 10 * 365 * 86_400 => Ok(s),
+        _ => anyhow::bail!("--stale-after {text:?}: give a duration from 1 s to 10 years"),
+    }
 }
 
 /// `init`.
@@ -851,6 +887,66 @@ pub fn export(path: &Path, args: &ExportArgs, out: Out) -> anyhow::Result<ExitCo
             );
         }
     }
+    if matches!(args.format, ExportFormat::Cot | ExportFormat::Atak) {
+        let (policy, _) = crate::check::load_policy(args.policy.as_deref())?;
+        let t = nostrike_app::cot::Times {
+            now: time::now(),
+            stale_after_s: duration_s(&args.stale_after)?,
+        };
+        match (args.format, dest.file()) {
+            (ExportFormat::Atak, Some(f)) => {
+                let bytes = nostrike_app::cot::data_package(&list, &policy, t, &args.package_name)?;
+                output::write_to(&dest, |w| Ok(w.write_all(&bytes)?))?;
+                if !out.quiet {
+                    eprintln!("{} site(s) in the ATAK data package {} ({}); import it on the device (ATAK: Import → Local SD, or send it over TAK Server)", list.len(), f.display(), notice_text);
+                }
+            }
+            (ExportFormat::Atak, None) => {
+                bail!("an ATAK data package is a zip file: give --output FILE.zip")
+            }
+            (_, Some(f)) if f.extension().is_some_and(|e| e.eq_ignore_ascii_case("cot")) => {
+                output::write_to(&dest, |w| {
+                    for s in &list {
+                        let mut e = nostrike_app::cot::site_event(s, &policy, t);
+                        e.retain(|c| c != '\n');
+                        writeln!(w, "{e}")?;
+                    }
+                    Ok(())
+                })?;
+            }
+            (_, Some(dir)) => {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("--output {}", dir.display()))?;
+                for s in &list {
+                    let file =
+                        dir.join(format!("{}.cot", nostrike_app::cot::uid(&s.source, &s.id)));
+                    Protected::default()
+                        .registry(path)
+                        .check("--output", &file)?;
+                    output::write_to(&Dest::File(file), |w| {
+                        Ok(w.write_all(nostrike_app::cot::site_event(s, &policy, t).as_bytes())?)
+                    })?;
+                }
+                if !out.quiet {
+                    eprintln!(
+                        "{} CoT event file(s) written to {} ({})",
+                        list.len(),
+                        dir.display(),
+                        notice_text
+                    );
+                }
+            }
+            (_, None) => output::write_to(&dest, |w| {
+                for s in &list {
+                    let mut e = nostrike_app::cot::site_event(s, &policy, t);
+                    e.retain(|c| c != '\n');
+                    writeln!(w, "{e}")?;
+                }
+                Ok(())
+            })?,
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     match (args.format, &dest) {
         (ExportFormat::Gpkg, Dest::File(f)) => {
             let tmp = AtomicFile::create(f)?;
@@ -875,6 +971,7 @@ pub fn export(path: &Path, args: &ExportArgs, out: Out) -> anyhow::Result<ExitCo
                     c.finish()?.flush()?;
                 }
                 ExportFormat::Kml => write_kml(w, &list, rev, &hash, &notice_text)?,
+                ExportFormat::Cot | ExportFormat::Atak => {} // written above
             }
             Ok(())
         })?,

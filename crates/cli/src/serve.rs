@@ -572,7 +572,7 @@ fn config(state: &State) -> anyhow::Result<Reply> {
             },
             "policy": {"name": p.policy.name, "source": p.policy_source},
             "profiles": p.policy.profiles.iter().map(|(k, v)| json!({"name": k, "radius_m": v.radius_m, "description": v.description})).collect::<Vec<_>>(),
-            "formats": ["json", "geojson", "csv", "kml", "svg", "html", "table"],
+            "formats": ["json", "geojson", "csv", "kml", "svg", "html", "cot", "table"],
             "version": env!("CARGO_PKG_VERSION"),
         }),
     ))
@@ -843,6 +843,7 @@ fn format_of(s: &str) -> Option<(ReportFormat, &'static str, &'static str)> {
         "svg" => (ReportFormat::Svg, "image/svg+xml", "svg"),
         "html" => (ReportFormat::Html, "text/html; charset=utf-8", "html"),
         "table" => (ReportFormat::Table, "text/plain; charset=utf-8", "txt"),
+        "cot" => (ReportFormat::Cot, "application/xml", "cot"),
         _ => return None,
     })
 }

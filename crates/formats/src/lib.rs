@@ -7,6 +7,7 @@
 //! any, and the reason.
 #![deny(missing_docs)]
 
+pub mod cot;
 pub mod csv;
 pub mod geojson;
 pub mod gpkg;
@@ -40,6 +41,8 @@ pub enum Format {
     Shp,
     /// OpenStreetMap PBF.
     Osm,
+    /// Cursor on Target events (a `.cot` file, a TAK stream, or an ATAK data package).
+    Cot,
 }
 
 impl Format {
@@ -53,6 +56,7 @@ impl Format {
             Format::Kml => "kml",
             Format::Shp => "shp",
             Format::Osm => "osm",
+            Format::Cot => "cot",
         }
     }
 
@@ -66,6 +70,7 @@ impl Format {
             "kml" | "kmz" => Some(Format::Kml),
             "shp" | "shapefile" => Some(Format::Shp),
             "osm" | "pbf" => Some(Format::Osm),
+            "cot" => Some(Format::Cot),
             _ => None,
         }
     }
@@ -101,6 +106,11 @@ impl Format {
         // A known extension decides.
         if let Some(f) = Format::from_name(&ext) {
             return Ok(f);
+        }
+        if trimmed.starts_with("<event")
+            || (trimmed.starts_with("<?xml") && text.contains("<event"))
+        {
+            return Ok(Format::Cot);
         }
         if trimmed.starts_with("<?xml") || trimmed.starts_with("<kml") {
             return Ok(Format::Kml);
@@ -146,7 +156,7 @@ fn json_kind(trimmed: &str) -> Format {
 }
 
 /// The formats read, for messages.
-pub const FORMATS_READ: &str = "GeoJSON, newline-delimited GeoJSON, CSV, GeoPackage, KML, KMZ, Shapefile (plain or zipped) and OpenStreetMap PBF";
+pub const FORMATS_READ: &str = "GeoJSON, newline-delimited GeoJSON, CSV, GeoPackage, KML, KMZ, Shapefile (plain or zipped), OpenStreetMap PBF and Cursor on Target (.cot, ATAK data packages)";
 
 /// A file's extension in lower case ("" for none).
 fn extension(path: &Path) -> String {
@@ -166,6 +176,10 @@ fn zip_format(path: &Path) -> Result<Format, ReadError> {
         .filter_map(Result::ok)
         .map(|n| n.to_ascii_lowercase())
         .collect();
+    // An ATAK data package: a manifest, CoT events (perhaps a KML overlay beside them).
+    if names.iter().any(|n| n.ends_with(".cot")) {
+        return Ok(Format::Cot);
+    }
     if names.iter().any(|n| n.ends_with(".kml")) {
         return Ok(Format::Kml);
     }
@@ -310,6 +324,7 @@ pub fn read_features(
         Format::Kml => kml::read(path, each),
         Format::Shp => shp::read(path, options.assume_crs.as_deref(), each),
         Format::Osm => osm::read(path, each),
+        Format::Cot => cot::read(path, each),
     }
 }
 
@@ -376,6 +391,7 @@ pub fn unit_of(format: Format) -> &'static str {
     match format {
         Format::Csv => "line",
         Format::Shp => "record",
+        Format::Cot => "event",
         _ => "feature",
     }
 }
