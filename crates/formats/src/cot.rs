@@ -247,9 +247,15 @@ fn read_xml<R: BufRead>(
     };
     loop {
         let event = reader.read_event_into(&mut buf).map_err(|e| {
+            let e = e.to_string();
+            let what = if e.contains("end of input") || e.contains("UnexpectedEof") {
+                "truncated: the file ends in the middle of a tag"
+            } else {
+                "not valid XML"
+            };
             ReadError::invalid(
                 path,
-                format!("not valid XML ({}): {e}; nothing is read", whence(&reader)),
+                format!("{what} ({}): {e}; nothing is read", whence(&reader)),
             )
         })?;
         match event {
