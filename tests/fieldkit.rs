@@ -543,3 +543,137 @@ fn a_check_as_cot_validates_and_carries_every_hit() {
         v["areas"][0]["hits"].as_array().unwrap().len()
     );
 }
+
+/// Feature counts per layer as GDAL's `ogrinfo` reads a file.
+fn ogr_count(file: &Path) -> usize {
+    let out = oracle_tool("ogrinfo")
+        .args(["-ro", "-so", "-al"])
+        .arg(file)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "ogrinfo {}: {}",
+        file.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text.lines()
+        .filter_map(|l| l.strip_prefix("Feature Count: "))
+        .map(|n| n.trim().parse::<usize>().unwrap())
+        .sum()
+}
+
+#[test]
+fn every_kml_and_kmz_nostrike_writes_is_read_by_gdal_with_true_rings() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = registry(dir.path());
+    let sites = expected(&reg).len();
+    let d = dir.path();
+    ns(&reg)
+        .args(["export", "--format", "kml", "-o"])
+        .arg(d.join("e.kml"))
+        .assert()
+        .success();
+    ns(&reg)
+        .args(["export", "--format", "kmz", "-o"])
+        .arg(d.join("e.kmz"))
+        .assert()
+        .success();
+    let args = ["check", "--point", "42.5110,1.5306", "--buffer", "50m"];
+    ns(&reg)
+        .args(args)
+        .args(["--format", "kml", "-o"])
+        .arg(d.join("c.kml"))
+        .assert()
+        .code(4);
+    ns(&reg)
+        .args(args)
+        .args(["--format", "kmz", "-o"])
+        .arg(d.join("c.kmz"))
+        .assert()
+        .code(4);
+    let (_, out, _) = code(ns(&reg).args(args).args(["--format", "json"]));
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let hits = v["areas"][0]["hits"].as_array().unwrap();
+    assert!(!hits.is_empty());
+    // Well-formed, and the KMZ is the KML zipped.
+    let kmz = |f: &str| {
+        let mut z = zip::ZipArchive::new(std::fs::File::open(d.join(f)).unwrap()).unwrap();
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut z.by_name("doc.kml").unwrap(), &mut s).unwrap();
+        s
+    };
+    std::fs::write(d.join("e-inner.kml"), kmz("e.kmz")).unwrap();
+    std::fs::write(d.join("c-inner.kml"), kmz("c.kmz")).unwrap();
+    let out = oracle_tool("xmllint")
+        .arg("--noout")
+        .args(["e.kml", "e-inner.kml", "c.kml", "c-inner.kml"].map(|f| d.join(f)))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(ogr_count(&d.join("e.kml")), sites);
+    assert_eq!(ogr_count(&d.join("e.kmz")), sites);
+    // The check: the area, each hit, and each hit's required-distance ring.
+    assert_eq!(ogr_count(&d.join("c.kml")), 1 + 2 * hits.len());
+    assert_eq!(ogr_count(&d.join("c.kmz")), 1 + 2 * hits.len());
+    // Unnamed sites get a name; every placemark has a category style.
+    let e = std::fs::read_to_string(d.join("e.kml")).unwrap();
+    assert!(
+        e.contains("<name>unnamed medical am</name>"),
+        "unnamed site's placemark name"
+    );
+    assert_eq!(
+        e.matches("<Placemark>").count(),
+        e.matches("<styleUrl>#cat-").count()
+    );
+    // A point site's ring: every vertex at the required distance (GeodSolve).
+    let c = std::fs::read_to_string(d.join("c.kml")).unwrap();
+    let h = hits
+        .iter()
+        .find(|h| h["site_id"] == "kit/p1")
+        .expect("the museum is hit");
+    let ring_pm = c
+        .split("<Placemark>")
+        .find(|p| p.contains("required distance") && p.contains("kit/p1"))
+        .unwrap();
+    let coords = ring_pm
+        .split("<coordinates>")
+        .nth(1)
+        .unwrap()
+        .split("</coordinates>")
+        .next()
+        .unwrap();
+    let pairs: Vec<[f64; 2]> = coords
+        .split_whitespace()
+        .map(|t| {
+            let v: Vec<f64> = t.split(',').map(|x| x.parse().unwrap()).collect();
+            [v[0], v[1]]
+        })
+        .collect();
+    assert!(pairs.len() >= 72);
+    let input: String = pairs
+        .iter()
+        .map(|[lon, lat]| format!("42.5110456 1.5306123 {lat} {lon}\n"))
+        .collect();
+    let mut child = oracle_tool("GeodSolve")
+        .args(["-i", "-p", "6"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), input.as_bytes()).unwrap();
+    let out = String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap();
+    let want = h["required_m"].as_f64().unwrap();
+    for l in out.lines() {
+        let s: f64 = l.split_whitespace().nth(2).unwrap().parse().unwrap();
+        assert!(
+            (s - want).abs() < 0.05,
+            "ring vertex at {s} m, required {want} m"
+        );
+    }
+}

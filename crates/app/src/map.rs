@@ -241,15 +241,44 @@ fn push_ring(mut ring: Vec<(f64, f64)>, o: &mut String) {
 /// Drawn with the non-zero fill rule, the pieces paint their union.
 fn zone_d(f: &Frame, g: &Geometry<f64>, radius: f64) -> String {
     let mut o = String::new();
-    let mut ps = Vec::new();
     let step = f.step_m().max(radius / 2.0).max(1e-3);
-    parts(g, step, &mut ps);
-    let px = |(lon, lat): (f64, f64)| f.px_of(lon, lat);
     let circle_n =
         ((radius * f.scale * 2.0 * std::f64::consts::PI / 3.0).ceil() as usize).clamp(24, 180);
+    for ring in zone_rings(g, radius, step, circle_n) {
+        push_ring(
+            ring.iter().map(|&(lon, lat)| f.px_of(lon, lat)).collect(),
+            &mut o,
+        );
+    }
+    o
+}
+
+/// The pieces whose union is everything within `radius` metres of a
+/// geometry, as rings of (lon, lat): its own polygon rings, a geodesic
+/// circle of `circle_n` points around each vertex, and a band along each
+/// edge (densified to `step` metres) whose corners are exact geodesic
+/// offsets. Longitudes in a ring are continuous (they may pass ±180).
+pub fn zone_rings(
+    g: &Geometry<f64>,
+    radius: f64,
+    step: f64,
+    circle_n: usize,
+) -> Vec<Vec<(f64, f64)>> {
+    let mut out = Vec::new();
+    let mut ps = Vec::new();
+    parts(g, step, &mut ps);
+    // A ring's longitudes made continuous around its first point.
+    let unwrap = |ring: Vec<(f64, f64)>| -> Vec<(f64, f64)> {
+        let Some(&(lon0, _)) = ring.first() else {
+            return ring;
+        };
+        ring.into_iter()
+            .map(|(lon, lat)| (lon0 + nostrike_core::geodesy::wrap180(lon - lon0), lat))
+            .collect()
+    };
     for (pts, closed) in &ps {
         if *closed {
-            push_ring(pts.iter().map(|&p| px(p)).collect(), &mut o);
+            out.push(unwrap(pts.clone()));
         }
         if radius <= 0.0 {
             continue;
@@ -262,23 +291,22 @@ fn zone_d(f: &Frame, g: &Geometry<f64>, radius: f64) -> String {
         // added by densifying lie on one geodesic, so bands meet there.
         for &(lon, lat) in pts.iter() {
             let ring = (0..circle_n)
-                .map(|k| px(direct(lon, lat, 360.0 * k as f64 / circle_n as f64, radius)))
+                .map(|k| direct(lon, lat, 360.0 * k as f64 / circle_n as f64, radius))
                 .collect();
-            push_ring(ring, &mut o);
+            out.push(unwrap(ring));
         }
         for w in corners.windows(2) {
             let (a, b) = (w[0], w[1]);
             let (_, azi1, azi2) = inverse(&Vertex::new(a.0, a.1), &Vertex::new(b.0, b.1));
-            let ring = vec![
-                px(direct(a.0, a.1, azi1 + 90.0, radius)),
-                px(direct(b.0, b.1, azi2 + 90.0, radius)),
-                px(direct(b.0, b.1, azi2 - 90.0, radius)),
-                px(direct(a.0, a.1, azi1 - 90.0, radius)),
-            ];
-            push_ring(ring, &mut o);
+            out.push(unwrap(vec![
+                direct(a.0, a.1, azi1 + 90.0, radius),
+                direct(b.0, b.1, azi2 + 90.0, radius),
+                direct(b.0, b.1, azi2 - 90.0, radius),
+                direct(a.0, a.1, azi1 - 90.0, radius),
+            ]));
         }
     }
-    o
+    out
 }
 
 /// The drawing of a geometry's lines and rings (no zone).

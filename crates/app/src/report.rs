@@ -902,6 +902,29 @@ pub fn write_kml(r: &Report<'_>, w: impl std::io::Write) -> std::io::Result<()> 
     out(kml(r), w)
 }
 
+/// Write the KML report zipped as a KMZ (`doc.kml`).
+pub fn write_kmz(r: &Report<'_>, mut w: impl std::io::Write) -> std::io::Result<()> {
+    let doc = kml(r).map_err(|e| std::io::Error::other(e.to_string()))?;
+    w.write_all(&kmz_bytes(&doc)?)?;
+    w.flush()
+}
+
+/// A KMZ: `doc.kml` in a zip (deflated, fixed entry time, so the same
+/// document gives the same bytes).
+pub fn kmz_bytes(doc: &str) -> std::io::Result<Vec<u8>> {
+    use std::io::Write as _;
+    let mut buf = std::io::Cursor::new(Vec::new());
+    let mut z = zip::ZipWriter::new(&mut buf);
+    let opts = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .last_modified_time(zip::DateTime::default());
+    z.start_file("doc.kml", opts)
+        .map_err(std::io::Error::other)?;
+    z.write_all(doc.as_bytes())?;
+    z.finish().map_err(std::io::Error::other)?;
+    Ok(buf.into_inner())
+}
+
 /// Write the JSON report (schema: docs/report.schema.json); indented when `pretty`.
 pub fn write_json<W: std::io::Write + Send>(
     r: &Report<'_>,
@@ -1492,6 +1515,7 @@ fn kml(r: &Report<'_>) -> anyhow::Result<String> {
         ("ffff00ff", "uncovered"),
     ] {
         let _ = writeln!(o, "<Style id=\"{id}\"><LineStyle><color>{color}</color><width>2</width></LineStyle><PolyStyle><color>40{}</color></PolyStyle><IconStyle><color>{color}</color></IconStyle></Style>", &color[2..]);
+        let _ = writeln!(o, "<Style id=\"ring-{id}\"><LineStyle><color>{color}</color><width>1</width></LineStyle><PolyStyle><color>20{}</color><outline>0</outline></PolyStyle></Style>", &color[2..]);
     }
     for (k, ((area, input), res)) in r.areas.iter().zip(r.results).enumerate() {
         let _ = writeln!(
@@ -1548,6 +1572,28 @@ fn kml(r: &Report<'_>) -> anyhow::Result<String> {
                     .unwrap_or_default(),
                 h.verdict.as_str(),
                 kml_geometry(&r.index.geometry(h.site)?)
+            );
+            // The required-distance ring: everything within the required
+            // distance of the site, as the polygons whose union it is (a
+            // single geodesic circle for a point site).
+            let g = r.index.geometry(h.site)?;
+            let rings = crate::map::zone_rings(&g, h.required_m, (h.required_m / 2.0).max(1.0), 72);
+            let mut polys = String::new();
+            for ring in &rings {
+                let mut c = String::new();
+                for (lon, lat) in ring.iter().chain(ring.first()) {
+                    let _ = write!(c, "{lon:.8},{lat:.8} ");
+                }
+                let _ = write!(polys, "<Polygon><tessellate>1</tessellate><outerBoundaryIs><LinearRing><coordinates>{}</coordinates></LinearRing></outerBoundaryIs></Polygon>", c.trim_end());
+            }
+            let _ = writeln!(
+                o,
+                "<Placemark><name>required distance {:.0} m: {}</name><description>{} — the area's geometry within this ring is a {}</description><styleUrl>#ring-{}</styleUrl><MultiGeometry>{polys}</MultiGeometry></Placemark>",
+                h.required_m,
+                xml(&s.name),
+                xml(&s.key()),
+                verdict_word(h.verdict),
+                h.verdict.as_str(),
             );
         }
         for (h, n) in res.not_valid.iter().zip(not_valid_items(r.index, res)?) {

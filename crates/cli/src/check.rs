@@ -28,8 +28,10 @@ pub enum ReportFormat {
     Geojson,
     /// CSV, one row per hit.
     Csv,
-    /// KML (for Google Earth).
+    /// KML (for Google Earth): areas, hits coloured by verdict, required-distance rings.
     Kml,
+    /// The KML report zipped (KMZ).
+    Kmz,
     /// SVG: a scale-true map of each area for the target folder.
     Svg,
     /// HTML: one self-contained file with the interactive map, the table and the JSON report.
@@ -630,6 +632,7 @@ pub fn check_into(
         ReportFormat::Geojson => report::write_geojson(&report, w)?,
         ReportFormat::Csv => report::write_csv(&report, w)?,
         ReportFormat::Kml => report::write_kml(&report, w)?,
+        ReportFormat::Kmz => report::write_kmz(&report, w)?,
         ReportFormat::Svg => nostrike_app::map::write_svg(&report, w)?,
         ReportFormat::Html => nostrike_app::html::write_html(&report, w)?,
         ReportFormat::Cot => nostrike_app::cot::write_check(&report, w)?,

@@ -255,6 +255,8 @@ pub enum ExportFormat {
     Gpkg,
     /// KML, one folder per category (Google Earth).
     Kml,
+    /// KML zipped (KMZ), one folder and style per category (Google Earth).
+    Kmz,
     /// Cursor on Target: `-o DIR` one `UID.cot` per site, `-o FILE.cot` one event per line (a TAK stream).
     Cot,
     /// An ATAK data package (zip) of one CoT event per site: `-o FILE.zip`, then import it on the device.
@@ -712,13 +714,22 @@ fn write_kml<W: Write>(
     for s in sites {
         by_cat.entry(s.category.as_str()).or_default().push(s);
     }
+    // One style per category: the protective emblem's blue for cultural
+    // property, green for civilian objects (KML colours are aabbggrr).
+    for (cat, list) in &by_cat {
+        let cultural = list
+            .first()
+            .is_some_and(|s| s.category.class() == nostrike_core::Class::Cultural);
+        let c = if cultural { "b54f1f" } else { "327d2e" };
+        writeln!(w, "<Style id=\"cat-{cat}\"><IconStyle><color>ff{c}</color><scale>1.1</scale></IconStyle><LabelStyle><scale>0.8</scale></LabelStyle><LineStyle><color>ff{c}</color><width>2</width></LineStyle><PolyStyle><color>55{c}</color></PolyStyle></Style>")?;
+    }
     for (cat, list) in by_cat {
         writeln!(w, "<Folder><name>{cat}</name>")?;
         for s in list {
             writeln!(
                 w,
-                "<Placemark><name>{}</name><ExtendedData><Data name=\"id\"><value>{}</value></Data><Data name=\"source\"><value>{}</value></Data><Data name=\"category\"><value>{}</value></Data><Data name=\"protection\"><value>{}</value></Data></ExtendedData>{}</Placemark>",
-                esc(&s.name), esc(&s.id), esc(&s.source), cat, s.protection.as_str(), nostrike_app::report::kml_geometry(&s.geometry)
+                "<Placemark><name>{}</name><styleUrl>#cat-{cat}</styleUrl><ExtendedData><Data name=\"id\"><value>{}</value></Data><Data name=\"source\"><value>{}</value></Data><Data name=\"category\"><value>{}</value></Data><Data name=\"protection\"><value>{}</value></Data></ExtendedData>{}</Placemark>",
+                esc(&nostrike_app::cot::callsign(s)), esc(&s.id), esc(&s.source), cat, s.protection.as_str(), nostrike_app::report::kml_geometry(&s.geometry)
             )?;
         }
         writeln!(w, "</Folder>")?;
@@ -859,6 +870,9 @@ pub fn export(path: &Path, args: &ExportArgs, out: Out) -> anyhow::Result<ExitCo
         None if args.format == ExportFormat::Gpkg => {
             bail!("a GeoPackage is a binary file: give --output FILE")
         }
+        None if args.format == ExportFormat::Kmz => {
+            bail!("a KMZ is a zip file: give --output FILE.kmz")
+        }
         None => {}
     }
     let (mut list, rev, hash, sources) = filter_sites(path, &args.filters)?;
@@ -971,6 +985,11 @@ pub fn export(path: &Path, args: &ExportArgs, out: Out) -> anyhow::Result<ExitCo
                     c.finish()?.flush()?;
                 }
                 ExportFormat::Kml => write_kml(w, &list, rev, &hash, &notice_text)?,
+                ExportFormat::Kmz => {
+                    let mut doc = Vec::new();
+                    write_kml(&mut doc, &list, rev, &hash, &notice_text)?;
+                    w.write_all(&nostrike_app::report::kmz_bytes(&String::from_utf8(doc)?)?)?;
+                }
                 ExportFormat::Cot | ExportFormat::Atak => {} // written above
             }
             Ok(())

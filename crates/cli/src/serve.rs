@@ -572,7 +572,7 @@ fn config(state: &State) -> anyhow::Result<Reply> {
             },
             "policy": {"name": p.policy.name, "source": p.policy_source},
             "profiles": p.policy.profiles.iter().map(|(k, v)| json!({"name": k, "radius_m": v.radius_m, "description": v.description})).collect::<Vec<_>>(),
-            "formats": ["json", "geojson", "csv", "kml", "svg", "html", "cot", "table"],
+            "formats": ["json", "geojson", "csv", "kml", "kmz", "svg", "html", "cot", "table"],
             "version": env!("CARGO_PKG_VERSION"),
         }),
     ))
@@ -844,6 +844,7 @@ fn format_of(s: &str) -> Option<(ReportFormat, &'static str, &'static str)> {
         "html" => (ReportFormat::Html, "text/html; charset=utf-8", "html"),
         "table" => (ReportFormat::Table, "text/plain; charset=utf-8", "txt"),
         "cot" => (ReportFormat::Cot, "application/xml", "cot"),
+        "kmz" => (ReportFormat::Kmz, "application/vnd.google-earth.kmz", "kmz"),
         _ => return None,
     })
 }
