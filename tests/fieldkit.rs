@@ -375,6 +375,25 @@ fn an_atak_route_checks_to_the_same_hits_as_the_route_typed() {
         from_cot["areas"][0]["id"],
         "9017073e-5658-42e7-baa8-b98f3c9c1622"
     );
+    // The same route inside an ATAK data package (as a device shares it).
+    let pkg = dir.path().join("route-package.zip");
+    {
+        use std::io::Write as _;
+        let mut z = zip::ZipWriter::new(std::fs::File::create(&pkg).unwrap());
+        let o = zip::write::SimpleFileOptions::default();
+        z.start_file("MANIFEST/manifest.xml", o).unwrap();
+        z.write_all(b"<MissionPackageManifest version=\"2\"><Configuration><Parameter name=\"uid\" value=\"p\"/></Configuration><Contents><Content zipEntry=\"r/Route.cot\"/></Contents></MissionPackageManifest>").unwrap();
+        z.start_file("r/Route.cot", o).unwrap();
+        z.write_all(text.as_bytes()).unwrap();
+        z.finish().unwrap();
+    }
+    let from_pkg = json(vec![
+        "--areas".into(),
+        pkg.display().to_string(),
+        "--buffer".into(),
+        "100m".into(),
+    ]);
+    assert_eq!(hits(&from_pkg), hits(&from_route));
 }
 
 #[test]
