@@ -87,7 +87,7 @@ fn python_read(files: &[PathBuf]) -> Vec<Value> {
 fn py_uid(source: &str, id: &str) -> String {
     let out = Command::new("python3")
         .arg("-c")
-        .arg("import hashlib,sys; print('nostrike-' + hashlib.sha256((sys.argv[1] + '\\n' + sys.argv[2]).encode()).hexdigest()[:32])")
+        .arg("import hashlib,sys; s=sys.argv[1].encode(); print('nostrike-' + hashlib.sha256(str(len(s)).encode() + b':' + s + sys.argv[2].encode()).hexdigest()[:32])")
         .args([source, id])
         .output()
         .unwrap();

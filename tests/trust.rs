@@ -518,7 +518,34 @@ fn a_partner_report_holds_no_byte_of_a_withheld_site() {
             out.contains("not releasable to ukr") || out.contains("\"withheld\""),
             "{format}: {out}"
         );
-        // ... and holds no byte of the rest.
+        // ... and holds no byte of the rest. (The KML's required-distance
+        // rings are drawn around shown sites only — one per shown hit — and
+        // their vertices may by chance share digits with a withheld
+        // position, so their geometry is left out of the byte test; their
+        // names and descriptions stay in it.)
+        let out = if format == "kml" {
+            let rings = out.matches("<name>required distance").count();
+            let shown = out.matches("<Placemark>").count() - rings;
+            assert!(
+                rings > 0 && rings < shown,
+                "kml: {rings} ring(s) for {shown} other placemark(s)"
+            );
+            out.split("<Placemark>")
+                .map(|p| {
+                    match (
+                        p.starts_with("<name>required distance"),
+                        p.find("<MultiGeometry>"),
+                        p.find("</MultiGeometry>"),
+                    ) {
+                        (true, Some(a), Some(b)) => format!("{}{}", &p[..a], &p[b..]),
+                        _ => p.to_string(),
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("<Placemark>")
+        } else {
+            out
+        };
         for f in forbidden {
             assert!(
                 !out.contains(f),

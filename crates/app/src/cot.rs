@@ -24,9 +24,10 @@ use crate::marking::Banner;
 use crate::report::{verdict_word, xml, Report};
 
 /// The stable CoT uid of a site: `nostrike-` and 32 hex digits of
-/// SHA-256(source, newline, id).
+/// SHA-256 of `LEN:SOURCEID`, LEN the source's length in bytes (so no two
+/// (source, id) pairs share the hashed text).
 pub fn uid(source: &str, id: &str) -> String {
-    let d = Sha256::digest(format!("{source}\n{id}").as_bytes());
+    let d = Sha256::digest(format!("{}:{source}{id}", source.len()).as_bytes());
     format!("nostrike-{}", &nostrike_store::hex(&d)[..32])
 }
 

@@ -15,6 +15,7 @@ mod import;
 pub mod map;
 pub mod marking;
 pub mod report;
+pub mod signing;
 mod snapshot;
 pub mod tiles;
 

@@ -73,6 +73,8 @@ pub struct Report<'a> {
     pub groups: &'a crate::groups::Groups,
     /// Imagery under the map reports (`check --tiles`), if any.
     pub tiles: Option<&'a crate::tiles::TileSource>,
+    /// The registry's signature for the state checked against (`None`: never signed).
+    pub signature: Option<crate::signing::SignatureCheck>,
 }
 
 impl Report<'_> {
@@ -510,6 +512,7 @@ pub fn head_value(r: &Report<'_>) -> Value {
             "judged": r.policy.judges_staleness(),
             "stale_hits": r.stale_hits(),
         },
+        "signature": r.signature,
         "marking": {
             "banner": r.banner.text(),
             "classification": r.banner.classification,
@@ -1651,6 +1654,7 @@ mod tests {
             withheld: &[],
             groups: &NO_GROUPS,
             tiles: None,
+            signature: None,
         }
     }
 

@@ -98,6 +98,11 @@ pub struct Snapshot {
     pub last_import: std::collections::BTreeMap<String, i64>,
     /// The links between sites (`SOURCE/ID` pairs) at the snapshot's revision.
     pub links: Vec<(String, String)>,
+    /// The state a signature of this snapshot must cover (`None` for a
+    /// past revision, or when the registry moved while it was opened).
+    pub signed_state: Option<nostrike_store::SignedState>,
+    /// Every signature stored in the registry.
+    pub signatures: Vec<nostrike_store::StoredSignature>,
 }
 
 /// A source's declared coverage, as a report names it.
@@ -131,6 +136,8 @@ impl Snapshot {
                     declared: Vec::new(),
                     last_import: Default::default(),
                     links: Vec::new(),
+                    signed_state: None,
+                    signatures: Vec::new(),
                 },
                 Err(reg) => {
                     let l = reg.load_index()?;
@@ -143,6 +150,8 @@ impl Snapshot {
                         declared: Vec::new(),
                         last_import: Default::default(),
                         links: Vec::new(),
+                        signed_state: None,
+                        signatures: Vec::new(),
                     }
                 }
             },
@@ -174,6 +183,8 @@ impl Snapshot {
                     declared: Vec::new(),
                     last_import: Default::default(),
                     links: Vec::new(),
+                    signed_state: None,
+                    signatures: Vec::new(),
                 }
             }
         };
@@ -192,6 +203,14 @@ impl Snapshot {
             }
         }
         snapshot.links = reg.links_at(Some(snapshot.revision))?;
+        snapshot.signatures = reg.signatures()?;
+        if as_of.is_none() {
+            let st = reg.signed_state()?;
+            // Only the state the sites were read at can be vouched for.
+            if st.revision == snapshot.revision && snapshot.content_hash == st.content_hash {
+                snapshot.signed_state = Some(st);
+            }
+        }
         for (source, c) in reg.coverage_at(Some(snapshot.revision))? {
             let damaged = |reason: String| nostrike_store::StoreError::Damaged {
                 path: path.to_path_buf(),

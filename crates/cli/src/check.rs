@@ -97,6 +97,9 @@ pub struct CheckArgs {
     /// Report format.
     #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
     pub format: ReportFormat,
+    /// Refuse the check (exit 1) unless the registry's current state is signed by one of these public keys (`nostrike key new`; repeatable).
+    #[arg(long = "trust", value_name = "KEY.pub")]
+    pub trust: Vec<PathBuf>,
     /// Imagery under the svg and html maps: a local .mbtiles file (embedded, offline) or a tile URL template `https://…/{z}/{x}/{y}.png` (fetched by whoever opens the report). None by default.
     #[arg(long, value_name = "MBTILES|URL_TEMPLATE")]
     pub tiles: Option<String>,
@@ -566,6 +569,50 @@ pub fn check_into(
         }
         Some(t) => Some(nostrike_app::tiles::TileSource::open(t)?),
     };
+    let trust = args
+        .trust
+        .iter()
+        .map(|p| nostrike_app::signing::read_public(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let signature =
+        nostrike_app::signing::best(&snapshot.signatures, snapshot.signed_state.as_ref(), &trust);
+    let required = !trust.is_empty() || policy.require_signature;
+    if required
+        && !signature
+            .as_ref()
+            .is_some_and(|s| s.valid && s.trusted != Some(false))
+    {
+        let why = match &signature {
+            None => "it was never signed".to_string(),
+            Some(s) if !s.valid => format!(
+                "its newest signature (key {}, {}) is not valid: {}",
+                s.key_id,
+                s.signer,
+                s.problem.as_deref().unwrap_or("")
+            ),
+            Some(s) => format!(
+                "it is signed only by key {} ({}), which is not trusted",
+                s.key_id, s.signer
+            ),
+        };
+        let whose = if trust.is_empty() {
+            format!("the policy ({policy_source}) requires a signature")
+        } else {
+            format!(
+                "trusted keys: {}",
+                args.trust
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        anyhow::bail!(
+            "{}: revision {} is not validly signed ({whose}): {why}; nothing was checked",
+            path.display(),
+            snapshot.revision,
+        );
+    }
     let now = time::now();
     let validity_time = snapshot.as_of_time.unwrap_or(now);
     let built;
@@ -624,6 +671,7 @@ pub fn check_into(
         withheld: &withheld,
         groups,
         tiles: tiles.as_ref(),
+        signature,
     };
     match args.format {
         // Streamed straight to its destination: a report of many hits is never built in memory.

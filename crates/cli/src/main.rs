@@ -165,6 +165,26 @@ enum Command {
         #[command(subcommand)]
         action: PolicyAction,
     },
+    /// Make an Ed25519 key pair for signing revisions: NAME.key (secret, owner-only) and NAME.pub (hand it to whoever checks).
+    Key {
+        #[command(subcommand)]
+        action: KeyAction,
+    },
+    /// Sign the registry's current revision (revision, content hash, log heads, packed root) and store the signature.
+    Sign {
+        /// The secret key file (`nostrike key new`).
+        #[arg(long, value_name = "NAME.key")]
+        key: PathBuf,
+        /// Who signs (default: $USER).
+        #[arg(long, value_name = "NAME")]
+        signer: Option<String>,
+    },
+    /// The registry's signatures and whether each verifies for the current state.
+    Signatures {
+        /// Public keys to mark as trusted (repeatable).
+        #[arg(long = "trust", value_name = "KEY.pub")]
+        trust: Vec<PathBuf>,
+    },
     /// Serve a local web app over the registry (read-only): map, check form, site pages, JSON API.
     Serve(serve::ServeArgs),
     /// Build a registry from the shipped data and run a few telling checks.
@@ -181,6 +201,18 @@ struct DemoArgs {
     /// Keep the demo registry at this path (default: a temporary directory).
     #[arg(long, value_name = "PATH")]
     keep: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum KeyAction {
+    /// Make a new key pair NAME.key and NAME.pub (never replaces a file).
+    New {
+        /// The key's name.
+        name: String,
+        /// Where to write the files.
+        #[arg(long, value_name = "DIR", default_value = ".")]
+        dir: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -225,7 +257,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let path = cli.registry_path();
     if !matches!(
         cli.command,
-        Command::Policy { .. } | Command::Demo(_) | Command::Completions { .. }
+        Command::Policy { .. }
+            | Command::Demo(_)
+            | Command::Completions { .. }
+            | Command::Key { .. }
     ) {
         check_registry_path(&path)?;
     }
@@ -269,6 +304,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Demo(args) => registry_cmds::demo(args.keep.as_deref(), out),
         Command::Serve(args) => serve::run(&path, &args),
+        Command::Key {
+            action: KeyAction::New { name, dir },
+        } => {
+            let (sk, pk, id) = nostrike_app::signing::new_key(&dir, &name)?;
+            if !out.quiet {
+                outln!("key {id}: secret {} (keep it; owner-only), public {} (hand it to whoever checks: check --trust {})", sk.display(), pk.display(), pk.display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Sign { key, signer } => registry_cmds::sign(&path, &key, signer, out),
+        Command::Signatures { trust } => registry_cmds::signatures(&path, &trust),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,

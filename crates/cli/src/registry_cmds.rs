@@ -1646,3 +1646,58 @@ pub fn demo(keep: Option<&Path>, out: Out) -> anyhow::Result<ExitCode> {
     result?;
     Ok(ExitCode::SUCCESS)
 }
+
+/// `sign`.
+pub fn sign(path: &Path, key: &Path, signer: Option<String>, out: Out) -> anyhow::Result<ExitCode> {
+    let signer = operator(signer.as_ref());
+    let s = nostrike_app::signing::sign(path, key, &signer, time::now())?;
+    if !out.quiet {
+        outln!(
+            "signed revision {} (content {}) with key {} as {}",
+            s.state.revision,
+            s.state.content_hash,
+            s.key_id,
+            s.signer
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `signatures`.
+pub fn signatures(path: &Path, trust: &[PathBuf]) -> anyhow::Result<ExitCode> {
+    let keys = trust
+        .iter()
+        .map(|p| nostrike_app::signing::read_public(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let reg = Registry::open_read_only(path)?;
+    let state = reg.signed_state()?;
+    let all = reg.signatures()?;
+    if all.is_empty() {
+        outln!(
+            "{}: no signatures (sign a revision with `nostrike sign --key NAME.key`)",
+            path.display()
+        );
+    }
+    for s in &all {
+        let j = nostrike_app::signing::judge(s, Some(&state), &keys);
+        outln!(
+            "revision {:>5}  key {}  {}  {}  {}{}",
+            j.revision,
+            j.key_id,
+            j.signed_at,
+            j.signer,
+            if j.valid {
+                "VALID for the current state"
+            } else {
+                "not valid"
+            },
+            match (j.trusted, &j.problem) {
+                (_, Some(p)) => format!(": {p}"),
+                (Some(true), None) => ", trusted".to_string(),
+                (Some(false), None) => ", NOT TRUSTED".to_string(),
+                (None, None) => String::new(),
+            }
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

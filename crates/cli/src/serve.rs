@@ -624,6 +624,7 @@ fn stats(state: &State) -> anyhow::Result<Reply> {
             "coverage": s.declared,
             "last_import": s.last_import.iter().map(|(k, v)| (k.clone(), nostrike_core::time::format_utc(*v))).collect::<BTreeMap<_, _>>(),
             "links": s.links.len(),
+            "signature": nostrike_app::signing::best(&s.signatures, s.signed_state.as_ref(), &[]),
             "version": env!("CARGO_PKG_VERSION"),
         }),
     ))

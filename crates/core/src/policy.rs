@@ -66,6 +66,9 @@ struct RawPolicy {
     /// Sources, most trusted first: the face of a group of linked sites.
     #[serde(default)]
     source_precedence: Vec<String>,
+    /// Refuse checks against a registry whose current state is not validly signed.
+    #[serde(default)]
+    require_signature: bool,
 }
 
 /// A named effect profile: the area buffer a class of weapon or effect
@@ -102,6 +105,9 @@ pub struct Policy {
     /// Sources, most trusted first: which record of a group of linked sites
     /// is its face (sources not listed come after, by name).
     pub source_precedence: Vec<String>,
+    /// Whether a check refuses a registry whose current state carries no
+    /// valid signature (by a key given with `--trust`, when any is given).
+    pub require_signature: bool,
 }
 
 /// Builds a [`Policy`] in code; see [`Policy::builder`].
@@ -227,6 +233,7 @@ impl PolicyBuilder {
             classifications: Vec::new(),
             profiles: BTreeMap::new(),
             source_precedence: Vec::new(),
+            require_signature: false,
         })
     }
 }
@@ -312,6 +319,7 @@ impl Policy {
         }
         p.profiles = raw.profiles;
         p.source_precedence = raw.source_precedence;
+        p.require_signature = raw.require_signature;
         Ok(p)
     }
 
@@ -382,6 +390,7 @@ impl Policy {
             classifications: Vec::new(),
             profiles: BTreeMap::new(),
             source_precedence: Vec::new(),
+            require_signature: false,
         }
     }
 
@@ -437,6 +446,8 @@ impl Policy {
             classifications: &'a [String],
             #[serde(skip_serializing_if = "<[String]>::is_empty")]
             source_precedence: &'a [String],
+            #[serde(skip_serializing_if = "std::ops::Not::not")]
+            require_signature: bool,
             standoff_m: Ordered<'a, f64>,
             protection_extra_m: Ordered<'a, f64>,
             #[serde(skip_serializing_if = "Option::is_none")]
@@ -449,6 +460,7 @@ impl Policy {
             caution_margin_m: self.caution_margin_m,
             classifications: &self.classifications,
             source_precedence: &self.source_precedence,
+            require_signature: self.require_signature,
             standoff_m: Ordered(
                 Category::ALL
                     .iter()

@@ -24,6 +24,7 @@ mod canonical;
 mod digest;
 mod links;
 mod registry;
+mod signatures;
 mod sources;
 
 pub use canonical::{canonical_properties, content_hash, hex, site_hash, BadProperties};
@@ -34,3 +35,4 @@ pub use registry::{
     ImportSession, ImportSummary, LoadedIndex, PackedSites, Registry, SourceCoverage, SourceMeta,
     Stats, StoreError, UnknownChangeKind, APPLICATION_ID, SCHEMA_VERSION,
 };
+pub use signatures::{SignedState, StoredSignature};

@@ -404,6 +404,51 @@ impl Registry {
             .optional()
     }
 
+    /// The state a signature of the current revision covers (one read).
+    pub fn signed_state(&self) -> Result<crate::SignedState, StoreError> {
+        let tx = self.conn.unchecked_transaction().map_err(|e| self.err(e))?;
+        let revision = self.revision()?;
+        let content = self.content_hash_text()?;
+        let st = crate::signatures::state(&tx, revision, content).map_err(|e| self.err(e))?;
+        tx.finish().map_err(|e| self.err(e))?;
+        Ok(st)
+    }
+
+    /// Store a signature (no revision: the data is unchanged). Refused
+    /// unless it is for the registry's current state.
+    pub fn add_signature(&mut self, s: &crate::StoredSignature) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let sql = |cause: rusqlite::Error| StoreError::Sqlite {
+            path: path.clone(),
+            cause,
+        };
+        let tx = self.conn.transaction().map_err(sql)?;
+        let revision: i64 = Registry::meta_in(&tx, "revision")
+            .map_err(sql)?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let content = Registry::meta_in(&tx, "content_hash")
+            .map_err(sql)?
+            .unwrap_or_else(|| content_hash::<String>(&mut []));
+        let now = crate::signatures::state(&tx, revision, content).map_err(sql)?;
+        if now != s.state {
+            return Err(StoreError::Damaged {
+                path: path.clone(),
+                reason: format!(
+                    "the registry moved while it was being signed (revision {} now, {} signed); sign again",
+                    now.revision, s.state.revision
+                ),
+            });
+        }
+        crate::signatures::add(&tx, s).map_err(sql)?;
+        tx.commit().map_err(sql)
+    }
+
+    /// Every stored signature, oldest first.
+    pub fn signatures(&self) -> Result<Vec<crate::StoredSignature>, StoreError> {
+        crate::signatures::all(&self.conn).map_err(|e| self.err(e))
+    }
+
     /// The current revision (0 for a registry nothing was ever imported into).
     pub fn revision(&self) -> Result<i64, StoreError> {
         let v = Registry::meta_in(&self.conn, "revision")

@@ -317,7 +317,7 @@ fn packed_index_follows_every_import_and_upgrades_old_registries() {
          DROP TABLE source_log; DELETE FROM meta WHERE key = 'source_log_head';
          ALTER TABLE sources DROP COLUMN coverage; ALTER TABLE sources DROP COLUMN coverage_how;
          ALTER TABLE sites DROP COLUMN extensions; ALTER TABLE changes DROP COLUMN extensions;
-         DROP TABLE links; DROP TABLE link_log;
+         DROP TABLE links; DROP TABLE link_log; DROP TABLE signatures;
          CREATE INDEX changes_site ON changes (source, site_id, seq);
          CREATE INDEX changes_revision ON changes (revision);
          PRAGMA user_version = 1;",

@@ -35,7 +35,8 @@
   function loadStats() {
     return getJSON("/api/stats").then(function (s) {
       document.getElementById("registry").textContent =
-        s.registry.path + " — revision " + s.registry.revision + " — " + s.sites + " sites — content " + s.registry.content_hash;
+        s.registry.path + " — revision " + s.registry.revision + " — " + s.sites + " sites — content " + s.registry.content_hash +
+        (s.signature ? (s.signature.valid ? " — signed by " + s.signature.signer + " (key " + s.signature.key_id + ")" : " — signature NOT VALID: " + (s.signature.problem || "")) : " — unsigned");
       document.body.setAttribute("data-revision", String(s.registry.revision));
     });
   }

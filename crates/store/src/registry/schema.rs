@@ -3,7 +3,7 @@
 /// `PRAGMA application_id` of a nostrike registry ("NSTR").
 pub const APPLICATION_ID: i32 = 0x4E53_5452;
 /// The schema version this build writes and reads (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i32 = 6;
+pub const SCHEMA_VERSION: i32 = 7;
 
 pub(super) const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -123,4 +123,6 @@ DELETE FROM meta WHERE key = 'packed_root';
 "#,
     // Schema 6: links between sites of different sources, and their log.
     crate::links::MIGRATION,
+    // Schema 7: signed revisions.
+    crate::signatures::MIGRATION,
 ];

@@ -1,0 +1,249 @@
+//! Signed revisions, through the real binary: a check states who signed
+//! the state it ran on; with `--trust` it refuses (exit 1) a registry that
+//! is unsigned, signed by another key, signed at another revision, or whose
+//! signature record was altered.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+
+mod support;
+
+use serde_json::Value;
+use support::{code, ns, validate};
+
+const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../data");
+
+fn setup(dir: &Path) -> PathBuf {
+    let reg = dir.join("r.db");
+    ns(&reg).arg("init").assert().success();
+    ns(&reg)
+        .arg("import")
+        .arg(Path::new(DATA).join("andorra-2013-sites.geojson"))
+        .assert()
+        .success();
+    for k in ["alice", "bob"] {
+        ns(&reg)
+            .args(["key", "new", k, "--dir"])
+            .arg(dir)
+            .assert()
+            .success();
+    }
+    reg
+}
+
+fn check(reg: &Path, trust: &[&Path]) -> (i32, String, String) {
+    let mut c = ns(reg);
+    c.args([
+        "check",
+        "--point",
+        "42.5110,1.5306",
+        "--buffer",
+        "50m",
+        "--format",
+        "json",
+    ]);
+    for t in trust {
+        c.arg("--trust").arg(t);
+    }
+    code(&mut c)
+}
+
+#[test]
+fn a_signed_registry_checks_with_trust_and_the_report_says_who_signed() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = setup(dir.path());
+    ns(&reg)
+        .args(["sign", "--signer", "Alice", "--key"])
+        .arg(dir.path().join("alice.key"))
+        .assert()
+        .success();
+    let (c, out, err) = check(&reg, &[&dir.path().join("alice.pub")]);
+    assert_eq!(c, 4, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    validate(&v);
+    let s = &v["signature"];
+    assert_eq!(s["signer"], "Alice");
+    assert_eq!(s["valid"], true);
+    assert_eq!(s["trusted"], true);
+    assert_eq!(s["revision"], v["registry"]["revision"]);
+    let pubtext = std::fs::read_to_string(dir.path().join("alice.pub")).unwrap();
+    assert!(
+        pubtext.contains(s["key_id"].as_str().unwrap()),
+        "the key id names the public key"
+    );
+    // Without --trust the signature is stated, and nothing is refused.
+    let (c, out, _) = check(&reg, &[]);
+    assert_eq!(c, 4);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["signature"]["valid"], true);
+    assert_eq!(v["signature"]["trusted"], Value::Null);
+}
+
+#[test]
+fn trust_refuses_an_unsigned_or_otherwise_signed_registry() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = setup(dir.path());
+    let (c, out, err) = check(&reg, &[&dir.path().join("alice.pub")]);
+    assert_eq!(c, 1);
+    assert!(out.is_empty(), "no report for a refused check");
+    assert!(err.contains("never signed"), "{err}");
+    let (_, out, _) = check(&reg, &[]);
+    assert_eq!(
+        serde_json::from_str::<Value>(&out).unwrap()["signature"],
+        Value::Null
+    );
+    ns(&reg)
+        .args(["sign", "--key"])
+        .arg(dir.path().join("bob.key"))
+        .assert()
+        .success();
+    let (c, _, err) = check(&reg, &[&dir.path().join("alice.pub")]);
+    assert_eq!(c, 1);
+    assert!(err.contains("not trusted"), "{err}");
+    // Either of two trusted keys will do.
+    let (c, _, err) = check(
+        &reg,
+        &[&dir.path().join("alice.pub"), &dir.path().join("bob.pub")],
+    );
+    assert_eq!(c, 4, "{err}");
+}
+
+#[test]
+fn a_signature_does_not_cover_a_later_revision() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = setup(dir.path());
+    ns(&reg)
+        .args(["sign", "--key"])
+        .arg(dir.path().join("alice.key"))
+        .assert()
+        .success();
+    let f = dir.path().join("more.geojson");
+    std::fs::write(&f, r#"{"type":"FeatureCollection","features":[{"type":"Feature","id":"n1","properties":{"name":"New","category":"museum"},"geometry":{"type":"Point","coordinates":[1.0,42.0]}}]}"#).unwrap();
+    ns(&reg)
+        .arg("import")
+        .arg(&f)
+        .args(["--source", "later"])
+        .assert()
+        .success();
+    let (c, _, err) = check(&reg, &[&dir.path().join("alice.pub")]);
+    assert_eq!(c, 1);
+    assert!(
+        err.contains("signs revision 1, the registry is at revision 2"),
+        "{err}"
+    );
+    let (_, out, _) = check(&reg, &[]);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    validate(&v);
+    assert_eq!(v["signature"]["valid"], false);
+    // Signing again covers the new revision.
+    ns(&reg)
+        .args(["sign", "--key"])
+        .arg(dir.path().join("alice.key"))
+        .assert()
+        .success();
+    assert_eq!(check(&reg, &[&dir.path().join("alice.pub")]).0, 4);
+}
+
+#[test]
+fn an_altered_signature_record_is_caught() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = setup(dir.path());
+    ns(&reg)
+        .args(["sign", "--signer", "Alice", "--key"])
+        .arg(dir.path().join("alice.key"))
+        .assert()
+        .success();
+    for (i, edit) in [
+        "UPDATE signatures SET signer = 'Mallory'",
+        "UPDATE signatures SET content_hash = replace(content_hash, substr(content_hash, 1, 1), CASE substr(content_hash, 1, 1) WHEN 'a' THEN 'b' ELSE 'a' END)",
+        "UPDATE signatures SET signed_at = signed_at + 1",
+        "UPDATE signatures SET signature = '00' || substr(signature, 3)",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let copy = dir.path().join(format!("copy{i}.db"));
+        std::fs::copy(&reg, &copy).unwrap();
+        rusqlite::Connection::open(&copy).unwrap().execute_batch(edit).unwrap();
+        let (c, _, err) = check(&copy, &[&dir.path().join("alice.pub")]);
+        assert_eq!(c, 1, "{edit}: {err}");
+        assert!(err.contains("not valid"), "{edit}: {err}");
+    }
+}
+
+#[test]
+fn a_new_key_never_replaces_one_and_its_secret_is_private() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = dir.path().join("unused.db");
+    ns(&reg)
+        .args(["key", "new", "k", "--dir"])
+        .arg(dir.path())
+        .assert()
+        .success();
+    let before = std::fs::read(dir.path().join("k.key")).unwrap();
+    let (c, _, err) = code(ns(&reg).args(["key", "new", "k", "--dir"]).arg(dir.path()));
+    assert_eq!(c, 1);
+    assert!(err.contains("exists already"), "{err}");
+    assert_eq!(std::fs::read(dir.path().join("k.key")).unwrap(), before);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(dir.path().join("k.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(
+            mode & 0o077,
+            0,
+            "the secret key is readable by its owner only"
+        );
+    }
+    // A public key file is not a secret key.
+    let (c, _, err) = code(
+        ns(&dir.path().join("r.db"))
+            .args(["sign", "--key"])
+            .arg(dir.path().join("k.pub")),
+    );
+    assert_eq!(c, 1, "{err}");
+    assert!(err.contains("not a nostrike ed25519 secret key"), "{err}");
+}
+
+#[test]
+fn a_policy_that_requires_a_signature_refuses_an_unsigned_registry() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = setup(dir.path());
+    let (_, example, _) = code(ns(&reg).args(["policy", "show"]));
+    let policy = dir.path().join("signed-only.toml");
+    std::fs::write(&policy, format!("require_signature = true\n{example}")).unwrap();
+    let run = || {
+        code(
+            ns(&reg)
+                .args([
+                    "check",
+                    "--point",
+                    "42.5110,1.5306",
+                    "--buffer",
+                    "50m",
+                    "--policy",
+                ])
+                .arg(&policy),
+        )
+    };
+    let (c, _, err) = run();
+    assert_eq!(c, 1, "{err}");
+    assert!(
+        err.contains("requires a signature") && err.contains("never signed"),
+        "{err}"
+    );
+    ns(&reg)
+        .args(["sign", "--key"])
+        .arg(dir.path().join("bob.key"))
+        .assert()
+        .success();
+    let (c, _, err) = run();
+    assert_eq!(c, 4, "{err}");
+    // The policy says so in its canonical text (and so in its hash).
+    let (_, shown, _) = code(ns(&reg).args(["policy", "show"]).arg(&policy));
+    assert!(shown.contains("require_signature = true"), "{shown}");
+}
