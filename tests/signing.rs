@@ -247,3 +247,103 @@ fn a_policy_that_requires_a_signature_refuses_an_unsigned_registry() {
     let (_, shown, _) = code(ns(&reg).args(["policy", "show"]).arg(&policy));
     assert!(shown.contains("require_signature = true"), "{shown}");
 }
+
+fn content_hash(reg: &Path) -> String {
+    let (_, out, _) = code(ns(reg).args(["stats", "--format", "json"]));
+    let v: Value = serde_json::from_str(&out).unwrap();
+    v["content_hash"]
+        .as_str()
+        .unwrap_or_else(|| v["registry"]["content_hash"].as_str().unwrap())
+        .to_string()
+}
+
+fn pull(from: &Path, to: &Path, trust: &[&Path]) -> (i32, String, String) {
+    let mut c = ns(from);
+    c.args(["pull", "--from"]).arg(from).arg("--to").arg(to);
+    for t in trust {
+        c.arg("--trust").arg(t);
+    }
+    code(&mut c)
+}
+
+#[test]
+fn pull_brings_an_offline_copy_up_to_a_trusted_signed_state_and_never_over_a_diverged_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = setup(dir.path());
+    let alice = dir.path().join("alice.pub");
+    let laptop = dir.path().join("laptop.db");
+    // Unsigned: refused with --trust, and nothing is left behind.
+    let (c, _, err) = pull(&reg, &laptop, &[&alice]);
+    assert_eq!(c, 1);
+    assert!(
+        err.contains("never signed") && err.contains("nothing was pulled"),
+        "{err}"
+    );
+    assert!(!laptop.exists());
+    // Signed: a whole copy, same content hash, verifies, and checks with --trust offline.
+    ns(&reg)
+        .args(["sign", "--signer", "Alice", "--key"])
+        .arg(dir.path().join("alice.key"))
+        .assert()
+        .success();
+    let (c, out, err) = pull(&reg, &laptop, &[&alice]);
+    assert_eq!(c, 0, "{err}");
+    assert!(out.contains("signed by Alice"), "{out}");
+    assert_eq!(content_hash(&laptop), content_hash(&reg));
+    ns(&laptop).arg("verify").assert().success();
+    assert_eq!(check(&laptop, &[&alice]).0, 4);
+    // The source moves on and is signed again: the copy follows.
+    let f = dir.path().join("more.geojson");
+    std::fs::write(&f, r#"{"type":"FeatureCollection","features":[{"type":"Feature","id":"n1","properties":{"name":"New","category":"museum"},"geometry":{"type":"Point","coordinates":[1.0,42.0]}}]}"#).unwrap();
+    ns(&reg)
+        .arg("import")
+        .arg(&f)
+        .args(["--source", "later"])
+        .assert()
+        .success();
+    let (c, _, err) = pull(&reg, &laptop, &[&alice]);
+    assert_eq!(c, 1, "the new revision is not signed yet: {err}");
+    assert_ne!(
+        content_hash(&laptop),
+        content_hash(&reg),
+        "the copy stayed as it was"
+    );
+    ns(&reg)
+        .args(["sign", "--key"])
+        .arg(dir.path().join("alice.key"))
+        .assert()
+        .success();
+    let (c, out, err) = pull(&reg, &laptop, &[&alice]);
+    assert_eq!(c, 0, "{err}");
+    assert!(out.contains("was revision 1"), "{out}");
+    assert_eq!(content_hash(&laptop), content_hash(&reg));
+    // A copy that went its own way is never overwritten.
+    let g = dir.path().join("local.geojson");
+    std::fs::write(&g, r#"{"type":"FeatureCollection","features":[{"type":"Feature","id":"x1","properties":{"name":"Local","category":"museum"},"geometry":{"type":"Point","coordinates":[1.1,42.1]}}]}"#).unwrap();
+    ns(&laptop)
+        .arg("import")
+        .arg(&g)
+        .args(["--source", "local"])
+        .assert()
+        .success();
+    ns(&reg)
+        .arg("import")
+        .arg(&g)
+        .args(["--source", "hq"])
+        .assert()
+        .success();
+    ns(&reg)
+        .args(["sign", "--key"])
+        .arg(dir.path().join("alice.key"))
+        .assert()
+        .success();
+    let before = content_hash(&laptop);
+    let (c, _, err) = pull(&reg, &laptop, &[&alice]);
+    assert_eq!(c, 1);
+    assert!(err.contains("not an earlier state"), "{err}");
+    assert_eq!(content_hash(&laptop), before);
+    // Never onto the source itself.
+    let (c, _, err) = pull(&reg, &reg, &[]);
+    assert_eq!(c, 1);
+    assert!(err.contains("is the source registry itself"), "{err}");
+}

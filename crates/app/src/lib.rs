@@ -14,6 +14,7 @@ pub mod html;
 mod import;
 pub mod map;
 pub mod marking;
+pub mod pull;
 pub mod report;
 pub mod signing;
 mod snapshot;

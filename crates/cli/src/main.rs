@@ -179,6 +179,18 @@ enum Command {
         #[arg(long, value_name = "NAME")]
         signer: Option<String>,
     },
+    /// Bring an offline copy (a laptop's registry) up to a registry's current state: a verified copy, put in place whole; never over a copy that went its own way.
+    Pull {
+        /// The registry to copy from.
+        #[arg(long, value_name = "REGISTRY")]
+        from: PathBuf,
+        /// The copy to create or bring up to date.
+        #[arg(long, value_name = "FILE")]
+        to: PathBuf,
+        /// Pull only a state signed by one of these public keys (repeatable).
+        #[arg(long = "trust", value_name = "KEY.pub")]
+        trust: Vec<PathBuf>,
+    },
     /// The registry's signatures and whether each verifies for the current state.
     Signatures {
         /// Public keys to mark as trusted (repeatable).
@@ -261,6 +273,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             | Command::Demo(_)
             | Command::Completions { .. }
             | Command::Key { .. }
+            | Command::Pull { .. }
     ) {
         check_registry_path(&path)?;
     }
@@ -314,6 +327,34 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Sign { key, signer } => registry_cmds::sign(&path, &key, signer, out),
+        Command::Pull { from, to, trust } => {
+            let keys = trust
+                .iter()
+                .map(|p| nostrike_app::signing::read_public(p))
+                .collect::<Result<Vec<_>, _>>()?;
+            let o = nostrike_app::pull::pull(&from, &to, &keys)?;
+            if !out.quiet {
+                outln!(
+                    "{}: revision {} (content {}) from {}{}; {}",
+                    to.display(),
+                    o.to_revision,
+                    o.content_hash,
+                    from.display(),
+                    o.from_revision
+                        .map(|r| format!(", was revision {r}"))
+                        .unwrap_or_else(|| ", new copy".into()),
+                    match &o.signature {
+                        Some(s) if s.valid => format!("signed by {} (key {})", s.signer, s.key_id),
+                        Some(s) => format!(
+                            "its signature is not valid: {}",
+                            s.problem.as_deref().unwrap_or("")
+                        ),
+                        None => "unsigned".into(),
+                    }
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Signatures { trust } => registry_cmds::signatures(&path, &trust),
         Command::Completions { shell } => {
             clap_complete::generate(

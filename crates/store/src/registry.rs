@@ -444,6 +444,36 @@ impl Registry {
         tx.commit().map_err(sql)
     }
 
+    /// Write a consistent copy of the registry to `dest` (SQLite's
+    /// `VACUUM INTO`: one read transaction, the copy compacted). `dest`
+    /// must not exist.
+    pub fn copy_to(&self, dest: &Path) -> Result<(), StoreError> {
+        let d = dest.to_str().ok_or_else(|| StoreError::Damaged {
+            path: dest.to_path_buf(),
+            reason: "the destination path is not UTF-8".into(),
+        })?;
+        self.conn
+            .execute("VACUUM INTO ?1", [d])
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// The content hash and change-log head the registry recorded when it
+    /// reached `revision` (`None`: it never had that revision).
+    pub fn state_at(&self, revision: i64) -> Result<Option<(String, String)>, StoreError> {
+        if revision == 0 {
+            return Ok(Some((content_hash::<String>(&mut []), "0".repeat(64))));
+        }
+        self.conn
+            .query_row(
+                "SELECT content_hash, log_head FROM batches WHERE revision = ?1 ORDER BY id DESC LIMIT 1",
+                [revision],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
     /// Every stored signature, oldest first.
     pub fn signatures(&self) -> Result<Vec<crate::StoredSignature>, StoreError> {
         crate::signatures::all(&self.conn).map_err(|e| self.err(e))

@@ -1,0 +1,172 @@
+//! `pull`: bring an offline copy of a registry (a laptop's) up to the
+//! source's current state — a consistent, verified copy, put in place only
+//! when whole, and (with trusted keys) only when that state is signed by
+//! one of them. A copy that went its own way (it holds changes the source
+//! does not) is never overwritten.
+
+use std::path::{Path, PathBuf};
+
+use ed25519_dalek::VerifyingKey;
+use nostrike_store::Registry;
+
+use crate::signing::{best, SignatureCheck};
+
+/// Why a pull was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum PullError {
+    /// A reason in words (naming the files).
+    #[error("{0}; nothing was pulled")]
+    Refused(String),
+    /// The source or the copy could not be read.
+    #[error(transparent)]
+    Store(#[from] nostrike_store::StoreError),
+}
+
+/// What a pull did.
+#[derive(Debug, Clone)]
+pub struct PullOutcome {
+    /// The copy's revision before (`None`: there was none).
+    pub from_revision: Option<i64>,
+    /// Its revision now.
+    pub to_revision: i64,
+    /// Its content hash now.
+    pub content_hash: String,
+    /// The signature of the state pulled, if it carries one.
+    pub signature: Option<SignatureCheck>,
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => false,
+    }
+}
+
+fn with_suffix(p: &Path, suffix: &str) -> PathBuf {
+    let mut s = p.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+/// Pull `from` into `to` (see the module's documentation).
+pub fn pull(from: &Path, to: &Path, trust: &[VerifyingKey]) -> Result<PullOutcome, PullError> {
+    let refuse = |m: String| Err(PullError::Refused(m));
+    if same_file(from, to) {
+        return refuse(format!(
+            "--to {} is the source registry itself",
+            to.display()
+        ));
+    }
+    let src = Registry::open_read_only(from)?;
+    let state = src.signed_state()?;
+    let signature = best(&src.signatures()?, Some(&state), trust);
+    if !trust.is_empty()
+        && !signature
+            .as_ref()
+            .is_some_and(|s| s.valid && s.trusted == Some(true))
+    {
+        return refuse(format!(
+            "{}: revision {} is not signed by a trusted key{}",
+            from.display(),
+            state.revision,
+            signature
+                .as_ref()
+                .map(|s| format!(
+                    " (newest signature: key {} by {}, {})",
+                    s.key_id,
+                    s.signer,
+                    s.problem.as_deref().unwrap_or(if s.trusted == Some(false) {
+                        "not trusted"
+                    } else {
+                        "valid"
+                    })
+                ))
+                .unwrap_or_else(|| " (it was never signed)".into())
+        ));
+    }
+    // The copy there now must be an earlier state of the same registry.
+    let mut from_revision = None;
+    if to.exists() {
+        let wal = with_suffix(to, "-wal");
+        if std::fs::metadata(&wal).is_ok_and(|m| m.len() > 0) {
+            return refuse(format!("{}: its write-ahead log holds changes not yet merged; open it once with `nostrike verify` first", to.display()));
+        }
+        let dst = Registry::open_read_only(to)?;
+        let d = dst.signed_state()?;
+        drop(dst);
+        if d.revision > state.revision {
+            return refuse(format!(
+                "{} is at revision {}, ahead of {} at {}",
+                to.display(),
+                d.revision,
+                from.display(),
+                state.revision
+            ));
+        }
+        match src.state_at(d.revision)? {
+            Some((content, head)) if content == d.content_hash && head == d.log_head => {}
+            _ => {
+                return refuse(format!(
+                    "{} (revision {}) is not an earlier state of {}: it holds changes the source does not; keep it, or pull to a new file",
+                    to.display(),
+                    d.revision,
+                    from.display()
+                ))
+            }
+        }
+        from_revision = Some(d.revision);
+    }
+    // A whole, verified copy beside the destination, then renamed into place.
+    let tmp = with_suffix(to, &format!(".pull-{}", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    let result = (|| -> Result<(i64, String), PullError> {
+        src.copy_to(&tmp)?;
+        let copy = Registry::open(&tmp)?;
+        let findings = copy.verify()?;
+        if !findings.is_empty() {
+            return Err(PullError::Refused(format!(
+                "the copy of {} does not verify: {}",
+                from.display(),
+                findings
+                    .iter()
+                    .map(|f| format!("{}: {}", f.kind.as_str(), f.detail))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )));
+        }
+        let got = copy.signed_state()?;
+        if got.revision != state.revision
+            || got.content_hash != state.content_hash
+            || got.log_head != state.log_head
+        {
+            return Err(PullError::Refused(format!(
+                "{} moved while it was being copied (revision {} then {}); pull again",
+                from.display(),
+                state.revision,
+                got.revision
+            )));
+        }
+        Ok((got.revision, got.content_hash))
+    })();
+    let (to_revision, content_hash) = match result {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            for s in ["-wal", "-shm"] {
+                let _ = std::fs::remove_file(with_suffix(&tmp, s));
+            }
+            return Err(e);
+        }
+    };
+    for s in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(with_suffix(&tmp, s));
+        let _ = std::fs::remove_file(with_suffix(to, s));
+    }
+    std::fs::rename(&tmp, to).map_err(|e| PullError::Refused(format!("{}: {e}", to.display())))?;
+    Ok(PullOutcome {
+        from_revision,
+        to_revision,
+        content_hash,
+        signature,
+    })
+}
