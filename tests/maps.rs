@@ -16,8 +16,6 @@ use serde_json::Value;
 use support::browser::{artefact, Browser};
 use support::{code, ns};
 
-const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../data");
-
 fn registry_from(dir: &Path, geojson: &str) -> PathBuf {
     let reg = dir.join("r.db");
     ns(&reg).arg("init").assert().success();
@@ -28,16 +26,7 @@ fn registry_from(dir: &Path, geojson: &str) -> PathBuf {
 }
 
 fn andorra(dir: &Path) -> PathBuf {
-    let reg = dir.join("r.db");
-    ns(&reg).arg("init").assert().success();
-    ns(&reg)
-        .arg("import")
-        .arg(Path::new(DATA).join("andorra-2013-sites.geojson"))
-        .arg("--coverage")
-        .arg(Path::new(DATA).join("andorra-2013-coverage.geojson"))
-        .assert()
-        .success();
-    reg
+    support::andorra_registry(dir)
 }
 
 /// Run a check twice, as JSON and as `format` into a file; the JSON and the file's text.

@@ -17,8 +17,6 @@ use serde_json::Value;
 use support::browser::{artefact, Browser};
 use support::{code, ns};
 
-const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../data");
-
 /// A running `nostrike serve`, killed when dropped.
 struct Served {
     child: Child,
@@ -112,16 +110,7 @@ fn hdr<'a>(hs: &'a [(String, String)], k: &str) -> Option<&'a str> {
 }
 
 fn andorra(dir: &Path) -> PathBuf {
-    let reg = dir.join("r.db");
-    ns(&reg).arg("init").assert().success();
-    ns(&reg)
-        .arg("import")
-        .arg(Path::new(DATA).join("andorra-2013-sites.geojson"))
-        .arg("--coverage")
-        .arg(Path::new(DATA).join("andorra-2013-coverage.geojson"))
-        .assert()
-        .success();
-    reg
+    support::andorra_registry(dir)
 }
 
 /// A report with its times blanked (they are the only thing two runs may differ in).

@@ -81,4 +81,19 @@ pub fn mask_times(text: &str) -> String {
     }
     out
 }
+/// A registry at `dir/r.db` holding the shipped Andorra extract with its declared coverage.
+pub fn andorra_registry(dir: &Path) -> std::path::PathBuf {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data");
+    let reg = dir.join("r.db");
+    ns(&reg).arg("init").assert().success();
+    ns(&reg)
+        .arg("import")
+        .arg(data.join("andorra-2013-sites.geojson"))
+        .arg("--coverage")
+        .arg(data.join("andorra-2013-coverage.geojson"))
+        .assert()
+        .success();
+    reg
+}
+
 pub mod browser;

@@ -268,21 +268,11 @@ fn read_xml<R: BufRead>(
             }
             Event::GeneralRef(r) => {
                 let name: String = r.as_ref().to_string();
-                let ok = matches!(name.as_str(), "amp" | "lt" | "gt" | "quot" | "apos")
-                    || r.resolve_char_ref().ok().flatten().is_some();
-                if !ok {
+                let Some(ch) = crate::xml_reference_char(&r) else {
                     return Err(ReadError::invalid(path, format!("entity &{name}; is not defined ({}; only XML's predefined entities are read)", whence(&reader))));
-                }
+                };
                 if let Some(e) = ev.as_mut().filter(|e| e.in_remarks) {
-                    let ch = match name.as_str() {
-                        "amp" => Some('&'),
-                        "lt" => Some('<'),
-                        "gt" => Some('>'),
-                        "quot" => Some('"'),
-                        "apos" => Some('\''),
-                        _ => r.resolve_char_ref().ok().flatten(),
-                    };
-                    e.remarks.extend(ch);
+                    e.remarks.push(ch);
                 }
             }
             Event::Start(ref s) | Event::Empty(ref s) => {

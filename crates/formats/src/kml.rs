@@ -259,15 +259,7 @@ fn read_xml<R: std::io::BufRead>(
             Event::CData(c) => text.push_str(c.as_ref()),
             Event::GeneralRef(r) => {
                 let name: String = r.as_ref().to_string();
-                let ch = match name.as_str() {
-                    "amp" => Some('&'),
-                    "lt" => Some('<'),
-                    "gt" => Some('>'),
-                    "quot" => Some('"'),
-                    "apos" => Some('\''),
-                    _ => r.resolve_char_ref().ok().flatten(),
-                };
-                match ch {
+                match crate::xml_reference_char(&r) {
                     Some(c) => text.push(c),
                     None => return Err(bad(&reader, format!("entity &{name}; is not defined (only XML's predefined entities are read)"))),
                 }

@@ -195,6 +195,21 @@ fn zip_format(path: &Path) -> Result<Format, ReadError> {
     ))
 }
 
+/// The character an XML general reference stands for: one of XML's five
+/// predefined entities or a character reference; `None` for any other
+/// entity (which the XML readers refuse: no entity is ever defined).
+pub(crate) fn xml_reference_char(r: &quick_xml::events::BytesRef<'_>) -> Option<char> {
+    let name: &str = r.as_ref();
+    match name {
+        "amp" => Some('&'),
+        "lt" => Some('<'),
+        "gt" => Some('>'),
+        "quot" => Some('"'),
+        "apos" => Some('\''),
+        _ => r.resolve_char_ref().ok().flatten(),
+    }
+}
+
 /// A message for file extensions of formats nostrike does not read.
 fn unsupported(ext: &str) -> Option<String> {
     let what = match ext {
