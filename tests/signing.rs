@@ -347,3 +347,94 @@ fn pull_brings_an_offline_copy_up_to_a_trusted_signed_state_and_never_over_a_div
     assert_eq!(c, 1);
     assert!(err.contains("is the source registry itself"), "{err}");
 }
+
+#[test]
+fn a_partner_pull_holds_only_what_the_partner_may_see_with_the_subsets_hash() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = dir.path().join("r.db");
+    ns(&reg).arg("init").assert().success();
+    let f = dir.path().join("marked.geojson");
+    std::fs::write(&f, r#"{"type":"FeatureCollection","features":[
+{"type":"Feature","id":"open","properties":{"name":"Open Museum","category":"museum"},"geometry":{"type":"Point","coordinates":[1.53,42.51]}},
+{"type":"Feature","id":"shared","properties":{"name":"Shared Library","category":"library","classification":"NATO RESTRICTED","releasable_to":["NATO","UKR"]},"geometry":{"type":"Point","coordinates":[1.531,42.511]}},
+{"type":"Feature","id":"secret","properties":{"name":"Zeta Hidden Depot","category":"cultural_refuge","classification":"NATO SECRET","releasable_to":["USA"]},"geometry":{"type":"Point","coordinates":[1.532,42.512]}}
+]}"#).unwrap();
+    ns(&reg)
+        .arg("import")
+        .arg(&f)
+        .args([
+            "--source",
+            "ministry",
+            "--licence",
+            "CC-BY-4.0",
+            "--attribution",
+            "Ministry of Culture",
+        ])
+        .assert()
+        .success();
+    let laptop = dir.path().join("ukr.db");
+    let (c, out, err) = code(
+        ns(&reg)
+            .args(["pull", "--releasable-to", "UKR", "--from"])
+            .arg(&reg)
+            .arg("--to")
+            .arg(&laptop),
+    );
+    assert_eq!(c, 0, "{err}");
+    assert!(
+        out.contains("1 withheld") && out.contains("releasable subset"),
+        "{out}"
+    );
+    // Not one byte of the withheld site in the partner's file.
+    let bytes = std::fs::read(&laptop).unwrap();
+    assert!(!bytes
+        .windows(b"Zeta Hidden Depot".len())
+        .any(|w| w == b"Zeta Hidden Depot"));
+    assert!(!bytes
+        .windows(b"NATO SECRET".len())
+        .any(|w| w == b"NATO SECRET"));
+    ns(&laptop).arg("verify").assert().success();
+    // Its content hash is the subset's: the same sites imported afresh give it.
+    let subset = dir.path().join("subset.geojson");
+    ns(&reg)
+        .args([
+            "export",
+            "--format",
+            "geojson",
+            "--releasable-to",
+            "UKR",
+            "-o",
+        ])
+        .arg(&subset)
+        .assert()
+        .success();
+    let fresh = dir.path().join("fresh.db");
+    ns(&fresh).arg("init").assert().success();
+    ns(&fresh).arg("import").arg(&subset).assert().success();
+    assert_eq!(content_hash(&laptop), content_hash(&fresh));
+    assert_ne!(content_hash(&laptop), content_hash(&reg));
+    // The source's licence and attribution travel with its sites.
+    let (_, sources, _) = code(ns(&laptop).args(["sources"]));
+    assert!(
+        sources.contains("CC-BY-4.0") && sources.contains("Ministry of Culture"),
+        "{sources}"
+    );
+    // A second partner pull replaces the first; an ordinary registry is never replaced.
+    let (c, _, err) = code(
+        ns(&reg)
+            .args(["pull", "--releasable-to", "UKR", "--from"])
+            .arg(&reg)
+            .arg("--to")
+            .arg(&laptop),
+    );
+    assert_eq!(c, 0, "{err}");
+    let (c, _, err) = code(
+        ns(&reg)
+            .args(["pull", "--releasable-to", "UKR", "--from"])
+            .arg(&reg)
+            .arg("--to")
+            .arg(&fresh),
+    );
+    assert_eq!(c, 1);
+    assert!(err.contains("not a partner copy"), "{err}");
+}

@@ -170,3 +170,167 @@ pub fn pull(from: &Path, to: &Path, trust: &[VerifyingKey]) -> Result<PullOutcom
         signature,
     })
 }
+
+/// Pull, for a partner, only the sites releasable to `partner` into a
+/// registry of their own: one revision whose content hash is the
+/// releasable subset's (not the source's), each source's licence,
+/// attribution and coverage kept, links between kept sites kept. The
+/// destination must be absent or an earlier partner copy made this way.
+/// The source's signature covers the source, not the subset: the outcome
+/// names the source state it was cut from.
+pub fn pull_for_partner(
+    from: &Path,
+    to: &Path,
+    partner: &str,
+    trust: &[VerifyingKey],
+    now: i64,
+) -> Result<(PullOutcome, usize), PullError> {
+    let refuse = |m: String| Err(PullError::Refused(m));
+    let partner = partner.trim();
+    if partner.is_empty() {
+        return refuse("--releasable-to: give a country or group".into());
+    }
+    if same_file(from, to) {
+        return refuse(format!(
+            "--to {} is the source registry itself",
+            to.display()
+        ));
+    }
+    let src = Registry::open_read_only(from)?;
+    let state = src.signed_state()?;
+    let signature = best(&src.signatures()?, Some(&state), trust);
+    if !trust.is_empty()
+        && !signature
+            .as_ref()
+            .is_some_and(|s| s.valid && s.trusted == Some(true))
+    {
+        return refuse(format!(
+            "{}: revision {} is not signed by a trusted key",
+            from.display(),
+            state.revision
+        ));
+    }
+    let mut from_revision = None;
+    if to.exists() {
+        let dst = Registry::open_read_only(to)?;
+        let log = dst.log(0)?;
+        if log.iter().any(|b| b.format != "partner-pull") {
+            return refuse(format!(
+                "{} is not a partner copy made by `pull --releasable-to`; it is never replaced",
+                to.display()
+            ));
+        }
+        from_revision = Some(dst.revision()?);
+    }
+    let (sites, rev, _) = src.live_sites()?;
+    if rev != state.revision {
+        return refuse(format!(
+            "{} moved while it was being read; pull again",
+            from.display()
+        ));
+    }
+    let total = sites.len();
+    let kept: Vec<nostrike_core::Site> = sites
+        .into_iter()
+        .filter(|s| s.marking.releasable_to(partner))
+        .collect();
+    let withheld = total - kept.len();
+    if kept.is_empty() {
+        return refuse(format!(
+            "no site of {} is releasable to {partner}",
+            from.display()
+        ));
+    }
+    let keys: std::collections::BTreeSet<String> = kept
+        .iter()
+        .map(|s| format!("{}/{}", s.source, s.id))
+        .collect();
+    let links: Vec<(String, String)> = src
+        .links_at(None)?
+        .into_iter()
+        .filter(|(a, b)| keys.contains(a) && keys.contains(b))
+        .collect();
+    let sources = src.sources()?;
+    drop(src);
+    let tmp = with_suffix(to, &format!(".pull-{}", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    let made = (|| -> Result<(i64, String), PullError> {
+        let mut reg = Registry::create(&tmp)?;
+        let mut session = reg.begin_import()?;
+        let meta = nostrike_store::BatchMeta {
+            file_name: format!(
+                "{} revision {} (content {}) for {partner}",
+                from.display(),
+                state.revision,
+                state.content_hash
+            ),
+            file_sha256: state.content_hash.clone(),
+            format: "partner-pull".into(),
+            operator: "pull".into(),
+            imported_at: now,
+            replace: false,
+        };
+        let mut last = None;
+        for m in &sources {
+            let mine: Vec<&nostrike_core::Site> =
+                kept.iter().filter(|s| s.source == m.name).collect();
+            if mine.is_empty() {
+                continue;
+            }
+            let file = session.file(m, &meta);
+            for (i, s) in mine.into_iter().enumerate() {
+                session.push(file, s.clone(), i as u64 + 1)?;
+            }
+            session.end_file(file)?;
+            last = Some(file);
+        }
+        if let Some(file) = last {
+            for (a, b) in &links {
+                session.link(
+                    file,
+                    true,
+                    a,
+                    b,
+                    "pull",
+                    Some("linked in the source registry"),
+                );
+            }
+        }
+        session.commit()?;
+        let findings = reg.verify()?;
+        if !findings.is_empty() {
+            return Err(PullError::Refused(format!(
+                "the partner copy does not verify: {}",
+                findings
+                    .iter()
+                    .map(|f| format!("{}: {}", f.kind.as_str(), f.detail))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )));
+        }
+        Ok((reg.revision()?, reg.content_hash()?.to_string()))
+    })();
+    let (to_revision, content_hash) = match made {
+        Ok(r) => r,
+        Err(e) => {
+            for s in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(with_suffix(&tmp, s));
+            }
+            return Err(e);
+        }
+    };
+    for s in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(with_suffix(&tmp, s));
+        let _ = std::fs::remove_file(with_suffix(to, s));
+    }
+    std::fs::rename(&tmp, to).map_err(|e| PullError::Refused(format!("{}: {e}", to.display())))?;
+    Ok((
+        PullOutcome {
+            from_revision,
+            to_revision,
+            content_hash,
+            signature,
+        },
+        withheld,
+    ))
+}

@@ -190,6 +190,9 @@ enum Command {
         /// Pull only a state signed by one of these public keys (repeatable).
         #[arg(long = "trust", value_name = "KEY.pub")]
         trust: Vec<PathBuf>,
+        /// A partner's copy: only the sites releasable to X, as a registry of their own (its content hash is the subset's).
+        #[arg(long, value_name = "X")]
+        releasable_to: Option<String>,
     },
     /// The registry's signatures and whether each verifies for the current state.
     Signatures {
@@ -327,11 +330,39 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Sign { key, signer } => registry_cmds::sign(&path, &key, signer, out),
-        Command::Pull { from, to, trust } => {
+        Command::Pull {
+            from,
+            to,
+            trust,
+            releasable_to,
+        } => {
             let keys = trust
                 .iter()
                 .map(|p| nostrike_app::signing::read_public(p))
                 .collect::<Result<Vec<_>, _>>()?;
+            if let Some(partner) = releasable_to {
+                let (o, withheld) = nostrike_app::pull::pull_for_partner(
+                    &from,
+                    &to,
+                    &partner,
+                    &keys,
+                    nostrike_core::time::now(),
+                )?;
+                if !out.quiet {
+                    outln!(
+                        "{}: the sites releasable to {partner} ({withheld} withheld) as revision {}, content hash of the releasable subset {}; cut from {} {}",
+                        to.display(),
+                        o.to_revision,
+                        o.content_hash,
+                        from.display(),
+                        match &o.signature {
+                            Some(s) if s.valid => format!("as signed by {} (key {}) — the signature covers the source, not this subset", s.signer, s.key_id),
+                            _ => "(unsigned)".into(),
+                        }
+                    );
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
             let o = nostrike_app::pull::pull(&from, &to, &keys)?;
             if !out.quiet {
                 outln!(
