@@ -1336,3 +1336,23 @@ fn schema2_registry_was_not_upgraded_with_its_hashes_kept() {
     assert_eq!(c, 1, "{out}");
     assert!(out.contains("attribution (none)"), "{out}");
 }
+
+/// `--help` listed exit codes 0, 3, 4, 1 and 2 but not 5 (uncovered): a
+/// script reading it would take 5 for an unknown failure. Every exit code a
+/// check can give must be in the help, with the words of its verdict.
+#[test]
+fn help_left_out_the_uncovered_exit_code() {
+    let o = assert_cmd::Command::cargo_bin("nostrike")
+        .unwrap()
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&o.stdout);
+    for code in ["0  ", "1  ", "2  ", "3  ", "4  ", "5  "] {
+        assert!(
+            help.contains(&format!("\n  {code}")),
+            "exit code {code:?} missing from --help:\n{help}"
+        );
+    }
+    assert!(help.contains("uncovered"), "{help}");
+}

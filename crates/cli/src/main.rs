@@ -1,7 +1,8 @@
 //! `nostrike`: check planned strike areas and routes against a registry of protected sites.
 //!
 //! Exit codes: 0 no protected site within the required distance, 3 caution
-//! only, 4 at least one conflict, 1 error, 2 usage error.
+//! only, 4 at least one conflict, 5 uncovered (no source's declared coverage
+//! holds the area), 1 error, 2 usage error.
 
 /// `println!` that returns an error instead of panicking when standard
 /// output is closed (`nostrike sites | head -1`); `main` ends such a run quietly.
@@ -40,6 +41,7 @@ const AFTER_HELP: &str = "Exit codes:
   0  no protected site within the required distance
   3  caution only (a site beyond the required distance but within the caution margin)
   4  at least one conflict (a site within the required distance)
+  5  uncovered: no site within reach, but no source declares its data complete there (never a clear)
   1  error (bad input, missing, empty, foreign or damaged registry) — never a verdict
   2  usage error";
 
