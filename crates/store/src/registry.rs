@@ -266,7 +266,10 @@ impl Registry {
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .map_err(|e| reg.err(e))?;
         if version < SCHEMA_VERSION {
-            return Err(reg.damaged(format!("schema version {version} is older than {SCHEMA_VERSION}; open it once with a writing command (e.g. `nostrike verify`) to upgrade")));
+            return Err(StoreError::TooOld {
+                path: path.to_path_buf(),
+                found: version,
+            });
         }
         Ok(reg)
     }

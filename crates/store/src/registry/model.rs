@@ -33,6 +33,15 @@ pub enum StoreError {
         /// The version found.
         found: i32,
     },
+    /// The registry was written by an older nostrike and a read-only
+    /// command cannot upgrade it (it never writes the registry).
+    #[error("{}: schema version {found} is older than this nostrike's ({SCHEMA_VERSION}); open it once with a writing command (e.g. `nostrike verify`) to upgrade it — read-only commands never write the registry", path.display())]
+    TooOld {
+        /// The registry path.
+        path: PathBuf,
+        /// The version found.
+        found: i32,
+    },
     /// The registry's contents are damaged or do not match their hashes.
     #[error("{}: registry is damaged: {reason}", path.display())]
     Damaged {
