@@ -314,7 +314,11 @@ fn read_xml<R: BufRead>(
                 }
             }
             Event::Text(t) => {
-                if let Some(e) = ev.as_mut().filter(|e| e.in_remarks) {
+                // Remarks are kept up to 64 KiB: a hostile event cannot take the memory.
+                if let Some(e) = ev
+                    .as_mut()
+                    .filter(|e| e.in_remarks && e.remarks.len() < 65_536)
+                {
                     e.remarks.push_str(&t.xml10_content());
                 }
             }

@@ -238,6 +238,7 @@ mod fuzz {
             ("s.kml", Format::Kml, format!("<kml><Document>{PLACEMARK}</Document></kml>").into_bytes()),
             ("s.gpkg", Format::Gpkg, std::fs::read(&g).unwrap()),
             ("s.osm.pbf", Format::Osm, std::fs::read(Path::new(FIXTURES).join("andorra-2013.osm.pbf")).unwrap()[..20000].to_vec()),
+            ("s.cot", Format::Cot, std::fs::read(Path::new(FIXTURES).join("cot/Route.cot")).unwrap()),
         ]
     }
 
@@ -294,7 +295,7 @@ mod fuzz {
     proptest! {
         #![proptest_config(ProptestConfig { cases: cases(48), failure_persistence: None, ..ProptestConfig::default() })]
         #[test]
-        fn readers_never_panic(which in 0usize..6, ms in proptest::collection::vec(mutation(), 1..4)) {
+        fn readers_never_panic(which in 0usize..7, ms in proptest::collection::vec(mutation(), 1..4)) {
             let d = tempfile::tempdir().unwrap();
             let (name, format, data) = seeds().swap_remove(which);
             let p = write(d.path(), name, &apply(data, &ms));
