@@ -51,3 +51,14 @@ bench-peers-one sites="100000" areas="10000":
 # The storage layout's own insert floor for 1M sites, schema v2 and two leaner layouts (sqlite3 shell, no nostrike code).
 bench-floor n="1000000":
     bash bench/sqlite_floor.sh {{n}}
+
+# nostrike serve at 1M sites: start-up, first paint in headless Chromium, 16 clients x 500 checks
+# (needs chromium); and duplicates over 1.1M sites.
+bench-serve:
+    bash bench/serve.sh 1000000
+    bash bench/duplicates.sh 1000000
+
+# The local web app over a demo registry (http://127.0.0.1:8080/).
+serve-demo:
+    cargo run --release -- demo --keep target/demo.db
+    cargo run --release -- --registry target/demo.db serve
