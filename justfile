@@ -60,5 +60,6 @@ bench-serve:
 
 # The local web app over a demo registry (http://127.0.0.1:8080/).
 serve-demo:
+    rm -f target/demo.db target/demo.db-wal target/demo.db-shm
     cargo run --release -- demo --keep target/demo.db
     cargo run --release -- --registry target/demo.db serve
