@@ -249,6 +249,12 @@ fn svg_report_is_scale_true_against_geodsolve_in_andorra() {
         assert!(svg.contains(&must), "the SVG does not say {must:?}");
     }
     assert_eq!(svg.matches("class=\"banner\"").count(), 2);
+    // The source's declared coverage (the shipped extract's box) is drawn
+    // where it crosses a map: the route's map reaches the box's west edge.
+    assert!(
+        svg.contains("class=\"coverage\" data-source=\"andorra-2013-sites\""),
+        "coverage boundary not drawn"
+    );
     assert!(
         !svg.contains("http://")
             || svg.matches("http://").count() == svg.matches("http://www.w3.org/2000/svg").count(),

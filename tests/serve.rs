@@ -522,6 +522,8 @@ fn served_app_checks_like_the_cli_in_chromium_and_shows_hostile_names_as_text() 
         b.eval("document.body.getAttribute('data-view')"),
         Value::from("sites")
     );
+    // The source's declared coverage is on the map.
+    b.wait_for("document.body.getAttribute('data-coverage') === '1'");
     assert!(
         b.eval("+document.body.getAttribute('data-drawn')")
             .as_i64()

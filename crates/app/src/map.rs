@@ -591,6 +591,15 @@ pub fn frame_of(area: &Area, res: &AreaResult, index: &dyn SiteSet) -> Result<Fr
             half = half.max(dist(*c));
         }
     }
+    // An uncovered area shows its whole reach, the ring that had to lie
+    // inside a source's coverage, and so the coverage boundary it crosses.
+    if let Some(c) = res.coverage.as_ref().filter(|c| c.uncovered()) {
+        let extent = nostrike_formats::coords(&area.geometry)
+            .iter()
+            .map(|c| dist(*c))
+            .fold(0.0, f64::max);
+        half = half.max(extent + c.reach_m.min(5e6));
+    }
     let half = (half * 1.15).clamp(200.0, 9_000_000.0);
     let scale = (MAP_H / 2.0 - 20.0) / half;
     Ok(Frame {
@@ -676,6 +685,33 @@ pub fn panel(r: &Report<'_>, k: usize) -> Result<Panel, MapError> {
         let d = basemap_d(&f);
         if !d.is_empty() {
             let _ = write!(o, "<path class=\"basemap\" d=\"{d}\" fill=\"none\" stroke=\"#9e9e9e\" stroke-width=\"0.8\"/>");
+        }
+    }
+    // Declared coverage: each source's boundary, dash-dotted, where it crosses the map.
+    let cov_reach = (4.0 * f.half_width_m).min(12_000_000.0);
+    let centre_e = ecef(f.proj.lon, f.proj.lat);
+    for (source, g) in r.coverage_shapes {
+        let mut ps = Vec::new();
+        parts(g, f.step_m().max(f.half_width_m / 200.0), &mut ps);
+        let mut d = String::new();
+        for (ring, _) in &ps {
+            let mut run: Vec<(f64, f64)> = Vec::new();
+            for &(lon, lat) in ring {
+                if nostrike_core::geodesy::chord(&centre_e, &ecef(lon, lat)) > cov_reach {
+                    if run.len() > 1 {
+                        d_of(&run, false, &mut d);
+                    }
+                    run.clear();
+                } else {
+                    run.push(f.px_of(lon, lat));
+                }
+            }
+            if run.len() > 1 {
+                d_of(&run, false, &mut d);
+            }
+        }
+        if !d.is_empty() {
+            let _ = write!(o, "<path class=\"coverage\" data-source=\"{}\" d=\"{d}\" fill=\"none\" stroke=\"{}\" stroke-width=\"1.5\" stroke-dasharray=\"10 3 2 3\"><title>declared coverage of {}</title></path>", xml(source), style(Verdict::Uncovered).color, xml(source));
         }
     }
     // Neighbouring sites in grey.
@@ -839,6 +875,11 @@ pub fn panel(r: &Report<'_>, k: usize) -> Result<Panel, MapError> {
         let label = format!("{}{}", n + 1, if h.stale.is_some() { " STALE" } else { "" });
         let _ = write!(o, "<text class=\"hit-label\" x=\"{:.1}\" y=\"{:.1}\" font-weight=\"bold\" stroke=\"#fff\" stroke-width=\"3\" paint-order=\"stroke\">{label}</text></g>", sx + 8.0, sy - 8.0);
     }
+    // Uncovered: the reach that had to be covered, and the words, on the map itself.
+    if let Some(c) = res.coverage.as_ref().filter(|c| c.uncovered()) {
+        let d = zone_d(&f, &area.geometry, c.reach_m);
+        let _ = write!(o, "<path class=\"coverage-reach\" d=\"{d}\" fill=\"{}\" fill-opacity=\"0.04\" stroke=\"none\"><title>the reach ({:.0} m) that must lie inside a source's declared coverage</title></path>", style(Verdict::Uncovered).color, c.reach_m);
+    }
     // Uncovered: said on the map itself.
     if res.coverage.as_ref().is_some_and(|c| c.uncovered()) {
         let _ = write!(o, "<g class=\"uncovered\"><rect x=\"4\" y=\"4\" width=\"{}\" height=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"6\" stroke-dasharray=\"2 4\"/><text x=\"{}\" y=\"30\" text-anchor=\"middle\" font-size=\"16\" font-weight=\"bold\" fill=\"{}\" stroke=\"#fff\" stroke-width=\"4\" paint-order=\"stroke\">UNCOVERED — no source declares its data complete here; absence of sites means nothing</text></g>", MAP_W - 8.0, MAP_H - 8.0, style(Verdict::Uncovered).color, MAP_W / 2.0, style(Verdict::Uncovered).color);
@@ -989,6 +1030,7 @@ pub fn legend_entries() -> Vec<(&'static str, &'static str, &'static str, &'stat
         ("line", "#000", "4 2", "dashed black line: the shortest geodesic between area and site, with its length"),
         ("circle", "#8a8a8a", "", "grey: recorded sites nearby, not within reach"),
         ("circle", "#555", "1 2", "dotted: sites outside their validity period at the check's time (not counted)"),
+        ("line", "#6a1b9a", "10 3 2 3", "purple dash-dot: the boundary of a source's declared coverage (outside it, no data is not no sites)"),
     ]
 }
 

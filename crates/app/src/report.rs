@@ -75,6 +75,8 @@ pub struct Report<'a> {
     pub tiles: Option<&'a crate::tiles::TileSource>,
     /// The registry's signature for the state checked against (`None`: never signed).
     pub signature: Option<crate::signing::SignatureCheck>,
+    /// Each declaring source's coverage (lon/lat), drawn on the map reports.
+    pub coverage_shapes: &'a [(String, Geometry<f64>)],
 }
 
 impl Report<'_> {
@@ -1655,6 +1657,7 @@ mod tests {
             groups: &NO_GROUPS,
             tiles: None,
             signature: None,
+            coverage_shapes: &[],
         }
     }
 

@@ -103,6 +103,8 @@ pub struct Snapshot {
     pub signed_state: Option<nostrike_store::SignedState>,
     /// Every signature stored in the registry.
     pub signatures: Vec<nostrike_store::StoredSignature>,
+    /// Each declaring source's coverage polygon(s) (lon/lat), for maps.
+    pub coverage_shapes: Vec<(String, geo_types::Geometry<f64>)>,
 }
 
 /// A source's declared coverage, as a report names it.
@@ -138,6 +140,7 @@ impl Snapshot {
                     links: Vec::new(),
                     signed_state: None,
                     signatures: Vec::new(),
+                    coverage_shapes: Vec::new(),
                 },
                 Err(reg) => {
                     let l = reg.load_index()?;
@@ -152,6 +155,7 @@ impl Snapshot {
                         links: Vec::new(),
                         signed_state: None,
                         signatures: Vec::new(),
+                        coverage_shapes: Vec::new(),
                     }
                 }
             },
@@ -185,6 +189,7 @@ impl Snapshot {
                     links: Vec::new(),
                     signed_state: None,
                     signatures: Vec::new(),
+                    coverage_shapes: Vec::new(),
                 }
             }
         };
@@ -221,6 +226,7 @@ impl Snapshot {
                 .coverage
                 .add(&source, &g)
                 .map_err(|e| damaged(e.to_string()))?;
+            snapshot.coverage_shapes.push((source.clone(), g));
             snapshot
                 .declared
                 .push(DeclaredCoverage { source, how: c.how });

@@ -672,6 +672,7 @@ pub fn check_into(
         groups,
         tiles: tiles.as_ref(),
         signature,
+        coverage_shapes: &snapshot.coverage_shapes,
     };
     match args.format {
         // Streamed straight to its destination: a report of many hits is never built in memory.

@@ -501,6 +501,19 @@ fn route(state: &State, req: &mut Request) -> anyhow::Result<Reply> {
         (Method::Get, "/api/config") => config(state)?,
         (Method::Get, p) if p.starts_with("/tiles/") => tile(state, p)?,
         (Method::Get, "/api/stats") => stats(state)?,
+        (Method::Get, "/api/coverage") => {
+            let l = state.current()?;
+            let features: Vec<Value> = l
+                .snapshot
+                .coverage_shapes
+                .iter()
+                .map(|(source, g)| json!({"type": "Feature", "properties": {"source": source}, "geometry": nostrike_formats::geojson::geometry_to_value(g)}))
+                .collect();
+            Reply::json(
+                200,
+                &json!({"type": "FeatureCollection", "revision": l.snapshot.revision, "features": features}),
+            )
+        }
         (Method::Get, "/api/sites") => sites_in_view(state, &q)?,
         (Method::Get, "/api/search") => search(state, &q)?,
         (Method::Get, p) if p.starts_with("/api/sites/") => {

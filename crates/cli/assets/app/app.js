@@ -58,6 +58,12 @@
     L.geoJSON(g, { interactive: false, style: { color: "#9e9e9e", weight: 1, fill: false } }).addTo(basemap);
   });
 
+  // Each source's declared coverage: outside it, no data is not no sites.
+  getJSON("/api/coverage").then(function (fc) {
+    L.geoJSON(fc, { interactive: false, style: { color: "#6a1b9a", weight: 1.5, dashArray: "10 3 2 3", fill: false } }).addTo(basemap);
+    document.body.setAttribute("data-coverage", String(fc.features.length));
+  }).catch(function (e) { fail("result", e); });
+
   function siteColor(s) { return s.class === "cultural" ? "#1f4fb5" : "#2e7d32"; }
 
   function loadSites() {
