@@ -1,8 +1,10 @@
 //! # nostrike-app
 //!
-//! The application layer the command line (and later a server) calls:
+//! The application layer the command line and `nostrike serve` call:
 //! the [`Importer`] (files → registry), [`Snapshot`] — the registry as one
-//! check sees it — and the [`report`] writers over one report model.
+//! check sees it — the [`report`] writers over one report model, the map
+//! reports ([`map`], [`html`]), Cursor on Target ([`cot`]), signatures
+//! ([`signing`]) and offline copies ([`pull`]).
 #![deny(missing_docs)]
 
 pub mod cot;
