@@ -419,6 +419,36 @@ fn a_partner_pull_holds_only_what_the_partner_may_see_with_the_subsets_hash() {
         sources.contains("CC-BY-4.0") && sources.contains("Ministry of Culture"),
         "{sources}"
     );
+    // The maintainer signs the partner's copy with the same key; the
+    // partner checks against it offline with --trust.
+    ns(&reg)
+        .arg("key")
+        .args(["new", "hq", "--dir"])
+        .arg(dir.path())
+        .assert()
+        .success();
+    ns(&laptop)
+        .args(["sign", "--key"])
+        .arg(dir.path().join("hq.key"))
+        .assert()
+        .success();
+    let (c, out, err) = code(
+        ns(&laptop)
+            .args([
+                "check",
+                "--point",
+                "42.511,1.531",
+                "--buffer",
+                "50m",
+                "--format",
+                "json",
+                "--trust",
+            ])
+            .arg(dir.path().join("hq.pub")),
+    );
+    assert_eq!(c, 4, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["signature"]["valid"], true);
     // A second partner pull replaces the first; an ordinary registry is never replaced.
     let (c, _, err) = code(
         ns(&reg)
