@@ -244,6 +244,20 @@ fn served_check_is_the_clis_report() {
             "{fmt}"
         );
     }
+    // A site by SOURCE/ID, or by an id unique across sources (ids hold '/' too).
+    for path in [
+        format!("/api/sites/{}", q("andorra-2013-sites/osm:way/191582654")),
+        format!("/api/sites/{}", q("osm:way/191582654")),
+    ] {
+        let (st, v) = get_json(s.port, &path);
+        assert_eq!(st, 200, "{path}: {v}");
+        assert_eq!(
+            v["site"]["key"], "andorra-2013-sites/osm:way/191582654",
+            "{path}"
+        );
+        assert_eq!(v["links"][0], "ministry/church-7", "{path}");
+        assert!(v["history"].as_array().unwrap().len() >= 1);
+    }
     // POSTed GeoJSON areas are the CLI's --areas.
     let areas = r#"{"type":"FeatureCollection","features":[{"type":"Feature","id":"t1","properties":{"buffer_m":60},"geometry":{"type":"Point","coordinates":[1.5306,42.511]}},{"type":"Feature","id":"t2","properties":{"buffer_m":10},"geometry":{"type":"Polygon","coordinates":[[[1.52,42.50],[1.53,42.50],[1.53,42.51],[1.52,42.51],[1.52,42.50]]]}}]}"#;
     let f = dir.path().join("areas.geojson");

@@ -790,18 +790,39 @@ fn search(state: &State, q: &[(String, String)]) -> anyhow::Result<Reply> {
 
 /// `GET /api/sites/{SOURCE/ID}`: the record, its source, history and links.
 fn site(state: &State, key: &str) -> anyhow::Result<Reply> {
-    let Some((source, id)) = key.split_once('/') else {
-        return Ok(Reply::error(400, format!("site {key:?}: give SOURCE/ID")));
-    };
     let l = state.current()?;
     let reg = Registry::open_read_only(&state.path)?;
-    let hist = reg.history(Some(source), id)?;
+    // SOURCE/ID, or an ID unique across sources (ids may hold '/' themselves).
+    let mut hist = match key.split_once('/') {
+        Some((source, id)) => reg.history(Some(source), id)?,
+        None => Vec::new(),
+    };
+    if hist.is_empty() {
+        hist = reg.history(None, key)?;
+        let sources: std::collections::BTreeSet<&String> = hist.iter().map(|(s, _)| s).collect();
+        if sources.len() > 1 {
+            return Ok(Reply::error(
+                400,
+                format!(
+                    "site id {key:?} exists in several sources ({}); give SOURCE/ID",
+                    sources.into_iter().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            ));
+        }
+    }
     if hist.is_empty() {
         return Ok(Reply::error(
             404,
             format!("no site {key:?} in this registry"),
         ));
     }
+    let (source, _) = &hist[0];
+    let source = source.clone();
+    let key = match hist.iter().rev().find_map(|(_, e)| e.site.as_ref()) {
+        Some(s) => format!("{}/{}", s.source, s.id),
+        None => key.to_string(),
+    };
+    let key = key.as_str();
     let current = hist.iter().rev().find_map(|(_, e)| e.site.as_ref());
     let record = current.map(|s| {
         json!({
