@@ -256,7 +256,7 @@ fn served_check_is_the_clis_report() {
             "{path}"
         );
         assert_eq!(v["links"][0], "ministry/church-7", "{path}");
-        assert!(v["history"].as_array().unwrap().len() >= 1);
+        assert!(!v["history"].as_array().unwrap().is_empty());
     }
     // POSTed GeoJSON areas are the CLI's --areas.
     let areas = r#"{"type":"FeatureCollection","features":[{"type":"Feature","id":"t1","properties":{"buffer_m":60},"geometry":{"type":"Point","coordinates":[1.5306,42.511]}},{"type":"Feature","id":"t2","properties":{"buffer_m":10},"geometry":{"type":"Polygon","coordinates":[[[1.52,42.50],[1.53,42.50],[1.53,42.51],[1.52,42.51],[1.52,42.50]]]}}]}"#;
