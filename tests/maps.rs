@@ -92,36 +92,6 @@ fn elements(svg: &str) -> Vec<(String, BTreeMap<String, String>)> {
     out
 }
 
-/// GeographicLib's `GeodSolve -i`: (azimuth at the first point, distance) for each pair.
-fn geodsolve(pairs: &[[f64; 4]]) -> Vec<(f64, f64)> {
-    use std::io::Write;
-    let mut child = support::oracle_tool("GeodSolve")
-        .args(["-i", "-p", "9"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = String::new();
-    for [lat1, lon1, lat2, lon2] in pairs {
-        input.push_str(&format!("{lat1:.12} {lon1:.12} {lat2:.12} {lon2:.12}\n"));
-    }
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let f: Vec<f64> = l.split_whitespace().map(|x| x.parse().unwrap()).collect();
-            (f[0], f[2])
-        })
-        .collect()
-}
-
 /// The scale bar of each map and where each hit's nearest point is drawn
 /// agree with GeodSolve: the drawn bar is as long as it says, and a hit
 /// site's pixel distance and direction from the map's centre, read with
@@ -188,7 +158,7 @@ fn assert_scale_true(svg: &str, report: &Value) {
                 [clat, clon, p[1].as_f64().unwrap(), p[0].as_f64().unwrap()]
             })
             .collect();
-        for ((h, a), (azi, s)) in hits.iter().zip(&drawn_hits).zip(geodsolve(&pairs)) {
+        for ((h, a), (azi, s)) in hits.iter().zip(&drawn_hits).zip(support::geodsolve(&pairs)) {
             assert_eq!(a["data-key"], h["site_id"].as_str().unwrap());
             let (x, y): (f64, f64) = (a["data-x"].parse().unwrap(), a["data-y"].parse().unwrap());
             let (dx, dy) = (x - 500.0, 350.0 - y);
@@ -568,7 +538,7 @@ fn svg_imagery_from_mbtiles_is_embedded_and_placed_where_geodsolve_says() {
             .to_degrees();
         pairs.push([clat, clon, lat, lon]);
     }
-    for (a, (azi, s)) in images.iter().zip(geodsolve(&pairs)) {
+    for (a, (azi, s)) in images.iter().zip(support::geodsolve(&pairs)) {
         let m: Vec<f64> = a["transform"]
             .trim_start_matches("matrix(")
             .trim_end_matches(')')

@@ -26,18 +26,53 @@ pub fn code(c: &mut Command) -> (i32, String, String) {
     )
 }
 
-/// An independent oracle's command (GDAL's `ogr2ogr`/`ogrinfo`), or a
-/// panic that says how to get it: CI installs it; on a fresh machine run
-/// `apt-get install gdal-bin`.
+/// An independent oracle's command (GDAL's `ogr2ogr`/`ogrinfo`,
+/// GeographicLib's `GeodSolve`, libxml2's `xmllint`), or a panic that says
+/// how to get it: `.ci/run` installs them.
 pub fn oracle_tool(name: &str) -> std::process::Command {
     let found = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
         .unwrap_or(false);
     assert!(
         found,
-        "this test compares with GDAL's {name}, which is not on PATH: install it with `apt-get install gdal-bin` (.ci/run does)"
+        "this test compares with {name}, which is not on PATH: install it with `apt-get install {}` (.ci/run does)",
+        match name {
+            "GeodSolve" | "GeoConvert" => "geographiclib-tools",
+            "xmllint" => "libxml2-utils",
+            _ => "gdal-bin",
+        }
     );
     std::process::Command::new(name)
+}
+
+/// GeographicLib's `GeodSolve -i`: (azimuth at the first point, distance) for each pair.
+pub fn geodsolve(pairs: &[[f64; 4]]) -> Vec<(f64, f64)> {
+    use std::io::Write;
+    let mut child = oracle_tool("GeodSolve")
+        .args(["-i", "-p", "9"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = String::new();
+    for [lat1, lon1, lat2, lon2] in pairs {
+        input.push_str(&format!("{lat1:.12} {lon1:.12} {lat2:.12} {lon2:.12}\n"));
+    }
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let f: Vec<f64> = l.split_whitespace().map(|x| x.parse().unwrap()).collect();
+            (f[0], f[2])
+        })
+        .collect()
 }
 
 const SCHEMA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/report.schema.json");

@@ -137,8 +137,8 @@ pub fn html(r: &Report<'_>) -> Result<String, MapError> {
             }
             body.push_str("</tbody></table>");
         }
-        if let Some(w) = r.withheld.get(k).filter(|w| w.hits > 0 || w.not_valid > 0) {
-            let _ = write!(body, "<p class=\"withheld\">WITHHELD: {} further site(s) not releasable to {} within reach{}</p>", w.hits + w.not_valid, xml(r.partner.unwrap_or("the partner")), w.verdict.map(|v| format!(" ({})", v.to_uppercase())).unwrap_or_default());
+        if let Some(w) = r.withheld_sentence(k) {
+            let _ = write!(body, "<p class=\"withheld\">WITHHELD: {}</p>", xml(&w));
         }
         if let Some(note) = &p.imagery {
             let _ = write!(body, "<p class=\"small imagery\">{}</p>", xml(note));

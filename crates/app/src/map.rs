@@ -402,27 +402,33 @@ static BASEMAP: LazyLock<Vec<Vec<(f64, f64)>>> = LazyLock::new(|| {
 /// leaves four half-widths of the centre (beyond that the projection
 /// stretches and nothing there is on the map).
 fn basemap_d(f: &Frame) -> String {
-    let c = ecef(f.proj.lon, f.proj.lat);
-    let reach = (4.0 * f.half_width_m).min(12_000_000.0);
     let mut o = String::new();
     for ring in BASEMAP.iter() {
-        let mut run: Vec<(f64, f64)> = Vec::new();
-        let flush = |run: &mut Vec<(f64, f64)>, o: &mut String| {
-            if run.len() > 1 {
-                d_of(run, false, o);
-            }
-            run.clear();
-        };
-        for &(lon, lat) in ring {
-            if nostrike_core::geodesy::chord(&c, &ecef(lon, lat)) > reach {
-                flush(&mut run, &mut o);
-            } else {
-                run.push(f.px_of(lon, lat));
-            }
-        }
-        flush(&mut run, &mut o);
+        near_runs(f, ring, &mut o);
     }
     o
+}
+
+/// The path data of a line (lon, lat) cut into the runs within four
+/// half-widths of the centre (beyond, the projection stretches and nothing
+/// there is on the map).
+fn near_runs(f: &Frame, line: &[(f64, f64)], o: &mut String) {
+    let c = ecef(f.proj.lon, f.proj.lat);
+    let reach = (4.0 * f.half_width_m).min(12_000_000.0);
+    let mut run: Vec<(f64, f64)> = Vec::new();
+    for &(lon, lat) in line {
+        if nostrike_core::geodesy::chord(&c, &ecef(lon, lat)) > reach {
+            if run.len() > 1 {
+                d_of(&run, false, o);
+            }
+            run.clear();
+        } else {
+            run.push(f.px_of(lon, lat));
+        }
+    }
+    if run.len() > 1 {
+        d_of(&run, false, o);
+    }
 }
 
 /// Context imagery under a panel: the tiles covering the map at the zoom
@@ -688,27 +694,12 @@ pub fn panel(r: &Report<'_>, k: usize) -> Result<Panel, MapError> {
         }
     }
     // Declared coverage: each source's boundary, dash-dotted, where it crosses the map.
-    let cov_reach = (4.0 * f.half_width_m).min(12_000_000.0);
-    let centre_e = ecef(f.proj.lon, f.proj.lat);
     for (source, g) in r.coverage_shapes {
         let mut ps = Vec::new();
         parts(g, f.step_m().max(f.half_width_m / 200.0), &mut ps);
         let mut d = String::new();
         for (ring, _) in &ps {
-            let mut run: Vec<(f64, f64)> = Vec::new();
-            for &(lon, lat) in ring {
-                if nostrike_core::geodesy::chord(&centre_e, &ecef(lon, lat)) > cov_reach {
-                    if run.len() > 1 {
-                        d_of(&run, false, &mut d);
-                    }
-                    run.clear();
-                } else {
-                    run.push(f.px_of(lon, lat));
-                }
-            }
-            if run.len() > 1 {
-                d_of(&run, false, &mut d);
-            }
+            near_runs(&f, ring, &mut d);
         }
         if !d.is_empty() {
             let _ = write!(o, "<path class=\"coverage\" data-source=\"{}\" d=\"{d}\" fill=\"none\" stroke=\"{}\" stroke-width=\"1.5\" stroke-dasharray=\"10 3 2 3\"><title>declared coverage of {}</title></path>", xml(source), style(Verdict::Uncovered).color, xml(source));
@@ -725,19 +716,26 @@ pub fn panel(r: &Report<'_>, k: usize) -> Result<Panel, MapError> {
     near.add(&ecef(f.proj.lon, f.proj.lat));
     let reach = f.half_width_m * std::f64::consts::SQRT_2 * 1.05;
     let centre = ecef(f.proj.lon, f.proj.lat);
-    let mut found: Vec<(f64, usize)> = Vec::new();
+    let mut ids: Vec<usize> = Vec::new();
     r.index.for_each_candidate(&near, reach, &mut |i| {
         if !shown.contains(&i) {
-            found.push((0.0, i));
+            ids.push(i);
         }
         Ok(())
     })?;
-    for e in found.iter_mut() {
-        let c = nostrike_formats::coords(&r.index.geometry(e.1)?)
+    // Nearest first (by the first vertex); each geometry decoded once.
+    let mut found: Vec<(f64, usize, Geometry<f64>)> = Vec::with_capacity(ids.len());
+    for i in ids {
+        let g = r.index.geometry(i)?;
+        let c = nostrike_formats::coords(&g)
             .first()
             .copied()
             .unwrap_or_default();
-        e.0 = nostrike_core::geodesy::chord(&centre, &ecef(c.x, c.y));
+        found.push((
+            nostrike_core::geodesy::chord(&centre, &ecef(c.x, c.y)),
+            i,
+            g,
+        ));
     }
     found.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
     let mut context_sites = Vec::new();
@@ -746,7 +744,7 @@ pub fn panel(r: &Report<'_>, k: usize) -> Result<Panel, MapError> {
         o,
         "<g class=\"context\" fill=\"none\" stroke=\"#8a8a8a\" stroke-width=\"1\">"
     );
-    for (_, i) in &found {
+    for (_, i, g) in &found {
         let l = r.index.label(*i)?;
         if context_sites.len() >= MAX_CONTEXT
             || !fits_banner(
@@ -761,7 +759,7 @@ pub fn panel(r: &Report<'_>, k: usize) -> Result<Panel, MapError> {
             continue;
         }
         context_sites.push(*i);
-        let (d, pts) = shape_d(&f, &r.index.geometry(*i)?);
+        let (d, pts) = shape_d(&f, g);
         let key = xml(&l.key());
         let _ = write!(o, "<g class=\"site context-site\" data-key=\"{key}\"><title>{} ({key}) — {}, not within reach</title>", xml(&l.name), l.category.as_str());
         if !d.is_empty() {
@@ -1150,9 +1148,13 @@ pub fn svg(r: &Report<'_>) -> Result<String, MapError> {
             let attrs = format!(" class=\"hit-line\" fill=\"{}\"", style(h.verdict).color);
             y = text_lines(&mut body, &hit_line(r, n, h)?, y, &attrs) + 2.0;
         }
-        if let Some(w) = r.withheld.get(k).filter(|w| w.hits > 0 || w.not_valid > 0) {
-            let _ = write!(body, "<text x=\"20\" y=\"{y:.1}\" font-weight=\"bold\">WITHHELD: {} further site(s) not releasable to {} within reach{}</text>", w.hits + w.not_valid, xml(r.partner.unwrap_or("the partner")), w.verdict.map(|v| format!(" ({})", v.to_uppercase())).unwrap_or_default());
-            y += 17.0;
+        if let Some(w) = r.withheld_sentence(k) {
+            y = text_lines(
+                &mut body,
+                &format!("WITHHELD: {w}"),
+                y,
+                " font-weight=\"bold\"",
+            ) + 1.0;
         }
         if let Some(note) = &p.imagery {
             y = text_lines(&mut body, note, y, " font-size=\"10\"");

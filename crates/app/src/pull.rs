@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use ed25519_dalek::VerifyingKey;
-use nostrike_store::Registry;
+use nostrike_store::{Registry, SignedState};
 
 use crate::signing::{best, SignatureCheck};
 
@@ -48,42 +48,79 @@ fn with_suffix(p: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(s)
 }
 
-/// Pull `from` into `to` (see the module's documentation).
-pub fn pull(from: &Path, to: &Path, trust: &[VerifyingKey]) -> Result<PullOutcome, PullError> {
-    let refuse = |m: String| Err(PullError::Refused(m));
+/// Open the source, refusing a pull onto itself and, when trusted keys are
+/// given, a state no trusted key signed: the source, its state and signature.
+fn open_source(
+    from: &Path,
+    to: &Path,
+    trust: &[VerifyingKey],
+) -> Result<(Registry, SignedState, Option<SignatureCheck>), PullError> {
     if same_file(from, to) {
-        return refuse(format!(
+        return Err(PullError::Refused(format!(
             "--to {} is the source registry itself",
             to.display()
-        ));
+        )));
     }
     let src = Registry::open_read_only(from)?;
     let state = src.signed_state()?;
     let signature = best(&src.signatures()?, Some(&state), trust);
-    if !trust.is_empty()
-        && !signature
-            .as_ref()
-            .is_some_and(|s| s.valid && s.trusted == Some(true))
-    {
-        return refuse(format!(
-            "{}: revision {} is not signed by a trusted key{}",
+    if let Some(why) = crate::signing::unmet(signature.as_ref()).filter(|_| !trust.is_empty()) {
+        return Err(PullError::Refused(format!(
+            "{}: revision {} is not signed by a trusted key: {why}",
             from.display(),
-            state.revision,
-            signature
-                .as_ref()
-                .map(|s| format!(
-                    " (newest signature: key {} by {}, {})",
-                    s.key_id,
-                    s.signer,
-                    s.problem.as_deref().unwrap_or(if s.trusted == Some(false) {
-                        "not trusted"
-                    } else {
-                        "valid"
-                    })
-                ))
-                .unwrap_or_else(|| " (it was never signed)".into())
-        ));
+            state.revision
+        )));
     }
+    Ok((src, state, signature))
+}
+
+/// Refuse a registry `verify` finds anything in.
+fn verified(reg: &Registry, what: &str) -> Result<(), PullError> {
+    let findings = reg.verify()?;
+    if findings.is_empty() {
+        return Ok(());
+    }
+    Err(PullError::Refused(format!(
+        "{what} does not verify: {}",
+        findings
+            .iter()
+            .map(|f| format!("{}: {}", f.kind.as_str(), f.detail))
+            .collect::<Vec<_>>()
+            .join("; ")
+    )))
+}
+
+/// Make the new copy with `make` in a temporary file beside `to`, then
+/// rename it into place; on any error the temporary file goes and `to`
+/// stays as it was.
+fn put_in_place<T>(
+    to: &Path,
+    make: impl FnOnce(&Path) -> Result<T, PullError>,
+) -> Result<T, PullError> {
+    let tmp = with_suffix(to, &format!(".pull-{}", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    let made = make(&tmp);
+    for s in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(with_suffix(&tmp, s));
+    }
+    let made = match made {
+        Ok(m) => m,
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+    };
+    for s in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(with_suffix(to, s));
+    }
+    std::fs::rename(&tmp, to).map_err(|e| PullError::Refused(format!("{}: {e}", to.display())))?;
+    Ok(made)
+}
+
+/// Pull `from` into `to` (see the module's documentation).
+pub fn pull(from: &Path, to: &Path, trust: &[VerifyingKey]) -> Result<PullOutcome, PullError> {
+    let refuse = |m: String| Err(PullError::Refused(m));
+    let (src, state, signature) = open_source(from, to, trust)?;
     // The copy there now must be an earlier state of the same registry.
     let mut from_revision = None;
     if to.exists() {
@@ -117,23 +154,10 @@ pub fn pull(from: &Path, to: &Path, trust: &[VerifyingKey]) -> Result<PullOutcom
         from_revision = Some(d.revision);
     }
     // A whole, verified copy beside the destination, then renamed into place.
-    let tmp = with_suffix(to, &format!(".pull-{}", std::process::id()));
-    let _ = std::fs::remove_file(&tmp);
-    let result = (|| -> Result<(i64, String), PullError> {
-        src.copy_to(&tmp)?;
-        let copy = Registry::open(&tmp)?;
-        let findings = copy.verify()?;
-        if !findings.is_empty() {
-            return Err(PullError::Refused(format!(
-                "the copy of {} does not verify: {}",
-                from.display(),
-                findings
-                    .iter()
-                    .map(|f| format!("{}: {}", f.kind.as_str(), f.detail))
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            )));
-        }
+    let (to_revision, content_hash) = put_in_place(to, |tmp| {
+        src.copy_to(tmp)?;
+        let copy = Registry::open(tmp)?;
+        verified(&copy, &format!("the copy of {}", from.display()))?;
         let got = copy.signed_state()?;
         if got.revision != state.revision
             || got.content_hash != state.content_hash
@@ -147,22 +171,7 @@ pub fn pull(from: &Path, to: &Path, trust: &[VerifyingKey]) -> Result<PullOutcom
             )));
         }
         Ok((got.revision, got.content_hash))
-    })();
-    let (to_revision, content_hash) = match result {
-        Ok(r) => r,
-        Err(e) => {
-            let _ = std::fs::remove_file(&tmp);
-            for s in ["-wal", "-shm"] {
-                let _ = std::fs::remove_file(with_suffix(&tmp, s));
-            }
-            return Err(e);
-        }
-    };
-    for s in ["-wal", "-shm"] {
-        let _ = std::fs::remove_file(with_suffix(&tmp, s));
-        let _ = std::fs::remove_file(with_suffix(to, s));
-    }
-    std::fs::rename(&tmp, to).map_err(|e| PullError::Refused(format!("{}: {e}", to.display())))?;
+    })?;
     Ok(PullOutcome {
         from_revision,
         to_revision,
@@ -190,26 +199,7 @@ pub fn pull_for_partner(
     if partner.is_empty() {
         return refuse("--releasable-to: give a country or group".into());
     }
-    if same_file(from, to) {
-        return refuse(format!(
-            "--to {} is the source registry itself",
-            to.display()
-        ));
-    }
-    let src = Registry::open_read_only(from)?;
-    let state = src.signed_state()?;
-    let signature = best(&src.signatures()?, Some(&state), trust);
-    if !trust.is_empty()
-        && !signature
-            .as_ref()
-            .is_some_and(|s| s.valid && s.trusted == Some(true))
-    {
-        return refuse(format!(
-            "{}: revision {} is not signed by a trusted key",
-            from.display(),
-            state.revision
-        ));
-    }
+    let (src, state, signature) = open_source(from, to, trust)?;
     let mut from_revision = None;
     if to.exists() {
         let dst = Registry::open_read_only(to)?;
@@ -252,10 +242,8 @@ pub fn pull_for_partner(
         .collect();
     let sources = src.sources()?;
     drop(src);
-    let tmp = with_suffix(to, &format!(".pull-{}", std::process::id()));
-    let _ = std::fs::remove_file(&tmp);
-    let made = (|| -> Result<(i64, String), PullError> {
-        let mut reg = Registry::create(&tmp)?;
+    let (to_revision, content_hash) = put_in_place(to, |tmp| {
+        let mut reg = Registry::create(tmp)?;
         let mut session = reg.begin_import()?;
         let meta = nostrike_store::BatchMeta {
             file_name: format!(
@@ -297,33 +285,9 @@ pub fn pull_for_partner(
             }
         }
         session.commit()?;
-        let findings = reg.verify()?;
-        if !findings.is_empty() {
-            return Err(PullError::Refused(format!(
-                "the partner copy does not verify: {}",
-                findings
-                    .iter()
-                    .map(|f| format!("{}: {}", f.kind.as_str(), f.detail))
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            )));
-        }
+        verified(&reg, "the partner copy")?;
         Ok((reg.revision()?, reg.content_hash()?.to_string()))
-    })();
-    let (to_revision, content_hash) = match made {
-        Ok(r) => r,
-        Err(e) => {
-            for s in ["", "-wal", "-shm"] {
-                let _ = std::fs::remove_file(with_suffix(&tmp, s));
-            }
-            return Err(e);
-        }
-    };
-    for s in ["-wal", "-shm"] {
-        let _ = std::fs::remove_file(with_suffix(&tmp, s));
-        let _ = std::fs::remove_file(with_suffix(to, s));
-    }
-    std::fs::rename(&tmp, to).map_err(|e| PullError::Refused(format!("{}: {e}", to.display())))?;
+    })?;
     Ok((
         PullOutcome {
             from_revision,

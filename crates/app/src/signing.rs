@@ -192,6 +192,37 @@ pub struct SignatureCheck {
     pub problem: Option<String>,
 }
 
+/// Why a stored signature does not vouch for `current` (`Err`), in words.
+fn signature_problem(s: &StoredSignature, current: Option<&SignedState>) -> Result<(), String> {
+    let malformed = || "its key or signature is not well-formed".to_string();
+    let pk: [u8; 32] = unhex(&s.public_key)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(malformed)?;
+    let sig: [u8; 64] = unhex(&s.signature)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(malformed)?;
+    let vk = VerifyingKey::from_bytes(&pk).map_err(|_| malformed())?;
+    if key_id(&vk) != s.key_id {
+        return Err("its key id does not match its public key".into());
+    }
+    vk.verify(
+        &s.state.message(&s.key_id, &s.signer, s.signed_at),
+        &Signature::from_bytes(&sig),
+    )
+    .map_err(|_| "the signature does not verify (the signed record was altered)".to_string())?;
+    match current {
+        None => Err("the state checked against is not known (a past revision)".into()),
+        Some(c) if c.revision != s.state.revision => Err(format!(
+            "it signs revision {}, the registry is at revision {}",
+            s.state.revision, c.revision
+        )),
+        Some(c) if *c != s.state => {
+            Err("the registry's content, log or index differ from what was signed".into())
+        }
+        Some(_) => Ok(()),
+    }
+}
+
 /// Judge one stored signature against the state checked (`None`: the
 /// state is unknown, e.g. a past revision), with the trusted keys.
 pub fn judge(
@@ -199,46 +230,7 @@ pub fn judge(
     current: Option<&SignedState>,
     trust: &[VerifyingKey],
 ) -> SignatureCheck {
-    let problem = (|| -> Option<String> {
-        let pk = unhex(&s.public_key).filter(|b| b.len() == 32)?;
-        let mut a = [0u8; 32];
-        a.copy_from_slice(&pk);
-        let vk = VerifyingKey::from_bytes(&a).ok()?;
-        if key_id(&vk) != s.key_id {
-            return Some("its key id does not match its public key".into());
-        }
-        let sig = unhex(&s.signature).filter(|b| b.len() == 64)?;
-        let mut b = [0u8; 64];
-        b.copy_from_slice(&sig);
-        if vk
-            .verify(
-                &s.state.message(&s.key_id, &s.signer, s.signed_at),
-                &Signature::from_bytes(&b),
-            )
-            .is_err()
-        {
-            return Some("the signature does not verify (the signed record was altered)".into());
-        }
-        match current {
-            None => Some("the state checked against is not known (a past revision)".into()),
-            Some(c) if c.revision != s.state.revision => Some(format!(
-                "it signs revision {}, the registry is at revision {}",
-                s.state.revision, c.revision
-            )),
-            Some(c) if *c != s.state => {
-                Some("the registry's content, log or index differ from what was signed".into())
-            }
-            Some(_) => None,
-        }
-    })();
-    // A key or signature that cannot even be decoded is a problem too.
-    let decodes = unhex(&s.public_key).is_some_and(|b| b.len() == 32)
-        && unhex(&s.signature).is_some_and(|b| b.len() == 64);
-    let problem = if decodes {
-        problem
-    } else {
-        Some("its key or signature is not well-formed".into())
-    };
+    let problem = signature_problem(s, current).err();
     let trusted =
         (!trust.is_empty()).then(|| trust.iter().any(|k| hex(k.as_bytes()) == s.public_key));
     SignatureCheck {
@@ -268,6 +260,26 @@ pub fn best(
         .or_else(|| judged.iter().rev().find(|j| j.valid))
         .or(judged.last())
         .cloned()
+}
+
+/// Why `sig` — the signature [`best`] found — cannot vouch for the state,
+/// when a signature is required: `None` when it is valid and, if trusted
+/// keys were given, made by one of them.
+pub fn unmet(sig: Option<&SignatureCheck>) -> Option<String> {
+    match sig {
+        None => Some("it was never signed".into()),
+        Some(s) if !s.valid => Some(format!(
+            "its newest signature (key {}, {}) is not valid: {}",
+            s.key_id,
+            s.signer,
+            s.problem.as_deref().unwrap_or("")
+        )),
+        Some(s) if s.trusted == Some(false) => Some(format!(
+            "it is signed only by key {} ({}), which is not trusted",
+            s.key_id, s.signer
+        )),
+        Some(_) => None,
+    }
 }
 
 #[cfg(test)]
@@ -306,6 +318,12 @@ mod tests {
             .problem
             .unwrap()
             .contains("does not verify"));
+        let mut garbled = stored.clone();
+        garbled.public_key = "abcd".into();
+        assert!(judge(&garbled, Some(&state), &[])
+            .problem
+            .unwrap()
+            .contains("not well-formed"));
         let other = SigningKey::from_bytes(&[9u8; 32]).verifying_key();
         assert_eq!(judge(&stored, Some(&state), &[other]).trusted, Some(false));
     }

@@ -6,10 +6,10 @@
 //!
 //! Tiles are Web Mercator squares; a report map is azimuthal equidistant.
 //! Each tile is placed by the affine map that sends three of its corners
-//! exactly where they project, which over one tile (a few kilometres at the
-//! zooms a report uses) differs from the true projection by far less than a
-//! pixel's worth of the imagery's own accuracy. The imagery is context
-//! only: every distance in a report is measured on the vectors.
+//! exactly where they project (the test checks those corners against
+//! GeodSolve); inside a tile the placement is that affine approximation,
+//! not measured here. The imagery is context only: every distance in a
+//! report is measured on the vectors.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;

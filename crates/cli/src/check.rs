@@ -576,25 +576,9 @@ pub fn check_into(
         .collect::<Result<Vec<_>, _>>()?;
     let signature =
         nostrike_app::signing::best(&snapshot.signatures, snapshot.signed_state.as_ref(), &trust);
-    let required = !trust.is_empty() || policy.require_signature;
-    if required
-        && !signature
-            .as_ref()
-            .is_some_and(|s| s.valid && s.trusted != Some(false))
-    {
-        let why = match &signature {
-            None => "it was never signed".to_string(),
-            Some(s) if !s.valid => format!(
-                "its newest signature (key {}, {}) is not valid: {}",
-                s.key_id,
-                s.signer,
-                s.problem.as_deref().unwrap_or("")
-            ),
-            Some(s) => format!(
-                "it is signed only by key {} ({}), which is not trusted",
-                s.key_id, s.signer
-            ),
-        };
+    let unmet = nostrike_app::signing::unmet(signature.as_ref())
+        .filter(|_| !trust.is_empty() || policy.require_signature);
+    if let Some(why) = unmet {
         let whose = if trust.is_empty() {
             format!("the policy ({policy_source}) requires a signature")
         } else {

@@ -918,7 +918,12 @@ pub fn export(path: &Path, args: &ExportArgs, out: Out) -> anyhow::Result<ExitCo
             (ExportFormat::Atak, None) => {
                 bail!("an ATAK data package is a zip file: give --output FILE.zip")
             }
-            (_, Some(f)) if f.extension().is_some_and(|e| e.eq_ignore_ascii_case("cot")) => {
+            // A stream, one event per line: standard output or a FILE.cot.
+            (_, f)
+                if f.is_none()
+                    || f.and_then(|f| f.extension())
+                        .is_some_and(|e| e.eq_ignore_ascii_case("cot")) =>
+            {
                 output::write_to(&dest, |w| {
                     for s in &list {
                         let mut e = nostrike_app::cot::site_event(s, &policy, t);
@@ -950,14 +955,7 @@ pub fn export(path: &Path, args: &ExportArgs, out: Out) -> anyhow::Result<ExitCo
                     );
                 }
             }
-            (_, None) => output::write_to(&dest, |w| {
-                for s in &list {
-                    let mut e = nostrike_app::cot::site_event(s, &policy, t);
-                    e.retain(|c| c != '\n');
-                    writeln!(w, "{e}")?;
-                }
-                Ok(())
-            })?,
+            (_, None) => {} // written as a stream above
         }
         return Ok(ExitCode::SUCCESS);
     }

@@ -140,6 +140,10 @@ pub struct State {
     port: u16,
     /// The operator's tile source, if any (an MBTiles file is served at `/tiles/Z/X/Y`).
     tiles: Option<nostrike_app::tiles::TileSource>,
+    /// The origin a tile URL template names (`None`: no tiles, or embedded ones).
+    tile_origin: Option<String>,
+    /// The page's Content-Security-Policy (this origin, and the tile origin if any).
+    page_csp: String,
 }
 
 impl State {
@@ -207,13 +211,8 @@ pub fn run(path: &Path, args: &ServeArgs) -> anyhow::Result<ExitCode> {
         ),
         (None, false) => None,
     };
-    if let Some(p) = &args.policy {
-        Prepared::of(&CheckArgs {
-            policy: Some(p.clone()),
-            points: vec!["0,0".parse().map_err(anyhow::Error::msg)?],
-            ..CheckArgs::default()
-        })?;
-    }
+    // A bad policy file stops the server now, not at its first check.
+    crate::check::load_policy(args.policy.as_deref())?;
     let tiles = match &args.tiles {
         Some(t) => Some(nostrike_app::tiles::TileSource::open(t)?),
         None => None,
@@ -242,6 +241,11 @@ pub fn run(path: &Path, args: &ServeArgs) -> anyhow::Result<ExitCode> {
         loaded: RwLock::new(Arc::new(loaded)),
         reloading: Mutex::new(()),
         port,
+        tile_origin: tiles.as_ref().and_then(|t| t.origin()),
+        page_csp: format!(
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:{}; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+            tiles.as_ref().and_then(|t| t.origin()).map(|o| format!(" {o}")).unwrap_or_default()
+        ),
         tiles,
     });
     let server = Arc::new(server);
@@ -326,19 +330,12 @@ fn handle(state: &State, mut req: Request) {
             Err(_) => Reply::error(500, "internal error"),
         };
     let mut resp = Response::from_data(reply.body).with_status_code(reply.status);
-    let page_csp = format!(
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:{}; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
-        state
-            .args
-            .tiles
-            .as_deref()
-            .and_then(tile_origin)
-            .map(|o| format!(" {o}"))
-            .unwrap_or_default()
-    );
     let mut hs = vec![
         ("Content-Type", reply.ctype.to_string()),
-        ("Content-Security-Policy", reply.csp.unwrap_or(page_csp)),
+        (
+            "Content-Security-Policy",
+            reply.csp.unwrap_or_else(|| state.page_csp.clone()),
+        ),
         ("X-Content-Type-Options", "nosniff".to_string()),
         ("X-Frame-Options", "DENY".to_string()),
         ("Referrer-Policy", "no-referrer".to_string()),
@@ -353,16 +350,6 @@ fn handle(state: &State, mut req: Request) {
         }
     }
     let _ = req.respond(resp);
-}
-
-/// The origin of a tile URL template (`https://tiles.example`), for the CSP.
-fn tile_origin(t: &str) -> Option<String> {
-    let (scheme, rest) = t.split_once("://")?;
-    if scheme != "http" && scheme != "https" {
-        return None;
-    }
-    let host = rest.split('/').next()?;
-    Some(format!("{scheme}://{host}"))
 }
 
 /// `%XX` and `+` decoded.
@@ -570,11 +557,7 @@ const LEAFLET_JS: &str = include_str!("../assets/leaflet/leaflet.js");
 const LEAFLET_CSS: &str = include_str!("../assets/leaflet/leaflet.css");
 
 fn config(state: &State) -> anyhow::Result<Reply> {
-    let p = Prepared::of(&CheckArgs {
-        policy: state.args.policy.clone(),
-        points: vec!["0,0".parse().map_err(anyhow::Error::msg)?],
-        ..CheckArgs::default()
-    })?;
+    let (policy, policy_source) = crate::check::load_policy(state.args.policy.as_deref())?;
     Ok(Reply::json(
         200,
         &json!({
@@ -583,8 +566,8 @@ fn config(state: &State) -> anyhow::Result<Reply> {
                 Some(_) => Some("/tiles/{z}/{x}/{y}".to_string()),
                 None => None,
             },
-            "policy": {"name": p.policy.name, "source": p.policy_source},
-            "profiles": p.policy.profiles.iter().map(|(k, v)| json!({"name": k, "radius_m": v.radius_m, "description": v.description})).collect::<Vec<_>>(),
+            "policy": {"name": policy.name, "source": policy_source},
+            "profiles": policy.profiles.iter().map(|(k, v)| json!({"name": k, "radius_m": v.radius_m, "description": v.description})).collect::<Vec<_>>(),
             "formats": ["json", "geojson", "csv", "kml", "kmz", "svg", "html", "cot", "table"],
             "version": env!("CARGO_PKG_VERSION"),
         }),
@@ -1016,18 +999,20 @@ fn check(state: &State, q: &[(String, String)], body: Option<Vec<u8>>) -> anyhow
     }
     match format.0 {
         ReportFormat::Html => {
-            let origin = state.args.tiles.as_deref().and_then(tile_origin);
             r.csp = Some(nostrike_app::html::csp(
                 nostrike_app::html::SCRIPT,
                 nostrike_app::html::STYLE,
-                origin.as_deref(),
+                state.tile_origin.as_deref(),
             ));
         }
         ReportFormat::Svg => {
-            let origin = state.args.tiles.as_deref().and_then(tile_origin);
             r.csp = Some(format!(
                 "default-src 'none'; style-src 'unsafe-inline'; img-src data:{}",
-                origin.map(|o| format!(" {o}")).unwrap_or_default()
+                state
+                    .tile_origin
+                    .as_deref()
+                    .map(|o| format!(" {o}"))
+                    .unwrap_or_default()
             ))
         }
         _ => {}
