@@ -4,6 +4,9 @@
 # point against the resulting registry. Wall time and peak RSS from GNU time.
 #
 # Usage: bench/import_vs_ogr2ogr.sh [N=1000000]
+#   NS_BASELINE=PATH  also import with another nostrike build (e.g. one from
+#                     before a storage change), in the same run, and compare
+#                     time, peak RSS and registry bytes.
 # Needs: a release build (cargo build --release), gdal-bin, /usr/bin/time.
 set -euo pipefail
 N=${1:-1000000}
@@ -28,6 +31,13 @@ echo "$(date -u +%FT%TZ) $(nproc) cores; $($BIN --version); $(ogr2ogr --version)
 "$BIN" --registry "$OUT/reg.db" init > /dev/null
 measure ns "nostrike import ($N points)" "$BIN" --registry "$OUT/reg.db" import "$SRC" --source syn
 measure ogr "ogr2ogr -f GPKG ($N points)" ogr2ogr -f GPKG "$OUT/ogr.gpkg" "$SRC"
+if [ -n "${NS_BASELINE:-}" ]; then
+  rm -f "$OUT/base.db"*
+  "$NS_BASELINE" --registry "$OUT/base.db" init > /dev/null
+  measure base "baseline import ($("$NS_BASELINE" --version))" "$NS_BASELINE" --registry "$OUT/base.db" import "$SRC" --source syn
+  echo "registry bytes: this build $(stat -c %s "$OUT/reg.db"), baseline $(stat -c %s "$OUT/base.db")"
+  rm -f "$OUT/base.db"*
+fi
 sync
 measure cold "nostrike check, cold, 1 point" "$BIN" --registry "$OUT/reg.db" check --point 42.5,1.5 --buffer 1km
 measure verify "nostrike verify" "$BIN" --registry "$OUT/reg.db" verify

@@ -1337,6 +1337,146 @@ fn schema2_registry_was_not_upgraded_with_its_hashes_kept() {
     assert!(out.contains("attribution (none)"), "{out}");
 }
 
+/// A registry of schema 7 (tests/fixtures/README.md): each site version was
+/// stored in its log entry and again in its live row. Upgrading files each
+/// version once under its hash; nothing may be lost or re-hashed.
+#[test]
+fn schema7_registry_was_not_upgraded_to_versions_with_everything_kept() {
+    const FIXTURE: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/fixtures/schema7.db"
+    );
+    let d = tempfile::tempdir().unwrap();
+    let reg = d.path().join("old.db");
+    std::fs::copy(FIXTURE, &reg).unwrap();
+    // What the old layout holds, read with SQL alone (no nostrike code).
+    let old =
+        rusqlite::Connection::open_with_flags(FIXTURE, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    let batch_hashes: Vec<(i64, String)> = old
+        .prepare("SELECT revision, content_hash FROM batches ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let content_cols = "name, category, protection, designations, geometry, standoff_m, positional_accuracy_m, valid_from, valid_to, last_verified, properties, extensions";
+    let entries = |c: &rusqlite::Connection, table: &str| -> Vec<Vec<rusqlite::types::Value>> {
+        let sql = format!("SELECT seq, kind, source, site_id, hash_before, hash_after, {content_cols}, prev_hash, entry_hash FROM {table} ORDER BY seq");
+        let mut st = c.prepare(&sql).unwrap();
+        let n = st.column_count();
+        st.query_map([], |r| (0..n).map(|i| r.get(i)).collect())
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    let old_log = entries(&old, "changes");
+    assert_eq!(old_log.len(), 10, "the fixture's log");
+    drop(old);
+
+    // Read-only commands refuse it with the way forward.
+    let (c, _, err) = code(ns(&reg).args(["check", "--point", "42.5072,1.5212"]));
+    assert_eq!(c, 1);
+    assert!(err.contains("older") && err.contains("verify"), "{err}");
+    // A writing command upgrades it, and it verifies.
+    verify_ok(&reg);
+    let new = rusqlite::Connection::open(&reg).unwrap();
+    let version: i32 = new
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 8);
+    // The auditors' view gives back every entry exactly as the old log held it.
+    assert_eq!(entries(&new, "change_history"), old_log);
+    // Each version is stored once: 7 site versions filed by 9 entries (one retirement).
+    let (versions, live): (i64, i64) = new
+        .query_row(
+            "SELECT (SELECT count(*) FROM versions), (SELECT count(*) FROM sites)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    let filed = old_log
+        .iter()
+        .filter(|e| e[1] != rusqlite::types::Value::Text("retired".into()))
+        .count();
+    assert_eq!((versions, live), (filed as i64, 6));
+    drop(new);
+    // Every past revision rebuilds to the content hash the old build recorded.
+    for (rev, hash) in &batch_hashes {
+        let (c, out, err) = code(ns(&reg).args([
+            "check",
+            "--point",
+            "42.5072,1.5212",
+            "--format",
+            "json",
+            "--as-of",
+            &rev.to_string(),
+        ]));
+        assert!(c == 4 || c == 0 || c == 5, "{err}");
+        let v: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(
+            v["registry"]["content_hash"],
+            hash.as_str(),
+            "revision {rev}"
+        );
+    }
+    // Today's report is the report the old build wrote (time and path aside),
+    // its signature still valid.
+    let (c, out, _) =
+        code(ns(&reg).args(["check", "--point", "42.5072,1.5212", "--format", "json"]));
+    assert_eq!(c, 4);
+    let strip = |mut v: Value| {
+        v["checked_at"] = Value::Null;
+        v["validity_time"] = Value::Null;
+        v["registry"]["path"] = Value::Null;
+        v
+    };
+    let before: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/fixtures/schema7/check-before.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let after: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(after["signature"]["valid"], true);
+    assert_eq!(strip(after), strip(before));
+}
+
+/// Upgrading filed each version under its hash and would have kept the
+/// logged content over a live row edited behind nostrike's back, hiding the
+/// edit; the upgrade must refuse instead and leave the file as it was.
+#[test]
+fn schema7_upgrade_hid_a_row_edited_with_the_shell() {
+    let d = tempfile::tempdir().unwrap();
+    let reg = d.path().join("old.db");
+    std::fs::copy(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/fixtures/schema7.db"
+        ),
+        &reg,
+    )
+    .unwrap();
+    rusqlite::Connection::open(&reg)
+        .unwrap()
+        .execute_batch("UPDATE sites SET name = 'forged' WHERE site_id = 'h2'")
+        .unwrap();
+    let bytes = std::fs::read(&reg).unwrap();
+    let (c, out, err) = code(ns(&reg).arg("verify"));
+    assert_eq!(c, 1, "{out}");
+    assert!(
+        err.contains("cannot upgrade to schema 8") && err.contains("heritage/h2"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(&reg).unwrap(),
+        bytes,
+        "the refused upgrade changed the file"
+    );
+}
+
 /// `--help` listed exit codes 0, 3, 4, 1 and 2 but not 5 (uncovered): a
 /// script reading it would take 5 for an unknown failure. Every exit code a
 /// check can give must be in the help, with the words of its verdict.

@@ -66,6 +66,16 @@ impl Registry {
         }
     }
 
+    fn missing_version(&self, e: &LogEntry) -> StoreError {
+        self.damaged(format!(
+            "log entry {} ({}/{}) names version {}, which is missing; run `nostrike verify`",
+            e.seq,
+            e.source,
+            e.id,
+            e.after.as_deref().unwrap_or("(none)")
+        ))
+    }
+
     /// The registry file's path.
     pub fn path(&self) -> &Path {
         &self.path
@@ -390,6 +400,22 @@ impl Registry {
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .map_err(sq)?;
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
+            if i == 7 {
+                // Filing versions by hash keeps one content per hash: refuse
+                // to let it paper over a row edited outside nostrike.
+                let conflict: Option<(String, String, String)> = tx
+                    .query_row(BEFORE_8_CONFLICT, [], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                    })
+                    .optional()
+                    .map_err(sq)?;
+                if let Some((what, source, id)) = conflict {
+                    return Err(StoreError::Damaged {
+                        path: path.clone(),
+                        reason: format!("cannot upgrade to schema 8: the {what} of site {source}/{id} does not match the version its hash names (edited outside nostrike?); the file is unchanged — restore it from a copy, or run an older nostrike's `verify` to see all damage"),
+                    });
+                }
+            }
             tx.execute_batch(sql).map_err(sq)?;
             tx.pragma_update(None, "user_version", (i + 1) as i32)
                 .map_err(sq)?;
@@ -652,18 +678,19 @@ impl Registry {
         let revision = self.revision()?;
         let mut st = tx
             .prepare_cached(&format!(
-                "SELECT {SITE_COLUMNS}, hash FROM sites WHERE source = ?1 AND site_id = ?2"
+                "SELECT {SITE_COLUMNS}, hash FROM live_sites WHERE source = ?1 AND site_id = ?2"
             ))
             .map_err(|e| self.err(e))?;
         let mut sites = Vec::with_capacity(keys.len());
         for (source, id) in keys {
             let (row, stored): (SiteRow, String) = st
-                .query_row(params![source, id], |r| Ok((SiteRow::read(r, 0)?, r.get(SITE_COLUMN_COUNT)?)))
+                .query_row(params![source, id], read_live)
                 .optional()
                 .map_err(|e| self.err(e))?
                 .ok_or_else(|| {
                     self.damaged(format!("site {source}/{id} is in the packed index but not among the live sites; run `nostrike verify`"))
-                })?;
+                })?
+                .map_err(|e| self.damaged(e))?;
             let (site, _, _) = row
                 .into_verified_site(&stored)
                 .map_err(|e| self.damaged(e))?;
@@ -701,6 +728,9 @@ impl Registry {
             ..Walk::default()
         };
         replay(&self.conn, &self.path, walk, |e| {
+            if e.missing_version {
+                return Err(self.missing_version(&e));
+            }
             match e.row {
                 None => {
                     live.remove(&(e.source, e.id));
@@ -775,6 +805,9 @@ impl Registry {
             ..Walk::default()
         };
         replay(&self.conn, &self.path, walk, |e| {
+            if e.missing_version {
+                return Err(self.missing_version(&e));
+            }
             let site = match e.row {
                 None => None,
                 Some(row) => Some(row.site().map_err(|r| {
@@ -899,7 +932,7 @@ impl Registry {
             let mut st = self
                 .conn
                 .prepare(&format!(
-                    "SELECT {col}, count(*) FROM sites GROUP BY {col} ORDER BY {col}"
+                    "SELECT {col}, count(*) FROM live_sites GROUP BY {col} ORDER BY {col}"
                 ))
                 .map_err(|e| self.err(e))?;
             let v = st

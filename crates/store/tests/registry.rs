@@ -202,11 +202,25 @@ fn tampered(sql: &str, expect: &[&str]) {
 
 #[test]
 fn verify_finds_a_row_edited_with_the_shell() {
+    // A version's content (each version is stored once, named by its hash).
     tampered(
-        "UPDATE sites SET name = 'x' WHERE site_id = 's2'",
-        &["site src/s2 was edited"],
+        "DROP TRIGGER versions_no_update; UPDATE versions SET name = 'x' WHERE site_id = 's2'",
+        &[
+            "site src/s2 was edited",
+            "log entry 3 (src/s2): the site it records does not match",
+        ],
     );
-    tampered("UPDATE sites SET geometry = X'0101000000000000000000F03F0000000000000040' WHERE site_id = 's1'", &["site src/s1 was edited"]);
+    tampered("DROP TRIGGER versions_no_update; UPDATE versions SET geometry = X'0101000000000000000000F03F0000000000000040' WHERE site_id = 's1'", &["site src/s1 was edited"]);
+    // A live row pointed at another site's version.
+    tampered(
+        "UPDATE sites SET hash = (SELECT hash FROM versions WHERE site_id = 's1') WHERE site_id = 's2'",
+        &["site src/s2 was edited", "site src/s2 differs from its last change-log entry"],
+    );
+    // A live row pointed back at the site's own earlier version.
+    tampered(
+        "UPDATE sites SET hash = (SELECT hash_before FROM changes WHERE kind = 'updated') WHERE site_id = 's4'",
+        &["site src/s4 differs from its last change-log entry", "content_hash"],
+    );
 }
 
 #[test]
@@ -216,16 +230,28 @@ fn verify_finds_rows_inserted_or_deleted_with_the_shell() {
         &["site src/s3 is missing", "content_hash"],
     );
     tampered(
-        "INSERT INTO sites SELECT source, 'evil', name, category, protection, designations, geometry, standoff_m, positional_accuracy_m, valid_from, valid_to, last_verified, properties, hash, revision, extensions FROM sites WHERE site_id = 's1'",
+        "INSERT INTO sites SELECT source, 'evil', hash, revision FROM sites WHERE site_id = 's1'",
         &["site src/evil is not in the change log"],
+    );
+    tampered(
+        "DROP TRIGGER versions_no_delete; DELETE FROM versions WHERE site_id = 's3'",
+        &[
+            "site src/s3 names version",
+            "log entry 4 (src/s3) names version",
+        ],
+    );
+    tampered(
+        "INSERT INTO versions (hash, source, site_id, name, category, protection, designations, geometry, positional_accuracy_m, properties)
+         SELECT 'ab' || substr(hash, 3), source, 'planted', name, category, protection, designations, geometry, positional_accuracy_m, properties FROM versions WHERE site_id = 's1'",
+        &["of site src/planted was filed by no log entry"],
     );
 }
 
 #[test]
 fn verify_finds_log_entries_altered_or_removed() {
     tampered(
-        "DROP TRIGGER changes_no_update; UPDATE changes SET name = 'forged' WHERE seq = 2",
-        &["log entry 2 (src/s1): the site it records does not match"],
+        "DROP TRIGGER changes_no_update; UPDATE changes SET hash_after = (SELECT hash FROM versions WHERE site_id = 's2') WHERE seq = 2",
+        &["log entry 2 (src/s1) was altered"],
     );
     tampered(
         "DROP TRIGGER changes_no_update; UPDATE changes SET kind = 'updated' WHERE seq = 3",
@@ -250,66 +276,97 @@ fn the_log_refuses_edits_through_sql() {
     reg.import(&src(), &meta(false), &sites(2, "")).unwrap();
     drop(reg);
     let c = Connection::open(d.path().join("r.db")).unwrap();
-    assert!(c.execute_batch("UPDATE changes SET name = 'x'").is_err());
+    assert!(c
+        .execute_batch("UPDATE changes SET kind = 'updated'")
+        .is_err());
     assert!(c.execute_batch("DELETE FROM changes").is_err());
+    assert!(c.execute_batch("UPDATE versions SET name = 'x'").is_err());
+    assert!(c.execute_batch("DELETE FROM versions").is_err());
+    // The refusals are the triggers', not a misspelt column's.
+    c.execute_batch("DROP TRIGGER versions_no_update; UPDATE versions SET name = 'x'")
+        .unwrap();
+}
+
+/// The packed index (opened read-only, as a check does) answers `area` as
+/// the rows do.
+fn packed_answers_as_rows(reg: &Registry, path: &std::path::Path, area: &nostrike_core::Area) {
+    use nostrike_core::{Checker, Policy, SiteSet};
+    let policy = Policy::example();
+    let rows = reg.load_index().unwrap();
+    let from_rows = Checker::new(&rows.index, &policy, None)
+        .check(area)
+        .unwrap();
+    let packed = Registry::open_read_only(path)
+        .unwrap()
+        .load_packed()
+        .unwrap()
+        .unwrap();
+    assert_eq!(packed.revision, rows.revision);
+    assert_eq!(packed.content_hash, rows.content_hash);
+    assert_eq!(packed.index.len(), rows.index.len());
+    let from_packed = Checker::new(&packed.index, &policy, None)
+        .check(area)
+        .unwrap();
+    // Site numbers may differ; the hits' sites, distances and verdicts may not.
+    let key = |set: &dyn SiteSet, r: &nostrike_core::AreaResult| {
+        let mut v: Vec<_> = r
+            .hits
+            .iter()
+            .map(|h| {
+                (
+                    set.label(h.site).unwrap().key(),
+                    h.distance_m.to_bits(),
+                    h.verdict,
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let (a, b) = (
+        key(&rows.index, &from_rows),
+        key(&packed.index, &from_packed),
+    );
+    assert!(!a.is_empty(), "the test area must reach sites");
+    assert_eq!(a, b);
 }
 
 /// The packed index answers as the rows do, through imports, updates and
-/// retirements; a registry from before it (schema 1) gets one when first
-/// opened for writing, and reads its rows until then.
+/// retirements.
 #[test]
-fn packed_index_follows_every_import_and_upgrades_old_registries() {
-    use nostrike_core::{Area, Checker, Policy, SiteSet};
+fn packed_index_follows_every_import() {
     let (d, mut reg) = new_registry();
     let path = d.path().join("r.db");
-    let policy = Policy::example();
-    let area = Area::point("a", 0.05, 45.0, 5_000.0);
-    let same = |reg: &Registry| {
-        let rows = reg.load_index().unwrap();
-        let from_rows = Checker::new(&rows.index, &policy, None)
-            .check(&area)
-            .unwrap();
-        let packed = Registry::open_read_only(&path)
-            .unwrap()
-            .load_packed()
-            .unwrap()
-            .unwrap();
-        assert_eq!(packed.revision, rows.revision);
-        assert_eq!(packed.content_hash, rows.content_hash);
-        assert_eq!(packed.index.len(), rows.index.len());
-        let from_packed = Checker::new(&packed.index, &policy, None)
-            .check(&area)
-            .unwrap();
-        // Site numbers may differ; the hits' sites, distances and verdicts may not.
-        let key = |set: &dyn SiteSet, r: &nostrike_core::AreaResult| {
-            let mut v: Vec<_> = r
-                .hits
-                .iter()
-                .map(|h| {
-                    (
-                        set.label(h.site).unwrap().key(),
-                        h.distance_m.to_bits(),
-                        h.verdict,
-                    )
-                })
-                .collect();
-            v.sort();
-            v
-        };
-        let (a, b) = (
-            key(&rows.index, &from_rows),
-            key(&packed.index, &from_packed),
-        );
-        assert!(!a.is_empty(), "the test area must reach sites");
-        assert_eq!(a, b);
-    };
+    let area = nostrike_core::Area::point("a", 0.05, 45.0, 5_000.0);
     reg.import(&src(), &meta(false), &sites(40, "")).unwrap();
-    same(&reg);
+    packed_answers_as_rows(&reg, &path, &area);
     // Updates (new names) and retirements (a shorter file with --replace).
     reg.import(&src(), &meta(true), &sites(25, " v2")).unwrap();
-    same(&reg);
+    packed_answers_as_rows(&reg, &path, &area);
     assert!(reg.verify().unwrap().is_empty());
-    drop(reg);
+}
+
+/// A copy of `tests/fixtures/schema7.db` (a registry of schema 7, the last
+/// layout that stored each version in the log and the live row).
+fn schema7_copy(d: &tempfile::TempDir) -> std::path::PathBuf {
+    let path = d.path().join("old.db");
+    std::fs::copy(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/fixtures/schema7.db"
+        ),
+        &path,
+    )
+    .unwrap();
+    path
+}
+
+/// A registry from before the packed index (schema 1) gets one, and every
+/// later table, when first opened for writing, and reads its rows until then.
+#[test]
+fn a_schema_1_registry_is_upgraded_with_a_packed_index() {
+    let d = tempfile::tempdir().unwrap();
+    let path = schema7_copy(&d);
     // Make it a schema-1 registry: no packed index, the old log indexes, no source log.
     let c = Connection::open(&path).unwrap();
     c.execute_batch(
@@ -318,6 +375,7 @@ fn packed_index_follows_every_import_and_upgrades_old_registries() {
          ALTER TABLE sources DROP COLUMN coverage; ALTER TABLE sources DROP COLUMN coverage_how;
          ALTER TABLE sites DROP COLUMN extensions; ALTER TABLE changes DROP COLUMN extensions;
          DROP TABLE links; DROP TABLE link_log; DROP TABLE signatures;
+         DELETE FROM meta WHERE key = 'link_log_head';
          CREATE INDEX changes_site ON changes (source, site_id, seq);
          CREATE INDEX changes_revision ON changes (revision);
          PRAGMA user_version = 1;",
@@ -328,8 +386,10 @@ fn packed_index_follows_every_import_and_upgrades_old_registries() {
     let e = Registry::open_read_only(&path).unwrap_err().to_string();
     assert!(e.contains("older"), "{e}");
     let reg = Registry::open(&path).unwrap();
-    same(&reg);
-    assert!(reg.verify().unwrap().is_empty());
+    let area = nostrike_core::Area::point("a", 1.5212, 42.5072, 5_000.0);
+    packed_answers_as_rows(&reg, &path, &area);
+    let findings = reg.verify().unwrap();
+    assert!(findings.is_empty(), "{findings:?}");
     // The upgrade started the source log with each source as it stood.
     let log = reg.source_log().unwrap();
     assert_eq!(log.len(), reg.sources().unwrap().len());

@@ -24,28 +24,29 @@ pub(super) fn value_groups(width: usize, rows: usize) -> String {
     vec![group; rows].join(", ")
 }
 
-/// The log insert for `rows` entries.
+/// The log insert for `rows` entries: keys and hashes only (each version's
+/// content is filed once, in `versions`).
 pub(super) fn insert_changes_sql(rows: usize) -> String {
     format!(
-        "INSERT INTO changes (seq, batch, revision, kind, hash_before, hash_after, {SITE_COLUMNS}, prev_hash, entry_hash) VALUES {}",
-        value_groups(8 + SITE_COLUMN_COUNT, rows)
+        "INSERT INTO changes (seq, batch, revision, kind, hash_before, hash_after, source, site_id, prev_hash, entry_hash) VALUES {}",
+        value_groups(10, rows)
     )
 }
 
-/// The live rows of log entries `?1..=?2` (just inserted): SQLite copies
-/// each site from its log entry, so a site's content is bound once.
-pub(super) static UPSERT_SITES_FROM_LOG: std::sync::LazyLock<String> = std::sync::LazyLock::new(
-    || {
-        format!(
-        "INSERT INTO sites ({SITE_COLUMNS}, hash, revision)
-         SELECT {SITE_COLUMNS}, hash_after, revision FROM changes WHERE seq BETWEEN ?1 AND ?2 ORDER BY seq
-         ON CONFLICT(source, site_id) DO UPDATE SET name = excluded.name, category = excluded.category, protection = excluded.protection,
-           designations = excluded.designations, geometry = excluded.geometry, standoff_m = excluded.standoff_m,
-           positional_accuracy_m = excluded.positional_accuracy_m, valid_from = excluded.valid_from, valid_to = excluded.valid_to,
-           last_verified = excluded.last_verified, properties = excluded.properties, extensions = excluded.extensions, hash = excluded.hash, revision = excluded.revision"
+/// The version insert for `rows` versions; a version already filed under
+/// its hash (a site changed back to an earlier state) is not filed twice.
+pub(super) fn insert_versions_sql(rows: usize) -> String {
+    format!(
+        "INSERT INTO versions (hash, {SITE_COLUMNS}) VALUES {} ON CONFLICT(hash) DO NOTHING",
+        value_groups(1 + SITE_COLUMN_COUNT, rows)
     )
-    },
-);
+}
+
+/// The live rows of log entries `?1..=?2` (just inserted): each (source,
+/// id) now names the version its entry filed.
+pub(super) const UPSERT_SITES_FROM_LOG: &str = "INSERT INTO sites (source, site_id, hash, revision)
+     SELECT source, site_id, hash_after, revision FROM changes WHERE seq BETWEEN ?1 AND ?2 ORDER BY seq
+     ON CONFLICT(source, site_id) DO UPDATE SET hash = excluded.hash, revision = excluded.revision";
 
 /// The single-entry log insert (retirements).
 pub(super) static INSERT_CHANGE: std::sync::LazyLock<String> =
@@ -53,6 +54,9 @@ pub(super) static INSERT_CHANGE: std::sync::LazyLock<String> =
 /// The block log insert.
 pub(super) static INSERT_CHANGES: std::sync::LazyLock<String> =
     std::sync::LazyLock::new(|| insert_changes_sql(BLOCK));
+/// The block version insert.
+pub(super) static INSERT_VERSIONS: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| insert_versions_sql(BLOCK));
 
 /// How many rows a load decodes and verifies at a time.
 pub(super) const LOAD_CHUNK: usize = 16_384;
@@ -415,30 +419,17 @@ impl ImportSession<'_> {
             self.chain
                 .next(batch, ChangeKind::Retired, Some(before), None, src, id);
         self.changed = true;
-        use rusqlite::types::Null;
         let mut st = self.tx.prepare_cached(&INSERT_CHANGE).map_err(self.sq())?;
-        // A retirement carries no content: every site column is NULL.
+        // A retirement files no version: its `hash_after` is NULL.
         st.execute(params![
             seq,
             batch,
             self.old_revision + 1,
             ChangeKind::Retired,
             before,
-            Null,
+            rusqlite::types::Null,
             src,
             id,
-            Null,
-            Null,
-            Null,
-            Null,
-            Null,
-            Null,
-            Null,
-            Null,
-            Null,
-            Null,
-            Null,
-            Null,
             prev,
             h
         ])
@@ -561,18 +552,19 @@ impl ImportSession<'_> {
             put_chunk(&self.tx, *section, *no, data, hash).map_err(self.sq())?;
         }
         for block in steps.chunks(BLOCK) {
-            let mut insert = if block.len() == BLOCK {
-                self.tx.prepare_cached(&INSERT_CHANGES)
+            let full = block.len() == BLOCK;
+            let mut versions = if full {
+                self.tx.prepare_cached(&INSERT_VERSIONS)
             } else {
-                self.tx.prepare_cached(&insert_changes_sql(block.len()))
+                self.tx.prepare_cached(&insert_versions_sql(block.len()))
             }
             .map_err(self.sq())?;
-            let mut cp: Vec<&dyn rusqlite::ToSql> =
-                Vec::with_capacity(block.len() * (8 + SITE_COLUMN_COUNT));
+            let mut vp: Vec<&dyn rusqlite::ToSql> =
+                Vec::with_capacity(block.len() * (1 + SITE_COLUMN_COUNT));
             for p in block {
                 let (r, hash) = &rows[p.idx];
-                cp.extend_from_slice(&[&p.seq, &batch, &revision, &p.kind, &p.before, hash]);
-                cp.extend_from_slice(&[
+                vp.extend_from_slice(&[
+                    hash,
                     &r.source,
                     &r.id,
                     &r.name,
@@ -588,8 +580,23 @@ impl ImportSession<'_> {
                     &r.properties,
                     &r.extensions,
                 ]);
-                cp.push(&p.prev);
-                cp.push(&p.entry);
+            }
+            versions
+                .execute(rusqlite::params_from_iter(vp))
+                .map_err(self.sq())?;
+            let mut insert = if full {
+                self.tx.prepare_cached(&INSERT_CHANGES)
+            } else {
+                self.tx.prepare_cached(&insert_changes_sql(block.len()))
+            }
+            .map_err(self.sq())?;
+            let mut cp: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(block.len() * 10);
+            for p in block {
+                let (r, hash) = &rows[p.idx];
+                cp.extend_from_slice(&[
+                    &p.seq, &batch, &revision, &p.kind, &p.before, hash, &r.source, &r.id, &p.prev,
+                    &p.entry,
+                ]);
             }
             insert
                 .execute(rusqlite::params_from_iter(cp))
@@ -599,7 +606,7 @@ impl ImportSession<'_> {
         if let (Some(first), Some(last)) = (steps.first(), steps.last()) {
             debug_assert_eq!(last.seq - first.seq + 1, steps.len() as i64);
             self.tx
-                .prepare_cached(&UPSERT_SITES_FROM_LOG)
+                .prepare_cached(UPSERT_SITES_FROM_LOG)
                 .and_then(|mut st| st.execute(params![first.seq, last.seq]))
                 .map_err(self.sq())?;
         }

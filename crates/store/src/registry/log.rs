@@ -75,8 +75,12 @@ pub(super) struct LogEntry {
     pub(super) entry_hash: String,
     pub(super) source: String,
     pub(super) id: String,
-    /// The site as the entry records it (`None` when retired).
+    /// The site version the entry filed (`None` when retired, or when
+    /// `missing_version`).
     pub(super) row: Option<SiteRow>,
+    /// The entry names a version (`after`) that `versions` does not hold
+    /// (only a damaged registry).
+    pub(super) missing_version: bool,
     /// (imported_at, operator, file_name) of the batch; `None` if the
     /// batch row is missing (only a damaged registry).
     pub(super) batch_info: Option<(i64, String, String)>,
@@ -141,15 +145,19 @@ pub(super) fn replay(
             args.push(&source);
         }
     }
+    // The entry's keys, and the content of the version it filed.
     let columns = SITE_COLUMNS
         .split(", ")
-        .map(|c| format!("c.{c}"))
+        .map(|c| match c {
+            "source" | "site_id" => format!("c.{c}"),
+            _ => format!("v.{c}"),
+        })
         .collect::<Vec<_>>()
         .join(", ");
     let sql = format!(
         "SELECT c.seq, c.batch, c.revision, c.kind, c.hash_before, c.hash_after, c.prev_hash, c.entry_hash,
                 b.imported_at, b.operator, b.file_name, {columns}
-         FROM changes c LEFT JOIN batches b ON b.id = c.batch {} ORDER BY c.seq",
+         FROM changes c LEFT JOIN versions v ON v.hash = c.hash_after LEFT JOIN batches b ON b.id = c.batch {} ORDER BY c.seq",
         if filter.is_empty() {
             String::new()
         } else {
@@ -170,9 +178,12 @@ pub(super) fn replay(
             Some(t) => Some((t, r.get(9).map_err(sq)?, r.get(10).map_err(sq)?)),
             None => None,
         };
-        let row = match kind {
-            ChangeKind::Retired => None,
-            _ => Some(SiteRow::read(r, 11).map_err(sq)?),
+        let filed = kind != ChangeKind::Retired;
+        let missing_version = filed && !has_version(r, 11).map_err(sq)?;
+        let row = if filed && !missing_version {
+            Some(SiteRow::read(r, 11).map_err(sq)?)
+        } else {
+            None
         };
         f(LogEntry {
             seq,
@@ -186,6 +197,7 @@ pub(super) fn replay(
             source: r.get(11).map_err(sq)?,
             id: r.get(12).map_err(sq)?,
             row,
+            missing_version,
             batch_info,
         })?;
     }

@@ -90,7 +90,7 @@ pub(super) fn for_each_verified_live_chunk(
     };
     let mut st = conn
         .prepare(&format!(
-            "SELECT {SITE_COLUMNS}, hash FROM sites ORDER BY rowid"
+            "SELECT {SITE_COLUMNS}, hash FROM live_sites ORDER BY live_order"
         ))
         .map_err(sq)?;
     let mut rows = st.query([]).map_err(sq)?;
@@ -98,10 +98,14 @@ pub(super) fn for_each_verified_live_chunk(
     loop {
         let next = rows.next().map_err(sq)?;
         if let Some(r) = next {
-            chunk.push((
-                SiteRow::read(r, 0).map_err(sq)?,
-                r.get(SITE_COLUMN_COUNT).map_err(sq)?,
-            ));
+            chunk.push(
+                read_live(r)
+                    .map_err(sq)?
+                    .map_err(|reason| StoreError::Damaged {
+                        path: path.to_path_buf(),
+                        reason,
+                    })?,
+            );
         }
         if chunk.len() == LOAD_CHUNK || (next.is_none() && !chunk.is_empty()) {
             let decoded = std::mem::replace(&mut chunk, Vec::with_capacity(LOAD_CHUNK))

@@ -6,6 +6,26 @@ pub(super) const SITE_COLUMNS: &str = "source, site_id, name, category, protecti
 /// How many columns [`SITE_COLUMNS`] names.
 pub(super) const SITE_COLUMN_COUNT: usize = 14;
 
+/// Whether the [`SITE_COLUMNS`] starting at `at`, read through a left
+/// join on `versions`, found a version (`name` is never NULL in one).
+pub(super) fn has_version(r: &Row<'_>, at: usize) -> rusqlite::Result<bool> {
+    Ok(r.get_ref(at + 2)?.data_type() != rusqlite::types::Type::Null)
+}
+
+/// One row of the `live_sites` view ([`SITE_COLUMNS`], then `hash`): the
+/// live site's version and the hash its live row names; `Err` names a
+/// live row whose version is missing.
+pub(super) fn read_live(r: &Row<'_>) -> rusqlite::Result<Result<(SiteRow, String), String>> {
+    let hash: String = r.get(SITE_COLUMN_COUNT)?;
+    if !has_version(r, 0)? {
+        let (source, id): (String, String) = (r.get(0)?, r.get(1)?);
+        return Ok(Err(format!(
+            "site {source}/{id} names version {hash}, which is missing (deleted outside nostrike?); run `nostrike verify`"
+        )));
+    }
+    Ok(Ok((SiteRow::read(r, 0)?, hash)))
+}
+
 /// A site as its columns hold it; `site()` decodes, `hash()` recomputes.
 pub(super) struct SiteRow {
     pub(super) source: String,

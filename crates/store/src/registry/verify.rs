@@ -24,6 +24,7 @@ impl Registry {
         let head = replayed.head.clone();
         let max_revision = replayed.max_revision;
         self.live_rows(&tx, replayed.expected, &mut findings)?;
+        self.unfiled_versions(&tx, &mut findings)?;
         let revision = self.revision()?;
         // Coverage changes and links make revisions of their own, with no site change.
         let reached = max_revision
@@ -104,6 +105,18 @@ impl Registry {
                     "log entry {seq} ({src}/{id}) was altered: its hash does not match its content"
                 )));
             }
+            if e.missing_version {
+                findings.push(chain(format!(
+                    "log entry {seq} ({src}/{id}) names version {}, which is missing (deleted outside nostrike?)",
+                    e.after.as_deref().unwrap_or("(none)")
+                )));
+                out.expected.insert(
+                    (e.source.clone(), e.id.clone()),
+                    e.after.clone().unwrap_or_default(),
+                );
+                out.head = e.entry_hash;
+                return Ok(());
+            }
             match &e.row {
                 None => {
                     out.expected.remove(&(e.source.clone(), e.id.clone()));
@@ -138,13 +151,24 @@ impl Registry {
     ) -> Result<(), StoreError> {
         let site = |detail: String| Finding::new(FindingKind::Site, detail);
         let mut st = tx
-            .prepare(&format!("SELECT {SITE_COLUMNS}, hash FROM sites"))
+            .prepare(&format!("SELECT {SITE_COLUMNS}, hash FROM live_sites"))
             .map_err(|e| self.err(e))?;
         let mut rs = st.query([]).map_err(|e| self.err(e))?;
         let mut live_hashes = Vec::new();
         while let Some(r) = rs.next().map_err(|e| self.err(e))? {
-            let row = SiteRow::read(r, 0).map_err(|e| self.err(e))?;
-            let stored: String = r.get(SITE_COLUMN_COUNT).map_err(|e| self.err(e))?;
+            let (row, stored) = match read_live(r).map_err(|e| self.err(e))? {
+                Ok(x) => x,
+                Err(detail) => {
+                    let (s, i): (String, String) = (
+                        r.get(0).map_err(|e| self.err(e))?,
+                        r.get(1).map_err(|e| self.err(e))?,
+                    );
+                    expected.remove(&(s, i));
+                    findings.push(site(detail));
+                    live_hashes.push(r.get(SITE_COLUMN_COUNT).map_err(|e| self.err(e))?);
+                    continue;
+                }
+            };
             let (s, i) = (&row.source, &row.id);
             let actual = row.hash().unwrap_or_else(|e| {
                 findings.push(site(format!("site {s}/{i}: {e}")));
@@ -179,6 +203,39 @@ impl Registry {
             findings.push(Finding::new(
                 FindingKind::ContentHash,
                 format!("live sites hash to {recomputed}, registry records {recorded}"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Versions no log entry filed: inserted outside nostrike (every
+    /// version nostrike stores is named by the entry that filed it).
+    fn unfiled_versions(
+        &self,
+        tx: &Connection,
+        findings: &mut Vec<Finding>,
+    ) -> Result<(), StoreError> {
+        let mut st = tx
+            .prepare(
+                "SELECT hash, source, site_id FROM versions
+                 WHERE hash NOT IN (SELECT hash_after FROM changes WHERE hash_after IS NOT NULL)
+                 ORDER BY id",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })
+            .map_err(|e| self.err(e))?;
+        for row in rows {
+            let (hash, s, i) = row.map_err(|e| self.err(e))?;
+            findings.push(Finding::new(
+                FindingKind::Site,
+                format!("version {hash} of site {s}/{i} was filed by no log entry (inserted outside nostrike)"),
             ));
         }
         Ok(())
