@@ -1444,37 +1444,30 @@ fn schema7_registry_was_not_upgraded_to_versions_with_everything_kept() {
     assert_eq!(strip(after), strip(before));
 }
 
-/// Upgrading filed each version under its hash and would have kept the
-/// logged content over a live row edited behind nostrike's back, hiding the
-/// edit; the upgrade must refuse instead and leave the file as it was.
+/// Upgrading merges each live row into its logged version and drops the
+/// log's redundant `prev_hash`: it would have hidden a live row or a link
+/// edited behind nostrike's back. It must refuse and leave the file as it was.
 #[test]
 fn schema7_upgrade_hid_a_row_edited_with_the_shell() {
+    const FIXTURE: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/fixtures/schema7.db"
+    );
     let d = tempfile::tempdir().unwrap();
     let reg = d.path().join("old.db");
-    std::fs::copy(
-        concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../tests/fixtures/schema7.db"
-        ),
-        &reg,
-    )
-    .unwrap();
-    rusqlite::Connection::open(&reg)
-        .unwrap()
-        .execute_batch("UPDATE sites SET name = 'forged' WHERE site_id = 'h2'")
-        .unwrap();
-    let bytes = std::fs::read(&reg).unwrap();
-    let (c, out, err) = code(ns(&reg).arg("verify"));
-    assert_eq!(c, 1, "{out}");
-    assert!(
-        err.contains("cannot upgrade to schema 8") && err.contains("heritage/h2"),
-        "{err}"
-    );
-    assert_eq!(
-        std::fs::read(&reg).unwrap(),
-        bytes,
-        "the refused upgrade changed the file"
-    );
+    for (sql, names) in [
+        ("UPDATE sites SET name = 'forged' WHERE site_id = 'h2'", "live row of site heritage/h2"),
+        // The column the upgrade drops (each entry hash already chains the one before).
+        ("DROP TRIGGER changes_no_update; UPDATE changes SET prev_hash = entry_hash WHERE seq = 3", "log entry 3 of site heritage/h3"),
+    ] {
+        std::fs::copy(FIXTURE, &reg).unwrap();
+        rusqlite::Connection::open(&reg).unwrap().execute_batch(sql).unwrap();
+        let bytes = std::fs::read(&reg).unwrap();
+        let (c, out, err) = code(ns(&reg).arg("verify"));
+        assert_eq!(c, 1, "{out}");
+        assert!(err.contains("cannot upgrade to schema 8") && err.contains(names), "{sql}: {err}");
+        assert_eq!(std::fs::read(&reg).unwrap(), bytes, "the refused upgrade changed the file");
+    }
 }
 
 /// `--help` listed exit codes 0, 3, 4, 1 and 2 but not 5 (uncovered): a

@@ -68,11 +68,8 @@ impl Registry {
 
     fn missing_version(&self, e: &LogEntry) -> StoreError {
         self.damaged(format!(
-            "log entry {} ({}/{}) names version {}, which is missing; run `nostrike verify`",
-            e.seq,
-            e.source,
-            e.id,
-            e.after.as_deref().unwrap_or("(none)")
+            "log entry {} ({}/{}): the version it filed is missing; run `nostrike verify`",
+            e.seq, e.source, e.id
         ))
     }
 
@@ -401,8 +398,8 @@ impl Registry {
             .map_err(sq)?;
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
             if i == 7 {
-                // Filing versions by hash keeps one content per hash: refuse
-                // to let it paper over a row edited outside nostrike.
+                // Merging each live row into its logged version must not
+                // paper over a row or entry edited outside nostrike.
                 let conflict: Option<(String, String, String)> = tx
                     .query_row(BEFORE_8_CONFLICT, [], |r| {
                         Ok((r.get(0)?, r.get(1)?, r.get(2)?))
@@ -412,7 +409,7 @@ impl Registry {
                 if let Some((what, source, id)) = conflict {
                     return Err(StoreError::Damaged {
                         path: path.clone(),
-                        reason: format!("cannot upgrade to schema 8: the {what} of site {source}/{id} does not match the version its hash names (edited outside nostrike?); the file is unchanged — restore it from a copy, or run an older nostrike's `verify` to see all damage"),
+                        reason: format!("cannot upgrade to schema 8: the {what} of site {source}/{id} does not agree with the change log (edited outside nostrike?); the file is unchanged — restore it from a copy, or run the older nostrike's `verify` to see all damage"),
                     });
                 }
             }
@@ -678,7 +675,7 @@ impl Registry {
         let revision = self.revision()?;
         let mut st = tx
             .prepare_cached(&format!(
-                "SELECT {SITE_COLUMNS}, hash FROM live_sites WHERE source = ?1 AND site_id = ?2"
+                "SELECT {SITE_COLUMNS}, hash, version FROM live_sites WHERE source = ?1 AND site_id = ?2"
             ))
             .map_err(|e| self.err(e))?;
         let mut sites = Vec::with_capacity(keys.len());

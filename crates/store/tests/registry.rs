@@ -202,7 +202,7 @@ fn tampered(sql: &str, expect: &[&str]) {
 
 #[test]
 fn verify_finds_a_row_edited_with_the_shell() {
-    // A version's content (each version is stored once, named by its hash).
+    // A version's content (each version is stored once).
     tampered(
         "DROP TRIGGER versions_no_update; UPDATE versions SET name = 'x' WHERE site_id = 's2'",
         &[
@@ -211,14 +211,19 @@ fn verify_finds_a_row_edited_with_the_shell() {
         ],
     );
     tampered("DROP TRIGGER versions_no_update; UPDATE versions SET geometry = X'0101000000000000000000F03F0000000000000040' WHERE site_id = 's1'", &["site src/s1 was edited"]);
+    // A version's hash.
+    tampered(
+        "DROP TRIGGER versions_no_update; UPDATE versions SET hash = 'ab' || substr(hash, 3) WHERE site_id = 's2'",
+        &["site src/s2 was edited", "log entry 3 (src/s2): the version it filed carries another hash"],
+    );
     // A live row pointed at another site's version.
     tampered(
-        "UPDATE sites SET hash = (SELECT hash FROM versions WHERE site_id = 's1') WHERE site_id = 's2'",
+        "UPDATE sites SET version = (SELECT version FROM sites WHERE site_id = 's1') WHERE site_id = 's2'",
         &["site src/s2 was edited", "site src/s2 differs from its last change-log entry"],
     );
     // A live row pointed back at the site's own earlier version.
     tampered(
-        "UPDATE sites SET hash = (SELECT hash_before FROM changes WHERE kind = 'updated') WHERE site_id = 's4'",
+        "UPDATE sites SET version = (SELECT seq FROM changes WHERE kind = 'added' AND site_id = 's4') WHERE site_id = 's4'",
         &["site src/s4 differs from its last change-log entry", "content_hash"],
     );
 }
@@ -230,19 +235,19 @@ fn verify_finds_rows_inserted_or_deleted_with_the_shell() {
         &["site src/s3 is missing", "content_hash"],
     );
     tampered(
-        "INSERT INTO sites SELECT source, 'evil', hash, revision FROM sites WHERE site_id = 's1'",
+        "INSERT INTO sites SELECT source, 'evil', version, revision FROM sites WHERE site_id = 's1'",
         &["site src/evil is not in the change log"],
     );
     tampered(
         "DROP TRIGGER versions_no_delete; DELETE FROM versions WHERE site_id = 's3'",
         &[
-            "site src/s3 names version",
-            "log entry 4 (src/s3) names version",
+            "site src/s3 names version 4, which is missing",
+            "log entry 4 (src/s3): the version it filed is missing",
         ],
     );
     tampered(
-        "INSERT INTO versions (hash, source, site_id, name, category, protection, designations, geometry, positional_accuracy_m, properties)
-         SELECT 'ab' || substr(hash, 3), source, 'planted', name, category, protection, designations, geometry, positional_accuracy_m, properties FROM versions WHERE site_id = 's1'",
+        "INSERT INTO versions (id, hash, source, site_id, name, category, protection, designations, geometry, positional_accuracy_m, properties)
+         SELECT 1000, 'ab' || substr(hash, 3), source, 'planted', name, category, protection, designations, geometry, positional_accuracy_m, properties FROM versions WHERE site_id = 's1'",
         &["of site src/planted was filed by no log entry"],
     );
 }
@@ -251,7 +256,7 @@ fn verify_finds_rows_inserted_or_deleted_with_the_shell() {
 fn verify_finds_log_entries_altered_or_removed() {
     tampered(
         "DROP TRIGGER changes_no_update; UPDATE changes SET hash_after = (SELECT hash FROM versions WHERE site_id = 's2') WHERE seq = 2",
-        &["log entry 2 (src/s1) was altered"],
+        &["log entry 2 (src/s1) was altered", "log entry 2 (src/s1): the version it filed carries another hash"],
     );
     tampered(
         "DROP TRIGGER changes_no_update; UPDATE changes SET kind = 'updated' WHERE seq = 3",
@@ -261,7 +266,8 @@ fn verify_finds_log_entries_altered_or_removed() {
         "DROP TRIGGER changes_no_delete; DELETE FROM changes WHERE seq = 4",
         &[
             "log entries 4…4 are missing",
-            "log entry 5 (src/s4) does not link",
+            "log entry 5 (src/s4) was altered or does not link",
+            "of site src/s3 was filed by no log entry",
         ],
     );
     tampered(

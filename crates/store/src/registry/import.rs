@@ -25,28 +25,32 @@ pub(super) fn value_groups(width: usize, rows: usize) -> String {
 }
 
 /// The log insert for `rows` entries: keys and hashes only (each version's
-/// content is filed once, in `versions`).
+/// content is stored once, in `versions`).
 pub(super) fn insert_changes_sql(rows: usize) -> String {
     format!(
-        "INSERT INTO changes (seq, batch, revision, kind, hash_before, hash_after, source, site_id, prev_hash, entry_hash) VALUES {}",
-        value_groups(10, rows)
+        "INSERT INTO changes (seq, batch, revision, kind, hash_before, hash_after, source, site_id, entry_hash) VALUES {}",
+        value_groups(9, rows)
     )
 }
 
-/// The version insert for `rows` versions; a version already filed under
-/// its hash (a site changed back to an earlier state) is not filed twice.
+/// The version insert for `rows` versions, each numbered by the log entry
+/// that files it.
 pub(super) fn insert_versions_sql(rows: usize) -> String {
     format!(
-        "INSERT INTO versions (hash, {SITE_COLUMNS}) VALUES {} ON CONFLICT(hash) DO NOTHING",
-        value_groups(1 + SITE_COLUMN_COUNT, rows)
+        "INSERT INTO versions (id, hash, {SITE_COLUMNS}) VALUES {}",
+        value_groups(2 + SITE_COLUMN_COUNT, rows)
     )
 }
 
 /// The live rows of log entries `?1..=?2` (just inserted): each (source,
 /// id) now names the version its entry filed.
-pub(super) const UPSERT_SITES_FROM_LOG: &str = "INSERT INTO sites (source, site_id, hash, revision)
-     SELECT source, site_id, hash_after, revision FROM changes WHERE seq BETWEEN ?1 AND ?2 ORDER BY seq
-     ON CONFLICT(source, site_id) DO UPDATE SET hash = excluded.hash, revision = excluded.revision";
+pub(super) const UPSERT_SITES_FROM_LOG: &str = "INSERT INTO sites (source, site_id, version, revision)
+     SELECT source, site_id, seq, revision FROM changes WHERE seq BETWEEN ?1 AND ?2 ORDER BY seq
+     ON CONFLICT(source, site_id) DO UPDATE SET version = excluded.version, revision = excluded.revision";
+
+/// The live site's (version, hash of that version) by source and id; a
+/// NULL hash is a live row whose version is missing.
+pub(super) const LIVE_HASH: &str = "SELECT s.version, v.hash FROM sites s LEFT JOIN versions v ON v.id = s.version WHERE s.source = ?1 AND s.site_id = ?2";
 
 /// The single-entry log insert (retirements).
 pub(super) static INSERT_CHANGE: std::sync::LazyLock<String> =
@@ -128,7 +132,6 @@ pub(super) struct Step {
     pub(super) kind: ChangeKind,
     pub(super) before: Option<String>,
     pub(super) seq: i64,
-    pub(super) prev: String,
     pub(super) entry: String,
 }
 
@@ -187,7 +190,7 @@ pub(super) fn plan_one(
     sink: &mut dyn ChunkSink,
     path: &Path,
 ) -> Result<Step, StoreError> {
-    let (seq, prev, entry) = chain.next(
+    let (seq, _, entry) = chain.next(
         batch,
         kind,
         before.as_deref(),
@@ -212,7 +215,6 @@ pub(super) fn plan_one(
         kind,
         before,
         seq,
-        prev,
         entry,
     })
 }
@@ -407,6 +409,14 @@ impl ImportSession<'_> {
         Ok(())
     }
 
+    /// A live row naming a version `versions` does not hold.
+    fn missing_live_version(&self, source: &str, id: &str, version: i64) -> StoreError {
+        StoreError::Damaged {
+            path: self.path.clone(),
+            reason: format!("site {source}/{id} names version {version}, which is missing (deleted outside nostrike?); run `nostrike verify`"),
+        }
+    }
+
     /// Append a retirement to the change log.
     pub(super) fn log_retired(
         &mut self,
@@ -415,9 +425,9 @@ impl ImportSession<'_> {
         src: &str,
         id: &str,
     ) -> Result<(), StoreError> {
-        let (seq, prev, h) =
-            self.chain
-                .next(batch, ChangeKind::Retired, Some(before), None, src, id);
+        let (seq, _, h) = self
+            .chain
+            .next(batch, ChangeKind::Retired, Some(before), None, src, id);
         self.changed = true;
         let mut st = self.tx.prepare_cached(&INSERT_CHANGE).map_err(self.sq())?;
         // A retirement files no version: its `hash_after` is NULL.
@@ -430,7 +440,6 @@ impl ImportSession<'_> {
             rusqlite::types::Null,
             src,
             id,
-            prev,
             h
         ])
         .map_err(self.sq())?;
@@ -560,10 +569,11 @@ impl ImportSession<'_> {
             }
             .map_err(self.sq())?;
             let mut vp: Vec<&dyn rusqlite::ToSql> =
-                Vec::with_capacity(block.len() * (1 + SITE_COLUMN_COUNT));
+                Vec::with_capacity(block.len() * (2 + SITE_COLUMN_COUNT));
             for p in block {
                 let (r, hash) = &rows[p.idx];
                 vp.extend_from_slice(&[
+                    &p.seq,
                     hash,
                     &r.source,
                     &r.id,
@@ -590,12 +600,11 @@ impl ImportSession<'_> {
                 self.tx.prepare_cached(&insert_changes_sql(block.len()))
             }
             .map_err(self.sq())?;
-            let mut cp: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(block.len() * 10);
+            let mut cp: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(block.len() * 9);
             for p in block {
                 let (r, hash) = &rows[p.idx];
                 cp.extend_from_slice(&[
-                    &p.seq, &batch, &revision, &p.kind, &p.before, hash, &r.source, &r.id, &p.prev,
-                    &p.entry,
+                    &p.seq, &batch, &revision, &p.kind, &p.before, hash, &r.source, &r.id, &p.entry,
                 ]);
             }
             insert
@@ -628,13 +637,21 @@ impl ImportSession<'_> {
             let before: Option<String> = if self.files[f].fresh {
                 None
             } else {
-                self.tx
-                    .prepare_cached("SELECT hash FROM sites WHERE source = ?1 AND site_id = ?2")
+                let live: Option<(i64, Option<String>)> = self
+                    .tx
+                    .prepare_cached(LIVE_HASH)
                     .and_then(|mut st| {
-                        st.query_row(params![row.source, row.id], |r| r.get(0))
+                        st.query_row(params![row.source, row.id], |r| Ok((r.get(0)?, r.get(1)?)))
                             .optional()
                     })
-                    .map_err(self.sq())?
+                    .map_err(self.sq())?;
+                match live {
+                    None => None,
+                    Some((_, Some(h))) => Some(h),
+                    Some((version, None)) => {
+                        return Err(self.missing_live_version(&row.source, &row.id, version))
+                    }
+                }
             };
             if before.as_deref() == Some(hash.as_str()) {
                 self.files[f].unchanged += 1;
@@ -696,20 +713,23 @@ impl ImportSession<'_> {
                 continue;
             }
             let source = self.files[f].source.name.clone();
-            let live: Vec<(String, String)> = {
+            let live: Vec<(String, i64, Option<String>)> = {
                 let mut st = self
                     .tx
-                    .prepare("SELECT site_id, hash FROM sites WHERE source = ?1 ORDER BY site_id")
+                    .prepare("SELECT s.site_id, s.version, v.hash FROM sites s LEFT JOIN versions v ON v.id = s.version WHERE s.source = ?1 ORDER BY s.site_id")
                     .map_err(self.sq())?;
                 let v = st
-                    .query_map([&source], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .query_map([&source], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
                     .map_err(self.sq())?
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(self.sq())?;
                 v
             };
             let batch = self.files[f].batch;
-            for (id, before) in live {
+            for (id, version, before) in live {
+                let Some(before) = before else {
+                    return Err(self.missing_live_version(&source, &id, version));
+                };
                 if self.seen.contains_key(&seen_key(&source, &id)) {
                     continue;
                 }

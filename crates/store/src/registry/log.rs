@@ -71,7 +71,8 @@ pub(super) struct LogEntry {
     pub(super) kind: ChangeKind,
     pub(super) before: Option<String>,
     pub(super) after: Option<String>,
-    pub(super) prev_hash: String,
+    /// The hash the filed version carries (`None` when retired or missing).
+    pub(super) version_hash: Option<String>,
     pub(super) entry_hash: String,
     pub(super) source: String,
     pub(super) id: String,
@@ -155,9 +156,9 @@ pub(super) fn replay(
         .collect::<Vec<_>>()
         .join(", ");
     let sql = format!(
-        "SELECT c.seq, c.batch, c.revision, c.kind, c.hash_before, c.hash_after, c.prev_hash, c.entry_hash,
+        "SELECT c.seq, c.batch, c.revision, c.kind, c.hash_before, c.hash_after, v.hash, c.entry_hash,
                 b.imported_at, b.operator, b.file_name, {columns}
-         FROM changes c LEFT JOIN versions v ON v.hash = c.hash_after LEFT JOIN batches b ON b.id = c.batch {} ORDER BY c.seq",
+         FROM changes c LEFT JOIN versions v ON v.id = c.seq AND c.kind <> 'retired' LEFT JOIN batches b ON b.id = c.batch {} ORDER BY c.seq",
         if filter.is_empty() {
             String::new()
         } else {
@@ -192,7 +193,7 @@ pub(super) fn replay(
             kind,
             before: r.get(4).map_err(sq)?,
             after: r.get(5).map_err(sq)?,
-            prev_hash: r.get(6).map_err(sq)?,
+            version_hash: r.get(6).map_err(sq)?,
             entry_hash: r.get(7).map_err(sq)?,
             source: r.get(11).map_err(sq)?,
             id: r.get(12).map_err(sq)?,

@@ -90,7 +90,7 @@ pub(super) fn for_each_verified_live_chunk(
     };
     let mut st = conn
         .prepare(&format!(
-            "SELECT {SITE_COLUMNS}, hash FROM live_sites ORDER BY live_order"
+            "SELECT {SITE_COLUMNS}, hash, version FROM live_sites ORDER BY live_order"
         ))
         .map_err(sq)?;
     let mut rows = st.query([]).map_err(sq)?;

@@ -12,18 +12,18 @@ pub(super) fn has_version(r: &Row<'_>, at: usize) -> rusqlite::Result<bool> {
     Ok(r.get_ref(at + 2)?.data_type() != rusqlite::types::Type::Null)
 }
 
-/// One row of the `live_sites` view ([`SITE_COLUMNS`], then `hash`): the
-/// live site's version and the hash its live row names; `Err` names a
-/// live row whose version is missing.
+/// One row of the `live_sites` view ([`SITE_COLUMNS`], then `hash`,
+/// `version`): the live site's version and the hash that version carries;
+/// `Err` names a live row whose version is missing.
 pub(super) fn read_live(r: &Row<'_>) -> rusqlite::Result<Result<(SiteRow, String), String>> {
-    let hash: String = r.get(SITE_COLUMN_COUNT)?;
     if !has_version(r, 0)? {
         let (source, id): (String, String) = (r.get(0)?, r.get(1)?);
+        let version: i64 = r.get(SITE_COLUMN_COUNT + 1)?;
         return Ok(Err(format!(
-            "site {source}/{id} names version {hash}, which is missing (deleted outside nostrike?); run `nostrike verify`"
+            "site {source}/{id} names version {version}, which is missing (deleted outside nostrike?); run `nostrike verify`"
         )));
     }
-    Ok(Ok((SiteRow::read(r, 0)?, hash)))
+    Ok(Ok((SiteRow::read(r, 0)?, r.get(SITE_COLUMN_COUNT)?)))
 }
 
 /// A site as its columns hold it; `site()` decodes, `hash()` recomputes.

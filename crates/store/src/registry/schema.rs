@@ -125,23 +125,25 @@ DELETE FROM meta WHERE key = 'packed_root';
     crate::links::MIGRATION,
     // Schema 7: signed revisions.
     crate::signatures::MIGRATION,
-    // Schema 8: content-addressed site versions. Each version of a site is
-    // stored once, in `versions`, keyed by its site hash (as git keys its
-    // objects); the live table maps (source, id) to a version's hash and
-    // the change log carries keys and hashes only. Before this, each
+    // Schema 8: each site version stored once. A version lives in
+    // `versions`, carrying its site hash (checked on every read) and
+    // numbered by the change-log entry that filed it; the live table maps
+    // (source, id) to a version; the log carries keys and hashes only, and
+    // no longer stores `prev_hash` (each entry's hash already chains the one
+    // before; the `change_history` view shows it). Before this, each
     // version was stored twice (in its log entry and in the live row).
     // Site hashes, entry hashes and the content hash are unchanged: the
     // chain and every signature stay valid. `Registry::migrate` refuses
-    // (before this runs) a registry whose live or logged content does not
-    // match the hashes it would be filed under.
+    // (before this runs) a registry whose live rows are not exactly their
+    // last log entries, or whose log does not link.
     MIGRATION_8,
 ];
 
-/// Schema 8 (see [`MIGRATIONS`]); also the two views auditors read with the `sqlite3` shell.
+/// Schema 8 (see [`MIGRATIONS`]), with the two views auditors read with the `sqlite3` shell.
 const MIGRATION_8: &str = r#"
 CREATE TABLE versions (
   id                    INTEGER PRIMARY KEY,
-  hash                  TEXT NOT NULL UNIQUE,
+  hash                  TEXT NOT NULL,
   source                TEXT NOT NULL,
   site_id               TEXT NOT NULL,
   name                  TEXT NOT NULL,
@@ -157,17 +159,29 @@ CREATE TABLE versions (
   properties            TEXT NOT NULL,
   extensions            TEXT
 ) STRICT;
-INSERT OR IGNORE INTO versions (hash, source, site_id, name, category, protection, designations, geometry, standoff_m, positional_accuracy_m, valid_from, valid_to, last_verified, properties, extensions)
-  SELECT hash_after, source, site_id, name, category, protection, designations, geometry, standoff_m, positional_accuracy_m, valid_from, valid_to, last_verified, properties, extensions
-  FROM changes WHERE hash_after IS NOT NULL AND kind <> 'retired' ORDER BY seq;
--- A live row the log never recorded (damage `verify` will name) is kept too.
-INSERT OR IGNORE INTO versions (hash, source, site_id, name, category, protection, designations, geometry, standoff_m, positional_accuracy_m, valid_from, valid_to, last_verified, properties, extensions)
-  SELECT hash, source, site_id, name, category, protection, designations, geometry, standoff_m, positional_accuracy_m, valid_from, valid_to, last_verified, properties, extensions
-  FROM sites ORDER BY rowid;
+INSERT INTO versions (id, hash, source, site_id, name, category, protection, designations, geometry, standoff_m, positional_accuracy_m, valid_from, valid_to, last_verified, properties, extensions)
+  SELECT seq, hash_after, source, site_id, name, category, protection, designations, geometry, standoff_m, positional_accuracy_m, valid_from, valid_to, last_verified, properties, extensions
+  FROM changes WHERE kind <> 'retired' ORDER BY seq;
 CREATE TRIGGER versions_no_update BEFORE UPDATE ON versions
   BEGIN SELECT RAISE(ABORT, 'site versions are append-only'); END;
 CREATE TRIGGER versions_no_delete BEFORE DELETE ON versions
   BEGIN SELECT RAISE(ABORT, 'site versions are append-only'); END;
+CREATE TABLE sites_v8 (
+  source   TEXT NOT NULL REFERENCES sources(name),
+  site_id  TEXT NOT NULL,
+  version  INTEGER NOT NULL,
+  revision INTEGER NOT NULL,
+  UNIQUE (source, site_id)
+) STRICT;
+-- Row ids kept: the packed index is built in live-row order. Each live row
+-- is its last log entry (checked before this runs).
+INSERT INTO sites_v8 (rowid, source, site_id, version, revision)
+  SELECT s.rowid, s.source, s.site_id, l.seq, s.revision
+  FROM sites s JOIN (SELECT source, site_id, max(seq) AS seq FROM changes GROUP BY source, site_id) l
+    ON l.source = s.source AND l.site_id = s.site_id
+  ORDER BY s.rowid;
+DROP TABLE sites;
+ALTER TABLE sites_v8 RENAME TO sites;
 CREATE TABLE changes_v8 (
   seq         INTEGER PRIMARY KEY,
   batch       INTEGER NOT NULL REFERENCES batches(id),
@@ -177,59 +191,50 @@ CREATE TABLE changes_v8 (
   site_id     TEXT NOT NULL,
   hash_before TEXT,
   hash_after  TEXT,
-  prev_hash   TEXT NOT NULL,
   entry_hash  TEXT NOT NULL
 ) STRICT;
-INSERT INTO changes_v8 SELECT seq, batch, revision, kind, source, site_id, hash_before, hash_after, prev_hash, entry_hash FROM changes ORDER BY seq;
+INSERT INTO changes_v8 SELECT seq, batch, revision, kind, source, site_id, hash_before, hash_after, entry_hash FROM changes ORDER BY seq;
 DROP TABLE changes;
 ALTER TABLE changes_v8 RENAME TO changes;
 CREATE TRIGGER changes_no_update BEFORE UPDATE ON changes
   BEGIN SELECT RAISE(ABORT, 'the change log is append-only'); END;
 CREATE TRIGGER changes_no_delete BEFORE DELETE ON changes
   BEGIN SELECT RAISE(ABORT, 'the change log is append-only'); END;
-CREATE TABLE sites_v8 (
-  source   TEXT NOT NULL REFERENCES sources(name),
-  site_id  TEXT NOT NULL,
-  hash     TEXT NOT NULL,
-  revision INTEGER NOT NULL,
-  UNIQUE (source, site_id)
-) STRICT;
--- Row ids kept: the packed index is built in live-row order.
-INSERT INTO sites_v8 (rowid, source, site_id, hash, revision) SELECT rowid, source, site_id, hash, revision FROM sites ORDER BY rowid;
-DROP TABLE sites;
-ALTER TABLE sites_v8 RENAME TO sites;
 CREATE VIEW live_sites AS
   SELECT s.rowid AS live_order, s.source, s.site_id, v.name, v.category, v.protection, v.designations, v.geometry,
          v.standoff_m, v.positional_accuracy_m, v.valid_from, v.valid_to, v.last_verified, v.properties, v.extensions,
-         s.hash, s.revision
-  FROM sites s LEFT JOIN versions v ON v.hash = s.hash;
+         v.hash, s.version, s.revision
+  FROM sites s LEFT JOIN versions v ON v.id = s.version;
 CREATE VIEW change_history AS
   SELECT c.seq, c.batch, c.revision, c.kind, c.source, c.site_id, c.hash_before, c.hash_after,
          v.name, v.category, v.protection, v.designations, v.geometry, v.standoff_m, v.positional_accuracy_m,
-         v.valid_from, v.valid_to, v.last_verified, v.properties, v.extensions, c.prev_hash, c.entry_hash,
-         b.imported_at, b.operator, b.file_name
-  FROM changes c LEFT JOIN versions v ON v.hash = c.hash_after LEFT JOIN batches b ON b.id = c.batch;
+         v.valid_from, v.valid_to, v.last_verified, v.properties, v.extensions,
+         lag(c.entry_hash, 1, '0000000000000000000000000000000000000000000000000000000000000000') OVER (ORDER BY c.seq) AS prev_hash,
+         c.entry_hash, b.imported_at, b.operator, b.file_name
+  FROM changes c LEFT JOIN versions v ON v.id = c.seq AND c.kind <> 'retired' LEFT JOIN batches b ON b.id = c.batch;
 "#;
 
-/// Before schema 8 files each version under its hash: the (source, id) of
-/// the first live row or log entry whose content differs from the first
-/// logged version carrying the same hash, which the migration would
-/// otherwise silently replace by that version. `None`: safe to migrate.
+/// Before schema 8 merges each live row into its last log entry's version
+/// and drops `prev_hash`: what that would hide, as (what, source, id) —
+/// a live row that is not exactly its last log entry (or has none), or an
+/// entry whose `prev_hash` is not the entry hash before it. `None`: safe.
 pub(super) const BEFORE_8_CONFLICT: &str = r#"
-WITH first AS (
-  SELECT hash_after AS hash, min(seq) AS seq FROM changes WHERE hash_after IS NOT NULL AND kind <> 'retired' GROUP BY hash_after
-), filed AS (
-  SELECT c.* FROM changes c JOIN first f ON c.seq = f.seq
-), candidates AS (
-  SELECT 'live row' AS what, source, site_id, hash AS hash, name, category, protection, designations, geometry, standoff_m, positional_accuracy_m, valid_from, valid_to, last_verified, properties, extensions FROM sites
-  UNION ALL
-  SELECT 'log entry ' || seq, source, site_id, hash_after, name, category, protection, designations, geometry, standoff_m, positional_accuracy_m, valid_from, valid_to, last_verified, properties, extensions FROM changes WHERE hash_after IS NOT NULL AND kind <> 'retired'
+WITH last AS (
+  SELECT source, site_id, max(seq) AS seq FROM changes GROUP BY source, site_id
 )
-SELECT x.what, x.source, x.site_id FROM candidates x JOIN filed f ON f.hash_after = x.hash
-WHERE x.source IS NOT f.source OR x.site_id IS NOT f.site_id OR x.name IS NOT f.name OR x.category IS NOT f.category
-   OR x.protection IS NOT f.protection OR x.designations IS NOT f.designations OR x.geometry IS NOT f.geometry
-   OR x.standoff_m IS NOT f.standoff_m OR x.positional_accuracy_m IS NOT f.positional_accuracy_m
-   OR x.valid_from IS NOT f.valid_from OR x.valid_to IS NOT f.valid_to OR x.last_verified IS NOT f.last_verified
-   OR x.properties IS NOT f.properties OR x.extensions IS NOT f.extensions
+SELECT 'live row', s.source, s.site_id
+FROM sites s LEFT JOIN last l ON l.source = s.source AND l.site_id = s.site_id LEFT JOIN changes c ON c.seq = l.seq
+WHERE c.seq IS NULL OR c.kind = 'retired' OR s.hash IS NOT c.hash_after
+   OR s.name IS NOT c.name OR s.category IS NOT c.category
+   OR s.protection IS NOT c.protection OR s.designations IS NOT c.designations OR s.geometry IS NOT c.geometry
+   OR s.standoff_m IS NOT c.standoff_m OR s.positional_accuracy_m IS NOT c.positional_accuracy_m
+   OR s.valid_from IS NOT c.valid_from OR s.valid_to IS NOT c.valid_to OR s.last_verified IS NOT c.last_verified
+   OR s.properties IS NOT c.properties OR s.extensions IS NOT c.extensions
+UNION ALL
+SELECT 'log entry ' || seq, source, site_id FROM (
+  SELECT seq, source, site_id, prev_hash,
+         lag(entry_hash, 1, '0000000000000000000000000000000000000000000000000000000000000000') OVER (ORDER BY seq) AS before
+  FROM changes
+) WHERE prev_hash IS NOT before
 LIMIT 1
 "#;

@@ -95,20 +95,19 @@ impl Registry {
                 )));
             }
             next_seq = seq + 1;
-            if e.prev_hash != out.head {
+            if e.recomputed_hash(&out.head) != e.entry_hash {
                 findings.push(chain(format!(
-                    "log entry {seq} ({src}/{id}) does not link to the entry before it"
+                    "log entry {seq} ({src}/{id}) was altered or does not link to the entry before it: its hash does not match its content and the entry hash before it"
                 )));
             }
-            if e.recomputed_hash(&e.prev_hash) != e.entry_hash {
+            if e.row.is_some() && e.version_hash != e.after {
                 findings.push(chain(format!(
-                    "log entry {seq} ({src}/{id}) was altered: its hash does not match its content"
+                    "log entry {seq} ({src}/{id}): the version it filed carries another hash"
                 )));
             }
             if e.missing_version {
                 findings.push(chain(format!(
-                    "log entry {seq} ({src}/{id}) names version {}, which is missing (deleted outside nostrike?)",
-                    e.after.as_deref().unwrap_or("(none)")
+                    "log entry {seq} ({src}/{id}): the version it filed is missing (deleted outside nostrike?)"
                 )));
                 out.expected.insert(
                     (e.source.clone(), e.id.clone()),
@@ -151,7 +150,9 @@ impl Registry {
     ) -> Result<(), StoreError> {
         let site = |detail: String| Finding::new(FindingKind::Site, detail);
         let mut st = tx
-            .prepare(&format!("SELECT {SITE_COLUMNS}, hash FROM live_sites"))
+            .prepare(&format!(
+                "SELECT {SITE_COLUMNS}, hash, version FROM live_sites"
+            ))
             .map_err(|e| self.err(e))?;
         let mut rs = st.query([]).map_err(|e| self.err(e))?;
         let mut live_hashes = Vec::new();
@@ -165,7 +166,6 @@ impl Registry {
                     );
                     expected.remove(&(s, i));
                     findings.push(site(detail));
-                    live_hashes.push(r.get(SITE_COLUMN_COUNT).map_err(|e| self.err(e))?);
                     continue;
                 }
             };
@@ -217,8 +217,8 @@ impl Registry {
     ) -> Result<(), StoreError> {
         let mut st = tx
             .prepare(
-                "SELECT hash, source, site_id FROM versions
-                 WHERE hash NOT IN (SELECT hash_after FROM changes WHERE hash_after IS NOT NULL)
+                "SELECT hash, source, site_id FROM versions v
+                 WHERE NOT EXISTS (SELECT 1 FROM changes c WHERE c.seq = v.id AND c.kind <> 'retired')
                  ORDER BY id",
             )
             .map_err(|e| self.err(e))?;
