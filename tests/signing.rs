@@ -468,3 +468,139 @@ fn a_partner_pull_holds_only_what_the_partner_may_see_with_the_subsets_hash() {
     assert_eq!(c, 1);
     assert!(err.contains("not a partner copy"), "{err}");
 }
+
+/// The laptop's registry after `pull`, brought up by what it lacks: after ten
+/// imports at the source, a pull sends exactly the versions, log entries and
+/// batches those imports made (counted in the source with SQL), and the copy
+/// equals the source.
+#[test]
+fn an_incremental_pull_sends_only_the_versions_the_copy_lacks() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = setup(dir.path());
+    let laptop = dir.path().join("laptop.db");
+    let (c, out, err) = pull(&reg, &laptop, &[]);
+    assert_eq!(c, 0, "{err}");
+    assert!(out.contains("new copy"), "{out}");
+    let (before_v, before_e): (i64, i64) = rusqlite::Connection::open(&reg)
+        .unwrap()
+        .query_row(
+            "SELECT (SELECT max(id) FROM versions), (SELECT max(seq) FROM changes)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    // Ten imports: each adds three sites and moves the first one again.
+    for i in 0..10 {
+        let f = dir.path().join(format!("b{i}.geojson"));
+        let feats: Vec<String> = (0..3)
+            .map(|k| {
+                let lon = if k == 0 { 1.0 + i as f64 * 0.01 } else { 1.0 + k as f64 * 0.01 };
+                let id = if k == 0 { "moving".to_string() } else { format!("n{i}-{k}") };
+                format!(r#"{{"type":"Feature","id":"{id}","properties":{{"name":"Site {id}","category":"museum"}},"geometry":{{"type":"Point","coordinates":[{lon},42.0]}}}}"#)
+            })
+            .collect();
+        std::fs::write(
+            &f,
+            format!(
+                r#"{{"type":"FeatureCollection","features":[{}]}}"#,
+                feats.join(",")
+            ),
+        )
+        .unwrap();
+        ns(&reg)
+            .arg("import")
+            .arg(&f)
+            .args(["--source", "field"])
+            .assert()
+            .success();
+    }
+    let (versions, entries, batches): (i64, i64, i64) = rusqlite::Connection::open(&reg)
+        .unwrap()
+        .query_row(
+            "SELECT (SELECT count(*) FROM versions WHERE id > ?1), (SELECT count(*) FROM changes WHERE seq > ?2), (SELECT count(*) FROM batches WHERE revision > 1)",
+            [before_v, before_e],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        (versions, entries, batches),
+        (30, 30, 10),
+        "what the ten imports made"
+    );
+    let (c, out, err) = pull(&reg, &laptop, &[]);
+    assert_eq!(c, 0, "{err}");
+    assert!(
+        out.contains(&format!(
+            "sent {versions} site versions, {entries} log entries, {batches} batches"
+        )),
+        "{out}"
+    );
+    assert_eq!(content_hash(&laptop), content_hash(&reg));
+    ns(&laptop).arg("verify").assert().success();
+    // The laptop answers as the source does.
+    let strip = |o: String| {
+        let mut v: Value = serde_json::from_str(&o).unwrap();
+        v["checked_at"] = Value::Null;
+        v["validity_time"] = Value::Null;
+        v["registry"]["path"] = Value::Null;
+        v
+    };
+    assert_eq!(strip(check(&laptop, &[]).1), strip(check(&reg, &[]).1));
+    // Nothing new: nothing sent.
+    let (c, out, _) = pull(&reg, &laptop, &[]);
+    assert_eq!(c, 0);
+    assert!(
+        out.contains("sent 0 site versions, 0 log entries, 0 batches, 0 live rows, 0 index chunks"),
+        "{out}"
+    );
+}
+
+/// A pulled snapshot rewritten by a script that recomputes every hash the
+/// file holds (tests/support/forge.py: Python's standard library and
+/// docs/REGISTRY.md, no nostrike code) is internally consistent — `verify`
+/// passes — but a trusting check refuses it: the signature covers the state
+/// the forger changed.
+#[test]
+fn a_snapshot_rewritten_with_every_hash_recomputed_is_refused_by_a_trusting_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = setup(dir.path());
+    ns(&reg)
+        .args(["sign", "--signer", "Alice", "--key"])
+        .arg(dir.path().join("alice.key"))
+        .assert()
+        .success();
+    let alice = dir.path().join("alice.pub");
+    let laptop = dir.path().join("laptop.db");
+    assert_eq!(pull(&reg, &laptop, &[&alice]).0, 0);
+    let (c, before, _) = check(&laptop, &[&alice]);
+    assert_eq!(c, 4, "the test point has conflicts");
+    let hit = serde_json::from_str::<Value>(&before).unwrap()["areas"][0]["hits"][0]["source_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Move the nearest hit 100 km away, as a forger would.
+    let o = std::process::Command::new("python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/support/forge.py"
+        ))
+        .arg(&laptop)
+        .arg(&hit)
+        .args(["2.5", "42.5"])
+        .output()
+        .expect("python3");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // The forgery is consistent: every site, entry and content hash agrees,
+    // and a writing open rebuilds the packed index the forger dropped.
+    ns(&laptop).arg("verify").assert().success();
+    // Without trust the forged rows answer (no hit at that site any more)…
+    let (_, forged, _) = check(&laptop, &[]);
+    assert!(
+        !forged.contains(&format!("\"source_id\":\"{hit}\"")),
+        "the forgery moved the site"
+    );
+    // …with trust, the check refuses: the signed state is not this one.
+    let (c, out, err) = check(&laptop, &[&alice]);
+    assert_eq!(c, 1, "{out}");
+    assert!(err.contains("signature") || err.contains("signed"), "{err}");
+}

@@ -33,6 +33,8 @@ pub struct PullOutcome {
     pub content_hash: String,
     /// The signature of the state pulled, if it carries one.
     pub signature: Option<SignatureCheck>,
+    /// What an incremental pull sent (`None`: a whole copy was made).
+    pub sent: Option<nostrike_store::PullCounts>,
 }
 
 fn same_file(a: &Path, b: &Path) -> bool {
@@ -153,10 +155,20 @@ pub fn pull(from: &Path, to: &Path, trust: &[VerifyingKey]) -> Result<PullOutcom
         }
         from_revision = Some(d.revision);
     }
-    // A whole, verified copy beside the destination, then renamed into place.
-    let (to_revision, content_hash) = put_in_place(to, |tmp| {
-        src.copy_to(tmp)?;
-        let copy = Registry::open(tmp)?;
+    // A verified copy beside the destination, then renamed into place: the
+    // destination brought up by what it lacks, or a whole copy when there is none.
+    let incremental = from_revision.is_some();
+    let (to_revision, content_hash, sent) = put_in_place(to, |tmp| {
+        let (copy, sent) = if incremental {
+            std::fs::copy(to, tmp)
+                .map_err(|e| PullError::Refused(format!("{}: {e}", to.display())))?;
+            let mut copy = Registry::open(tmp)?;
+            let sent = copy.pull_from(from)?;
+            (copy, Some(sent))
+        } else {
+            src.copy_to(tmp)?;
+            (Registry::open(tmp)?, None)
+        };
         verified(&copy, &format!("the copy of {}", from.display()))?;
         let got = copy.signed_state()?;
         if got.revision != state.revision
@@ -170,13 +182,14 @@ pub fn pull(from: &Path, to: &Path, trust: &[VerifyingKey]) -> Result<PullOutcom
                 got.revision
             )));
         }
-        Ok((got.revision, got.content_hash))
+        Ok((got.revision, got.content_hash, sent))
     })?;
     Ok(PullOutcome {
         from_revision,
         to_revision,
         content_hash,
         signature,
+        sent,
     })
 }
 
@@ -294,6 +307,7 @@ pub fn pull_for_partner(
             to_revision,
             content_hash,
             signature,
+            sent: None,
         },
         withheld,
     ))

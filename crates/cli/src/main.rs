@@ -373,9 +373,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     o.to_revision,
                     o.content_hash,
                     from.display(),
-                    o.from_revision
-                        .map(|r| format!(", was revision {r}"))
-                        .unwrap_or_else(|| ", new copy".into()),
+                    match (o.from_revision, o.sent) {
+                        (Some(r), Some(s)) => format!(
+                            ", was revision {r}; sent {} site versions, {} log entries, {} batches, {} live rows, {} index chunks",
+                            s.versions, s.entries, s.batches, s.live_rows, s.packed_chunks
+                        ),
+                        (Some(r), None) => format!(", was revision {r}"),
+                        (None, _) => ", new copy".into(),
+                    },
                     match &o.signature {
                         Some(s) if s.valid => format!("signed by {} (key {})", s.signer, s.key_id),
                         Some(s) => format!(

@@ -32,7 +32,7 @@ pub use digest::{BadDigest, Digest};
 pub use links::LinkEntry;
 pub use registry::{
     BatchCounts, BatchInfo, BatchMeta, ChangeEntry, ChangeKind, FileHandle, Finding, FindingKind,
-    ImportSession, ImportSummary, LoadedIndex, PackedSites, Registry, SourceCoverage, SourceMeta,
-    Stats, StoreError, UnknownChangeKind, APPLICATION_ID, SCHEMA_VERSION,
+    ImportSession, ImportSummary, LoadedIndex, PackedSites, PullCounts, Registry, SourceCoverage,
+    SourceMeta, Stats, StoreError, UnknownChangeKind, APPLICATION_ID, SCHEMA_VERSION,
 };
 pub use signatures::{SignedState, StoredSignature};

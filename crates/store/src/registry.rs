@@ -32,6 +32,7 @@ mod import;
 mod log;
 mod model;
 mod packing;
+mod pull;
 mod rows;
 mod schema;
 mod verify;
@@ -41,6 +42,7 @@ use log::*;
 pub use log::{ChangeKind, UnknownChangeKind};
 pub use model::*;
 use packing::*;
+pub use pull::PullCounts;
 use rows::*;
 pub use schema::*;
 
