@@ -39,6 +39,7 @@ bench-peers:
     set -euo pipefail
     export BENCH_RUN=$(date -u +%FT%TZ)
     bash bench/peers.sh 100000 10000
+    bash bench/peers.sh 100000 10000 dense
     bash bench/peers.sh 1000000 10000
     bash bench/import_vs_ogr2ogr.sh 1000000
     bash bench/index_memory.sh

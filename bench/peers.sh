@@ -4,20 +4,27 @@
 # is reported. A throw-away PostgreSQL cluster on a unix socket in a
 # temporary directory, stopped at the end.
 #
-# Usage: bench/peers.sh [SITES=100000] [AREAS=10000]
+# Usage: bench/peers.sh [SITES=100000] [AREAS=10000] [SET=sparse|dense]
+#   sparse: sites and areas of mixed kinds near the 500-odd largest cities
+#           (about 14 hits an area at 100k sites);
+#   dense:  sites (20 % polygons and lines) within 2 km of the same cities and
+#           of places on the antimeridian and at high latitudes, point areas
+#           of 200 m – 5 km within 2 km of them (about 59 hits an area).
 # Needs: postgresql-15-postgis-3, gdal-bin (apt-get); a release build.
 set -euo pipefail
 SITES=${1:-100000}
 AREAS=${2:-10000}
+SET=${3:-sparse}
+case "$SET" in sparse) GEN_S=sites; GEN_A=areas; PREFIX="";; dense) GEN_S=dense-sites; GEN_A=dense-areas; PREFIX="dense-";; *) echo "SET is sparse or dense" >&2; exit 2;; esac
 cd "$(dirname "$0")/.."
 OUT=bench/out
 mkdir -p "$OUT"
 cargo build --release -q -p nostrike -p nostrike-benches
 PG=/usr/lib/postgresql/15/bin
 [ -x "$PG/postgres" ] || { echo "install postgresql-15-postgis-3 first" >&2; exit 1; }
-S="$OUT/sites-$SITES.geojson"; A="$OUT/areas-$AREAS.geojson"
-[ -f "$S" ] || target/release/gen sites "$SITES" 42 "$S"
-[ -f "$A" ] || target/release/gen areas "$AREAS" 7 "$A"
+S="$OUT/${PREFIX}sites-$SITES.geojson"; A="$OUT/${PREFIX}areas-$AREAS.geojson"
+[ -f "$S" ] || target/release/gen "$GEN_S" "$SITES" 42 "$S"
+[ -f "$A" ] || target/release/gen "$GEN_A" "$AREAS" 7 "$A"
 
 # --- PostGIS cluster (run as the postgres user when we are root) ---
 TMP=$(mktemp -d /tmp/nostrike-pg.XXXXXX)
@@ -95,7 +102,7 @@ cold_best=$(printf '%s\n' "${cold[@]}" | sort -g | head -1)
 
 PG_LOAD_PSS_KB=$(tail -1 "$OUT/pg-load-pss.txt") PG_LOAD_CLIENT_KB=$(tail -1 "$OUT/pg-load-client-rss.txt") \
 PG_VERSION="$PG_VERSION" GDAL_VERSION="$GDAL_VERSION" NS_VERSION="$NS_VERSION" \
-python3 - "$OUT" "$AREAS" "$SITES" "$pg_default" "$pg_parallel" "$ns_check" "$(echo "$t1 - $t0" | bc)" "$(echo "$t3 - $t2" | bc)" "$cold_first" "$cold_best" "$(tail -1 "$OUT/import-rss.txt")" "$(tail -1 "$OUT/check-rss.txt")" "$api_check" <<'PY'
+SET="$SET" python3 - "$OUT" "$AREAS" "$SITES" "$pg_default" "$pg_parallel" "$ns_check" "$(echo "$t1 - $t0" | bc)" "$(echo "$t3 - $t2" | bc)" "$cold_first" "$cold_best" "$(tail -1 "$OUT/import-rss.txt")" "$(tail -1 "$OUT/check-rss.txt")" "$api_check" <<'PY'
 import json, os, sys
 sys.path.insert(0, "bench")
 from machine import record
@@ -150,14 +157,14 @@ print(f"hits: nostrike {len(ns_hits)}, PostGIS {len(pg)}, common {len(common)}, 
 if bad:
     print("MISMATCH beyond the boundary tolerance:", bad[:10]); sys.exit(1)
 best_pg = min(pg_def, pg_par)
-fields = {"sites": sites, "areas": areas, "hits": len(ns_hits), "postgis_default_s": pg_def, "postgis_parallel_s": pg_par,
+fields = {"set": os.environ["SET"], "sites": sites, "areas": areas, "hits": len(ns_hits), "postgis_default_s": pg_def, "postgis_parallel_s": pg_par,
        "nostrike_cli_s": ns, "ratio_checks_per_s": best_pg / ns, "nostrike_api_check_s": api, "ratio_api": best_pg / api, "postgis_load_index_s": pg_load,
        "postgis_load_server_peak_pss_kb": int(os.environ["PG_LOAD_PSS_KB"]), "postgis_load_client_peak_rss_kb": int(os.environ["PG_LOAD_CLIENT_KB"]), "nostrike_import_s": ns_load,
        "largest_distance_difference_m": worst, "pairs_differing_over_0_1_m": len(far),
        "nostrike_cold_start_first_s": cold_first, "nostrike_cold_start_best_s": cold_best,
        "nostrike_import_peak_rss_kb": import_rss_kb, "nostrike_check_peak_rss_kb": check_rss_kb}
 # The raw figures of every run, kept beside docs/BENCHMARKS.md.
-res = record("docs/peers-results.jsonl", f"bench/peers.sh {sites} {areas}", fields,
+res = record("docs/peers-results.jsonl", f"bench/peers.sh {sites} {areas} {os.environ['SET']}", fields,
              versions={"nostrike": os.environ["NS_VERSION"], "postgresql": os.environ["PG_VERSION"], "gdal": os.environ["GDAL_VERSION"]})
 print(json.dumps(res))
 print(f"checks/s: nostrike CLI {areas/ns:,.0f}, core API {areas/api:,.0f} (ratio {best_pg/api:.1f}x); PostGIS default {areas/pg_def:,.0f}, parallel {areas/pg_par:,.0f}; ratio {best_pg/ns:.1f}x")

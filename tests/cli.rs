@@ -1071,3 +1071,102 @@ fn odd_values_are_kept_verbatim() {
     let csv_text = std::fs::read_to_string(d.path().join("odd-out.csv")).unwrap();
     assert!(csv_text.contains("'=HYPERLINK") && csv_text.contains("'@SUM"));
 }
+
+/// `n` point areas on a grid over Andorra, with radii from 2 to 7 km, as GeoJSON.
+fn andorra_grid(dir: &Path, n: usize) -> PathBuf {
+    let side = (n as f64).sqrt().ceil() as usize;
+    let feats: Vec<String> = (0..n)
+        .map(|i| {
+            let (x, y) = ((i % side) as f64 / side as f64, (i / side) as f64 / side as f64);
+            format!(
+                r#"{{"type":"Feature","properties":{{"id":"g{i}","buffer_m":{}}},"geometry":{{"type":"Point","coordinates":[{},{}]}}}}"#,
+                2000.0 + (i % 6) as f64 * 1000.0,
+                1.42 + 0.36 * x,
+                42.43 + 0.22 * y
+            )
+        })
+        .collect();
+    let f = dir.join(format!("grid-{n}.geojson"));
+    std::fs::write(
+        &f,
+        format!(
+            r#"{{"type":"FeatureCollection","features":[{}]}}"#,
+            feats.join(",")
+        ),
+    )
+    .unwrap();
+    f
+}
+
+/// The report with the times of the check masked.
+fn masked(report: &[u8]) -> String {
+    let text = String::from_utf8(report.to_vec()).unwrap();
+    let mut out = String::new();
+    let mut rest = text.as_str();
+    while let Some(at) = ["\"checked_at\":\"", "\"validity_time\":\""]
+        .iter()
+        .filter_map(|k| rest.find(k).map(|i| i + k.len()))
+        .min()
+    {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        rest = &rest[rest.find('"').unwrap()..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A batch check's JSON report is checked and written a run of areas at a
+/// time, its body spilled to a temporary file past 8 MiB, so that its memory
+/// does not grow with the report: whatever the run length the bytes are the
+/// same, and they are the report the whole-report writer embeds in the HTML
+/// report.
+#[test]
+fn a_streamed_json_report_is_the_report_written_whole() {
+    let d = tempfile::tempdir().unwrap();
+    let reg = registry(d.path());
+    let big = andorra_grid(d.path(), 2000);
+    let run = |areas: &Path, stream_run: Option<&str>, format: &str, out: &Path| {
+        let mut c = ns(&reg);
+        c.arg("check")
+            .arg("--areas")
+            .arg(areas)
+            .args(["--format", format, "-q", "-o"])
+            .arg(out);
+        if let Some(n) = stream_run {
+            c.env("NOSTRIKE_STREAM_RUN", n);
+        }
+        let (code, _, err) = code(&mut c);
+        assert_eq!(code, 4, "{err}");
+        std::fs::read(out).unwrap()
+    };
+    let whole = run(&big, Some("100000"), "json", &d.path().join("whole.json"));
+    assert!(
+        whole.len() > 8 << 20,
+        "the report must pass the spill's memory limit: {} bytes",
+        whole.len()
+    );
+    for n in [None, Some("1"), Some("97")] {
+        let streamed = run(&big, n, "json", &d.path().join("streamed.json"));
+        assert!(
+            masked(&streamed) == masked(&whole),
+            "run length {n:?}: the bytes differ"
+        );
+    }
+    // The HTML report embeds the report written whole, in memory.
+    let small = andorra_grid(d.path(), 40);
+    let streamed = run(&small, Some("7"), "json", &d.path().join("small.json"));
+    let html = String::from_utf8(run(&small, None, "html", &d.path().join("small.html"))).unwrap();
+    let start = html.find(r#"id="report-json">"#).unwrap() + r#"id="report-json">"#.len();
+    let embedded = &html[start..start + html[start..].find("</script>").unwrap()];
+    let strip = |t: &str| {
+        let mut v: Value = serde_json::from_str(t).unwrap();
+        v["checked_at"] = Value::Null;
+        v["validity_time"] = Value::Null;
+        v
+    };
+    assert!(
+        strip(embedded) == strip(std::str::from_utf8(&streamed).unwrap()),
+        "the streamed report is not the one written whole"
+    );
+}

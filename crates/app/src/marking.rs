@@ -27,27 +27,33 @@ impl Banner {
         order: &[String],
         items: impl IntoIterator<Item = (Option<&'a str>, &'a str)>,
     ) -> Banner {
-        let rank = |c: &str| order.iter().position(|o| o == c).unwrap_or(usize::MAX);
         let mut b = Banner::default();
         for (class, rel) in items {
-            if let Some(c) = class {
-                let higher = match &b.classification {
-                    None => true,
-                    Some(h) => (rank(c), c) > (rank(h), h.as_str()),
-                };
-                if higher {
-                    b.classification = Some(c.to_string());
-                }
-            }
-            if !rel.is_empty() {
-                let list: Vec<String> = rel.split(',').map(str::to_string).collect();
-                b.releasable_to = Some(match b.releasable_to.take() {
-                    None => list,
-                    Some(have) => have.into_iter().filter(|r| list.contains(r)).collect(),
-                });
-            }
+            b.add(order, class, rel);
         }
         b
+    }
+
+    /// Raise the banner for one more item (see [`Banner::of`]): items can
+    /// be added as they come, in the order `of` would take them.
+    pub fn add(&mut self, order: &[String], class: Option<&str>, rel: &str) {
+        let rank = |c: &str| order.iter().position(|o| o == c).unwrap_or(usize::MAX);
+        if let Some(c) = class {
+            let higher = match &self.classification {
+                None => true,
+                Some(h) => (rank(c), c) > (rank(h), h.as_str()),
+            };
+            if higher {
+                self.classification = Some(c.to_string());
+            }
+        }
+        if !rel.is_empty() {
+            let list: Vec<String> = rel.split(',').map(str::to_string).collect();
+            self.releasable_to = Some(match self.releasable_to.take() {
+                None => list,
+                Some(have) => have.into_iter().filter(|r| list.contains(r)).collect(),
+            });
+        }
     }
 
     /// The banner line: `NATO RESTRICTED // REL TO NATO, UKR`, or `UNMARKED`.
@@ -115,22 +121,29 @@ pub fn banner_of(
     results: &[AreaResult],
     index: &dyn SiteSet,
 ) -> Result<Banner, SetError> {
-    let mut labels = Vec::new();
+    let mut b = Banner::default();
+    raise_banner(&mut b, order, results, index)?;
+    Ok(b)
+}
+
+/// Raise `banner` for the sites `results` show, as [`banner_of`] would had
+/// they come after the results it was raised for before: a streamed report
+/// raises it one run of areas at a time.
+pub fn raise_banner(
+    banner: &mut Banner,
+    order: &[String],
+    results: &[AreaResult],
+    index: &dyn SiteSet,
+) -> Result<(), SetError> {
     for r in results {
         for h in r.hits.iter().chain(&r.not_valid) {
             let l = index.label(h.site)?;
             if l.classification.is_some() || !l.releasable_to.is_empty() {
-                labels.push((
-                    l.classification.map(|c| c.into_owned()),
-                    l.releasable_to.into_owned(),
-                ));
+                banner.add(order, l.classification.as_deref(), &l.releasable_to);
             }
         }
     }
-    Ok(Banner::of(
-        order,
-        labels.iter().map(|(c, r)| (c.as_deref(), r.as_str())),
-    ))
+    Ok(())
 }
 
 #[cfg(test)]

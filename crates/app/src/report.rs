@@ -124,6 +124,45 @@ impl Report<'_> {
     }
 }
 
+impl<'a> Report<'a> {
+    /// The same report over one run of its areas (their results and what
+    /// each withheld): a streamed report writes its areas a run at a time.
+    pub fn for_run<'b>(
+        &'b self,
+        areas: &'b [(Area, AreaInput)],
+        results: &'b [AreaResult],
+        withheld: &'b [crate::marking::Withheld],
+    ) -> Report<'b>
+    where
+        'a: 'b,
+    {
+        Report {
+            checked_at: self.checked_at.clone(),
+            registry_path: self.registry_path.clone(),
+            revision: self.revision,
+            content_hash: self.content_hash.clone(),
+            as_of: self.as_of.clone(),
+            validity_time: self.validity_time.clone(),
+            policy: self.policy,
+            policy_source: self.policy_source.clone(),
+            policy_sha256: self.policy_sha256.clone(),
+            index: self.index,
+            areas,
+            results,
+            verdict: self.verdict,
+            coverage: self.coverage,
+            last_import: self.last_import,
+            banner: self.banner.clone(),
+            partner: self.partner,
+            withheld,
+            groups: self.groups,
+            tiles: self.tiles,
+            signature: self.signature.clone(),
+            coverage_shapes: self.coverage_shapes,
+        }
+    }
+}
+
 impl Report<'_> {
     /// How many hits rely on a stale record.
     pub fn stale_hits(&self) -> usize {
@@ -941,18 +980,42 @@ pub fn write_json<W: std::io::Write + Send>(
         w.write_all(b"\n")?;
         return w.flush();
     }
-    // Compact: the same document, its areas serialised on all cores a group
-    // at a time and written in order (memory stays bounded by one group).
-    let mut head = serde_json::to_vec(&head_value(r))?;
+    w.write_all(&json_head(r, r.stale_hits())?)?;
+    let mut first = true;
+    write_json_areas(r, &mut w, &mut first)?;
+    w.write_all(JSON_TAIL)?;
+    w.flush()
+}
+
+/// The compact JSON report's bytes before its first area: the header
+/// object (with `stale_hits` as given: a streamed report counts them as it
+/// goes) left open, and `"areas":[`.
+pub fn json_head(r: &Report<'_>, stale_hits: usize) -> std::io::Result<Vec<u8>> {
+    let mut v = head_value(r);
+    v["staleness"]["stale_hits"] = json!(stale_hits);
+    let mut head = serde_json::to_vec(&v)?;
     if head.pop() != Some(b'}') {
         return Err(std::io::Error::other("report header is not a JSON object"));
     }
-    w.write_all(&head)?;
-    w.write_all(if head.len() > 1 {
+    head.extend_from_slice(if head.len() > 1 {
         b",\"areas\":["
     } else {
         b"\"areas\":["
-    })?;
+    });
+    Ok(head)
+}
+
+/// The compact JSON report's bytes after its last area.
+pub const JSON_TAIL: &[u8] = b"]}\n";
+
+/// Write the areas of `r` (all of them, or one run of a streamed report's
+/// areas) as compact JSON array items, each after a comma unless it is the
+/// report's very first (`first`, cleared once one is written).
+pub fn write_json_areas<W: std::io::Write + Send>(
+    r: &Report<'_>,
+    mut w: W,
+    first: &mut bool,
+) -> std::io::Result<()> {
     let items: Vec<_> = r
         .areas
         .iter()
@@ -968,11 +1031,10 @@ pub fn write_json<W: std::io::Write + Send>(
     const PIECES: usize = 8;
     let mut filling: Vec<Vec<u8>> = vec![Vec::new(); PIECES];
     let mut pending: Vec<Vec<u8>> = vec![Vec::new(); PIECES];
-    let mut first = true;
     for group in items.chunks(GROUP) {
         let per = group.len().div_ceil(PIECES);
         let (written, filled) = rayon::join(
-            || write_pieces(&mut w, &pending, &mut first),
+            || write_pieces(&mut w, &pending, first),
             || {
                 filling.par_iter_mut().enumerate().try_for_each(|(k, buf)| {
                     buf.clear();
@@ -995,9 +1057,105 @@ pub fn write_json<W: std::io::Write + Send>(
         filled?;
         std::mem::swap(&mut filling, &mut pending);
     }
-    write_pieces(&mut w, &pending, &mut first)?;
-    w.write_all(b"]}\n")?;
-    w.flush()
+    write_pieces(&mut w, &pending, first)
+}
+
+/// Bytes written now and read back once, in order: held in memory up to a
+/// limit, then in an unnamed temporary file (which the system removes when
+/// it is closed) — so a streamed report's body never has to fit in memory.
+#[derive(Debug)]
+pub struct Spill {
+    memory: Vec<u8>,
+    limit: usize,
+    file: Option<std::io::BufWriter<std::fs::File>>,
+    len: u64,
+}
+
+impl Spill {
+    /// A spill that keeps up to `limit` bytes in memory.
+    pub fn new(limit: usize) -> Spill {
+        Spill {
+            memory: Vec::new(),
+            limit,
+            file: None,
+            len: 0,
+        }
+    }
+
+    /// How many bytes it holds.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether it holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Whether it went to a temporary file.
+    pub fn spilled(&self) -> bool {
+        self.file.is_some()
+    }
+
+    /// Write everything it holds to `w`, in order.
+    pub fn copy_to(self, w: &mut dyn std::io::Write) -> std::io::Result<()> {
+        use std::io::{Read, Seek};
+        match self.file {
+            None => w.write_all(&self.memory),
+            Some(f) => {
+                let mut f = f.into_inner().map_err(|e| e.into_error())?;
+                f.seek(std::io::SeekFrom::Start(0))?;
+                let mut buf = vec![0u8; 1 << 20];
+                loop {
+                    let n = f.read(&mut buf)?;
+                    if n == 0 {
+                        return Ok(());
+                    }
+                    w.write_all(&buf[..n])?;
+                }
+            }
+        }
+    }
+}
+
+impl std::io::Write for Spill {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.write_all(b)?;
+        Ok(b.len())
+    }
+
+    fn write_all(&mut self, b: &[u8]) -> std::io::Result<()> {
+        self.len += b.len() as u64;
+        if self.file.is_none() && self.memory.len() + b.len() > self.limit {
+            let f = tempfile::tempfile().map_err(|e| {
+                std::io::Error::new(
+                    e.kind(),
+                    format!(
+                        "a temporary file in {} for the report's body: {e}",
+                        std::env::temp_dir().display()
+                    ),
+                )
+            })?;
+            let mut f = std::io::BufWriter::with_capacity(1 << 20, f);
+            f.write_all(&self.memory)?;
+            self.memory = Vec::new();
+            self.file = Some(f);
+        }
+        match &mut self.file {
+            Some(f) => f.write_all(b),
+            None => {
+                self.memory.extend_from_slice(b);
+                Ok(())
+            }
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match &mut self.file {
+            Some(f) => f.flush(),
+            None => Ok(()),
+        }
+    }
 }
 
 /// Write serialised runs of areas, each area preceded by a comma; the
@@ -1627,6 +1785,24 @@ mod tests {
     static NO_IMPORTS: std::collections::BTreeMap<String, i64> = std::collections::BTreeMap::new();
     static NO_GROUPS: std::sync::LazyLock<crate::groups::Groups> =
         std::sync::LazyLock::new(Default::default);
+
+    #[test]
+    fn a_spill_gives_back_its_bytes_in_order_from_memory_or_from_its_file() {
+        use std::io::Write as _;
+        let data: Vec<u8> = (0..100_000u32).flat_map(|i| i.to_le_bytes()).collect();
+        for limit in [usize::MAX, 1000, 0] {
+            let mut s = Spill::new(limit);
+            for piece in data.chunks(777) {
+                s.write_all(piece).unwrap();
+            }
+            s.flush().unwrap();
+            assert_eq!(s.len(), data.len() as u64);
+            assert_eq!(s.spilled(), limit < data.len());
+            let mut back = Vec::new();
+            s.copy_to(&mut back).unwrap();
+            assert!(back == data, "limit {limit}: bytes differ");
+        }
+    }
 
     /// A report of `results` for `areas`, with fixed times and a name that needs escaping.
     fn test_report<'a>(

@@ -196,3 +196,35 @@ pub fn areas_around(n: usize, seed: u64, cities: &[(f64, f64)], radius_m: f64) -
         })
         .collect()
 }
+
+/// Places the dense benchmark set clusters around besides the cities: both
+/// sides of the antimeridian (Fiji, Chukotka) and high latitudes (Svalbard,
+/// McMurdo, by the North Pole).
+pub const EDGE_PLACES: &[(f64, f64)] = &[
+    (179.995, -16.8),
+    (-179.995, -16.8),
+    (179.99, 65.0),
+    (-179.99, 65.0),
+    (15.63, 78.22),
+    (166.67, -77.85),
+    (0.0, 89.95),
+];
+
+/// `n` point areas, each within `radius_m` of one of `places`, with a
+/// radius of 200 m – 5 km. Deterministic for a seed.
+pub fn point_areas_around(n: usize, seed: u64, places: &[(f64, f64)], radius_m: f64) -> Vec<Area> {
+    let g = Geodesic::wgs84();
+    let mut rng = Rng::new(seed);
+    (0..n)
+        .map(|i| {
+            let place = places[rng.below(places.len())];
+            let c = offset(
+                &g,
+                place,
+                rng.range(0.0, 360.0),
+                radius_m * rng.unit().sqrt(),
+            );
+            Area::point(format!("area-{i}"), c.0, c.1, rng.range(200.0, 5_000.0))
+        })
+        .collect()
+}

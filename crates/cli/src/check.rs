@@ -611,18 +611,24 @@ pub fn check_into(
     let checker = Checker::new(snapshot.sites(), policy, Some(validity_time))
         .with_coverage(&snapshot.coverage)
         .with_groups(&groups.extra);
-    let list: Vec<Area> = areas.iter().map(|(a, _)| a.clone()).collect();
-    let mut results = checker
-        .check_batch(&list)
-        .into_iter()
-        .collect::<Result<Vec<_>, _>>()?;
-    // The verdict is taken before redaction: redaction never lowers it.
-    let verdict = run_verdict(&results);
-    groups.merge(&mut results);
     let partner = args.releasable_to.as_deref().map(str::trim);
     if partner == Some("") {
         anyhow::bail!("--releasable-to: give a country or group");
     }
+    let streamed = matches!(args.format, ReportFormat::Json) && !style.pretty;
+    // A streamed report checks and writes its areas a run at a time.
+    let mut results = if streamed {
+        Vec::new()
+    } else {
+        let list: Vec<Area> = areas.iter().map(|(a, _)| a.clone()).collect();
+        checker
+            .check_batch(&list)
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()?
+    };
+    // The verdict is taken before redaction: redaction never lowers it.
+    let verdict = run_verdict(&results);
+    groups.merge(&mut results);
     let withheld = match partner {
         Some(p) => nostrike_app::marking::redact(&mut results, snapshot.sites(), p)
             .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
@@ -658,8 +664,12 @@ pub fn check_into(
         signature,
         coverage_shapes: &snapshot.coverage_shapes,
     };
+    if streamed {
+        let verdict = write_json_streamed(report, &checker, path, w)?;
+        lap("areas checked and report written");
+        return Ok(verdict);
+    }
     match args.format {
-        // Streamed straight to its destination: a report of many hits is never built in memory.
         ReportFormat::Json => report::write_json(&report, w, style.pretty)?,
         ReportFormat::Table => report::write_table(&report, w, style.color, style.verbose)?,
         ReportFormat::Geojson => report::write_geojson(&report, w)?,
@@ -671,5 +681,75 @@ pub fn check_into(
         ReportFormat::Cot => nostrike_app::cot::write_check(&report, w)?,
     }
     lap("report written");
+    Ok(verdict)
+}
+
+/// Areas checked per run of a streamed report: enough for both cores, few
+/// enough that a run's results and their serialised bytes stay a few tens
+/// of megabytes at fifty hits an area (docs/BENCHMARKS.md: 512 areas,
+/// 111 MB peak; 1024, 150 MB; 2048, 160–185 MB, within noise of each other in time).
+const STREAM_RUN: usize = 512;
+
+/// How much of a streamed report's body is held in memory before it goes
+/// to a temporary file.
+const SPILL_IN_MEMORY: usize = 8 << 20;
+
+/// Check `template`'s areas a run at a time and write the compact JSON
+/// report: each run's areas are serialised into a [`report::Spill`] (memory,
+/// then an unnamed temporary file) and their results dropped; the header,
+/// whose verdict, stale count and banner cover every area, is written
+/// last-known-first, then the body. So memory holds one run's results, never
+/// the report; the bytes are those `report::write_json` writes.
+fn write_json_streamed<S: nostrike_core::SiteSet + ?Sized>(
+    mut template: Report<'_>,
+    checker: &Checker<'_, S>,
+    path: &Path,
+    w: &mut (dyn std::io::Write + Send),
+) -> anyhow::Result<Verdict> {
+    let sites = template.index;
+    let order = &template.policy.classifications;
+    let mut verdict = Verdict::Clear;
+    let mut stale = 0usize;
+    let mut banner = nostrike_app::marking::Banner::default();
+    let mut body = report::Spill::new(SPILL_IN_MEMORY);
+    let mut first = true;
+    // NOSTRIKE_STREAM_RUN sets another run length (tests: any gives the same bytes).
+    let run_len = std::env::var("NOSTRIKE_STREAM_RUN")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n: &usize| *n > 0)
+        .unwrap_or(STREAM_RUN);
+    for run in template.areas.chunks(run_len) {
+        let list: Vec<Area> = run.iter().map(|(a, _)| a.clone()).collect();
+        let mut results = checker
+            .check_batch(&list)
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()?;
+        // The verdict is taken before redaction: redaction never lowers it.
+        verdict = verdict.max(run_verdict(&results));
+        template.groups.merge(&mut results);
+        let withheld = match template.partner {
+            Some(p) => nostrike_app::marking::redact(&mut results, sites, p)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
+            None => Vec::new(),
+        };
+        nostrike_app::marking::raise_banner(&mut banner, order, &results, sites)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        stale += results
+            .iter()
+            .map(|r| r.hits.iter().filter(|h| h.stale.is_some()).count())
+            .sum::<usize>();
+        report::write_json_areas(
+            &template.for_run(run, &results, &withheld),
+            &mut body,
+            &mut first,
+        )?;
+    }
+    template.verdict = verdict;
+    template.banner = banner;
+    w.write_all(&report::json_head(&template, stale)?)?;
+    body.copy_to(w)?;
+    w.write_all(report::JSON_TAIL)?;
+    w.flush()?;
     Ok(verdict)
 }
