@@ -1470,6 +1470,61 @@ fn schema7_upgrade_hid_a_row_edited_with_the_shell() {
     }
 }
 
+/// `check -o /dev/null` wrote a temporary file beside the destination and
+/// renamed it over it, replacing the device with a regular file. A device
+/// or a pipe is written in place. (Tested on a FIFO of our own: a
+/// regression must not break the machine's /dev/null.)
+#[test]
+fn output_to_dev_null_replaced_the_device() {
+    use std::io::Read;
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let d = tempfile::tempdir().unwrap();
+    let reg = registry(d.path());
+    let fifo = d.path().join("pipe");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    // The read end, opened without waiting for a writer (O_NONBLOCK).
+    let mut reader = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(0o4000)
+        .open(&fifo)
+        .unwrap();
+    let (c, _, err) = code(
+        ns(&reg)
+            .args([
+                "check",
+                "--point",
+                "42.5110,1.5306",
+                "--format",
+                "json",
+                "-q",
+                "-o",
+            ])
+            .arg(&fifo),
+    );
+    assert_eq!(c, 4, "{err}");
+    assert!(
+        std::fs::metadata(&fifo).unwrap().file_type().is_fifo(),
+        "the pipe was replaced by a file"
+    );
+    let mut got = String::new();
+    reader.read_to_string(&mut got).unwrap();
+    let v: Value = serde_json::from_str(&got).unwrap();
+    assert_eq!(v["verdict"], "conflict");
+    // A format written as a whole file is refused, the pipe left alone.
+    let (c, _, err) = code(
+        ns(&reg)
+            .args(["export", "--format", "gpkg", "-o"])
+            .arg(&fifo),
+    );
+    assert_eq!(c, 1);
+    assert!(err.contains("not a regular file"), "{err}");
+    assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
+}
+
 /// `--help` listed exit codes 0, 3, 4, 1 and 2 but not 5 (uncovered): a
 /// script reading it would take 5 for an unknown failure. Every exit code a
 /// check can give must be in the help, with the words of its verdict.

@@ -115,6 +115,12 @@ fn canonical(p: &Path) -> Option<PathBuf> {
     Some(parent.canonicalize().ok()?.join(name))
 }
 
+/// Whether `p` exists and is neither a regular file nor a folder: a
+/// character device, a pipe or a socket (symbolic links followed).
+pub fn is_special(p: &Path) -> bool {
+    std::fs::metadata(p).is_ok_and(|m| !m.is_file() && !m.is_dir())
+}
+
 /// A file being written: a temporary file in the destination's folder,
 /// renamed over the destination by [`AtomicFile::commit`]. Dropped without
 /// a commit, the temporary file is removed and the destination is untouched.
@@ -124,8 +130,15 @@ pub struct AtomicFile {
 }
 
 impl AtomicFile {
-    /// Start writing `dest`.
+    /// Start writing `dest`. A device or a pipe is refused: a whole file
+    /// renamed over it would replace it.
     pub fn create(dest: &Path) -> anyhow::Result<AtomicFile> {
+        if is_special(dest) {
+            bail!(
+                "{}: not a regular file (a device or a pipe); this output is written as a whole file — give a file name",
+                dest.display()
+            );
+        }
         let dir = match dest.parent() {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
             _ => PathBuf::from("."),
@@ -199,6 +212,19 @@ pub fn write_to(
             let mut w = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout());
             write(&mut w)?;
             w.flush()?;
+            Ok(())
+        }
+        // A device or a pipe (`-o /dev/null`, `-o /dev/stdout`, a FIFO) is
+        // written in place: replacing it by a renamed file would destroy it.
+        Dest::File(p) if is_special(p) => {
+            let f = std::fs::OpenOptions::new()
+                .write(true)
+                .open(p)
+                .with_context(|| format!("{}: cannot open for writing", p.display()))?;
+            let mut w = std::io::BufWriter::with_capacity(1 << 16, f);
+            write(&mut w).with_context(|| format!("writing {}", p.display()))?;
+            w.flush()
+                .with_context(|| format!("writing {}", p.display()))?;
             Ok(())
         }
         Dest::File(p) => {
