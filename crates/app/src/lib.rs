@@ -20,6 +20,7 @@ pub mod pull;
 pub mod report;
 pub mod signing;
 mod snapshot;
+pub mod spill;
 pub mod tiles;
 
 pub use import::{

@@ -684,11 +684,20 @@ pub struct SourceAge {
 
 /// Per source, the data an area's hits relied on, in source order.
 fn data_ages(r: &Report<'_>, res: &AreaResult) -> Result<Vec<SourceAge>, nostrike_core::SetError> {
-    let mut by: std::collections::BTreeMap<String, (SourceAge, Option<i64>, Option<i64>)> =
+    let labels = res
+        .hits
+        .iter()
+        .map(|h| r.index.label(h.site))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(data_ages_of(r, &labels))
+}
+
+/// [`data_ages`] of the hits' labels, read once by the caller.
+fn data_ages_of(r: &Report<'_>, labels: &[nostrike_core::SiteLabel<'_>]) -> Vec<SourceAge> {
+    let mut by: std::collections::BTreeMap<&str, (SourceAge, Option<i64>, Option<i64>)> =
         Default::default();
-    for h in &res.hits {
-        let s = r.index.label(h.site)?;
-        let e = by.entry(s.source.to_string()).or_insert_with(|| {
+    for s in labels {
+        let e = by.entry(s.source.as_ref()).or_insert_with(|| {
             (
                 SourceAge {
                     source: s.source.to_string(),
@@ -724,7 +733,7 @@ fn data_ages(r: &Report<'_>, res: &AreaResult) -> Result<Vec<SourceAge>, nostrik
             _ => e.0.never_verified += 1,
         }
     }
-    Ok(by.into_values().map(|v| v.0).collect())
+    by.into_values().map(|v| v.0).collect()
 }
 
 /// Where along a route a hit's site is within reach (route areas only).
@@ -1016,6 +1025,33 @@ pub fn write_json_areas<W: std::io::Write + Send>(
     mut w: W,
     first: &mut bool,
 ) -> std::io::Result<()> {
+    // While one group is written, the next is serialised on the other cores,
+    // into buffers that alternate and are reused, so the report's memory is
+    // touched once, not once per area.
+    const GROUP: usize = 512;
+    let mut filling: Vec<Vec<u8>> = vec![Vec::new(); JSON_PIECES];
+    let mut pending: Vec<Vec<u8>> = vec![Vec::new(); JSON_PIECES];
+    for start in (0..r.areas.len()).step_by(GROUP) {
+        let end = (start + GROUP).min(r.areas.len());
+        let group = r.for_run(
+            &r.areas[start..end],
+            &r.results[start..end.min(r.results.len())],
+            // What each area withheld, where it is given (it may be shorter).
+            &r.withheld[start.min(r.withheld.len())..end.min(r.withheld.len())],
+        );
+        write_while_serializing(&mut w, &pending, first, &group, &mut filling)?;
+        std::mem::swap(&mut filling, &mut pending);
+    }
+    write_json_pieces(&mut w, &pending, first)
+}
+
+/// How many buffers a run of areas is serialised into (on all cores).
+pub const JSON_PIECES: usize = 8;
+
+/// Serialise the areas of `r` as compact JSON array items into `pieces`
+/// (cleared first; consecutive runs of areas, each area after a comma), on
+/// all cores. [`write_json_pieces`] writes them in order.
+pub fn serialize_json_pieces(r: &Report<'_>, pieces: &mut [Vec<u8>]) -> std::io::Result<()> {
     let items: Vec<_> = r
         .areas
         .iter()
@@ -1023,144 +1059,54 @@ pub fn write_json_areas<W: std::io::Write + Send>(
         .enumerate()
         .map(|(k, (a, res))| (k, a, res))
         .collect();
-    // While one group is written, the next is serialised on the other cores.
-    // Each group is cut into PIECES runs of areas, each serialised into one
-    // buffer; the two sets of buffers alternate and are reused, so the
-    // report's memory is touched once, not once per area.
-    const GROUP: usize = 512;
-    const PIECES: usize = 8;
-    let mut filling: Vec<Vec<u8>> = vec![Vec::new(); PIECES];
-    let mut pending: Vec<Vec<u8>> = vec![Vec::new(); PIECES];
-    for group in items.chunks(GROUP) {
-        let per = group.len().div_ceil(PIECES);
-        let (written, filled) = rayon::join(
-            || write_pieces(&mut w, &pending, first),
-            || {
-                filling.par_iter_mut().enumerate().try_for_each(|(k, buf)| {
-                    buf.clear();
-                    let run = group.chunks(per).nth(k).unwrap_or(&[]);
-                    // Room for the whole run at once: no copying as it grows.
-                    let need: usize = run
-                        .iter()
-                        .map(|(_, _, res)| 512 + res.hits.len() * 448)
-                        .sum();
-                    buf.reserve(need);
-                    for (k, (area, input), res) in run {
-                        buf.push(b',');
-                        compact_area(r, *k, area, input, res, buf)?;
-                    }
-                    Ok::<(), std::io::Error>(())
-                })
-            },
-        );
-        written?;
-        filled?;
-        std::mem::swap(&mut filling, &mut pending);
-    }
-    write_pieces(&mut w, &pending, first)
+    let per = items.len().div_ceil(pieces.len().max(1)).max(1);
+    pieces.par_iter_mut().enumerate().try_for_each(|(k, buf)| {
+        buf.clear();
+        let run = items.chunks(per).nth(k).unwrap_or(&[]);
+        // Room for the whole run at once: no copying as it grows.
+        let need: usize = run
+            .iter()
+            .map(|(_, _, res)| 512 + res.hits.len() * 448)
+            .sum();
+        buf.reserve(need);
+        for (k, (area, input), res) in run {
+            buf.push(b',');
+            compact_area(r, *k, area, input, res, buf)?;
+        }
+        Ok::<(), std::io::Error>(())
+    })
 }
 
-/// Bytes written now and read back once, in order: held in memory up to a
-/// limit, then in an unnamed temporary file (which the system removes when
-/// it is closed) — so a streamed report's body never has to fit in memory.
-#[derive(Debug)]
-pub struct Spill {
-    memory: Vec<u8>,
-    limit: usize,
-    file: Option<std::io::BufWriter<std::fs::File>>,
-    len: u64,
+/// Write pieces made by [`serialize_json_pieces`], in order; the report's
+/// very first area loses its comma (`first`, cleared once one is written).
+pub fn write_json_pieces<W: std::io::Write + ?Sized>(
+    w: &mut W,
+    pieces: &[Vec<u8>],
+    first: &mut bool,
+) -> std::io::Result<()> {
+    write_pieces(w, pieces, first)
 }
 
-impl Spill {
-    /// A spill that keeps up to `limit` bytes in memory.
-    pub fn new(limit: usize) -> Spill {
-        Spill {
-            memory: Vec::new(),
-            limit,
-            file: None,
-            len: 0,
-        }
-    }
-
-    /// How many bytes it holds.
-    pub fn len(&self) -> u64 {
-        self.len
-    }
-
-    /// Whether it holds nothing.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// Whether it went to a temporary file.
-    pub fn spilled(&self) -> bool {
-        self.file.is_some()
-    }
-
-    /// Write everything it holds to `w`, in order.
-    pub fn copy_to(self, w: &mut dyn std::io::Write) -> std::io::Result<()> {
-        use std::io::{Read, Seek};
-        match self.file {
-            None => w.write_all(&self.memory),
-            Some(f) => {
-                let mut f = f.into_inner().map_err(|e| e.into_error())?;
-                f.seek(std::io::SeekFrom::Start(0))?;
-                let mut buf = vec![0u8; 1 << 20];
-                loop {
-                    let n = f.read(&mut buf)?;
-                    if n == 0 {
-                        return Ok(());
-                    }
-                    w.write_all(&buf[..n])?;
-                }
-            }
-        }
-    }
-}
-
-impl std::io::Write for Spill {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.write_all(b)?;
-        Ok(b.len())
-    }
-
-    fn write_all(&mut self, b: &[u8]) -> std::io::Result<()> {
-        self.len += b.len() as u64;
-        if self.file.is_none() && self.memory.len() + b.len() > self.limit {
-            let f = tempfile::tempfile().map_err(|e| {
-                std::io::Error::new(
-                    e.kind(),
-                    format!(
-                        "a temporary file in {} for the report's body: {e}",
-                        std::env::temp_dir().display()
-                    ),
-                )
-            })?;
-            let mut f = std::io::BufWriter::with_capacity(1 << 20, f);
-            f.write_all(&self.memory)?;
-            self.memory = Vec::new();
-            self.file = Some(f);
-        }
-        match &mut self.file {
-            Some(f) => f.write_all(b),
-            None => {
-                self.memory.extend_from_slice(b);
-                Ok(())
-            }
-        }
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        match &mut self.file {
-            Some(f) => f.flush(),
-            None => Ok(()),
-        }
-    }
+/// Write `pending` (as [`write_json_pieces`]) while `next`'s areas are
+/// serialised into `filling` (as [`serialize_json_pieces`]) on the other cores.
+pub fn write_while_serializing<W: std::io::Write + Send + ?Sized>(
+    w: &mut W,
+    pending: &[Vec<u8>],
+    first: &mut bool,
+    next: &Report<'_>,
+    filling: &mut [Vec<u8>],
+) -> std::io::Result<()> {
+    let (written, filled) = rayon::join(
+        || write_pieces(w, pending, first),
+        || serialize_json_pieces(next, filling),
+    );
+    written?;
+    filled
 }
 
 /// Write serialised runs of areas, each area preceded by a comma; the
 /// report's very first area loses its comma.
-fn write_pieces<W: std::io::Write>(
+fn write_pieces<W: std::io::Write + ?Sized>(
     w: &mut W,
     pieces: &[Vec<u8>],
     first: &mut bool,
@@ -1201,17 +1147,23 @@ fn compact_area(
     key_word(o, b",\"verdict\":", res.verdict.as_str());
     o.extend_from_slice(b",\"coverage\":");
     serde_json::to_writer(&mut *o, &json_coverage(res))?;
+    // Each hit's label is read once, for the data ages and for the hit.
+    r.index.warm_labels(&mut res.hits.iter().map(|h| h.site));
+    let labels = res
+        .hits
+        .iter()
+        .map(|h| r.index.label(h.site))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(std::io::Error::other)?;
     o.extend_from_slice(b",\"data\":");
-    serde_json::to_writer(&mut *o, &data_ages(r, res).map_err(std::io::Error::other)?)?;
+    serde_json::to_writer(&mut *o, &data_ages_of(r, &labels))?;
     if let Some(w) = r.withheld(k) {
         o.extend_from_slice(b",\"withheld\":");
         serde_json::to_writer(&mut *o, w)?;
     }
     o.extend_from_slice(b",\"hits\":[");
-    r.index.warm_labels(&mut res.hits.iter().map(|h| h.site));
     let route = route_of_area(area).map_err(std::io::Error::other)?;
-    for (n, h) in res.hits.iter().enumerate() {
-        let s = r.index.label(h.site).map_err(std::io::Error::other)?;
+    for (n, (h, s)) in res.hits.iter().zip(&labels).enumerate() {
         if n > 0 {
             o.push(b',');
         }
@@ -1785,24 +1737,6 @@ mod tests {
     static NO_IMPORTS: std::collections::BTreeMap<String, i64> = std::collections::BTreeMap::new();
     static NO_GROUPS: std::sync::LazyLock<crate::groups::Groups> =
         std::sync::LazyLock::new(Default::default);
-
-    #[test]
-    fn a_spill_gives_back_its_bytes_in_order_from_memory_or_from_its_file() {
-        use std::io::Write as _;
-        let data: Vec<u8> = (0..100_000u32).flat_map(|i| i.to_le_bytes()).collect();
-        for limit in [usize::MAX, 1000, 0] {
-            let mut s = Spill::new(limit);
-            for piece in data.chunks(777) {
-                s.write_all(piece).unwrap();
-            }
-            s.flush().unwrap();
-            assert_eq!(s.len(), data.len() as u64);
-            assert_eq!(s.spilled(), limit < data.len());
-            let mut back = Vec::new();
-            s.copy_to(&mut back).unwrap();
-            assert!(back == data, "limit {limit}: bytes differ");
-        }
-    }
 
     /// A report of `results` for `areas`, with fixed times and a name that needs escaping.
     fn test_report<'a>(

@@ -13,7 +13,9 @@ use sha2::Digest;
 use crate::coord::{parse_coord, parse_distance, Coordinate, Distance};
 use crate::output::{self, Dest, Protected};
 use crate::Out;
+use nostrike_app::marking::Withheld;
 use nostrike_app::report::{self, exit_code, verdict_word, AreaInput, Report};
+use nostrike_app::spill::{encode_area, Spill};
 use nostrike_app::{AsOf, Snapshot};
 
 /// Report formats.
@@ -690,16 +692,21 @@ pub fn check_into(
 /// 111 MB peak; 1024, 150 MB; 2048, 160–185 MB, within noise of each other in time).
 const STREAM_RUN: usize = 512;
 
+/// Areas read back and serialised per run of a streamed report (two runs'
+/// JSON are in flight: one written while the next is serialised).
+const WRITE_RUN: usize = 256;
+
 /// How much of a streamed report's body is held in memory before it goes
 /// to a temporary file.
 const SPILL_IN_MEMORY: usize = 8 << 20;
 
 /// Check `template`'s areas a run at a time and write the compact JSON
-/// report: each run's areas are serialised into a [`report::Spill`] (memory,
-/// then an unnamed temporary file) and their results dropped; the header,
-/// whose verdict, stale count and banner cover every area, is written
-/// last-known-first, then the body. So memory holds one run's results, never
-/// the report; the bytes are those `report::write_json` writes.
+/// report. Each run's results (after groups and redaction) go into a
+/// [`Spill`] in a compact binary form (memory, then an unnamed temporary
+/// file) and are dropped; the header, whose verdict, stale count and banner
+/// cover every area, is written once all are checked, then the areas, read
+/// back a run at a time and serialised as `report::write_json` would. So
+/// memory holds one run, never the report, and the bytes are the same.
 fn write_json_streamed<S: nostrike_core::SiteSet + ?Sized>(
     mut template: Report<'_>,
     checker: &Checker<'_, S>,
@@ -711,8 +718,9 @@ fn write_json_streamed<S: nostrike_core::SiteSet + ?Sized>(
     let mut verdict = Verdict::Clear;
     let mut stale = 0usize;
     let mut banner = nostrike_app::marking::Banner::default();
-    let mut body = report::Spill::new(SPILL_IN_MEMORY);
-    let mut first = true;
+    use std::io::Write as _;
+    let mut spill = Spill::new(SPILL_IN_MEMORY);
+    let mut encoded = Vec::new();
     // NOSTRIKE_STREAM_RUN sets another run length (tests: any gives the same bytes).
     let run_len = std::env::var("NOSTRIKE_STREAM_RUN")
         .ok()
@@ -739,16 +747,35 @@ fn write_json_streamed<S: nostrike_core::SiteSet + ?Sized>(
             .iter()
             .map(|r| r.hits.iter().filter(|h| h.stale.is_some()).count())
             .sum::<usize>();
-        report::write_json_areas(
-            &template.for_run(run, &results, &withheld),
-            &mut body,
-            &mut first,
-        )?;
+        let none = Withheld::default();
+        encoded.clear();
+        for (k, res) in results.iter().enumerate() {
+            encode_area(res, withheld.get(k).unwrap_or(&none), &mut encoded);
+        }
+        spill.write_all(&encoded)?;
     }
     template.verdict = verdict;
     template.banner = banner;
     w.write_all(&report::json_head(&template, stale)?)?;
-    body.copy_to(w)?;
+    // Each run read back and serialised on all cores while the run before
+    // it is written.
+    let mut back = spill.into_decoder()?;
+    let mut first = true;
+    let mut filling: Vec<Vec<u8>> = vec![Vec::new(); report::JSON_PIECES];
+    let mut pending: Vec<Vec<u8>> = vec![Vec::new(); report::JSON_PIECES];
+    for run in template.areas.chunks(WRITE_RUN) {
+        let mut results = Vec::with_capacity(run.len());
+        let mut withheld = Vec::with_capacity(run.len());
+        for _ in run {
+            let (r, wh) = back.area()?;
+            results.push(r);
+            withheld.push(wh);
+        }
+        let part = template.for_run(run, &results, &withheld);
+        report::write_while_serializing(&mut *w, &pending, &mut first, &part, &mut filling)?;
+        std::mem::swap(&mut filling, &mut pending);
+    }
+    report::write_json_pieces(&mut *w, &pending, &mut first)?;
     w.write_all(report::JSON_TAIL)?;
     w.flush()?;
     Ok(verdict)
