@@ -32,6 +32,15 @@ fn setup(dir: &Path) -> PathBuf {
     reg
 }
 
+/// `nostrike sign` with the key `setup` made for Alice.
+fn sign_as_alice(dir: &Path, reg: &Path) {
+    ns(reg)
+        .args(["sign", "--signer", "Alice", "--key"])
+        .arg(dir.join("alice.key"))
+        .assert()
+        .success();
+}
+
 fn check(reg: &Path, trust: &[&Path]) -> (i32, String, String) {
     let mut c = ns(reg);
     c.args([
@@ -53,11 +62,7 @@ fn check(reg: &Path, trust: &[&Path]) -> (i32, String, String) {
 fn a_signed_registry_checks_with_trust_and_the_report_says_who_signed() {
     let dir = tempfile::tempdir().unwrap();
     let reg = setup(dir.path());
-    ns(&reg)
-        .args(["sign", "--signer", "Alice", "--key"])
-        .arg(dir.path().join("alice.key"))
-        .assert()
-        .success();
+    sign_as_alice(dir.path(), &reg);
     let (c, out, err) = check(&reg, &[&dir.path().join("alice.pub")]);
     assert_eq!(c, 4, "{err}");
     let v: Value = serde_json::from_str(&out).unwrap();
@@ -149,11 +154,7 @@ fn a_signature_does_not_cover_a_later_revision() {
 fn an_altered_signature_record_is_caught() {
     let dir = tempfile::tempdir().unwrap();
     let reg = setup(dir.path());
-    ns(&reg)
-        .args(["sign", "--signer", "Alice", "--key"])
-        .arg(dir.path().join("alice.key"))
-        .assert()
-        .success();
+    sign_as_alice(dir.path(), &reg);
     for (i, edit) in [
         "UPDATE signatures SET signer = 'Mallory'",
         "UPDATE signatures SET content_hash = replace(content_hash, substr(content_hash, 1, 1), CASE substr(content_hash, 1, 1) WHEN 'a' THEN 'b' ELSE 'a' END)",
@@ -281,11 +282,7 @@ fn pull_brings_an_offline_copy_up_to_a_trusted_signed_state_and_never_over_a_div
     );
     assert!(!laptop.exists());
     // Signed: a whole copy, same content hash, verifies, and checks with --trust offline.
-    ns(&reg)
-        .args(["sign", "--signer", "Alice", "--key"])
-        .arg(dir.path().join("alice.key"))
-        .assert()
-        .success();
+    sign_as_alice(dir.path(), &reg);
     let (c, out, err) = pull(&reg, &laptop, &[&alice]);
     assert_eq!(c, 0, "{err}");
     assert!(out.contains("signed by Alice"), "{out}");
@@ -564,11 +561,7 @@ fn an_incremental_pull_sends_only_the_versions_the_copy_lacks() {
 fn a_snapshot_rewritten_with_every_hash_recomputed_is_refused_by_a_trusting_check() {
     let dir = tempfile::tempdir().unwrap();
     let reg = setup(dir.path());
-    ns(&reg)
-        .args(["sign", "--signer", "Alice", "--key"])
-        .arg(dir.path().join("alice.key"))
-        .assert()
-        .success();
+    sign_as_alice(dir.path(), &reg);
     let alice = dir.path().join("alice.pub");
     let laptop = dir.path().join("laptop.db");
     assert_eq!(pull(&reg, &laptop, &[&alice]).0, 0);

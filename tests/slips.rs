@@ -1337,21 +1337,23 @@ fn schema2_registry_was_not_upgraded_with_its_hashes_kept() {
     assert!(out.contains("attribution (none)"), "{out}");
 }
 
+/// tests/fixtures/schema7.db: a registry written by the build of 19ab247.
+const SCHEMA7: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../tests/fixtures/schema7.db"
+);
+
 /// A registry of schema 7 (tests/fixtures/README.md): each site version was
-/// stored in its log entry and again in its live row. Upgrading files each
-/// version once under its hash; nothing may be lost or re-hashed.
+/// stored in its log entry and again in its live row. Upgrading stores each
+/// version once; nothing may be lost or re-hashed.
 #[test]
 fn schema7_registry_was_not_upgraded_to_versions_with_everything_kept() {
-    const FIXTURE: &str = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/fixtures/schema7.db"
-    );
     let d = tempfile::tempdir().unwrap();
     let reg = d.path().join("old.db");
-    std::fs::copy(FIXTURE, &reg).unwrap();
+    std::fs::copy(SCHEMA7, &reg).unwrap();
     // What the old layout holds, read with SQL alone (no nostrike code).
     let old =
-        rusqlite::Connection::open_with_flags(FIXTURE, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        rusqlite::Connection::open_with_flags(SCHEMA7, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
             .unwrap();
     let batch_hashes: Vec<(i64, String)> = old
         .prepare("SELECT revision, content_hash FROM batches ORDER BY id")
@@ -1449,10 +1451,6 @@ fn schema7_registry_was_not_upgraded_to_versions_with_everything_kept() {
 /// edited behind nostrike's back. It must refuse and leave the file as it was.
 #[test]
 fn schema7_upgrade_hid_a_row_edited_with_the_shell() {
-    const FIXTURE: &str = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/fixtures/schema7.db"
-    );
     let d = tempfile::tempdir().unwrap();
     let reg = d.path().join("old.db");
     for (sql, names) in [
@@ -1460,7 +1458,7 @@ fn schema7_upgrade_hid_a_row_edited_with_the_shell() {
         // The column the upgrade drops (each entry hash already chains the one before).
         ("DROP TRIGGER changes_no_update; UPDATE changes SET prev_hash = entry_hash WHERE seq = 3", "log entry 3 of site heritage/h3"),
     ] {
-        std::fs::copy(FIXTURE, &reg).unwrap();
+        std::fs::copy(SCHEMA7, &reg).unwrap();
         rusqlite::Connection::open(&reg).unwrap().execute_batch(sql).unwrap();
         let bytes = std::fs::read(&reg).unwrap();
         let (c, out, err) = code(ns(&reg).arg("verify"));

@@ -1326,7 +1326,9 @@ fn feature(geometry: &Geometry<f64>, props: Value) -> Value {
 }
 
 /// The GeoJSON report: areas, hit sites and the shortest connecting lines.
-fn geojson(r: &Report<'_>) -> anyhow::Result<String> {
+/// The GeoJSON report's features for the areas of `r` (all of them, or one
+/// run of a streamed report's areas).
+pub fn geojson_features(r: &Report<'_>) -> anyhow::Result<Vec<Value>> {
     let mut features = Vec::new();
     for (k, ((area, input), res)) in r.areas.iter().zip(r.results).enumerate() {
         features.push(feature(&area.geometry, json!({"role": "area", "area_id": area.id, "input": input.text, "read_as": input.how, "buffer_m": area.buffer_m, "location_error_m": area.location_error_m, "verdict": res.verdict.as_str(), "coverage": json_coverage(res), "withheld": r.withheld(k)})));
@@ -1354,9 +1356,25 @@ fn geojson(r: &Report<'_>) -> anyhow::Result<String> {
             ));
         }
     }
+    Ok(features)
+}
+
+fn geojson(r: &Report<'_>) -> anyhow::Result<String> {
+    let features = geojson_features(r)?;
+    let mut top = geojson_envelope(r, r.stale_hits());
+    top.insert("features".into(), Value::Array(features));
+    let mut s = Value::Object(top).to_string();
+    s.push('\n');
+    Ok(s)
+}
+
+/// The GeoJSON report's top-level object without its features (with
+/// `stale_hits` as given: a streamed report counts them as it goes).
+fn geojson_envelope(r: &Report<'_>, stale_hits: usize) -> Map<String, Value> {
     let mut top = Map::new();
     top.insert("type".into(), "FeatureCollection".into());
-    let head = head_value(r);
+    let mut head = head_value(r);
+    head["staleness"]["stale_hits"] = json!(stale_hits);
     for k in [
         "verdict",
         "tool",
@@ -1370,16 +1388,40 @@ fn geojson(r: &Report<'_>) -> anyhow::Result<String> {
     ] {
         top.insert(k.into(), head[k].clone());
     }
-    top.insert("features".into(), Value::Array(features));
-    let mut s = Value::Object(top).to_string();
-    s.push('\n');
-    Ok(s)
+    top
+}
+
+/// The GeoJSON report's bytes around its features: before the first and
+/// after the last (features go between, comma-separated).
+pub fn geojson_around(r: &Report<'_>, stale_hits: usize) -> anyhow::Result<(Vec<u8>, Vec<u8>)> {
+    let mut top = geojson_envelope(r, stale_hits);
+    top.insert("features".into(), Value::Array(Vec::new()));
+    let text = Value::Object(top).to_string();
+    let at = text
+        .find("\"features\":[]")
+        .ok_or_else(|| anyhow::anyhow!("the GeoJSON report has no features member"))?
+        + "\"features\":[".len();
+    let mut tail = text.as_bytes()[at..].to_vec();
+    tail.push(b'\n');
+    Ok((text.as_bytes()[..at].to_vec(), tail))
 }
 
 /// The CSV report: one row per hit (and one row per area without hits).
 fn csv(r: &Report<'_>) -> anyhow::Result<String> {
-    use nostrike_formats::csv::guard;
     let mut w = csv::Writer::from_writer(Vec::new());
+    csv_header(&mut w)?;
+    csv_rows(r, &mut w)?;
+    let bytes = w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(String::from_utf8(bytes)?)
+}
+
+/// A CSV writer as the CSV report writes (the `csv` crate's defaults).
+pub fn csv_writer<W: std::io::Write>(w: W) -> csv::Writer<W> {
+    csv::Writer::from_writer(w)
+}
+
+/// The CSV report's header row.
+pub fn csv_header<W: std::io::Write>(w: &mut csv::Writer<W>) -> anyhow::Result<()> {
     w.write_record([
         "area_id",
         "area_verdict",
@@ -1410,6 +1452,13 @@ fn csv(r: &Report<'_>) -> anyhow::Result<String> {
         "stale",
         "report_marking",
     ])?;
+    Ok(())
+}
+
+/// The CSV report's rows for the areas of `r` (all of them, or one run of a
+/// streamed report's areas: each row stands alone).
+pub fn csv_rows<W: std::io::Write>(r: &Report<'_>, w: &mut csv::Writer<W>) -> anyhow::Result<()> {
+    use nostrike_formats::csv::guard;
     let marking = r.banner.text();
     for (k, ((area, input), res)) in r.areas.iter().zip(r.results).enumerate() {
         let read_as = guard(&input.how).into_owned();
@@ -1531,8 +1580,7 @@ fn csv(r: &Report<'_>) -> anyhow::Result<String> {
             w.write_record(&row(h, false)?)?;
         }
     }
-    let bytes = w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?;
-    Ok(String::from_utf8(bytes)?)
+    Ok(())
 }
 
 /// Text escaped for XML, with the control characters XML 1.0 cannot hold dropped.
@@ -1942,6 +1990,57 @@ mod tests {
             .as_array()
             .is_some_and(|w| !w.is_empty())));
         assert!(c["areas"][0]["hits"][0].get("route").is_none());
+
+        // Written a run of areas at a time (as the command line streams a
+        // batch check), every streamed format gives the whole writer's bytes.
+        for run_len in [1, 3] {
+            let runs: Vec<(usize, usize)> = (0..areas.len())
+                .step_by(run_len)
+                .map(|a| (a, (a + run_len).min(areas.len())))
+                .collect();
+            let part = |(a, b): (usize, usize)| {
+                report.for_run(
+                    &areas[a..b],
+                    &results[a..b],
+                    &withheld[a.min(withheld.len())..b.min(withheld.len())],
+                )
+            };
+            let stale = report.stale_hits();
+            let mut json = json_head(&report, stale).expect("head");
+            let mut first = true;
+            for &run in &runs {
+                write_json_areas(&part(run), &mut json, &mut first).expect("areas");
+            }
+            json.extend_from_slice(JSON_TAIL);
+            let mut whole = Vec::new();
+            write_json(&report, &mut whole, false).expect("whole");
+            assert!(json == whole, "JSON in runs of {run_len}");
+            let mut csv_out = csv_writer(Vec::new());
+            csv_header(&mut csv_out).expect("header");
+            for &run in &runs {
+                csv_rows(&part(run), &mut csv_out).expect("rows");
+            }
+            let mut whole = Vec::new();
+            write_csv(&report, &mut whole).expect("whole");
+            assert!(
+                csv_out.into_inner().expect("csv") == whole,
+                "CSV in runs of {run_len}"
+            );
+            let (mut geo, tail) = geojson_around(&report, stale).expect("around");
+            let mut first = true;
+            for &run in &runs {
+                for f in geojson_features(&part(run)).expect("features") {
+                    if !std::mem::take(&mut first) {
+                        geo.push(b',');
+                    }
+                    serde_json::to_writer(&mut geo, &f).expect("feature");
+                }
+            }
+            geo.extend_from_slice(&tail);
+            let mut whole = Vec::new();
+            write_geojson(&report, &mut whole).expect("whole");
+            assert!(geo == whole, "GeoJSON in runs of {run_len}");
+        }
 
         // Many areas: several groups, runs of uneven length, the last group
         // short; the compact writer is byte for byte serde_json's document.

@@ -617,7 +617,12 @@ pub fn check_into(
     if partner == Some("") {
         anyhow::bail!("--releasable-to: give a country or group");
     }
-    let streamed = matches!(args.format, ReportFormat::Json) && !style.pretty;
+    // The formats written a run of areas at a time, in bounded memory.
+    let streamed = match args.format {
+        ReportFormat::Json => !style.pretty,
+        ReportFormat::Csv | ReportFormat::Geojson => true,
+        _ => false,
+    };
     // A streamed report checks and writes its areas a run at a time.
     let mut results = if streamed {
         Vec::new()
@@ -667,7 +672,7 @@ pub fn check_into(
         coverage_shapes: &snapshot.coverage_shapes,
     };
     if streamed {
-        let verdict = write_json_streamed(report, &checker, path, w)?;
+        let verdict = write_streamed(report, &checker, path, args.format, w)?;
         lap("areas checked and report written");
         return Ok(verdict);
     }
@@ -707,10 +712,11 @@ const SPILL_IN_MEMORY: usize = 8 << 20;
 /// cover every area, is written once all are checked, then the areas, read
 /// back a run at a time and serialised as `report::write_json` would. So
 /// memory holds one run, never the report, and the bytes are the same.
-fn write_json_streamed<S: nostrike_core::SiteSet + ?Sized>(
+fn write_streamed<S: nostrike_core::SiteSet + ?Sized>(
     mut template: Report<'_>,
     checker: &Checker<'_, S>,
     path: &Path,
+    format: ReportFormat,
     w: &mut (dyn std::io::Write + Send),
 ) -> anyhow::Result<Verdict> {
     let sites = template.index;
@@ -756,14 +762,9 @@ fn write_json_streamed<S: nostrike_core::SiteSet + ?Sized>(
     }
     template.verdict = verdict;
     template.banner = banner;
-    w.write_all(&report::json_head(&template, stale)?)?;
-    // Each run read back and serialised on all cores while the run before
-    // it is written.
     let mut back = spill.into_decoder()?;
-    let mut first = true;
-    let mut filling: Vec<Vec<u8>> = vec![Vec::new(); report::JSON_PIECES];
-    let mut pending: Vec<Vec<u8>> = vec![Vec::new(); report::JSON_PIECES];
-    for run in template.areas.chunks(WRITE_RUN) {
+    // Each run of areas read back, then written as its format asks.
+    let mut runs = template.areas.chunks(WRITE_RUN).map(|run| {
         let mut results = Vec::with_capacity(run.len());
         let mut withheld = Vec::with_capacity(run.len());
         for _ in run {
@@ -771,12 +772,55 @@ fn write_json_streamed<S: nostrike_core::SiteSet + ?Sized>(
             results.push(r);
             withheld.push(wh);
         }
-        let part = template.for_run(run, &results, &withheld);
-        report::write_while_serializing(&mut *w, &pending, &mut first, &part, &mut filling)?;
-        std::mem::swap(&mut filling, &mut pending);
+        Ok::<_, std::io::Error>((run, results, withheld))
+    });
+    match format {
+        ReportFormat::Csv => {
+            let mut out = report::csv_writer(&mut *w);
+            report::csv_header(&mut out)?;
+            for run in runs {
+                let (run, results, withheld) = run?;
+                report::csv_rows(&template.for_run(run, &results, &withheld), &mut out)?;
+            }
+            out.flush()?;
+        }
+        ReportFormat::Geojson => {
+            let (head, tail) = report::geojson_around(&template, stale)?;
+            w.write_all(&head)?;
+            let mut first = true;
+            for run in runs {
+                let (run, results, withheld) = run?;
+                for f in report::geojson_features(&template.for_run(run, &results, &withheld))? {
+                    if !std::mem::take(&mut first) {
+                        w.write_all(b",")?;
+                    }
+                    serde_json::to_writer(&mut *w, &f)?;
+                }
+            }
+            w.write_all(&tail)?;
+        }
+        _ => {
+            // Each run serialised on all cores while the run before it is written.
+            w.write_all(&report::json_head(&template, stale)?)?;
+            let mut first = true;
+            let mut filling: Vec<Vec<u8>> = vec![Vec::new(); report::JSON_PIECES];
+            let mut pending: Vec<Vec<u8>> = vec![Vec::new(); report::JSON_PIECES];
+            for run in &mut runs {
+                let (run, results, withheld) = run?;
+                let part = template.for_run(run, &results, &withheld);
+                report::write_while_serializing(
+                    &mut *w,
+                    &pending,
+                    &mut first,
+                    &part,
+                    &mut filling,
+                )?;
+                std::mem::swap(&mut filling, &mut pending);
+            }
+            report::write_json_pieces(&mut *w, &pending, &mut first)?;
+            w.write_all(report::JSON_TAIL)?;
+        }
     }
-    report::write_json_pieces(&mut *w, &pending, &mut first)?;
-    w.write_all(report::JSON_TAIL)?;
     w.flush()?;
     Ok(verdict)
 }
