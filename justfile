@@ -49,7 +49,7 @@ bench-peers:
 bench-peers-one sites="100000" areas="10000":
     bash bench/peers.sh {{sites}} {{areas}}
 
-# The storage layout's own insert floor for 1M sites, schema v2 and two leaner layouts (sqlite3 shell, no nostrike code).
+# The storage layout's own insert floor for 1M sites, schema v2, leaner layouts and schema 8 (sqlite3 shell, no nostrike code).
 bench-floor n="1000000":
     bash bench/sqlite_floor.sh {{n}}
 

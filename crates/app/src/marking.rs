@@ -135,8 +135,14 @@ pub fn raise_banner(
     results: &[AreaResult],
     index: &dyn SiteSet,
 ) -> Result<(), SetError> {
+    // A site met again changes nothing (its marking raised the banner
+    // already): each is read once, however many areas reach it.
+    let mut seen = std::collections::HashSet::new();
     for r in results {
         for h in r.hits.iter().chain(&r.not_valid) {
+            if !seen.insert(h.site) {
+                continue;
+            }
             let l = index.label(h.site)?;
             if l.classification.is_some() || !l.releasable_to.is_empty() {
                 banner.add(order, l.classification.as_deref(), &l.releasable_to);
