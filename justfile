@@ -49,6 +49,10 @@ bench-peers:
 bench-peers-one sites="100000" areas="10000":
     bash bench/peers.sh {{sites}} {{areas}}
 
+# A laptop's first and incremental pull of a 1M-site registry, and the cold check after it.
+bench-pull n="1000000":
+    bash bench/pull.sh {{n}}
+
 # The storage layout's own insert floor for 1M sites, schema v2, leaner layouts and schema 8 (sqlite3 shell, no nostrike code).
 bench-floor n="1000000":
     bash bench/sqlite_floor.sh {{n}}
