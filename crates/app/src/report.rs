@@ -1017,20 +1017,15 @@ pub fn json_head(r: &Report<'_>, stale_hits: usize) -> std::io::Result<Vec<u8>> 
 /// The compact JSON report's bytes after its last area.
 pub const JSON_TAIL: &[u8] = b"]}\n";
 
-/// Write the areas of `r` (all of them, or one run of a streamed report's
-/// areas) as compact JSON array items, each after a comma unless it is the
-/// report's very first (`first`, cleared once one is written).
+/// Write the areas of `r` as compact JSON array items, each after a comma
+/// unless it is the report's very first (`first`, cleared once one is written).
 pub fn write_json_areas<W: std::io::Write + Send>(
     r: &Report<'_>,
     mut w: W,
     first: &mut bool,
 ) -> std::io::Result<()> {
-    // While one group is written, the next is serialised on the other cores,
-    // into buffers that alternate and are reused, so the report's memory is
-    // touched once, not once per area.
     const GROUP: usize = 512;
-    let mut filling: Vec<Vec<u8>> = vec![Vec::new(); JSON_PIECES];
-    let mut pending: Vec<Vec<u8>> = vec![Vec::new(); JSON_PIECES];
+    let mut areas = AreaWriter::new(std::mem::take(first));
     for start in (0..r.areas.len()).step_by(GROUP) {
         let end = (start + GROUP).min(r.areas.len());
         let group = r.for_run(
@@ -1039,19 +1034,63 @@ pub fn write_json_areas<W: std::io::Write + Send>(
             // What each area withheld, where it is given (it may be shorter).
             &r.withheld[start.min(r.withheld.len())..end.min(r.withheld.len())],
         );
-        write_while_serializing(&mut w, &pending, first, &group, &mut filling)?;
-        std::mem::swap(&mut filling, &mut pending);
+        areas.push(&mut w, &group)?;
     }
-    write_json_pieces(&mut w, &pending, first)
+    *first = areas.finish(&mut w)?;
+    Ok(())
+}
+
+/// The compact JSON report's areas, written a run at a time: while one run
+/// is written, the next is serialised on the other cores into buffers that
+/// alternate and are reused, so the report's memory is touched once, not
+/// once per area. The whole-report writer and the command line's streamed
+/// batch check both write through it.
+#[derive(Debug)]
+pub struct AreaWriter {
+    filling: Vec<Vec<u8>>,
+    pending: Vec<Vec<u8>>,
+    first: bool,
+}
+
+impl AreaWriter {
+    /// Areas to come; `first`: none of the report's has been written yet.
+    pub fn new(first: bool) -> AreaWriter {
+        AreaWriter {
+            filling: vec![Vec::new(); PIECES],
+            pending: vec![Vec::new(); PIECES],
+            first,
+        }
+    }
+
+    /// Serialise the areas of `run` (on all cores) while the run before is written.
+    pub fn push<W: std::io::Write + Send + ?Sized>(
+        &mut self,
+        w: &mut W,
+        run: &Report<'_>,
+    ) -> std::io::Result<()> {
+        let (written, filled) = rayon::join(
+            || write_pieces(w, &self.pending, &mut self.first),
+            || serialize_pieces(run, &mut self.filling),
+        );
+        written?;
+        filled?;
+        std::mem::swap(&mut self.filling, &mut self.pending);
+        Ok(())
+    }
+
+    /// Write the last run; whether no area was written at all.
+    pub fn finish<W: std::io::Write + ?Sized>(mut self, w: &mut W) -> std::io::Result<bool> {
+        write_pieces(w, &self.pending, &mut self.first)?;
+        Ok(self.first)
+    }
 }
 
 /// How many buffers a run of areas is serialised into (on all cores).
-pub const JSON_PIECES: usize = 8;
+const PIECES: usize = 8;
 
 /// Serialise the areas of `r` as compact JSON array items into `pieces`
-/// (cleared first; consecutive runs of areas, each area after a comma), on
-/// all cores. [`write_json_pieces`] writes them in order.
-pub fn serialize_json_pieces(r: &Report<'_>, pieces: &mut [Vec<u8>]) -> std::io::Result<()> {
+/// (cleared first; consecutive runs of areas, each area after a comma).
+fn serialize_pieces(r: &Report<'_>, pieces: &mut [Vec<u8>]) -> std::io::Result<()> {
     let items: Vec<_> = r
         .areas
         .iter()
@@ -1075,33 +1114,6 @@ pub fn serialize_json_pieces(r: &Report<'_>, pieces: &mut [Vec<u8>]) -> std::io:
         }
         Ok::<(), std::io::Error>(())
     })
-}
-
-/// Write pieces made by [`serialize_json_pieces`], in order; the report's
-/// very first area loses its comma (`first`, cleared once one is written).
-pub fn write_json_pieces<W: std::io::Write + ?Sized>(
-    w: &mut W,
-    pieces: &[Vec<u8>],
-    first: &mut bool,
-) -> std::io::Result<()> {
-    write_pieces(w, pieces, first)
-}
-
-/// Write `pending` (as [`write_json_pieces`]) while `next`'s areas are
-/// serialised into `filling` (as [`serialize_json_pieces`]) on the other cores.
-pub fn write_while_serializing<W: std::io::Write + Send + ?Sized>(
-    w: &mut W,
-    pending: &[Vec<u8>],
-    first: &mut bool,
-    next: &Report<'_>,
-    filling: &mut [Vec<u8>],
-) -> std::io::Result<()> {
-    let (written, filled) = rayon::join(
-        || write_pieces(w, pending, first),
-        || serialize_json_pieces(next, filling),
-    );
-    written?;
-    filled
 }
 
 /// Write serialised runs of areas, each area preceded by a comma; the

@@ -623,28 +623,19 @@ pub fn check_into(
         ReportFormat::Csv | ReportFormat::Geojson => true,
         _ => false,
     };
-    // A streamed report checks and writes its areas a run at a time.
-    let mut results = if streamed {
-        Vec::new()
+    // A streamed report checks and writes its areas a run at a time; the
+    // others check them all first.
+    let (results, withheld, verdict, banner) = if streamed {
+        (Vec::new(), Vec::new(), Verdict::Clear, Default::default())
     } else {
-        let list: Vec<Area> = areas.iter().map(|(a, _)| a.clone()).collect();
-        checker
-            .check_batch(&list)
-            .into_iter()
-            .collect::<Result<Vec<_>, _>>()?
+        let (results, withheld, verdict) =
+            check_run(&checker, groups, partner, snapshot.sites(), path, areas)?;
+        let banner =
+            nostrike_app::marking::banner_of(&policy.classifications, &results, snapshot.sites())
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        lap("areas checked");
+        (results, withheld, verdict, banner)
     };
-    // The verdict is taken before redaction: redaction never lowers it.
-    let verdict = run_verdict(&results);
-    groups.merge(&mut results);
-    let withheld = match partner {
-        Some(p) => nostrike_app::marking::redact(&mut results, snapshot.sites(), p)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
-        None => Vec::new(),
-    };
-    let banner =
-        nostrike_app::marking::banner_of(&policy.classifications, &results, snapshot.sites())
-            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    lap("areas checked");
     let report = Report {
         checked_at: time::format_utc(now),
         registry_path: path.display().to_string(),
@@ -691,6 +682,32 @@ pub fn check_into(
     Ok(verdict)
 }
 
+/// Check `areas`, keep one hit per linked group and redact for a partner:
+/// the results a report shows, what each area withheld, and the verdict,
+/// taken before redaction (redaction never lowers it).
+fn check_run<S: nostrike_core::SiteSet + ?Sized>(
+    checker: &Checker<'_, S>,
+    groups: &nostrike_app::groups::Groups,
+    partner: Option<&str>,
+    sites: &dyn nostrike_core::SiteSet,
+    path: &Path,
+    areas: &[(Area, AreaInput)],
+) -> anyhow::Result<(Vec<nostrike_core::AreaResult>, Vec<Withheld>, Verdict)> {
+    let list: Vec<Area> = areas.iter().map(|(a, _)| a.clone()).collect();
+    let mut results = checker
+        .check_batch(&list)
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()?;
+    let verdict = run_verdict(&results);
+    groups.merge(&mut results);
+    let withheld = match partner {
+        Some(p) => nostrike_app::marking::redact(&mut results, sites, p)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
+        None => Vec::new(),
+    };
+    Ok((results, withheld, verdict))
+}
+
 /// Areas checked per run of a streamed report: enough for both cores, few
 /// enough that a run's results and their serialised bytes stay a few tens
 /// of megabytes at fifty hits an area (docs/BENCHMARKS.md: 512 areas,
@@ -734,19 +751,9 @@ fn write_streamed<S: nostrike_core::SiteSet + ?Sized>(
         .filter(|n: &usize| *n > 0)
         .unwrap_or(STREAM_RUN);
     for run in template.areas.chunks(run_len) {
-        let list: Vec<Area> = run.iter().map(|(a, _)| a.clone()).collect();
-        let mut results = checker
-            .check_batch(&list)
-            .into_iter()
-            .collect::<Result<Vec<_>, _>>()?;
-        // The verdict is taken before redaction: redaction never lowers it.
-        verdict = verdict.max(run_verdict(&results));
-        template.groups.merge(&mut results);
-        let withheld = match template.partner {
-            Some(p) => nostrike_app::marking::redact(&mut results, sites, p)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
-            None => Vec::new(),
-        };
+        let (results, withheld, v) =
+            check_run(checker, template.groups, template.partner, sites, path, run)?;
+        verdict = verdict.max(v);
         nostrike_app::marking::raise_banner(&mut banner, order, &results, sites)
             .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         stale += results
@@ -764,7 +771,7 @@ fn write_streamed<S: nostrike_core::SiteSet + ?Sized>(
     template.banner = banner;
     let mut back = spill.into_decoder()?;
     // Each run of areas read back, then written as its format asks.
-    let mut runs = template.areas.chunks(WRITE_RUN).map(|run| {
+    let runs = template.areas.chunks(WRITE_RUN).map(|run| {
         let mut results = Vec::with_capacity(run.len());
         let mut withheld = Vec::with_capacity(run.len());
         for _ in run {
@@ -800,24 +807,13 @@ fn write_streamed<S: nostrike_core::SiteSet + ?Sized>(
             w.write_all(&tail)?;
         }
         _ => {
-            // Each run serialised on all cores while the run before it is written.
             w.write_all(&report::json_head(&template, stale)?)?;
-            let mut first = true;
-            let mut filling: Vec<Vec<u8>> = vec![Vec::new(); report::JSON_PIECES];
-            let mut pending: Vec<Vec<u8>> = vec![Vec::new(); report::JSON_PIECES];
-            for run in &mut runs {
+            let mut areas = report::AreaWriter::new(true);
+            for run in runs {
                 let (run, results, withheld) = run?;
-                let part = template.for_run(run, &results, &withheld);
-                report::write_while_serializing(
-                    &mut *w,
-                    &pending,
-                    &mut first,
-                    &part,
-                    &mut filling,
-                )?;
-                std::mem::swap(&mut filling, &mut pending);
+                areas.push(&mut *w, &template.for_run(run, &results, &withheld))?;
             }
-            report::write_json_pieces(&mut *w, &pending, &mut first)?;
+            areas.finish(&mut *w)?;
             w.write_all(report::JSON_TAIL)?;
         }
     }

@@ -399,7 +399,7 @@ impl Registry {
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .map_err(sq)?;
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
-            if i == 7 {
+            if i == VERSIONS_MIGRATION {
                 // Merging each live row into its logged version must not
                 // paper over a row or entry edited outside nostrike.
                 let conflict: Option<(String, String, String)> = tx

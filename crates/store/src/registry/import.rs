@@ -413,7 +413,7 @@ impl ImportSession<'_> {
     fn missing_live_version(&self, source: &str, id: &str, version: i64) -> StoreError {
         StoreError::Damaged {
             path: self.path.clone(),
-            reason: format!("site {source}/{id} names version {version}, which is missing (deleted outside nostrike?); run `nostrike verify`"),
+            reason: missing_version(source, id, version),
         }
     }
 

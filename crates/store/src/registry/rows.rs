@@ -12,6 +12,11 @@ pub(super) fn has_version(r: &Row<'_>, at: usize) -> rusqlite::Result<bool> {
     Ok(r.get_ref(at + 2)?.data_type() != rusqlite::types::Type::Null)
 }
 
+/// What is wrong with a live row naming a version `versions` does not hold.
+pub(super) fn missing_version(source: &str, id: &str, version: i64) -> String {
+    format!("site {source}/{id} names version {version}, which is missing (deleted outside nostrike?); run `nostrike verify`")
+}
+
 /// One row of the `live_sites` view ([`SITE_COLUMNS`], then `hash`,
 /// `version`): the live site's version and the hash that version carries;
 /// `Err` names a live row whose version is missing.
@@ -19,9 +24,7 @@ pub(super) fn read_live(r: &Row<'_>) -> rusqlite::Result<Result<(SiteRow, String
     if !has_version(r, 0)? {
         let (source, id): (String, String) = (r.get(0)?, r.get(1)?);
         let version: i64 = r.get(SITE_COLUMN_COUNT + 1)?;
-        return Ok(Err(format!(
-            "site {source}/{id} names version {version}, which is missing (deleted outside nostrike?); run `nostrike verify`"
-        )));
+        return Ok(Err(missing_version(&source, &id, version)));
     }
     Ok(Ok((SiteRow::read(r, 0)?, r.get(SITE_COLUMN_COUNT)?)))
 }

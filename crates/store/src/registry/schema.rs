@@ -139,6 +139,10 @@ DELETE FROM meta WHERE key = 'packed_root';
     MIGRATION_8,
 ];
 
+/// The index in [`MIGRATIONS`] of schema 8's, which `Registry::migrate`
+/// checks [`BEFORE_8_CONFLICT`] before running.
+pub(super) const VERSIONS_MIGRATION: usize = 7;
+
 /// Schema 8 (see [`MIGRATIONS`]), with the two views auditors read with the `sqlite3` shell.
 const MIGRATION_8: &str = r#"
 CREATE TABLE versions (
@@ -238,3 +242,14 @@ SELECT 'log entry ' || seq, source, site_id FROM (
 ) WHERE prev_hash IS NOT before
 LIMIT 1
 "#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_guarded_migration_is_the_one_that_files_versions() {
+        assert_eq!(MIGRATIONS[VERSIONS_MIGRATION], MIGRATION_8);
+        assert_eq!(MIGRATIONS.len() as i32, SCHEMA_VERSION);
+    }
+}
