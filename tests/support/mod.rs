@@ -132,3 +132,4 @@ pub fn andorra_registry(dir: &Path) -> std::path::PathBuf {
 }
 
 pub mod browser;
+pub mod pg;

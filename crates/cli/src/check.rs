@@ -638,7 +638,7 @@ pub fn check_into(
     };
     let report = Report {
         checked_at: time::format_utc(now),
-        registry_path: path.display().to_string(),
+        registry_path: crate::output::shown(path),
         revision: snapshot.revision,
         content_hash: snapshot.content_hash.to_string(),
         as_of: args.as_of.map(|a| a.to_string()),

@@ -26,6 +26,7 @@ mod coord;
 mod output;
 mod registry_cmds;
 mod serve;
+mod shared;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -49,7 +50,7 @@ const AFTER_HELP: &str = "Exit codes:
 #[derive(Debug, Parser)]
 #[command(name = "nostrike", version, about, after_help = AFTER_HELP)]
 pub struct Cli {
-    /// The registry file [env: NOSTRIKE_REGISTRY; default: ./nostrike.db].
+    /// The registry: a file, or a shared registry's postgresql:// URL [env: NOSTRIKE_REGISTRY; default: ./nostrike.db].
     #[arg(long, global = true, value_name = "PATH")]
     registry: Option<PathBuf>,
     /// Print only errors and the result.
@@ -272,6 +273,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         },
     };
     let path = cli.registry_path();
+    if let Some(url) = path.to_str().filter(|s| nostrike_store::shared::is_url(s)) {
+        return shared::run(url, cli.command, out);
+    }
     if !matches!(
         cli.command,
         Command::Policy { .. }
@@ -282,7 +286,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     ) {
         check_registry_path(&path)?;
     }
-    match cli.command {
+    dispatch(&path, cli.command, out)
+}
+
+/// Run `command` on the registry file at `path`.
+fn dispatch(path: &std::path::Path, command: Command, out: Out) -> anyhow::Result<ExitCode> {
+    let path = path.to_path_buf();
+    match command {
         Command::Init => registry_cmds::init(&path, out),
         Command::Import(args) => registry_cmds::import(&path, &args, out),
         Command::Check(args) => check::run(&path, &args, out),
@@ -343,6 +353,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .map(|p| nostrike_app::signing::read_public(p))
                 .collect::<Result<Vec<_>, _>>()?;
             if let Some(partner) = releasable_to {
+                let from = shared::pull_source(&from)?;
                 let (o, withheld) = nostrike_app::pull::pull_for_partner(
                     &from,
                     &to,
@@ -365,6 +376,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
                 return Ok(ExitCode::SUCCESS);
             }
+            let from = shared::pull_source(&from)?;
             let o = nostrike_app::pull::pull(&from, &to, &keys)?;
             if !out.quiet {
                 outln!(

@@ -248,6 +248,24 @@ pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
+/// What names the registry in messages and reports when it is not the
+/// file the command reads (a shared registry's URL: the file is its
+/// working copy). Set once, before any command runs.
+static SHOWN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Name the registry `name` in every message and report from now on.
+pub fn show_registry_as(name: String) {
+    let _ = SHOWN.set(name);
+}
+
+/// How messages and reports name the registry read from `path`.
+pub fn shown(path: &Path) -> String {
+    SHOWN
+        .get()
+        .cloned()
+        .unwrap_or_else(|| path.display().to_string())
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

@@ -315,7 +315,7 @@ fn duration_s(text: &str) -> anyhow::Result<i64> {
 pub fn init(path: &Path, out: Out) -> anyhow::Result<ExitCode> {
     Registry::create(path)?;
     if !out.quiet {
-        outln!("created empty registry {}", path.display());
+        outln!("created empty registry {}", crate::output::shown(path));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -493,19 +493,19 @@ fn filter_sites(path: &Path, f: &Filters) -> anyhow::Result<Selected> {
             let shape = Shape::new(&c.place.geometry)?;
             let set = snapshot.sites();
             let keys = nostrike_core::sites_within(set, &shape, d.0 + c.place.widen_m)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+                .map_err(|e| anyhow::anyhow!("{}: {e}", crate::output::shown(path)))?
                 .into_iter()
                 .map(|(i, _)| {
                     let l = set.label(i)?;
                     Ok((l.source.into_owned(), l.id.into_owned()))
                 })
                 .collect::<Result<Vec<_>, nostrike_core::SetError>>()
-                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+                .map_err(|e| anyhow::anyhow!("{}: {e}", crate::output::shown(path)))?;
             let (sites, rev) = reg.live_sites_by_key(&keys)?;
             if rev != snapshot.revision {
                 bail!(
                     "{}: the registry moved from revision {} to {rev} while it was read; run the command again",
-                    path.display(),
+                    crate::output::shown(path),
                     snapshot.revision
                 );
             }
@@ -1040,7 +1040,7 @@ pub fn show(path: &Path, id: &str) -> anyhow::Result<ExitCode> {
     };
     let hist = reg.history(source.as_deref(), &site_id)?;
     if hist.is_empty() {
-        bail!("{}: no site with id {id:?}", path.display());
+        bail!("{}: no site with id {id:?}", crate::output::shown(path));
     }
     let sources: std::collections::BTreeSet<&String> = hist.iter().map(|(s, _)| s).collect();
     if sources.len() > 1 {
@@ -1169,7 +1169,7 @@ pub fn coverage(path: &Path, args: &CoverageArgs, out: Out) -> anyhow::Result<Ex
     if !out.quiet {
         eprintln!(
             "{}: coverage of {} declared — batch {}, revision {}",
-            path.display(),
+            crate::output::shown(path),
             args.source,
             s.batch,
             s.revision
@@ -1191,7 +1191,7 @@ pub fn verify_site(
     if !out.quiet {
         eprintln!(
             "{}: {site} verified on {date} by {by} — batch {}, revision {}, content hash {}",
-            path.display(),
+            crate::output::shown(path),
             s.batch,
             s.revision,
             s.content_hash
@@ -1204,7 +1204,7 @@ pub fn verify_site(
 pub fn duplicates(path: &Path, within_m: f64, format: TextOrJson) -> anyhow::Result<ExitCode> {
     let snapshot = nostrike_app::Snapshot::open(path, None)?;
     let found = nostrike_app::duplicates::find(snapshot.sites(), within_m)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        .map_err(|e| anyhow::anyhow!("{}: {e}", crate::output::shown(path)))?;
     let linked: std::collections::BTreeSet<(String, String)> =
         snapshot.links.iter().cloned().collect();
     match format {
@@ -1263,7 +1263,7 @@ pub fn link(path: &Path, args: &LinkArgs, link: bool, out: Out) -> anyhow::Resul
     if !out.quiet {
         eprintln!(
             "{}: {} {} and {} by {by} — batch {}, revision {}",
-            path.display(),
+            crate::output::shown(path),
             if link { "linked" } else { "unlinked" },
             args.a,
             args.b,
@@ -1279,7 +1279,7 @@ pub fn review(path: &Path, format: TextOrJson, policy: Option<&Path>) -> anyhow:
     let (policy, _) = crate::check::load_policy(policy)?;
     let snapshot = nostrike_app::Snapshot::open(path, None)?;
     let groups = nostrike_app::groups::Groups::build(snapshot.sites(), &snapshot.links, &policy)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        .map_err(|e| anyhow::anyhow!("{}: {e}", crate::output::shown(path)))?;
     let to_review: Vec<&nostrike_app::groups::Group> = groups
         .groups
         .iter()
@@ -1419,7 +1419,7 @@ pub fn stats(path: &Path, format: TextOrJson) -> anyhow::Result<ExitCode> {
         TextOrJson::Json => outln!(
             "{}",
             serde_json::to_string_pretty(&json!({
-                "registry": path.display().to_string(), "revision": s.revision, "content_hash": s.content_hash, "sites": s.sites,
+                "registry": crate::output::shown(path), "revision": s.revision, "content_hash": s.content_hash, "sites": s.sites,
                 "by_category": obj(&s.by_category), "by_source": obj(&s.by_source), "by_protection": obj(&s.by_protection),
                 "batches": s.batches, "changes": s.changes,
                 "sources": reg.sources()?.iter().map(|m| json!({"name": m.name, "licence": m.licence, "attribution": m.attribution, "description": m.description, "url": m.url})).collect::<Vec<_>>(),
@@ -1428,7 +1428,7 @@ pub fn stats(path: &Path, format: TextOrJson) -> anyhow::Result<ExitCode> {
         TextOrJson::Table => {
             outln!(
                 "registry {}  revision {}  content hash {}",
-                path.display(),
+                crate::output::shown(path),
                 s.revision,
                 s.content_hash
             );
@@ -1463,16 +1463,16 @@ pub fn verify(path: &Path, out: Out) -> anyhow::Result<ExitCode> {
     let findings = reg.verify()?;
     if findings.is_empty() {
         if !out.quiet {
-            outln!("{}: OK — integrity, change-log chain, live sites and content hash {} all agree (revision {})", path.display(), reg.content_hash()?, reg.revision()?);
+            outln!("{}: OK — integrity, change-log chain, live sites and content hash {} all agree (revision {})", crate::output::shown(path), reg.content_hash()?, reg.revision()?);
         }
         return Ok(ExitCode::SUCCESS);
     }
     for f in &findings {
-        outln!("{}: {}: {}", path.display(), f.kind, f.detail);
+        outln!("{}: {}: {}", crate::output::shown(path), f.kind, f.detail);
     }
     eprintln!(
         "{}: {} finding(s); do not check against this registry until they are explained",
-        path.display(),
+        crate::output::shown(path),
         findings.len()
     );
     Ok(ExitCode::from(1))
@@ -1485,7 +1485,7 @@ pub fn repack(path: &Path, out: Out) -> anyhow::Result<ExitCode> {
     if !out.quiet {
         outln!(
             "{}: packed index rebuilt from the live sites (revision {}, content hash {})",
-            path.display(),
+            crate::output::shown(path),
             reg.revision()?,
             reg.content_hash()?
         );
@@ -1673,7 +1673,7 @@ pub fn signatures(path: &Path, trust: &[PathBuf]) -> anyhow::Result<ExitCode> {
     if all.is_empty() {
         outln!(
             "{}: no signatures (sign a revision with `nostrike sign --key NAME.key`)",
-            path.display()
+            crate::output::shown(path)
         );
     }
     for s in &all {

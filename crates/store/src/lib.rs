@@ -24,6 +24,8 @@ mod canonical;
 mod digest;
 mod links;
 mod registry;
+#[cfg(feature = "postgres")]
+pub mod shared;
 mod signatures;
 mod sources;
 

@@ -32,7 +32,7 @@ mod import;
 mod log;
 mod model;
 mod packing;
-mod pull;
+pub(crate) mod pull;
 mod rows;
 mod schema;
 mod verify;

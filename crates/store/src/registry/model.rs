@@ -96,6 +96,14 @@ pub enum StoreError {
         /// The cause (named in the message, so not also a `source()`).
         cause: rusqlite::Error,
     },
+    /// The shared registry on PostgreSQL could not be reached, read or written.
+    #[error("registry {url}: {reason}")]
+    Shared {
+        /// The registry's URL, without its password.
+        url: String,
+        /// What went wrong.
+        reason: String,
+    },
 }
 
 /// Metadata of a source (a dataset sites come from).

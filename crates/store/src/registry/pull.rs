@@ -25,7 +25,7 @@ pub struct PullCounts {
 }
 
 /// The append-only tables and their numbering column.
-const APPENDED: &[(&str, &str)] = &[
+pub(crate) const APPENDED: &[(&str, &str)] = &[
     ("batches", "id"),
     ("versions", "id"),
     ("changes", "seq"),
@@ -33,7 +33,7 @@ const APPENDED: &[(&str, &str)] = &[
     ("link_log", "seq"),
 ];
 /// Small tables the source's copy replaces whole.
-const REPLACED: &[&str] = &["meta", "sources", "links", "signatures"];
+pub(crate) const REPLACED: &[&str] = &["meta", "sources", "links", "signatures"];
 /// The tables changed in place, and the columns that identify a row's
 /// state, its row id (`k`) first.
 const DIFFED: &[(&str, &str)] = &[
