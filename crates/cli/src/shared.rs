@@ -44,6 +44,7 @@ pub(crate) fn pull_source(from: &Path) -> anyhow::Result<PathBuf> {
 
 /// Run `command` on the shared registry at `url`.
 pub(crate) fn run(url: &str, command: Command, out: Out) -> anyhow::Result<ExitCode> {
+    nostrike_store::shared::trace(out.verbose >= 2);
     let mut sh = connect(url)?;
     crate::output::show_registry_as(sh.url().to_string());
     match command {

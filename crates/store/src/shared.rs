@@ -38,6 +38,21 @@ use rusqlite::{Connection, TransactionBehavior};
 use crate::registry::pull::{APPENDED, REPLACED};
 use crate::{PullCounts, Registry, StoreError, APPLICATION_ID, SCHEMA_VERSION};
 
+static TRACE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Print each phase of a transfer and a write, with its time, to standard error.
+pub fn trace(on: bool) {
+    TRACE.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Report a phase that began at `since` (when tracing), and restart the clock.
+fn phase(what: &str, since: &mut std::time::Instant) {
+    if TRACE.load(std::sync::atomic::Ordering::Relaxed) {
+        eprintln!("nostrike: {what}: {:.2} s", since.elapsed().as_secs_f64());
+    }
+    *since = std::time::Instant::now();
+}
+
 /// The advisory lock every writer holds for its whole transaction.
 const WRITE_LOCK: i64 = 0x4E53_5452_0001;
 
@@ -475,8 +490,13 @@ fn transfer(from: &mut dyn Side, to: &mut dyn Side, tables: &[Table]) -> Result<
         }
         bases.push((t, key, mine));
     }
+    let mut clock = std::time::Instant::now();
     for (t, key, mine) in bases {
         let n = copy_rows(from, to, t, &format!("WHERE {key} > {mine} ORDER BY {key}"))?;
+        phase(
+            &format!("{} rows of {} to {}", n, t.name, to.what()),
+            &mut clock,
+        );
         match t.name {
             "versions" => counts.versions = n,
             "changes" => counts.entries = n,
@@ -500,6 +520,10 @@ fn transfer(from: &mut dyn Side, to: &mut dyn Side, tables: &[Table]) -> Result<
             t,
             &format!("WHERE revision > {base_revision} ORDER BY 1"),
         )?;
+        phase(
+            &format!("{} live rows to {}", counts.live_rows, to.what()),
+            &mut clock,
+        );
     }
     if let Some(t) = tables.iter().find(|t| t.kind == Kind::Packed) {
         let ids = |side: &mut dyn Side| -> Result<std::collections::HashMap<i64, Value>, String> {
@@ -546,6 +570,10 @@ fn transfer(from: &mut dyn Side, to: &mut dyn Side, tables: &[Table]) -> Result<
             )?;
         }
     }
+    phase(
+        &format!("{} index chunks to {}", counts.packed_chunks, to.what()),
+        &mut clock,
+    );
     Ok(counts)
 }
 
@@ -750,7 +778,9 @@ impl Shared {
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK])
             .map_err(pe)?;
         Shared::check_schema(&mut tx, &url)?;
+        let mut clock = std::time::Instant::now();
         let (copy, _) = sync_copy(&mut tx, &url, &stem)?;
+        phase("working copy brought up to date", &mut clock);
         let dir = stem.parent().unwrap_or(Path::new("."));
         let private = tempfile::Builder::new()
             .prefix(".nostrike-write-")
@@ -761,13 +791,14 @@ impl Shared {
                 reason: format!("a private copy in {}: {e}", dir.display()),
             })?
             .into_temp_path();
-        std::fs::remove_file(&private).ok();
-        Registry::open_read_only(&copy)?.copy_to(&private)?;
+        copy_pages(&copy, &private)?;
+        phase("private copy made", &mut clock);
         let value = match f(&private) {
             Ok((true, v)) => v,
             Ok((false, v)) => return Ok(Ok((v, PullCounts::default()))),
             Err(e) => return Ok(Err(e)),
         };
+        phase("written on the private copy", &mut clock);
         let lite = |cause| StoreError::Sqlite {
             path: private.to_path_buf(),
             cause,
@@ -791,17 +822,19 @@ impl Shared {
                 },
             })?
         };
-        // The working copy takes the change too, still under the lock (a
-        // local pull, one SQLite transaction). Should the commit below not
-        // happen, the copy is ahead of the database: the next command
-        // notices and rebuilds it.
-        if let Ok(mut reg) = Registry::open(&copy) {
-            let _ = reg.pull_from(&private);
-        }
         tx.commit().map_err(|e| StoreError::Shared {
             url: url.clone(),
             reason: format!("committing: {}; nothing was written", pg_reason(e)),
         })?;
+        phase("committed", &mut clock);
+        // The private copy is now the database's state: it becomes the next
+        // working copy (a new file; the previous one stays for whoever reads
+        // it and goes at the next switch). Killed before this, the old copy
+        // is merely behind and is brought up to date next time.
+        let next = generation_path(&stem, generation_of(&stem, &copy) + 1);
+        if std::fs::hard_link(&private, &next).is_ok() {
+            remove_generations_before(&stem, generation_of(&stem, &copy));
+        }
         Ok(Ok((value, sent)))
     }
 }
@@ -859,6 +892,58 @@ fn into_copy(
     ltx.commit()
         .map_err(|e| Stop::Failed(format!("{}: {e}", path.display())))?;
     Ok(counts)
+}
+
+/// Working copy number `n` of `stem`.
+fn generation_path(stem: &Path, n: u64) -> PathBuf {
+    stem.with_file_name(format!(
+        "{}-{n}.db",
+        stem.file_name().and_then(|n| n.to_str()).unwrap_or("pg")
+    ))
+}
+
+/// The generation number of working copy `path` (0 if it is none).
+fn generation_of(stem: &Path, path: &Path) -> u64 {
+    let prefix = format!(
+        "{}-",
+        stem.file_name().and_then(|n| n.to_str()).unwrap_or("pg")
+    );
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_prefix(&prefix))
+        .and_then(|n| n.strip_suffix(".db"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Remove working copies older than generation `n` (a process still
+/// reading one keeps its open file).
+fn remove_generations_before(stem: &Path, n: u64) {
+    for g in 1..n {
+        let old = generation_path(stem, g);
+        for suffix in ["", "-wal", "-shm"] {
+            let mut p = old.clone().into_os_string();
+            p.push(suffix);
+            std::fs::remove_file(PathBuf::from(p)).ok();
+        }
+    }
+}
+
+/// A consistent page-for-page copy of the registry at `from` into `to`
+/// (SQLite's online backup: the WAL's committed pages included, rows and
+/// row ids exactly as they are), as one file.
+fn copy_pages(from: &Path, to: &Path) -> Result<(), StoreError> {
+    let lite = |path: &Path| {
+        let path = path.to_path_buf();
+        move |cause| StoreError::Sqlite { path, cause }
+    };
+    let src = Connection::open_with_flags(from, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(lite(from))?;
+    let mut dst = Connection::open(to).map_err(lite(to))?;
+    rusqlite::backup::Backup::new(&src, &mut dst)
+        .and_then(|b| b.run_to_completion(1 << 30, std::time::Duration::ZERO, None))
+        .map_err(lite(to))?;
+    Ok(())
 }
 
 /// The current working copy of `stem` (its highest generation), if any.
@@ -928,10 +1013,7 @@ fn sync_copy(
         drop(Registry::open_read_only(&fresh)?);
         Ok(sent)
     });
-    let path = stem.with_file_name(format!(
-        "{}-{generation}.db",
-        stem.file_name().and_then(|n| n.to_str()).unwrap_or("pg")
-    ));
+    let path = generation_path(stem, generation);
     let placed = built.and_then(|sent| match std::fs::hard_link(&fresh, &path) {
         Ok(()) => Ok(Some(sent)),
         // Another process built this generation first: use its copy.
@@ -950,18 +1032,7 @@ fn sync_copy(
             })?
         }
     };
-    // Older generations: no longer read (a process still reading one keeps its open file).
-    for n in 1..generation {
-        let old = stem.with_file_name(format!(
-            "{}-{n}.db",
-            stem.file_name().and_then(|n| n.to_str()).unwrap_or("pg")
-        ));
-        for suffix in ["", "-wal", "-shm"] {
-            let mut p = old.clone().into_os_string();
-            p.push(suffix);
-            std::fs::remove_file(PathBuf::from(p)).ok();
-        }
-    }
+    remove_generations_before(stem, generation);
     Ok((
         path,
         Synced {
