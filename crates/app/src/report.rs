@@ -224,6 +224,16 @@ fn paint(text: &str, v: Verdict, color: bool) -> String {
 
 /// The table report.
 fn table(r: &Report<'_>, color: bool, verbose: bool) -> anyhow::Result<String> {
+    let mut o = table_head(r);
+    table_areas(r, color, verbose, &mut o)?;
+    let verdicts: Vec<Verdict> = r.results.iter().map(|x| x.verdict).collect();
+    o.push_str(&table_tail(r, &verdicts, r.stale_hits(), color));
+    Ok(o)
+}
+
+/// The table report's lines before its first area: the banner and the
+/// header (registry, policy, coverage).
+pub fn table_head(r: &Report<'_>) -> String {
     let mut o = String::new();
     let _ = writeln!(o, "{}", r.banner.text());
     let _ = writeln!(
@@ -273,6 +283,16 @@ fn table(r: &Report<'_>, color: bool, verbose: bool) -> anyhow::Result<String> {
     for c in r.coverage {
         let _ = writeln!(o, "coverage  {} — {}", c.source, c.how);
     }
+    o
+}
+
+/// The table report's lines for each area of `r` (a whole report's, or a run's).
+pub fn table_areas(
+    r: &Report<'_>,
+    color: bool,
+    verbose: bool,
+    o: &mut String,
+) -> anyhow::Result<()> {
     for (k, ((area, input), res)) in r.areas.iter().zip(r.results).enumerate() {
         let _ = writeln!(o);
         let _ = writeln!(
@@ -419,9 +439,15 @@ fn table(r: &Report<'_>, color: bool, verbose: bool) -> anyhow::Result<String> {
             }
         }
     }
+    Ok(())
+}
+
+/// The table report's lines after its last area: the profile matrix (from
+/// every area's verdict, in order), the stale count, the result and the banner.
+pub fn table_tail(r: &Report<'_>, verdicts: &[Verdict], stale: usize, color: bool) -> String {
+    let mut o = String::new();
     let _ = writeln!(o);
-    profile_matrix(r, &mut o, color);
-    let stale = r.stale_hits();
+    profile_matrix(r.areas, verdicts, &mut o, color);
     if stale > 0 {
         let _ = writeln!(
             o,
@@ -439,14 +465,14 @@ fn table(r: &Report<'_>, color: bool, verbose: bool) -> anyhow::Result<String> {
         verdict_sentence(r.verdict)
     );
     let _ = writeln!(o, "{}", r.banner.text());
-    Ok(o)
+    o
 }
 
 /// With effect profiles, one line per area and one verdict column per profile.
-fn profile_matrix(r: &Report<'_>, o: &mut String, color: bool) {
+fn profile_matrix(areas: &[(Area, AreaInput)], verdicts: &[Verdict], o: &mut String, color: bool) {
     let mut names: Vec<&str> = Vec::new();
     let mut rows: Vec<(&str, Vec<(&str, Verdict)>)> = Vec::new();
-    for ((area, input), res) in r.areas.iter().zip(r.results) {
+    for ((area, input), verdict) in areas.iter().zip(verdicts.iter().copied()) {
         let Some(p) = &input.profile else { continue };
         if !names.contains(&p.name.as_str()) {
             names.push(&p.name);
@@ -456,8 +482,8 @@ fn profile_matrix(r: &Report<'_>, o: &mut String, color: bool) {
             .strip_suffix(&format!("@{}", p.name))
             .unwrap_or(&area.id);
         match rows.iter_mut().find(|(b, _)| *b == base) {
-            Some((_, cells)) => cells.push((&p.name, res.verdict)),
-            None => rows.push((base, vec![(&p.name, res.verdict)])),
+            Some((_, cells)) => cells.push((&p.name, verdict)),
+            None => rows.push((base, vec![(&p.name, verdict)])),
         }
     }
     if names.is_empty() {
@@ -767,12 +793,14 @@ fn route_of(
         return Ok(None);
     };
     let point;
-    let site = match index.geom(h.site).map_err(|e| e.to_string())? {
+    let geom = index.geom(h.site).map_err(|e| e.to_string())?;
+    let site = match &geom {
         nostrike_core::GeomRef::Point { lon, lat } => {
-            point = nostrike_core::Shape::point(lon, lat).map_err(|e| e.to_string())?;
+            point = nostrike_core::Shape::point(*lon, *lat).map_err(|e| e.to_string())?;
             &point
         }
         nostrike_core::GeomRef::Shape(s) => s,
+        nostrike_core::GeomRef::Built(s) => &**s,
     };
     let r = route.reach(site, h.required_m);
     Ok(Some(JsonRoute {
@@ -2052,6 +2080,26 @@ mod tests {
             let mut whole = Vec::new();
             write_geojson(&report, &mut whole).expect("whole");
             assert!(geo == whole, "GeoJSON in runs of {run_len}");
+            for (color, verbose) in [(false, false), (true, true)] {
+                let mut text = table_head(&report);
+                let mut verdicts = Vec::new();
+                for &run in &runs {
+                    let p = part(run);
+                    verdicts.extend(p.results.iter().map(|r| r.verdict));
+                    table_areas(&p, color, verbose, &mut text).expect("areas");
+                }
+                text.push_str(&table_tail(&report, &verdicts, stale, color));
+                let mut whole = Vec::new();
+                write_table(&report, &mut whole, color, verbose).expect("whole");
+                assert!(text.as_bytes() == whole, "table in runs of {run_len}");
+            }
+            let mut cot = Vec::new();
+            for &run in &runs {
+                crate::cot::write_check(&part(run), &mut cot).expect("cot");
+            }
+            let mut whole = Vec::new();
+            crate::cot::write_check(&report, &mut whole).expect("whole");
+            assert!(cot == whole, "CoT in runs of {run_len}");
         }
 
         // Many areas: several groups, runs of uneven length, the last group

@@ -620,7 +620,7 @@ pub fn check_into(
     // The formats written a run of areas at a time, in bounded memory.
     let streamed = match args.format {
         ReportFormat::Json => !style.pretty,
-        ReportFormat::Csv | ReportFormat::Geojson => true,
+        ReportFormat::Csv | ReportFormat::Geojson | ReportFormat::Table | ReportFormat::Cot => true,
         _ => false,
     };
     // A streamed report checks and writes its areas a run at a time; the
@@ -663,7 +663,14 @@ pub fn check_into(
         coverage_shapes: &snapshot.coverage_shapes,
     };
     if streamed {
-        let verdict = write_streamed(report, &checker, path, args.format, w)?;
+        let verdict = write_streamed(
+            report,
+            &checker,
+            path,
+            args.format,
+            (style.color, style.verbose),
+            w,
+        )?;
         lap("areas checked and report written");
         return Ok(verdict);
     }
@@ -734,6 +741,7 @@ fn write_streamed<S: nostrike_core::SiteSet + ?Sized>(
     checker: &Checker<'_, S>,
     path: &Path,
     format: ReportFormat,
+    (color, verbose): (bool, bool),
     w: &mut (dyn std::io::Write + Send),
 ) -> anyhow::Result<Verdict> {
     let sites = template.index;
@@ -805,6 +813,33 @@ fn write_streamed<S: nostrike_core::SiteSet + ?Sized>(
                 }
             }
             w.write_all(&tail)?;
+        }
+        ReportFormat::Table => {
+            w.write_all(report::table_head(&template).as_bytes())?;
+            let mut verdicts = Vec::with_capacity(template.areas.len());
+            let mut text = String::new();
+            for run in runs {
+                let (run, results, withheld) = run?;
+                verdicts.extend(results.iter().map(|r| r.verdict));
+                text.clear();
+                report::table_areas(
+                    &template.for_run(run, &results, &withheld),
+                    color,
+                    verbose,
+                    &mut text,
+                )?;
+                w.write_all(text.as_bytes())?;
+            }
+            w.write_all(report::table_tail(&template, &verdicts, stale, color).as_bytes())?;
+        }
+        ReportFormat::Cot => {
+            for run in runs {
+                let (run, results, withheld) = run?;
+                nostrike_app::cot::write_check(
+                    &template.for_run(run, &results, &withheld),
+                    &mut *w,
+                )?;
+            }
         }
         _ => {
             w.write_all(&report::json_head(&template, stale)?)?;

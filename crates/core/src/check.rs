@@ -302,6 +302,7 @@ impl<S: SiteSet + ?Sized> Checker<'_, S> {
                         distance_to_vertex_within(shape, &Vertex::new(lon, lat), limit)
                     }
                     GeomRef::Shape(s) => distance_within(shape, s, limit),
+                    GeomRef::Built(s) => distance_within(shape, &s, limit),
                 };
                 if let Some(n) = nearest {
                     let mut hit = make_hit(i, &n, required_m, caution);
@@ -421,6 +422,7 @@ pub fn sites_within<S: SiteSet + ?Sized>(
                 distance_to_vertex_within(shape, &Vertex::new(lon, lat), distance_m)
             }
             GeomRef::Shape(s) => distance_within(shape, s, distance_m),
+            GeomRef::Built(s) => distance_within(shape, &s, distance_m),
         };
         if let Some(n) = nearest {
             found.push((i, n.distance_m));

@@ -68,7 +68,7 @@ pub use check::{
 };
 pub use coverage::{AreaCoverage, Coverage, CoverageError};
 pub use index::{IndexError, IndexStats, SiteIndex};
-pub use packed::PackedIndex;
+pub use packed::{PackedIndex, SHAPE_CACHE_BYTES};
 pub use policy::{Policy, PolicyBuilder, PolicyError, Profile, EXAMPLE_POLICY_TOML};
 pub use route::{route_reach, Route, RouteReach};
 pub use shape::{

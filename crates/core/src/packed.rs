@@ -449,6 +449,9 @@ pub struct PackedIndex {
     level_start: Vec<u64>,
     level_len: Vec<u64>,
     shapes: Vec<OnceLock<Box<Shape>>>,
+    /// Bytes the cached shapes hold, and the most they may.
+    shape_bytes: std::sync::atomic::AtomicUsize,
+    shape_budget: usize,
     limits: SetLimits,
     revision: i64,
     content_hash: [u8; 32],
@@ -499,6 +502,8 @@ impl PackedIndex {
             level_start: Vec::new(),
             level_len: Vec::new(),
             shapes: Vec::new(),
+            shape_bytes: std::sync::atomic::AtomicUsize::new(0),
+            shape_budget: SHAPE_CACHE_BYTES,
             limits: SetLimits::default(),
             revision: 0,
             content_hash: [0; 32],
@@ -564,6 +569,18 @@ impl PackedIndex {
             .take(usize::try_from(shapes).map_err(|_| bad("shape count"))?)
             .collect();
         Ok(p)
+    }
+
+    /// Keep at most `bytes` of prepared shapes (polygons and lines) between
+    /// uses (default [`SHAPE_CACHE_BYTES`]); shapes past it are prepared
+    /// again each time they are needed. Answers do not depend on it.
+    pub fn set_shape_cache(&mut self, bytes: usize) {
+        self.shape_budget = bytes;
+    }
+
+    /// The bytes the cached prepared shapes hold now.
+    pub fn shape_cache_bytes(&self) -> usize {
+        self.shape_bytes.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Fetch and verify every chunk now (on all cores), so that nothing is
@@ -832,6 +849,16 @@ impl PackedIndex {
         }
         let g = self.geometry(i)?;
         let s = Shape::new(&g).map_err(|e| bad(format!("site {i}: {e}")))?;
+        // Kept while the cache is within its budget; past it, built for this use only.
+        let size = s.heap_bytes();
+        let held = self
+            .shape_bytes
+            .fetch_add(size, std::sync::atomic::Ordering::Relaxed);
+        if held + size > self.shape_budget {
+            self.shape_bytes
+                .fetch_sub(size, std::sync::atomic::Ordering::Relaxed);
+            return Ok(GeomRef::Built(std::sync::Arc::new(s)));
+        }
         let _ = cell.set(Box::new(s));
         cell.get()
             .map(|s| GeomRef::Shape(s))
@@ -846,6 +873,11 @@ fn meets(b: &[f64; 6], near: &Aabb, reach: f64) -> bool {
     }
     .within(near, reach)
 }
+
+/// The most memory prepared shapes are kept in between uses (64 MiB): a
+/// batch check's memory is the index's chunks plus a bound, whatever the
+/// number of shapes it meets.
+pub const SHAPE_CACHE_BYTES: usize = 64 << 20;
 
 /// How many length-prefixed fields a heap record holds.
 const FIELDS: usize = 7;

@@ -102,6 +102,26 @@ pub struct Shape {
     pub(crate) bbox: Aabb,
 }
 
+impl Shape {
+    /// The bytes this shape holds (its own and its vertices'), for caches
+    /// that keep memory bounded.
+    pub fn heap_bytes(&self) -> usize {
+        let v = std::mem::size_of::<Vertex>();
+        let vecs = |n: usize| n * v + std::mem::size_of::<Vec<Vertex>>();
+        std::mem::size_of::<Shape>()
+            + self.points.capacity() * v
+            + self.lines.iter().map(|l| vecs(l.capacity())).sum::<usize>()
+            + self
+                .polygons
+                .iter()
+                .map(|p| {
+                    std::mem::size_of::<PolygonShape>()
+                        + p.rings.iter().map(|r| vecs(r.capacity())).sum::<usize>()
+                })
+                .sum::<usize>()
+    }
+}
+
 /// The nearest points of two shapes and the geodesic distance between them.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Nearest {

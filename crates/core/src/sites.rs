@@ -61,7 +61,7 @@ impl SiteParams {
 }
 
 /// A site's geometry as the check uses it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub enum GeomRef<'a> {
     /// A single point, degrees.
     Point {
@@ -70,8 +70,22 @@ pub enum GeomRef<'a> {
         /// Latitude, degrees north.
         lat: f64,
     },
-    /// Anything else, prepared.
+    /// Anything else, prepared (held by the set).
     Shape(&'a Shape),
+    /// Anything else, prepared for this use only (the set's cache of
+    /// prepared shapes is full: memory stays bounded).
+    Built(std::sync::Arc<Shape>),
+}
+
+impl GeomRef<'_> {
+    /// The prepared shape, if the geometry is not a single point.
+    pub fn shape(&self) -> Option<&Shape> {
+        match self {
+            GeomRef::Point { .. } => None,
+            GeomRef::Shape(s) => Some(s),
+            GeomRef::Built(s) => Some(s),
+        }
+    }
 }
 
 /// What a report shows of a site, borrowed where the set allows.

@@ -106,6 +106,45 @@ fn packed_answers_exactly_as_the_in_memory_index() {
     }
 }
 
+#[test]
+fn a_full_shape_cache_gives_the_same_answers_in_bounded_memory() {
+    let sites = sites(20_000, 5);
+    let index = SiteIndex::build(sites.clone()).unwrap();
+    let unbounded = PackedIndex::from_sites(&sites).unwrap();
+    let mut bounded = PackedIndex::from_sites(&sites).unwrap();
+    const BUDGET: usize = 16 << 10;
+    bounded.set_shape_cache(BUDGET);
+    let policy = Policy::example();
+    let mut rng = TestRng::from_seed(RngAlgorithm::ChaCha, &[11; 32]);
+    let mut hits = 0;
+    for k in 0..300 {
+        let c = place(&mut rng);
+        let area = Area::point(format!("a{k}"), c.0, c.1, rng.random_range(0.0..300_000.0));
+        // Twice: the second time, shapes come from the cache or are built again.
+        for _ in 0..2 {
+            let a = Checker::new(&index, &policy, None).check(&area).unwrap();
+            let b = Checker::new(&bounded, &policy, None).check(&area).unwrap();
+            let u = Checker::new(&unbounded, &policy, None)
+                .check(&area)
+                .unwrap();
+            assert_eq!(a, b, "area {area:?}");
+            assert_eq!(a, u, "area {area:?}");
+            hits += a.hits.len();
+        }
+    }
+    assert!(hits > 1_000, "the test must reach many sites: {hits} hits");
+    assert!(
+        unbounded.shape_cache_bytes() > 4 * BUDGET,
+        "the checks must meet more shapes than the budget holds: {}",
+        unbounded.shape_cache_bytes()
+    );
+    assert!(bounded.shape_cache_bytes() <= BUDGET);
+    assert!(
+        bounded.shape_cache_bytes() > BUDGET / 2,
+        "the cache is used up to its budget"
+    );
+}
+
 struct Counting {
     inner: MemoryChunks,
     fetched: Arc<AtomicUsize>,
