@@ -1098,7 +1098,7 @@ fn andorra_grid(dir: &Path, n: usize) -> PathBuf {
     f
 }
 
-/// A batch check's JSON, CSV, GeoJSON, table and CoT reports are checked and written a
+/// A batch check's JSON, CSV, GeoJSON, table, KML and CoT reports are checked and written a
 /// run of areas at a time, the results spilled to a temporary file past
 /// 8 MiB, so that memory does not grow with the report: whatever the run
 /// length the bytes are the same, and the JSON is the report the
@@ -1141,8 +1141,8 @@ fn a_streamed_json_report_is_the_report_written_whole() {
     }
     // The HTML report embeds the report written whole, in memory.
     let small = andorra_grid(d.path(), 40);
-    // CSV, GeoJSON, the table and CoT are streamed the same way.
-    for format in ["csv", "geojson", "table", "cot"] {
+    // CSV, GeoJSON, the table, KML and CoT are streamed the same way.
+    for format in ["csv", "geojson", "table", "cot", "kml"] {
         let one = run(
             &small,
             Some("1"),

@@ -1103,6 +1103,13 @@ impl AreaWriter {
         written?;
         filled?;
         std::mem::swap(&mut self.filling, &mut self.pending);
+        // A buffer an area with many hits grew is not kept for the next run:
+        // what a run holds stays the size of the run, not of the largest area seen.
+        for b in &mut self.filling {
+            if b.capacity() > PIECE_KEPT {
+                *b = Vec::new();
+            }
+        }
         Ok(())
     }
 
@@ -1115,6 +1122,9 @@ impl AreaWriter {
 
 /// How many buffers a run of areas is serialised into (on all cores).
 const PIECES: usize = 8;
+
+/// The largest buffer kept from one run to the next (1 MiB).
+const PIECE_KEPT: usize = 1 << 20;
 
 /// Serialise the areas of `r` as compact JSON array items into `pieces`
 /// (cleared first; consecutive runs of areas, each area after a comma).
@@ -1133,7 +1143,7 @@ fn serialize_pieces(r: &Report<'_>, pieces: &mut [Vec<u8>]) -> std::io::Result<(
         // Room for the whole run at once: no copying as it grows.
         let need: usize = run
             .iter()
-            .map(|(_, _, res)| 512 + res.hits.len() * 448)
+            .map(|(_, _, res)| 512 + res.hits.len() * 640)
             .sum();
         buf.reserve(need);
         for (k, (area, input), res) in run {
@@ -1693,6 +1703,17 @@ pub fn kml_geometry(g: &Geometry<f64>) -> String {
 
 /// The KML report (for Google Earth): one folder per area with its hits.
 fn kml(r: &Report<'_>) -> anyhow::Result<String> {
+    let mut o = kml_head(r);
+    kml_areas(r, &mut o)?;
+    o.push_str(KML_TAIL);
+    Ok(o)
+}
+
+/// The KML report's end, after its last area's folder.
+pub const KML_TAIL: &str = "</Document></kml>\n";
+
+/// The KML report's beginning: the document's name, description and styles.
+pub fn kml_head(r: &Report<'_>) -> String {
     let mut o = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<kml xmlns=\"http://www.opengis.net/kml/2.2\"><Document>\n");
     let _ = writeln!(
         o,
@@ -1720,6 +1741,11 @@ fn kml(r: &Report<'_>) -> anyhow::Result<String> {
         let _ = writeln!(o, "<Style id=\"{id}\"><LineStyle><color>{color}</color><width>2</width></LineStyle><PolyStyle><color>40{}</color></PolyStyle><IconStyle><color>{color}</color></IconStyle></Style>", &color[2..]);
         let _ = writeln!(o, "<Style id=\"ring-{id}\"><LineStyle><color>{color}</color><width>1</width></LineStyle><PolyStyle><color>20{}</color><outline>0</outline></PolyStyle></Style>", &color[2..]);
     }
+    o
+}
+
+/// The KML report's folder for each area of `r` (a whole report's, or a run's).
+pub fn kml_areas(r: &Report<'_>, o: &mut String) -> anyhow::Result<()> {
     for (k, ((area, input), res)) in r.areas.iter().zip(r.results).enumerate() {
         let _ = writeln!(
             o,
@@ -1813,8 +1839,7 @@ fn kml(r: &Report<'_>) -> anyhow::Result<String> {
         }
         o.push_str("</Folder>\n");
     }
-    o.push_str("</Document></kml>\n");
-    Ok(o)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -2093,6 +2118,14 @@ mod tests {
                 write_table(&report, &mut whole, color, verbose).expect("whole");
                 assert!(text.as_bytes() == whole, "table in runs of {run_len}");
             }
+            let mut doc = kml_head(&report);
+            for &run in &runs {
+                kml_areas(&part(run), &mut doc).expect("folders");
+            }
+            doc.push_str(KML_TAIL);
+            let mut whole = Vec::new();
+            write_kml(&report, &mut whole).expect("whole");
+            assert!(doc.as_bytes() == whole, "KML in runs of {run_len}");
             let mut cot = Vec::new();
             for &run in &runs {
                 crate::cot::write_check(&part(run), &mut cot).expect("cot");

@@ -620,7 +620,11 @@ pub fn check_into(
     // The formats written a run of areas at a time, in bounded memory.
     let streamed = match args.format {
         ReportFormat::Json => !style.pretty,
-        ReportFormat::Csv | ReportFormat::Geojson | ReportFormat::Table | ReportFormat::Cot => true,
+        ReportFormat::Csv
+        | ReportFormat::Geojson
+        | ReportFormat::Table
+        | ReportFormat::Cot
+        | ReportFormat::Kml => true,
         _ => false,
     };
     // A streamed report checks and writes its areas a run at a time; the
@@ -716,18 +720,22 @@ fn check_run<S: nostrike_core::SiteSet + ?Sized>(
 }
 
 /// Areas checked per run of a streamed report: enough for both cores, few
-/// enough that a run's results and their serialised bytes stay a few tens
-/// of megabytes at fifty hits an area (docs/BENCHMARKS.md: 512 areas,
-/// 111 MB peak; 1024, 150 MB; 2048, 160–185 MB, within noise of each other in time).
-const STREAM_RUN: usize = 512;
+/// enough that a run's results stay a few megabytes at 136 hits an area
+/// (docs/BENCHMARKS.md: at 1M sites 256 areas held 288 MB peak, 512 296 MB,
+/// within noise of each other in time; on the dense set 1024 areas 150 MB).
+const STREAM_RUN: usize = 256;
 
 /// Areas read back and serialised per run of a streamed report (two runs'
 /// JSON are in flight: one written while the next is serialised).
 const WRITE_RUN: usize = 256;
 
+/// Hits read back per run at most (about 5 MB of JSON): at 136 hits an
+/// area (the 1M benchmark set), 256 areas were 20 MB a run.
+const WRITE_HITS: usize = 8192;
+
 /// How much of a streamed report's body is held in memory before it goes
 /// to a temporary file.
-const SPILL_IN_MEMORY: usize = 8 << 20;
+const SPILL_IN_MEMORY: usize = 2 << 20;
 
 /// Check `template`'s areas a run at a time and write the compact JSON
 /// report. Each run's results (after groups and redaction) go into a
@@ -778,16 +786,33 @@ fn write_streamed<S: nostrike_core::SiteSet + ?Sized>(
     template.verdict = verdict;
     template.banner = banner;
     let mut back = spill.into_decoder()?;
-    // Each run of areas read back, then written as its format asks.
-    let runs = template.areas.chunks(WRITE_RUN).map(|run| {
-        let mut results = Vec::with_capacity(run.len());
-        let mut withheld = Vec::with_capacity(run.len());
-        for _ in run {
-            let (r, wh) = back.area()?;
+    // Each run of areas read back, then written as its format asks: up to
+    // WRITE_RUN areas or WRITE_HITS hits, so that what is in flight does not
+    // grow with the density of the hits.
+    let mut next = 0;
+    let all = template.areas;
+    let runs = std::iter::from_fn(|| {
+        if next >= all.len() {
+            return None;
+        }
+        let (mut results, mut withheld) = (Vec::new(), Vec::new());
+        let mut hits = 0;
+        let start = next;
+        while next < all.len() && next - start < WRITE_RUN && hits < WRITE_HITS {
+            let (r, wh) = match back.area() {
+                Ok(x) => x,
+                Err(e) => return Some(Err(e)),
+            };
+            hits += r.hits.len();
             results.push(r);
             withheld.push(wh);
+            next += 1;
         }
-        Ok::<_, std::io::Error>((run, results, withheld))
+        Some(Ok::<_, std::io::Error>((
+            &all[start..next],
+            results,
+            withheld,
+        )))
     });
     match format {
         ReportFormat::Csv => {
@@ -831,6 +856,17 @@ fn write_streamed<S: nostrike_core::SiteSet + ?Sized>(
                 w.write_all(text.as_bytes())?;
             }
             w.write_all(report::table_tail(&template, &verdicts, stale, color).as_bytes())?;
+        }
+        ReportFormat::Kml => {
+            w.write_all(report::kml_head(&template).as_bytes())?;
+            let mut text = String::new();
+            for run in runs {
+                let (run, results, withheld) = run?;
+                text.clear();
+                report::kml_areas(&template.for_run(run, &results, &withheld), &mut text)?;
+                w.write_all(text.as_bytes())?;
+            }
+            w.write_all(report::KML_TAIL.as_bytes())?;
         }
         ReportFormat::Cot => {
             for run in runs {

@@ -874,10 +874,10 @@ fn meets(b: &[f64; 6], near: &Aabb, reach: f64) -> bool {
     .within(near, reach)
 }
 
-/// The most memory prepared shapes are kept in between uses (64 MiB): a
+/// The most memory prepared shapes are kept in between uses (16 MiB): a
 /// batch check's memory is the index's chunks plus a bound, whatever the
 /// number of shapes it meets.
-pub const SHAPE_CACHE_BYTES: usize = 64 << 20;
+pub const SHAPE_CACHE_BYTES: usize = 16 << 20;
 
 /// How many length-prefixed fields a heap record holds.
 const FIELDS: usize = 7;
