@@ -366,6 +366,14 @@ fn an_importer_killed_mid_batch_leaves_nothing_partial() {
     let after = counts(&mut db);
     assert_eq!(after[0], before[0] + 40_000);
     assert_eq!(after[2], before[2] + 1);
+    // The killed writers' private copies (each the registry's size) are gone.
+    let left: Vec<String> = std::fs::read_dir(&cache)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("-write-"))
+        .collect();
+    assert!(left.is_empty(), "private copies left behind: {left:?}");
 }
 
 #[test]

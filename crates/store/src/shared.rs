@@ -782,8 +782,25 @@ impl Shared {
         let (copy, _) = sync_copy(&mut tx, &url, &stem)?;
         phase("working copy brought up to date", &mut clock);
         let dir = stem.parent().unwrap_or(Path::new("."));
+        // Private copies of this registry left by writers killed mid-write
+        // (each as large as the registry): no other writer of it is running
+        // on this machine while we hold the lock.
+        let prefix = format!(
+            ".{}-write-",
+            stem.file_name().and_then(|n| n.to_str()).unwrap_or("pg")
+        );
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            for e in entries.flatten() {
+                if e.file_name()
+                    .to_str()
+                    .is_some_and(|n| n.starts_with(&prefix))
+                {
+                    std::fs::remove_file(e.path()).ok();
+                }
+            }
+        }
         let private = tempfile::Builder::new()
-            .prefix(".nostrike-write-")
+            .prefix(&prefix)
             .suffix(".db")
             .tempfile_in(dir)
             .map_err(|e| StoreError::Shared {
