@@ -273,10 +273,10 @@ fn counts(db: &mut postgres::Client) -> Vec<i64> {
         .collect()
 }
 
-#[test]
-fn an_importer_killed_mid_batch_leaves_nothing_partial() {
-    let pg = Cluster::start();
-    let url = pg.database("killed");
+/// A shared registry in database `db` holding the shipped Helsinki sites:
+/// its URL, a temporary folder and the working copies' folder in it.
+fn helsinki(pg: &Cluster, db: &str) -> (String, tempfile::TempDir, PathBuf) {
+    let url = pg.database(db);
     let tmp = tempfile::tempdir().unwrap();
     let cache = tmp.path().join("cache");
     at(&url, &cache).arg("init").assert().success();
@@ -285,6 +285,13 @@ fn an_importer_killed_mid_batch_leaves_nothing_partial() {
         .arg(data("helsinki-sites.geojson"))
         .assert()
         .success();
+    (url, tmp, cache)
+}
+
+#[test]
+fn an_importer_killed_mid_batch_leaves_nothing_partial() {
+    let pg = Cluster::start();
+    let (url, tmp, cache) = helsinki(&pg, "killed");
     let big = tmp.path().join("big.geojson");
     let feats: Vec<String> = (0..40_000)
         .map(|i| {
@@ -379,15 +386,7 @@ fn an_importer_killed_mid_batch_leaves_nothing_partial() {
 #[test]
 fn verify_catches_a_row_edited_with_sql() {
     let pg = Cluster::start();
-    let url = pg.database("edited");
-    let tmp = tempfile::tempdir().unwrap();
-    let cache = tmp.path().join("cache");
-    at(&url, &cache).arg("init").assert().success();
-    at(&url, &cache)
-        .args(["import", "--source", "helsinki"])
-        .arg(data("helsinki-sites.geojson"))
-        .assert()
-        .success();
+    let (url, _tmp, cache) = helsinki(&pg, "edited");
     // Checks have run: the working copy is up to date before the edit.
     at(&url, &cache)
         .args(["check", "--point", "60.17,24.94"])
@@ -420,14 +419,7 @@ fn verify_catches_a_row_edited_with_sql() {
     assert_eq!(rc, 1, "{out}{err}");
     assert!(out.contains("osm:way/8033120"), "{out}");
     // A live row pointed at another site's version.
-    let edited = pg.database("edited2");
-    let cache2 = tmp.path().join("cache2");
-    at(&edited, &cache2).arg("init").assert().success();
-    at(&edited, &cache2)
-        .args(["import", "--source", "helsinki"])
-        .arg(data("helsinki-sites.geojson"))
-        .assert()
-        .success();
+    let (edited, _tmp2, cache2) = helsinki(&pg, "edited2");
     pg.sql(
         "edited2",
         "UPDATE sites SET version = (SELECT min(version) FROM sites) WHERE site_id = 'osm:way/8033120'",

@@ -711,51 +711,41 @@ impl Shared {
         Ok(())
     }
 
-    /// Bring the working copy up to the database's current state (one
-    /// consistent snapshot of it) and return its path and what was sent.
-    pub fn refresh(&mut self) -> Result<(PathBuf, Synced), StoreError> {
+    /// Run `f` in one consistent, read-only snapshot of the database
+    /// (checked to hold a registry of this schema first).
+    fn in_snapshot<T>(
+        &mut self,
+        f: impl FnOnce(&mut Transaction<'_>, &str) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         let url = self.url.clone();
-        let stem = self.stem.clone();
+        let pe = |e: postgres::Error| StoreError::Shared {
+            url: url.clone(),
+            reason: pg_reason(e),
+        };
         let mut tx = self
             .client
             .build_transaction()
             .isolation_level(IsolationLevel::RepeatableRead)
             .read_only(true)
             .start()
-            .map_err(|e| StoreError::Shared {
-                url: url.clone(),
-                reason: pg_reason(e),
-            })?;
+            .map_err(pe)?;
         Shared::check_schema(&mut tx, &url)?;
-        let (copy, synced) = sync_copy(&mut tx, &url, &stem)?;
-        tx.commit().map_err(|e| StoreError::Shared {
-            url: url.clone(),
-            reason: pg_reason(e),
-        })?;
-        Ok((copy, synced))
+        let value = f(&mut tx, &url)?;
+        tx.commit().map_err(pe)?;
+        Ok(value)
+    }
+
+    /// Bring the working copy up to the database's current state (one
+    /// consistent snapshot of it) and return its path and what was sent.
+    pub fn refresh(&mut self) -> Result<(PathBuf, Synced), StoreError> {
+        let stem = self.stem.clone();
+        self.in_snapshot(|tx, url| sync_copy(tx, url, &stem))
     }
 
     /// Copy the database's current state whole into a new registry file at
     /// `dest` (which must not exist): what `verify` reads, every row fresh.
     pub fn copy_whole(&mut self, dest: &Path) -> Result<(), StoreError> {
-        let url = self.url.clone();
-        let mut tx = self
-            .client
-            .build_transaction()
-            .isolation_level(IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .map_err(|e| StoreError::Shared {
-                url: url.clone(),
-                reason: pg_reason(e),
-            })?;
-        Shared::check_schema(&mut tx, &url)?;
-        fill_new(&mut tx, &url, dest)?;
-        tx.commit().map_err(|e| StoreError::Shared {
-            url,
-            reason: pg_reason(e),
-        })?;
-        Ok(())
+        self.in_snapshot(|tx, url| fill_new(tx, url, dest).map(drop))
     }
 
     /// Run a writing command: under the registry's lock, in one database
