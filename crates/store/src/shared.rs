@@ -66,16 +66,59 @@ pub fn display_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
     };
-    let (auth, host) = match rest.rsplit_once('@') {
-        Some((a, h)) => (Some(a), h),
-        None => (None, rest),
-    };
-    match auth {
-        Some(a) => match a.split_once(':') {
-            Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-            None => format!("{scheme}://{a}@{host}"),
+    // user[:password]@host[:port] up to the path or the query.
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let authority = match authority.rsplit_once('@') {
+        Some((auth, host)) => match auth.split_once(':') {
+            Some((user, _)) => format!("{user}:***@{host}"),
+            None => format!("{auth}@{host}"),
         },
-        None => url.to_string(),
+        None => authority.to_string(),
+    };
+    // A password may also come as a query parameter.
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => {
+            let params: Vec<String> = query
+                .split('&')
+                .map(|p| match p.split_once('=') {
+                    Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                    _ => p.to_string(),
+                })
+                .collect();
+            format!("{path}?{}", params.join("&"))
+        }
+        None => tail.to_string(),
+    };
+    format!("{scheme}://{authority}{tail}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::display_url;
+
+    #[test]
+    fn a_password_in_the_url_was_shown_in_reports() {
+        for (url, shown) in [
+            (
+                "postgresql://u:s3cret@db.example:5432/ns",
+                "postgresql://u:***@db.example:5432/ns",
+            ),
+            ("postgresql://u:p@ss@db/ns", "postgresql://u:***@db/ns"),
+            (
+                "postgres://db/ns?user=u&password=s3cret&sslmode=require",
+                "postgres://db/ns?user=u&password=***&sslmode=require",
+            ),
+            (
+                "postgresql://u@%2Ftmp%2Fpg/ns?PASSWORD=x",
+                "postgresql://u@%2Ftmp%2Fpg/ns?PASSWORD=***",
+            ),
+            ("postgresql://u@db/ns", "postgresql://u@db/ns"),
+            ("postgresql://db", "postgresql://db"),
+        ] {
+            assert_eq!(display_url(url), shown);
+            assert!(!display_url(url).contains("s3cret"));
+        }
     }
 }
 
