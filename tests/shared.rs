@@ -511,3 +511,63 @@ fn partners_read_only_the_sites_releasable_to_them() {
     assert_eq!(rc, 1, "{err}");
     assert!(err.contains("permission denied"), "{err}");
 }
+
+/// `GET path` from a server on `port`: the JSON body.
+fn get_json(port: u16, path: &str) -> serde_json::Value {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n").unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    let body = raw.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{path}: {e}: {raw}"))
+}
+
+#[test]
+fn serve_on_a_shared_registry_follows_imports_made_elsewhere() {
+    use std::io::BufRead;
+    let pg = Cluster::start();
+    let (url, tmp, cache) = helsinki(&pg, "served");
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("nostrike"))
+        .arg("--registry")
+        .arg(&url)
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .env("NOSTRIKE_CACHE", tmp.path().join("server-cache"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stderr.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port: u16 = line
+        .rsplit_once("http://127.0.0.1:")
+        .and_then(|(_, p)| p.trim().trim_end_matches('/').parse().ok())
+        .unwrap_or_else(|| panic!("serve did not say where it listens: {line:?}"));
+    assert!(line.contains(&url), "{line}");
+    let first = get_json(port, "/api/stats");
+    assert_eq!(first["registry"]["path"], url.as_str());
+    assert_eq!(first["registry"]["revision"], 1);
+    // Another analyst imports, from another machine (another working copy).
+    at(&url, &cache)
+        .args(["import", "--source", "andorra"])
+        .arg(data("andorra-2013-sites.geojson"))
+        .assert()
+        .success();
+    let expect = stats(at(&url, &cache));
+    let start = Instant::now();
+    let mut now = first;
+    while now["registry"]["revision"] != 2 && start.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(250));
+        now = get_json(port, "/api/stats");
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(
+        now["registry"]["revision"], 2,
+        "the server never showed the import"
+    );
+    assert_eq!(now["registry"]["content_hash"], expect["content_hash"]);
+    assert_eq!(now["sites"], expect["sites"]);
+}

@@ -333,7 +333,7 @@ fn dispatch(path: &std::path::Path, command: Command, out: Out) -> anyhow::Resul
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo(args) => registry_cmds::demo(args.keep.as_deref(), out),
-        Command::Serve(args) => serve::run(&path, &args),
+        Command::Serve(args) => serve::run(&path, &args, None),
         Command::Key {
             action: KeyAction::New { name, dir },
         } => {

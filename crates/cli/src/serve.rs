@@ -69,6 +69,8 @@ pub const MAX_SITES_PER_VIEW: usize = 1500;
 
 /// One revision of the registry as the app serves it.
 pub struct Loaded {
+    /// The registry file it was read from (a shared registry's working copy moves).
+    pub path: PathBuf,
     /// The snapshot checks run against.
     pub snapshot: Snapshot,
     /// Each site's representative point (lon, lat) for the overview, by site number.
@@ -100,6 +102,7 @@ impl Loaded {
                 .or_insert(0) += 1;
         }
         Ok(Loaded {
+            path: path.to_path_buf(),
             snapshot,
             points,
             by_category,
@@ -130,9 +133,17 @@ impl Loaded {
     }
 }
 
+/// Brings a shared registry's working copy up to date: its path now.
+pub type Refresh = Box<dyn FnMut() -> anyhow::Result<PathBuf> + Send>;
+
+/// How often a shared registry is asked for its state (at most).
+const REFRESH_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// What every worker shares.
 pub struct State {
     path: PathBuf,
+    /// For a shared registry: when it was last brought up to date, and how.
+    refresh: Option<Mutex<(std::time::Instant, PathBuf, Refresh)>>,
     args: ServeArgs,
     token: Option<String>,
     loaded: RwLock<Arc<Loaded>>,
@@ -149,7 +160,20 @@ pub struct State {
 impl State {
     /// The snapshot of the registry's current revision (reopened when it moved).
     fn current(&self) -> anyhow::Result<Arc<Loaded>> {
-        let rev = Registry::open_read_only(&self.path)?.revision()?;
+        let path = match &self.refresh {
+            None => self.path.clone(),
+            Some(r) => {
+                let mut r = r
+                    .lock()
+                    .map_err(|_| anyhow::anyhow!("refresh lock poisoned"))?;
+                if r.0.elapsed() >= REFRESH_EVERY {
+                    r.1 = (r.2)()?;
+                    r.0 = std::time::Instant::now();
+                }
+                r.1.clone()
+            }
+        };
+        let rev = Registry::open_read_only(&path)?.revision()?;
         let have = self
             .loaded
             .read()
@@ -170,7 +194,7 @@ impl State {
         if have.snapshot.revision >= rev {
             return Ok(have);
         }
-        let fresh = Arc::new(Loaded::open(&self.path)?);
+        let fresh = Arc::new(Loaded::open(&path)?);
         *self
             .loaded
             .write()
@@ -180,7 +204,7 @@ impl State {
 }
 
 /// Run `serve` until killed.
-pub fn run(path: &Path, args: &ServeArgs) -> anyhow::Result<ExitCode> {
+pub fn run(path: &Path, args: &ServeArgs, refresh: Option<Refresh>) -> anyhow::Result<ExitCode> {
     let addr: SocketAddr = args.bind.parse().with_context(|| {
         format!(
             "--bind {:?}: give ADDRESS:PORT, such as 127.0.0.1:8080",
@@ -228,7 +252,7 @@ pub fn run(path: &Path, args: &ServeArgs) -> anyhow::Result<ExitCode> {
         .unwrap_or(addr.port());
     eprintln!(
         "nostrike serve: {} (revision {}, {} sites, read-only) loaded in {:.2} s; open http://{}:{port}/",
-        path.display(),
+        crate::output::shown(path),
         loaded.snapshot.revision,
         loaded.points.len(),
         started.elapsed().as_secs_f64(),
@@ -236,6 +260,7 @@ pub fn run(path: &Path, args: &ServeArgs) -> anyhow::Result<ExitCode> {
     );
     let state = Arc::new(State {
         path: path.to_path_buf(),
+        refresh: refresh.map(|r| Mutex::new((std::time::Instant::now(), path.to_path_buf(), r))),
         args: args.clone(),
         token,
         loaded: RwLock::new(Arc::new(loaded)),
@@ -614,7 +639,7 @@ fn stats(state: &State) -> anyhow::Result<Reply> {
     Ok(Reply::json(
         200,
         &json!({
-            "registry": {"path": state.path.display().to_string(), "revision": s.revision, "content_hash": s.content_hash.to_string()},
+            "registry": {"path": crate::output::shown(&state.path), "revision": s.revision, "content_hash": s.content_hash.to_string()},
             "sites": l.points.len(),
             "by_category": l.by_category,
             "coverage": s.declared,
@@ -754,7 +779,7 @@ fn search(state: &State, q: &[(String, String)]) -> anyhow::Result<Reply> {
     // External ids are not in the packed labels: look them up in the registry.
     if found.len() < 50 {
         if let Some((k, v)) = text.split_once('=') {
-            let reg = Registry::open_read_only(&state.path)?;
+            let reg = Registry::open_read_only(&l.path)?;
             let (all, _, _) = reg.live_sites()?;
             for s in all.iter().filter(|s| {
                 s.external_ids
@@ -774,7 +799,7 @@ fn search(state: &State, q: &[(String, String)]) -> anyhow::Result<Reply> {
 /// `GET /api/sites/{SOURCE/ID}`: the record, its source, history and links.
 fn site(state: &State, key: &str) -> anyhow::Result<Reply> {
     let l = state.current()?;
-    let reg = Registry::open_read_only(&state.path)?;
+    let reg = Registry::open_read_only(&l.path)?;
     // SOURCE/ID, or an ID unique across sources (ids may hold '/' themselves).
     let mut hist = match key.split_once('/') {
         Some((source, id)) => reg.history(Some(source), id)?,
@@ -969,7 +994,7 @@ fn check(state: &State, q: &[(String, String)], body: Option<Vec<u8>>) -> anyhow
     let mut out = Vec::new();
     let verdict = match crate::check::check_into(
         &l.snapshot,
-        &state.path,
+        &l.path,
         &args,
         &prepared,
         &mut out,

@@ -88,6 +88,14 @@ pub(crate) fn run(url: &str, command: Command, out: Out) -> anyhow::Result<ExitC
             }
             Ok(code)
         }
+        // The server asks the database for its state (at most every 2 s) and
+        // serves each new revision as it does a file's.
+        Command::Serve(args) => {
+            let (copy, _) = sh.refresh()?;
+            let refresh: crate::serve::Refresh =
+                Box::new(move || Ok(sh.refresh().map(|(p, _)| p)?));
+            crate::serve::run(&copy, &args, Some(refresh))
+        }
         Command::Policy { .. }
         | Command::Demo(_)
         | Command::Completions { .. }
