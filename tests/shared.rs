@@ -571,3 +571,45 @@ fn serve_on_a_shared_registry_follows_imports_made_elsewhere() {
     assert_eq!(now["registry"]["content_hash"], expect["content_hash"]);
     assert_eq!(now["sites"], expect["sites"]);
 }
+
+/// PostgreSQL refuses COPY into a table whose row-level security applies to
+/// the role: imports by a maintainer that is not a superuser failed.
+#[test]
+fn a_maintainer_that_is_not_a_superuser_could_not_import() {
+    let pg = Cluster::start();
+    let (_, tmp, _) = helsinki(&pg, "roles");
+    pg.sql(
+        "roles",
+        "CREATE ROLE analyst LOGIN IN ROLE nostrike_maintainer;",
+    );
+    let analyst = pg.url("analyst", "roles");
+    let cache = tmp.path().join("analyst");
+    let (rc, _, err) = code(
+        at(&analyst, &cache)
+            .args(["import", "--source", "andorra"])
+            .arg(data("andorra-2013-sites.geojson")),
+    );
+    assert_eq!(rc, 0, "{err}");
+    // A replacing re-import retires sites too (DELETE under the policies).
+    let (rc, _, err) = code(
+        at(&analyst, &cache)
+            .args(["import", "--replace", "--source", "helsinki"])
+            .arg(team_file(tmp.path(), 0, 0)),
+    );
+    assert_eq!(rc, 0, "{err}");
+    let (rc, out, err) = code(at(&analyst, &cache).args([
+        "check",
+        "--point",
+        "42.5063,1.5218",
+        "--buffer",
+        "2km",
+        "--format",
+        "csv",
+    ]));
+    assert_eq!(rc, 4, "{err}");
+    assert!(out.lines().count() > 2, "{out}");
+    let (rc, out, err) = code(at(&analyst, &tmp.path().join("fresh")).arg("verify"));
+    assert_eq!(rc, 0, "{out}{err}");
+    let s = stats(at(&analyst, &cache));
+    assert_eq!(s["revision"], 3);
+}
