@@ -20,19 +20,12 @@ cd "$(dirname "$0")/.."
 OUT=bench/out
 mkdir -p "$OUT"
 cargo build --release -q -p nostrike -p nostrike-benches
-PG=/usr/lib/postgresql/15/bin
-[ -x "$PG/postgres" ] || { echo "install postgresql-15-postgis-3 first" >&2; exit 1; }
 S="$OUT/${PREFIX}sites-$SITES.geojson"; A="$OUT/${PREFIX}areas-$AREAS.geojson"
 [ -f "$S" ] || target/release/gen "$GEN_S" "$SITES" 42 "$S"
 [ -f "$A" ] || target/release/gen "$GEN_A" "$AREAS" 7 "$A"
 
-# --- PostGIS cluster (run as the postgres user when we are root) ---
-TMP=$(mktemp -d /tmp/nostrike-pg.XXXXXX)
-chmod 777 "$TMP"
-asdb() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-asdb "$PG/initdb" -D "$TMP/data" -A trust -U postgres > /dev/null
-asdb "$PG/pg_ctl" -D "$TMP/data" -o "-k $TMP -c listen_addresses='' -c shared_buffers=1GB -c work_mem=256MB -c max_parallel_workers_per_gather=2" -l "$TMP/log" -w start > /dev/null
-trap 'asdb "$PG/pg_ctl" -D "$TMP/data" -m fast stop > /dev/null 2>&1 || true; rm -rf "$TMP"' EXIT
+# --- PostGIS cluster ---
+. bench/pg_cluster.sh "-c shared_buffers=1GB -c work_mem=256MB -c max_parallel_workers_per_gather=2"
 PSQL=(psql -h "$TMP" -U postgres -d postgres -X -q -v ON_ERROR_STOP=1)
 "${PSQL[@]}" -c "CREATE EXTENSION postgis"
 # Provenance of this run, recorded with its figures.
@@ -61,7 +54,7 @@ pg_default=$(run_pg default "SET max_parallel_workers_per_gather = 0")
 pg_parallel=$(run_pg parallel "SET max_parallel_workers_per_gather = 2; SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0; SET min_parallel_table_scan_size = 0")
 # Stop PostgreSQL before nostrike is timed, so that its background work
 # (checkpointer, autovacuum after the load) does not share the two cores.
-asdb "$PG/pg_ctl" -D "$TMP/data" -m fast stop > /dev/null
+pg_stop
 
 # --- nostrike ---
 rm -f "$OUT/peers.db"*

@@ -16,8 +16,6 @@ OUT=bench/out
 mkdir -p "$OUT"
 BIN=$PWD/target/release/nostrike
 cargo build --release -q -p nostrike
-PG=/usr/lib/postgresql/15/bin
-[ -x "$PG/postgres" ] || { echo "install postgresql-15-postgis-3 first" >&2; exit 1; }
 SRC="$OUT/points-$N.geojson"
 [ -f "$SRC" ] || python3 bench/make_points.py "$N" "$SRC"
 Q=$((N / 4))
@@ -31,12 +29,7 @@ json.dump({"type": "FeatureCollection", "features": feats[i * n:(i + 1) * n]}, o
 EOF
 done
 
-TMP=$(mktemp -d /tmp/nostrike-pg.XXXXXX)
-chmod 777 "$TMP"
-asdb() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-asdb "$PG/initdb" -D "$TMP/data" -A trust -U postgres > /dev/null
-asdb "$PG/pg_ctl" -D "$TMP/data" -o "-k $TMP -c listen_addresses='' -c shared_buffers=1GB -c max_wal_size=4GB" -l "$TMP/log" -w start > /dev/null
-trap 'asdb "$PG/pg_ctl" -D "$TMP/data" -m fast stop > /dev/null 2>&1 || true; rm -rf "$TMP"' EXIT
+. bench/pg_cluster.sh "-c shared_buffers=1GB -c max_wal_size=4GB"
 HOST=$(printf '%s' "$TMP" | sed 's,/,%2F,g')
 PSQL=(psql -h "$TMP" -U postgres -X -q -v ON_ERROR_STOP=1)
 "${PSQL[@]}" -d postgres -c "CREATE DATABASE one" -c "CREATE DATABASE four"

@@ -1086,16 +1086,7 @@ fn andorra_grid(dir: &Path, n: usize) -> PathBuf {
             )
         })
         .collect();
-    let f = dir.join(format!("grid-{n}.geojson"));
-    std::fs::write(
-        &f,
-        format!(
-            r#"{{"type":"FeatureCollection","features":[{}]}}"#,
-            feats.join(",")
-        ),
-    )
-    .unwrap();
-    f
+    support::write_collection(&dir.join(format!("grid-{n}.geojson")), &feats)
 }
 
 /// A batch check's JSON, CSV, GeoJSON, table, KML and CoT reports are checked and written a

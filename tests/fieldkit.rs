@@ -324,14 +324,7 @@ fn an_atak_route_checks_to_the_same_hits_as_the_route_typed() {
     let reg = dir.path().join("r.db");
     ns(&reg).arg("init").assert().success();
     let f = dir.path().join("sites.geojson");
-    std::fs::write(
-        &f,
-        format!(
-            r#"{{"type":"FeatureCollection","features":[{}]}}"#,
-            feats.join(",")
-        ),
-    )
-    .unwrap();
+    support::write_collection(&f, &feats);
     ns(&reg).arg("import").arg(&f).assert().success();
     let json = |args: Vec<String>| -> Value {
         let (_, out, err) = code(ns(&reg).arg("check").args(&args).args(["--format", "json"]));

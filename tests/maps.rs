@@ -407,13 +407,7 @@ fn html_report_shows_a_hostile_site_name_as_text() {
             )
         })
         .collect();
-    let reg = registry_from(
-        dir.path(),
-        &format!(
-            r#"{{"type":"FeatureCollection","features":[{}]}}"#,
-            feats.join(",")
-        ),
-    );
+    let reg = registry_from(dir.path(), &support::collection(&feats));
     let (c, _, _, file) = check_as(
         &reg,
         dir.path(),

@@ -127,6 +127,57 @@ fn shared_registry_answers_as_the_file_registry_does() {
     }
     assert_eq!(logs[0], logs[1]);
     assert_eq!(shows[0], shows[1]);
+    // Auditors' `change_history` view reads the same in psql as in sqlite3.
+    let q = "SELECT seq, kind, source, site_id, name, hash_after, prev_hash, entry_hash FROM change_history ORDER BY seq";
+    type Entry = (
+        i64,
+        String,
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+        String,
+        String,
+    );
+    let in_pg: Vec<Entry> = pg
+        .client("postgres", "shared")
+        .query(q, &[])
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r.get(0),
+                r.get(1),
+                r.get(2),
+                r.get(3),
+                r.get(4),
+                r.get(5),
+                r.get(6),
+                r.get(7),
+            )
+        })
+        .collect();
+    let lite = rusqlite::Connection::open(&file).unwrap();
+    let in_file: Vec<Entry> = lite
+        .prepare(q)
+        .unwrap()
+        .query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+                r.get(7)?,
+            ))
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(in_pg.len() > 100 && in_pg.iter().any(|e| e.1 == "retired"));
+    assert_eq!(in_pg, in_file);
     let (rc, out, err) = code(at(&url, &cache).arg("verify"));
     assert_eq!(rc, 0, "{out}{err}");
     assert!(out.contains(&url) && out.contains("OK"), "{out}");
@@ -172,6 +223,7 @@ fn a_shared_registry_that_is_not_there_fails_loudly() {
     // An empty shared registry is refused by check as an empty file is.
     let (rc, _, err) = code(at(&url, tmp.path()).args(["check", "--point", "60.17,24.94"]));
     assert_eq!(rc, 1, "{err}");
+    assert!(err.contains("has no sites") && err.contains(&url), "{err}");
 }
 
 /// Three sites of team `team`, named for batch `b`.
@@ -185,16 +237,7 @@ fn team_file(dir: &Path, team: usize, b: usize) -> PathBuf {
             )
         })
         .collect();
-    let p = dir.join(format!("team{team}-{b}.geojson"));
-    std::fs::write(
-        &p,
-        format!(
-            r#"{{"type":"FeatureCollection","features":[{}]}}"#,
-            feats.join(",")
-        ),
-    )
-    .unwrap();
-    p
+    support::write_collection(&dir.join(format!("team{team}-{b}.geojson")), &feats)
 }
 
 #[test]
@@ -302,14 +345,7 @@ fn an_importer_killed_mid_batch_leaves_nothing_partial() {
             )
         })
         .collect();
-    std::fs::write(
-        &big,
-        format!(
-            r#"{{"type":"FeatureCollection","features":[{}]}}"#,
-            feats.join(",")
-        ),
-    )
-    .unwrap();
+    support::write_collection(&big, &feats);
     let mut db = pg.client("postgres", "killed");
     let before = counts(&mut db);
     let hash_before = stats(at(&url, &cache))["content_hash"].clone();
@@ -612,4 +648,35 @@ fn a_maintainer_that_is_not_a_superuser_could_not_import() {
     assert_eq!(rc, 0, "{out}{err}");
     let s = stats(at(&analyst, &cache));
     assert_eq!(s["revision"], 3);
+}
+
+/// Policies, keys, completions and pulls need no registry: with a shared
+/// one named in the environment they connected to it anyway, and failed
+/// when it could not be reached.
+#[test]
+fn a_command_that_needs_no_registry_connected_to_the_database() {
+    let tmp = tempfile::tempdir().unwrap();
+    let nowhere = format!(
+        "postgresql://postgres@{}/none",
+        tmp.path()
+            .join("no-server")
+            .display()
+            .to_string()
+            .replace('/', "%2F")
+    );
+    let run = |args: &[&str]| {
+        let mut c = ns(Path::new(&nowhere));
+        c.env("NOSTRIKE_CACHE", tmp.path()).args(args);
+        code(&mut c)
+    };
+    let (rc, out, err) = run(&["policy", "show"]);
+    assert_eq!(rc, 0, "{err}");
+    assert!(out.contains("caution_margin_m"), "{out}");
+    let dir = tmp.path().display().to_string();
+    let (rc, _, err) = run(&["key", "new", "alice", "--dir", &dir]);
+    assert_eq!(rc, 0, "{err}");
+    // A command that does use it still fails loudly.
+    let (rc, _, err) = run(&["stats"]);
+    assert_eq!(rc, 1);
+    assert!(err.contains("cannot connect"), "{err}");
 }

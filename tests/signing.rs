@@ -496,14 +496,7 @@ fn an_incremental_pull_sends_only_the_versions_the_copy_lacks() {
                 format!(r#"{{"type":"Feature","id":"{id}","properties":{{"name":"Site {id}","category":"museum"}},"geometry":{{"type":"Point","coordinates":[{lon},42.0]}}}}"#)
             })
             .collect();
-        std::fs::write(
-            &f,
-            format!(
-                r#"{{"type":"FeatureCollection","features":[{}]}}"#,
-                feats.join(",")
-            ),
-        )
-        .unwrap();
+        support::write_collection(&f, &feats);
         ns(&reg)
             .arg("import")
             .arg(&f)

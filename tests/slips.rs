@@ -595,10 +595,7 @@ fn geojson_export_lost_float_precision() {
     feats.push(r#"{"type":"Feature","id":"osm","properties":{"category":"museum"},"geometry":{"type":"Point","coordinates":[-76.59000000000001,39.304273800000004]}}"#.into());
     let f = write(
         &d.path().join("precise.geojson"),
-        &format!(
-            r#"{{"type":"FeatureCollection","features":[{}]}}"#,
-            feats.join(",")
-        ),
+        &support::collection(&feats),
     );
     ns(&reg)
         .arg("import")

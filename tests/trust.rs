@@ -395,14 +395,7 @@ fn sites_stale_lists_what_needs_reverifying_oldest_first() {
         f("fresh-museum", "museum", Some(days_ago(300))),
         f("never", "museum", None),
     ];
-    std::fs::write(
-        &sites,
-        format!(
-            r#"{{"type":"FeatureCollection","features":[{}]}}"#,
-            features.join(",")
-        ),
-    )
-    .unwrap();
+    support::write_collection(&sites, &features);
     ns(&reg).arg("import").arg(&sites).assert().success();
     let list = |extra: &[&str]| -> Vec<String> {
         let (c, out, err) = code(

@@ -116,6 +116,20 @@ pub fn mask_times(text: &str) -> String {
     }
     out
 }
+/// A GeoJSON FeatureCollection of `features`, each a Feature's JSON text.
+pub fn collection(features: &[String]) -> String {
+    format!(
+        r#"{{"type":"FeatureCollection","features":[{}]}}"#,
+        features.join(",")
+    )
+}
+
+/// Write the FeatureCollection of `features` to `path`; the path.
+pub fn write_collection(path: &Path, features: &[String]) -> std::path::PathBuf {
+    std::fs::write(path, collection(features)).unwrap();
+    path.to_path_buf()
+}
+
 /// A registry at `dir/r.db` holding the shipped Andorra extract with its declared coverage.
 pub fn andorra_registry(dir: &Path) -> std::path::PathBuf {
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data");

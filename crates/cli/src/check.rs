@@ -737,13 +737,14 @@ const WRITE_HITS: usize = 8192;
 /// to a temporary file.
 const SPILL_IN_MEMORY: usize = 2 << 20;
 
-/// Check `template`'s areas a run at a time and write the compact JSON
-/// report. Each run's results (after groups and redaction) go into a
-/// [`Spill`] in a compact binary form (memory, then an unnamed temporary
-/// file) and are dropped; the header, whose verdict, stale count and banner
-/// cover every area, is written once all are checked, then the areas, read
-/// back a run at a time and serialised as `report::write_json` would. So
-/// memory holds one run, never the report, and the bytes are the same.
+/// Check `template`'s areas a run at a time and write the report as
+/// `format` (compact JSON, CSV, GeoJSON, table, KML or CoT). Each run's
+/// results (after groups and redaction) go into a [`Spill`] in a compact
+/// binary form (memory, then an unnamed temporary file) and are dropped;
+/// the header, whose verdict, stale count and banner cover every area, is
+/// written once all are checked, then the areas, read back a run at a time
+/// and written as the whole-report writer of that format would. So memory
+/// holds a run, never the report, and the bytes are the same.
 fn write_streamed<S: nostrike_core::SiteSet + ?Sized>(
     mut template: Report<'_>,
     checker: &Checker<'_, S>,

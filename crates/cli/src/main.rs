@@ -275,20 +275,28 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         },
     };
     let path = cli.registry_path();
-    if let Some(url) = path.to_str().filter(|s| nostrike_store::shared::is_url(s)) {
-        return shared::run(url, cli.command, out);
-    }
-    if !matches!(
-        cli.command,
-        Command::Policy { .. }
-            | Command::Demo(_)
-            | Command::Completions { .. }
-            | Command::Key { .. }
-            | Command::Pull { .. }
-    ) {
+    if cli.command.uses_registry() {
+        if let Some(url) = path.to_str().filter(|s| nostrike_store::shared::is_url(s)) {
+            return shared::run(url, cli.command, out);
+        }
         check_registry_path(&path)?;
     }
     dispatch(&path, cli.command, out)
+}
+
+impl Command {
+    /// Whether the command reads or writes the `--registry` one (`pull`
+    /// names its own; policies, keys, completions and the demo need none).
+    fn uses_registry(&self) -> bool {
+        !matches!(
+            self,
+            Command::Policy { .. }
+                | Command::Demo(_)
+                | Command::Completions { .. }
+                | Command::Key { .. }
+                | Command::Pull { .. }
+        )
+    }
 }
 
 /// Run `command` on the registry file at `path`.

@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use nostrike_store::shared::{is_url, Shared};
 
 use crate::{dispatch, Command, Out};
@@ -29,6 +30,11 @@ fn cache_dir() -> anyhow::Result<PathBuf> {
     Ok(dir)
 }
 
+/// What an error from a command run on the working copy `copy` is about.
+fn working_copy(sh: &Shared, copy: &Path) -> String {
+    format!("registry {} (working copy {})", sh.url(), copy.display())
+}
+
 fn connect(url: &str) -> anyhow::Result<Shared> {
     Ok(Shared::connect(url, &cache_dir()?)?)
 }
@@ -42,7 +48,8 @@ pub(crate) fn pull_source(from: &Path) -> anyhow::Result<PathBuf> {
     }
 }
 
-/// Run `command` on the shared registry at `url`.
+/// Run `command`, one that uses the registry (`Command::uses_registry`),
+/// on the shared registry at `url`.
 pub(crate) fn run(url: &str, command: Command, out: Out) -> anyhow::Result<ExitCode> {
     nostrike_store::shared::trace(out.verbose >= 2);
     let mut sh = connect(url)?;
@@ -71,8 +78,16 @@ pub(crate) fn run(url: &str, command: Command, out: Out) -> anyhow::Result<ExitC
         | Command::VerifySite { .. }
         | Command::Sign { .. }
         | Command::Repack => {
+            let url = sh.url().to_string();
             let result = sh.write(|copy| {
-                dispatch(copy, command, out).map(|code| (code == ExitCode::SUCCESS, code))
+                dispatch(copy, command, out)
+                    .map(|code| (code == ExitCode::SUCCESS, code))
+                    .with_context(|| {
+                        format!(
+                            "registry {url} (written on its private copy {})",
+                            copy.display()
+                        )
+                    })
             })?;
             let (code, sent) = result?;
             if out.verbose > 0 && code == ExitCode::SUCCESS {
@@ -96,11 +111,6 @@ pub(crate) fn run(url: &str, command: Command, out: Out) -> anyhow::Result<ExitC
                 Box::new(move || Ok(sh.refresh().map(|(p, _)| p)?));
             crate::serve::run(&copy, &args, Some(refresh))
         }
-        Command::Policy { .. }
-        | Command::Demo(_)
-        | Command::Completions { .. }
-        | Command::Key { .. }
-        | Command::Pull { .. } => dispatch(Path::new(""), command, out),
         read => {
             let (copy, synced) = sh.refresh()?;
             if out.verbose > 0 {
@@ -117,7 +127,7 @@ pub(crate) fn run(url: &str, command: Command, out: Out) -> anyhow::Result<ExitC
                     synced.sent.entries
                 );
             }
-            dispatch(&copy, read, out)
+            dispatch(&copy, read, out).with_context(|| working_copy(&sh, &copy))
         }
     }
 }

@@ -77,17 +77,6 @@ pub enum GeomRef<'a> {
     Built(std::sync::Arc<Shape>),
 }
 
-impl GeomRef<'_> {
-    /// The prepared shape, if the geometry is not a single point.
-    pub fn shape(&self) -> Option<&Shape> {
-        match self {
-            GeomRef::Point { .. } => None,
-            GeomRef::Shape(s) => Some(s),
-            GeomRef::Built(s) => Some(s),
-        }
-    }
-}
-
 /// What a report shows of a site, borrowed where the set allows.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SiteLabel<'a> {

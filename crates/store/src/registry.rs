@@ -33,6 +33,7 @@ mod log;
 mod model;
 mod packing;
 pub(crate) mod pull;
+pub(crate) use schema::change_history_query;
 mod rows;
 mod schema;
 mod verify;

@@ -332,6 +332,18 @@ impl Side for Lite<'_, '_> {
 struct Pg<'a, 'b> {
     tx: &'a mut Transaction<'b>,
     url: &'a str,
+    /// Per table: whether its row-level security applies to this role (asked once).
+    rls: std::collections::HashMap<&'static str, bool>,
+}
+
+impl<'a, 'b> Pg<'a, 'b> {
+    fn new(tx: &'a mut Transaction<'b>, url: &'a str) -> Self {
+        Pg {
+            tx,
+            url,
+            rls: Default::default(),
+        }
+    }
 }
 
 static NULL_I64: Option<i64> = None;
@@ -389,11 +401,18 @@ impl Side for Pg<'_, '_> {
         // applies to this role (a maintainer that is not a superuser): the
         // rows go through a temporary table and one INSERT, which the
         // policies check row by row.
-        let rls: bool = self
-            .tx
-            .query_one("SELECT row_security_active($1::text::regclass)", &[&t.name])
-            .and_then(|r| r.try_get(0))
-            .map_err(pg_reason)?;
+        let rls = match self.rls.get(t.name) {
+            Some(r) => *r,
+            None => {
+                let r: bool = self
+                    .tx
+                    .query_one("SELECT row_security_active($1::text::regclass)", &[&t.name])
+                    .and_then(|r| r.try_get(0))
+                    .map_err(pg_reason)?;
+                self.rls.insert(t.name, r);
+                r
+            }
+        };
         let target = if rls {
             let stage = format!("nostrike_stage_{}", t.name);
             self.tx
@@ -477,6 +496,15 @@ enum Stop {
     Failed(String),
 }
 
+impl Stop {
+    /// What stopped it, in words.
+    fn reason(self) -> String {
+        match self {
+            Stop::Diverged(r) | Stop::Failed(r) => r,
+        }
+    }
+}
+
 impl From<String> for Stop {
     fn from(s: String) -> Stop {
         Stop::Failed(s)
@@ -543,18 +571,15 @@ fn transfer(from: &mut dyn Side, to: &mut dyn Side, tables: &[Table]) -> Result<
             )));
         }
         if mine > 0 {
-            let filter = format!("WHERE {key} = {mine}");
-            let mut a = Vec::new();
-            to.rows(t, &filter, &mut |r| {
-                a.push(r);
-                Ok(())
-            })?;
-            let mut b = Vec::new();
-            from.rows(t, &filter, &mut |r| {
-                b.push(r);
-                Ok(())
-            })?;
-            if a != b {
+            let row = |side: &mut dyn Side| -> Result<Vec<Vec<Value>>, String> {
+                let mut v = Vec::new();
+                side.rows(t, &format!("WHERE {key} = {mine}"), &mut |r| {
+                    v.push(r);
+                    Ok(())
+                })?;
+                Ok(v)
+            };
+            if row(to)? != row(from)? {
                 return Err(Stop::Diverged(format!(
                     "{} row {mine} of {} differs from {}'s",
                     t.name,
@@ -659,6 +684,12 @@ fn list(ids: &[i64]) -> String {
         .join(", ")
 }
 
+/// Whether the database holds a nostrike registry (any schema).
+fn holds_registry(tx: &mut Transaction<'_>) -> Result<bool, postgres::Error> {
+    tx.query_one("SELECT to_regclass('nostrike_registry') IS NOT NULL", &[])
+        .and_then(|r| r.try_get(0))
+}
+
 /// A connection to a shared registry on PostgreSQL.
 pub struct Shared {
     client: Client,
@@ -713,35 +744,18 @@ impl Shared {
         let result = (|| {
             Registry::create(&seed)?;
             drop(Registry::open(&seed)?);
-            let mut conn = Connection::open(&seed).map_err(|x| e(x.to_string()))?;
-            let tables = tables(&conn).map_err(|x| e(x.to_string()))?;
+            let tables = Connection::open(&seed)
+                .and_then(|c| tables(&c))
+                .map_err(|x| e(x.to_string()))?;
             let mut tx = self.client.transaction().map_err(|x| e(pg_reason(x)))?;
-            let exists: bool = tx
-                .query_one("SELECT to_regclass('nostrike_registry') IS NOT NULL", &[])
-                .and_then(|r| r.try_get(0))
-                .map_err(|x| e(pg_reason(x)))?;
-            if exists {
+            if holds_registry(&mut tx).map_err(|x| e(pg_reason(x)))? {
                 return Err(e(
                     "already holds a nostrike registry; refusing to overwrite".into(),
                 ));
             }
             tx.batch_execute(&schema_sql(&tables))
                 .map_err(|x| e(format!("creating the schema: {}", pg_reason(x))))?;
-            let ltx = conn.transaction().map_err(|x| e(x.to_string()))?;
-            {
-                let mut from = Lite {
-                    tx: &ltx,
-                    path: &seed,
-                };
-                let mut to = Pg {
-                    tx: &mut tx,
-                    url: &url,
-                };
-                transfer(&mut from, &mut to, &tables).map_err(|s| match s {
-                    Stop::Diverged(r) | Stop::Failed(r) => e(r),
-                })?;
-            }
-            drop(ltx);
+            send(&mut tx, &url, &seed).map_err(e)?;
             tx.commit().map_err(|x| e(pg_reason(x)))
         })();
         std::fs::remove_dir_all(&dir).ok();
@@ -754,11 +768,7 @@ impl Shared {
             url: url.to_string(),
             reason,
         };
-        let exists: bool = tx
-            .query_one("SELECT to_regclass('nostrike_registry') IS NOT NULL", &[])
-            .and_then(|r| r.try_get(0))
-            .map_err(|x| e(pg_reason(x)))?;
-        if !exists {
+        if !holds_registry(tx).map_err(|x| e(pg_reason(x)))? {
             return Err(e(
                 "no registry here (create one with `nostrike --registry URL init`)".into(),
             ));
@@ -881,29 +891,10 @@ impl Shared {
             Err(e) => return Ok(Err(e)),
         };
         phase("written on the private copy", &mut clock);
-        let lite = |cause| StoreError::Sqlite {
-            path: private.to_path_buf(),
-            cause,
-        };
-        let sent = {
-            let mut conn = Connection::open(&private).map_err(lite)?;
-            let tables = tables(&conn).map_err(lite)?;
-            let ltx = conn.transaction().map_err(lite)?;
-            let mut from = Lite {
-                tx: &ltx,
-                path: &private,
-            };
-            let mut to = Pg {
-                tx: &mut tx,
-                url: &url,
-            };
-            transfer(&mut from, &mut to, &tables).map_err(|s| match s {
-                Stop::Diverged(r) | Stop::Failed(r) => StoreError::Shared {
-                    url: url.clone(),
-                    reason: format!("sending the change: {r}; nothing was written"),
-                },
-            })?
-        };
+        let sent = send(&mut tx, &url, &private).map_err(|r| StoreError::Shared {
+            url: url.clone(),
+            reason: format!("sending the change: {r}; nothing was written"),
+        })?;
         tx.commit().map_err(|e| StoreError::Shared {
             url: url.clone(),
             reason: format!("committing: {}; nothing was written", pg_reason(e)),
@@ -919,6 +910,18 @@ impl Shared {
         }
         Ok(Ok((value, sent)))
     }
+}
+
+/// Send what the registry file at `path` holds beyond the database's state
+/// (an earlier state of it, or an empty database), inside `tx`.
+fn send(tx: &mut Transaction<'_>, url: &str, path: &Path) -> Result<PullCounts, String> {
+    let lite = |e: rusqlite::Error| format!("{}: {e}", path.display());
+    let mut conn = Connection::open(path).map_err(lite)?;
+    let tables = tables(&conn).map_err(lite)?;
+    let ltx = conn.transaction().map_err(lite)?;
+    let mut from = Lite { tx: &ltx, path };
+    let mut to = Pg::new(tx, url);
+    transfer(&mut from, &mut to, &tables).map_err(Stop::reason)
 }
 
 /// A temporary folder beside the cache (created if need be).
@@ -945,11 +948,9 @@ fn fill_new(tx: &mut Transaction<'_>, url: &str, dest: &Path) -> Result<PullCoun
         path: dest.to_path_buf(),
         cause: e,
     })?;
-    let counts = into_copy(tx, url, &mut conn, dest).map_err(|s| match s {
-        Stop::Diverged(r) | Stop::Failed(r) => StoreError::Shared {
-            url: url.to_string(),
-            reason: r,
-        },
+    let counts = into_copy(tx, url, &mut conn, dest).map_err(|s| StoreError::Shared {
+        url: url.to_string(),
+        reason: s.reason(),
     })?;
     Ok(counts)
 }
@@ -967,7 +968,7 @@ fn into_copy(
     ltx.pragma_update(None, "defer_foreign_keys", true)
         .map_err(|e| Stop::Failed(e.to_string()))?;
     let counts = {
-        let mut from = Pg { tx, url };
+        let mut from = Pg::new(tx, url);
         let mut to = Lite { tx: &ltx, path };
         transfer(&mut from, &mut to, &tables)?
     };
@@ -1109,9 +1110,7 @@ fn sync_copy(
             let mut conn = Connection::open(&path).map_err(|e| failed(&path, e.to_string()))?;
             conn.busy_timeout(std::time::Duration::from_secs(60))
                 .map_err(|e| failed(&path, e.to_string()))?;
-            into_copy(tx, url, &mut conn, &path).map_err(|s| match s {
-                Stop::Diverged(r) | Stop::Failed(r) => failed(&path, r),
-            })?
+            into_copy(tx, url, &mut conn, &path).map_err(|s| failed(&path, s.reason()))?
         }
     };
     remove_generations_before(stem, generation);
@@ -1174,6 +1173,10 @@ CREATE TRIGGER {0}_no_truncate BEFORE TRUNCATE ON {0} FOR EACH STATEMENT EXECUTE
             ));
         }
     }
+    // The log as auditors read it: the file registry's own view, verbatim.
+    s.push_str("CREATE VIEW change_history WITH (security_invoker = true) AS ");
+    s.push_str(crate::registry::change_history_query());
+    s.push('\n');
     s.push_str(SCHEMA_EXTRAS);
     s
 }
@@ -1190,13 +1193,6 @@ CREATE VIEW live_sites WITH (security_invoker = true) AS
          v.standoff_m, v.positional_accuracy_m, v.valid_from, v.valid_to, v.last_verified, v.properties, v.extensions,
          v.hash, s.version, s.revision
   FROM sites s JOIN versions v ON v.id = s.version;
-CREATE VIEW change_history WITH (security_invoker = true) AS
-  SELECT c.seq, c.batch, c.revision, c.kind, c.source, c.site_id, c.hash_before, c.hash_after,
-         v.name, v.category, v.protection, v.designations, v.geometry, v.standoff_m, v.positional_accuracy_m,
-         v.valid_from, v.valid_to, v.last_verified, v.properties, v.extensions,
-         lag(c.entry_hash, 1, '0000000000000000000000000000000000000000000000000000000000000000') OVER (ORDER BY c.seq) AS prev_hash,
-         c.entry_hash, b.imported_at, b.operator, b.file_name
-  FROM changes c LEFT JOIN versions v ON v.id = c.seq AND c.kind <> 'retired' LEFT JOIN batches b ON b.id = c.batch;
 
 -- Releasability, enforced by the database. A partner is a role granted
 -- nostrike_partner and listed in nostrike_partners with the countries it

@@ -218,6 +218,16 @@ CREATE VIEW change_history AS
   FROM changes c LEFT JOIN versions v ON v.id = c.seq AND c.kind <> 'retired' LEFT JOIN batches b ON b.id = c.batch;
 "#;
 
+/// The query of schema 8's `change_history` view (the log as it read
+/// before schema 8), for the shared registry's own view of it.
+pub(crate) fn change_history_query() -> &'static str {
+    const HEAD: &str = "CREATE VIEW change_history AS";
+    MIGRATION_8
+        .split_once(HEAD)
+        .map(|(_, q)| q.trim())
+        .unwrap_or_default()
+}
+
 /// Before schema 8 merges each live row into its last log entry's version
 /// and drops `prev_hash`: what that would hide, as (what, source, id) —
 /// a live row that is not exactly its last log entry (or has none), or an
@@ -246,6 +256,15 @@ LIMIT 1
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_change_history_query_is_the_views_whole_query() {
+        let q = change_history_query();
+        assert!(
+            q.starts_with("SELECT c.seq,") && q.ends_with("b.id = c.batch;"),
+            "{q}"
+        );
+    }
 
     #[test]
     fn the_guarded_migration_is_the_one_that_files_versions() {
