@@ -5,7 +5,7 @@
 //! file size.
 
 use crate::coverage::{CoverageSpec, Extent};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -265,9 +265,6 @@ impl Importer {
             let mapping = own.as_ref().unwrap_or(given);
             let unit = nostrike_formats::unit_of(format);
             let mut handles: BTreeMap<String, FileHandle> = BTreeMap::new();
-            // Ids seen after the import was bound to be refused: no longer
-            // stored, still checked so every duplicate is listed in one pass.
-            let mut refused: HashMap<(String, String), usize> = HashMap::new();
             let mut store_error: Option<StoreError> = None;
             let mut features = 0usize;
             let to_site = |raw: RawFeature| {
@@ -313,15 +310,10 @@ impl Importer {
                                 continue;
                             }
                         };
-                        let earlier = session
-                            .first_seen(&site.source, &site.id)
-                            .map(|i| i as usize)
-                            .or_else(|| {
-                                refused
-                                    .get(&(site.source.clone(), site.id.clone()))
-                                    .copied()
-                            });
-                        if let Some(first) = earlier {
+                        // Claimed even when the import will be refused, so
+                        // that every duplicate is listed in one pass.
+                        if let Some(first) = session.claim(&site.source, &site.id, index as u64) {
+                            let first = first as usize;
                             errors.push(FeatureError {
                                 file: file.clone(),
                                 unit,
@@ -341,7 +333,6 @@ impl Importer {
                         if errors.count > 0 && !o.skip_invalid {
                             // The import will be refused; keep reading only to
                             // list every invalid feature.
-                            refused.insert((site.source.clone(), site.id.clone()), index);
                             continue;
                         }
                         let handle = *handles.entry(site.source.clone()).or_insert_with(|| {
@@ -369,7 +360,7 @@ impl Importer {
                                 .or_default()
                                 .add(&site.geometry);
                         }
-                        if let Err(e) = session.push(handle, site, index as u64) {
+                        if let Err(e) = session.push_claimed(handle, site) {
                             store_error = Some(e);
                             break 'chunks;
                         }

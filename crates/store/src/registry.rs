@@ -28,6 +28,7 @@ use crate::canonical::{
 };
 use crate::digest::Digest;
 
+mod bulk;
 mod import;
 mod log;
 mod model;
@@ -592,6 +593,12 @@ impl Registry {
                 }
                 e => sq(e),
             })?;
+        // Foreign keys checked at commit, and the bulk inserts' conflicts
+        // roll the whole transaction back (it is refused anyway): no
+        // statement can then fail half-done, so SQLite keeps no statement
+        // journal of the pages each multi-row insert changes.
+        tx.pragma_update(None, "defer_foreign_keys", true)
+            .map_err(sq)?;
         let old_revision: i64 = Registry::meta_in(&tx, "revision")
             .map_err(sq)?
             .and_then(|v| v.parse().ok())
@@ -630,7 +637,7 @@ impl Registry {
             },
             next_batch,
             files: Vec::new(),
-            seen: HashMap::new(),
+            seen: HashMap::default(),
             changed: false,
             packer,
             pending: None,

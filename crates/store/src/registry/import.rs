@@ -28,7 +28,7 @@ pub(super) fn value_groups(width: usize, rows: usize) -> String {
 /// content is stored once, in `versions`).
 pub(super) fn insert_changes_sql(rows: usize) -> String {
     format!(
-        "INSERT INTO changes (seq, batch, revision, kind, hash_before, hash_after, source, site_id, entry_hash) VALUES {}",
+        "INSERT OR ROLLBACK INTO changes (seq, batch, revision, kind, hash_before, hash_after, source, site_id, entry_hash) VALUES {}",
         value_groups(9, rows)
     )
 }
@@ -37,14 +37,14 @@ pub(super) fn insert_changes_sql(rows: usize) -> String {
 /// that files it.
 pub(super) fn insert_versions_sql(rows: usize) -> String {
     format!(
-        "INSERT INTO versions (id, hash, {SITE_COLUMNS}) VALUES {}",
+        "INSERT OR ROLLBACK INTO versions (id, hash, {SITE_COLUMNS}) VALUES {}",
         value_groups(2 + SITE_COLUMN_COUNT, rows)
     )
 }
 
 /// The live rows of log entries `?1..=?2` (just inserted): each (source,
 /// id) now names the version its entry filed.
-pub(super) const UPSERT_SITES_FROM_LOG: &str = "INSERT INTO sites (source, site_id, version, revision)
+pub(super) const UPSERT_SITES_FROM_LOG: &str = "INSERT OR ROLLBACK INTO sites (source, site_id, version, revision)
      SELECT source, site_id, seq, revision FROM changes WHERE seq BETWEEN ?1 AND ?2 ORDER BY seq
      ON CONFLICT(source, site_id) DO UPDATE SET version = excluded.version, revision = excluded.revision";
 
@@ -100,7 +100,7 @@ pub struct ImportSession<'a> {
     pub(super) files: Vec<FileBatch>,
     /// `source \x1f id` of every site added in this session, for duplicates
     /// and `--replace`, with the origin its caller gave (a feature number).
-    pub(super) seen: HashMap<Box<str>, u64>,
+    pub(super) seen: HashMap<Box<str>, u64, foldhash::fast::RandomState>,
     pub(super) changed: bool,
     /// For an import into a registry with no live sites: the packed index
     /// built as sites are stored (in rowid order, as [`pack_live`] would),
@@ -270,9 +270,24 @@ impl ImportSession<'_> {
     }
 
     /// The origin given with the site of this source and id already pushed
-    /// in this session, if there is one.
+    /// (or claimed) in this session, if there is one.
     pub fn first_seen(&self, source: &str, id: &str) -> Option<u64> {
         self.seen.get(&seen_key(source, id)).copied()
+    }
+
+    /// Claim `source`/`id` for this session with `origin` (a feature
+    /// number): `Some(earlier origin)` if it was claimed or pushed before,
+    /// and then nothing changes. One lookup, where [`ImportSession::first_seen`]
+    /// and [`ImportSession::push`] make two; follow it with
+    /// [`ImportSession::push_claimed`].
+    pub fn claim(&mut self, source: &str, id: &str, origin: u64) -> Option<u64> {
+        match self.seen.entry(seen_key(source, id)) {
+            std::collections::hash_map::Entry::Occupied(o) => Some(*o.get()),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(origin);
+                None
+            }
+        }
     }
 
     /// Add one site to a file's batch (upsert by source and id). `origin`
@@ -282,7 +297,21 @@ impl ImportSession<'_> {
     /// whose size is the session's concern; an error in a chunk may
     /// surface from a later push or from [`ImportSession::commit`].
     pub fn push(&mut self, file: FileHandle, site: Site, origin: u64) -> Result<(), StoreError> {
-        self.note_seen(&site, origin)?;
+        if self.claim(&site.source, &site.id, origin).is_some() {
+            return Err(StoreError::BadSite {
+                path: self.path.clone(),
+                source_name: site.source.clone(),
+                id: site.id.clone(),
+                reason: "duplicate id in one import".into(),
+            });
+        }
+        self.push_claimed(file, site)
+    }
+
+    /// [`ImportSession::push`] for a site whose source and id this session
+    /// has just [claimed](ImportSession::claim) (and had not before).
+    pub fn push_claimed(&mut self, file: FileHandle, site: Site) -> Result<(), StoreError> {
+        debug_assert!(self.first_seen(&site.source, &site.id).is_some());
         let buffer = &mut self.files[file.0].buffer;
         buffer.push(site);
         if buffer.len() >= IMPORT_CHUNK {
@@ -290,21 +319,6 @@ impl ImportSession<'_> {
             self.store(file.0, chunk)?;
         }
         Ok(())
-    }
-
-    fn note_seen(&mut self, s: &Site, origin: u64) -> Result<(), StoreError> {
-        match self.seen.entry(seen_key(&s.source, &s.id)) {
-            std::collections::hash_map::Entry::Occupied(_) => Err(StoreError::BadSite {
-                path: self.path.clone(),
-                source_name: s.source.clone(),
-                id: s.id.clone(),
-                reason: "duplicate id in one import".into(),
-            }),
-            std::collections::hash_map::Entry::Vacant(v) => {
-                v.insert(origin);
-                Ok(())
-            }
-        }
     }
 
     /// Declare `source`'s coverage (replacing what it had) when the import
@@ -560,56 +574,65 @@ impl ImportSession<'_> {
         for ((section, no), (data, hash)) in &chunks.chunks {
             put_chunk(&self.tx, *section, *no, data, hash).map_err(self.sq())?;
         }
+        // Bound without copies (`bulk`): one statement of BLOCK rows, and
+        // one for the last, shorter block.
+        let mut full_versions = None;
+        let mut full_changes = None;
+        let mut vp: Vec<bulk::Value<'_>> = Vec::with_capacity(BLOCK * (2 + SITE_COLUMN_COUNT));
+        let mut cp: Vec<bulk::Value<'_>> = Vec::with_capacity(BLOCK * 9);
         for block in steps.chunks(BLOCK) {
-            let full = block.len() == BLOCK;
-            let mut versions = if full {
-                self.tx.prepare_cached(&INSERT_VERSIONS)
-            } else {
-                self.tx.prepare_cached(&insert_versions_sql(block.len()))
-            }
-            .map_err(self.sq())?;
-            let mut vp: Vec<&dyn rusqlite::ToSql> =
-                Vec::with_capacity(block.len() * (2 + SITE_COLUMN_COUNT));
+            vp.clear();
+            cp.clear();
             for p in block {
                 let (r, hash) = &rows[p.idx];
                 vp.extend_from_slice(&[
-                    &p.seq,
-                    hash,
-                    &r.source,
-                    &r.id,
-                    &r.name,
-                    &r.category,
-                    &r.protection,
-                    &r.designations,
-                    &r.geometry,
-                    &r.standoff_m,
-                    &r.positional_accuracy_m,
-                    &r.valid_from,
-                    &r.valid_to,
-                    &r.last_verified,
-                    &r.properties,
-                    &r.extensions,
+                    p.seq.into(),
+                    hash.into(),
+                    (&r.source).into(),
+                    (&r.id).into(),
+                    (&r.name).into(),
+                    (&r.category).into(),
+                    (&r.protection).into(),
+                    (&r.designations).into(),
+                    (&r.geometry).into(),
+                    r.standoff_m.into(),
+                    r.positional_accuracy_m.into(),
+                    r.valid_from.into(),
+                    r.valid_to.into(),
+                    (&r.last_verified).into(),
+                    (&r.properties).into(),
+                    (&r.extensions).into(),
                 ]);
-            }
-            versions
-                .execute(rusqlite::params_from_iter(vp))
-                .map_err(self.sq())?;
-            let mut insert = if full {
-                self.tx.prepare_cached(&INSERT_CHANGES)
-            } else {
-                self.tx.prepare_cached(&insert_changes_sql(block.len()))
-            }
-            .map_err(self.sq())?;
-            let mut cp: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(block.len() * 9);
-            for p in block {
-                let (r, hash) = &rows[p.idx];
                 cp.extend_from_slice(&[
-                    &p.seq, &batch, &revision, &p.kind, &p.before, hash, &r.source, &r.id, &p.entry,
+                    p.seq.into(),
+                    batch.into(),
+                    revision.into(),
+                    p.kind.as_str().into(),
+                    (&p.before).into(),
+                    hash.into(),
+                    (&r.source).into(),
+                    (&r.id).into(),
+                    (&p.entry).into(),
                 ]);
             }
-            insert
-                .execute(rusqlite::params_from_iter(cp))
-                .map_err(self.sq())?;
+            let prepare = |sql: &str| bulk::Bulk::prepare(&self.tx, sql).map_err(self.sq());
+            if block.len() == BLOCK {
+                if full_versions.is_none() {
+                    full_versions = Some(prepare(&INSERT_VERSIONS)?);
+                    full_changes = Some(prepare(&INSERT_CHANGES)?);
+                }
+                if let (Some(v), Some(c)) = (full_versions.as_mut(), full_changes.as_mut()) {
+                    v.execute(&vp).map_err(self.sq())?;
+                    c.execute(&cp).map_err(self.sq())?;
+                }
+            } else {
+                prepare(&insert_versions_sql(block.len()))?
+                    .execute(&vp)
+                    .map_err(self.sq())?;
+                prepare(&insert_changes_sql(block.len()))?
+                    .execute(&cp)
+                    .map_err(self.sq())?;
+            }
         }
         // The steps' entries are consecutive (retirements come only at commit).
         if let (Some(first), Some(last)) = (steps.first(), steps.last()) {
