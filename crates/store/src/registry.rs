@@ -641,6 +641,7 @@ impl Registry {
             changed: false,
             packer,
             pending: None,
+            written: None,
             storing: Duration::ZERO,
             links: Vec::new(),
         })

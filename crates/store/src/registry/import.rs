@@ -108,6 +108,9 @@ pub struct ImportSession<'a> {
     pub(super) packer: Option<Packer>,
     /// The last `add`'s sites and their prepared rows, not yet written.
     pub(super) pending: Option<Pending>,
+    /// The last written chunk's sites, rows and steps, dropped by the next
+    /// chunk's preparing thread instead of the writing one.
+    pub(super) written: Option<Pending>,
     /// Time spent storing chunks so far.
     pub(super) storing: std::time::Duration,
     /// Links and unlinks to record at commit: (file, link?, a, b, operator, at, note).
@@ -315,7 +318,9 @@ impl ImportSession<'_> {
         let buffer = &mut self.files[file.0].buffer;
         buffer.push(site);
         if buffer.len() >= IMPORT_CHUNK {
-            let chunk = std::mem::take(buffer);
+            // Allocated whole: grown a push at a time, it was copied a dozen
+            // times a chunk on the writing thread.
+            let chunk = std::mem::replace(buffer, Vec::with_capacity(IMPORT_CHUNK));
             self.store(file.0, chunk)?;
         }
         Ok(())
@@ -501,8 +506,10 @@ impl ImportSession<'_> {
         let plan_here = self.files[f].fresh && pending.as_ref().is_none_or(|p| p.steps.is_some());
         // The chain's head and the packer are lent to the planning thread.
         let mut lent = plan_here.then(|| (std::mem::take(&mut self.chain), self.packer.take()));
+        let waste = self.written.take();
         let (prepared, written) = std::thread::scope(|scope| {
             let prep = scope.spawn(|| {
+                drop(waste);
                 let rows = prepare_rows(&sites, &source, &path)?;
                 let Some((chain, packer)) = lent.as_mut() else {
                     return Ok((rows, None, MemoryChunks::default()));
@@ -530,7 +537,7 @@ impl ImportSession<'_> {
                 Ok((rows, Some(steps), chunks))
             });
             let written = match pending {
-                Some(p) => self.write(p),
+                Some(p) => self.write(p).map(|done| self.written = Some(done)),
                 None => Ok(()),
             };
             (prep.join(), written)
@@ -556,8 +563,9 @@ impl ImportSession<'_> {
     }
 
     /// Decide each prepared site's change (unless decided already), chain
-    /// its log entry, and write the sites and entries in blocks.
-    pub(super) fn write(&mut self, p: Pending) -> Result<(), StoreError> {
+    /// its log entry, and write the sites and entries in blocks. Gives back
+    /// what it wrote, for the caller to drop where it costs least.
+    pub(super) fn write(&mut self, p: Pending) -> Result<Pending, StoreError> {
         let Pending {
             file: f,
             sites,
@@ -642,7 +650,13 @@ impl ImportSession<'_> {
                 .and_then(|mut st| st.execute(params![first.seq, last.seq]))
                 .map_err(self.sq())?;
         }
-        Ok(())
+        Ok(Pending {
+            file: f,
+            sites,
+            rows,
+            steps: Some(steps),
+            chunks,
+        })
     }
 
     /// Decide each site's change against the live rows (added, updated or
@@ -714,6 +728,7 @@ impl ImportSession<'_> {
         if let Some(p) = self.pending.take() {
             self.write(p)?;
         }
+        self.written = None;
         for f in 0..self.files.len() {
             self.ensure_batch_row(f)?;
             // The source as this file left it (metadata, coverage) is logged
