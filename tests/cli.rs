@@ -1166,3 +1166,31 @@ fn a_streamed_json_report_is_the_report_written_whole() {
         "the streamed report is not the one written whole"
     );
 }
+
+/// The SHA-256 each batch records is its file's (hashed beside the reading,
+/// set at commit); the oracle is coreutils' `sha256sum`.
+#[test]
+fn each_batch_records_its_files_sha256() {
+    let d = tempfile::tempdir().unwrap();
+    let reg = registry(d.path());
+    let conn = rusqlite::Connection::open(&reg).unwrap();
+    let mut st = conn
+        .prepare("SELECT file_name, file_sha256 FROM batches ORDER BY id")
+        .unwrap();
+    let batches: Vec<(String, String)> = st
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(batches.len(), 2, "{batches:?}");
+    for (file, sha256) in batches {
+        let out = std::process::Command::new("sha256sum")
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let expected = String::from_utf8(out.stdout).unwrap();
+        let expected = expected.split_whitespace().next().unwrap();
+        assert_eq!(sha256, expected, "{file}");
+    }
+}

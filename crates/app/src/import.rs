@@ -238,7 +238,8 @@ impl Importer {
         for (file, format) in files.iter().zip(formats) {
             let meta = BatchMeta {
                 file_name: file.display().to_string(),
-                file_sha256: sha256_file(file)?,
+                // Hashed beside the reading (below), and set before commit.
+                file_sha256: String::new(),
                 format: format.as_str().into(),
                 operator: o.operator.clone(),
                 imported_at: nostrike_core::time::now(),
@@ -275,46 +276,52 @@ impl Importer {
             };
             // Reading, parsing and mapping run on their own thread, a
             // thousand features at a time, while this one checks ids and stores.
-            let read = std::thread::scope(|scope| -> Result<Result<(), ReadError>, ImportError> {
-                type Mapped = Vec<(usize, Result<Site, FeatureError>)>;
-                let (tx, rx) = std::sync::mpsc::sync_channel::<Mapped>(8);
-                let read_options = &read_options;
-                let reader = scope.spawn(move || {
-                    let mut buf = Vec::with_capacity(HAND_OVER);
-                    let r = read_features(file, format, read_options, &mut |raw| {
-                        buf.push(to_site(raw));
-                        if buf.len() == HAND_OVER {
-                            let full = std::mem::replace(&mut buf, Vec::with_capacity(HAND_OVER));
-                            tx.send(full).map_err(|_| ReadError::Invalid {
-                                file: file.clone(),
-                                reason: "stopped".into(),
-                            })?;
-                        }
-                        Ok(())
-                    });
-                    if r.is_ok() && !buf.is_empty() {
-                        let _ = tx.send(buf);
-                    }
-                    r
-                });
-                'chunks: for chunk in rx {
-                    for (index, site) in chunk {
-                        features += 1;
-                        if features.is_multiple_of(10_000) {
-                            errors.observer.progress(file, features);
-                        }
-                        let site = match site {
-                            Ok(site) => site,
-                            Err(e) => {
-                                errors.push(e)?;
-                                continue;
+            let (read, sha256) = std::thread::scope(
+                |scope| -> Result<(Result<(), ReadError>, String), ImportError> {
+                    // The file's own hash, for its batch, on a thread of its own:
+                    // it overlaps the first chunks instead of delaying them.
+                    let hasher = scope.spawn(|| sha256_file(file));
+                    type Mapped = Vec<(usize, Result<Site, FeatureError>)>;
+                    let (tx, rx) = std::sync::mpsc::sync_channel::<Mapped>(8);
+                    let read_options = &read_options;
+                    let reader = scope.spawn(move || {
+                        let mut buf = Vec::with_capacity(HAND_OVER);
+                        let r = read_features(file, format, read_options, &mut |raw| {
+                            buf.push(to_site(raw));
+                            if buf.len() == HAND_OVER {
+                                let full =
+                                    std::mem::replace(&mut buf, Vec::with_capacity(HAND_OVER));
+                                tx.send(full).map_err(|_| ReadError::Invalid {
+                                    file: file.clone(),
+                                    reason: "stopped".into(),
+                                })?;
                             }
-                        };
-                        // Claimed even when the import will be refused, so
-                        // that every duplicate is listed in one pass.
-                        if let Some(first) = session.claim(&site.source, &site.id, index as u64) {
-                            let first = first as usize;
-                            errors.push(FeatureError {
+                            Ok(())
+                        });
+                        if r.is_ok() && !buf.is_empty() {
+                            let _ = tx.send(buf);
+                        }
+                        r
+                    });
+                    'chunks: for chunk in rx {
+                        for (index, site) in chunk {
+                            features += 1;
+                            if features.is_multiple_of(10_000) {
+                                errors.observer.progress(file, features);
+                            }
+                            let site = match site {
+                                Ok(site) => site,
+                                Err(e) => {
+                                    errors.push(e)?;
+                                    continue;
+                                }
+                            };
+                            // Claimed even when the import will be refused, so
+                            // that every duplicate is listed in one pass.
+                            if let Some(first) = session.claim(&site.source, &site.id, index as u64)
+                            {
+                                let first = first as usize;
+                                errors.push(FeatureError {
                                 file: file.clone(),
                                 unit,
                                 index,
@@ -328,48 +335,59 @@ impl Importer {
                                     )
                                 },
                             })?;
-                            continue;
-                        }
-                        if errors.count > 0 && !o.skip_invalid {
-                            // The import will be refused; keep reading only to
-                            // list every invalid feature.
-                            continue;
-                        }
-                        let handle = *handles.entry(site.source.clone()).or_insert_with(|| {
-                            let src = SourceMeta {
-                                name: site.source.clone(),
-                                description: o.description.clone(),
-                                licence: licence.clone(),
-                                attribution: attribution.clone(),
-                                url: o.url.clone(),
-                                coverage: declared.clone(),
+                                continue;
+                            }
+                            if errors.count > 0 && !o.skip_invalid {
+                                // The import will be refused; keep reading only to
+                                // list every invalid feature.
+                                continue;
+                            }
+                            // Looked up by reference: the source is cloned once, not once a site.
+                            let handle = match handles.get(&site.source) {
+                                Some(h) => *h,
+                                None => {
+                                    let src = SourceMeta {
+                                        name: site.source.clone(),
+                                        description: o.description.clone(),
+                                        licence: licence.clone(),
+                                        attribution: attribution.clone(),
+                                        url: o.url.clone(),
+                                        coverage: declared.clone(),
+                                    };
+                                    let h = session.file(&src, &meta);
+                                    handles.insert(site.source.clone(), h);
+                                    h
+                                }
                             };
-                            session.file(&src, &meta)
-                        });
-                        let mut site = site;
-                        if site.marking.classification.is_none() {
-                            site.marking.classification.clone_from(&o.classification);
-                        }
-                        if site.marking.releasable_to.is_empty() {
-                            site.marking.releasable_to =
-                                nostrike_core::Marking::normalise(&o.releasable_to);
-                        }
-                        if auto {
-                            extents
-                                .entry(site.source.clone())
-                                .or_default()
-                                .add(&site.geometry);
-                        }
-                        if let Err(e) = session.push_claimed(handle, site) {
-                            store_error = Some(e);
-                            break 'chunks;
+                            let mut site = site;
+                            if site.marking.classification.is_none() {
+                                site.marking.classification.clone_from(&o.classification);
+                            }
+                            if site.marking.releasable_to.is_empty() {
+                                site.marking.releasable_to =
+                                    nostrike_core::Marking::normalise(&o.releasable_to);
+                            }
+                            if auto {
+                                extents
+                                    .entry(site.source.clone())
+                                    .or_default()
+                                    .add(&site.geometry);
+                            }
+                            if let Err(e) = session.push_claimed(handle, site) {
+                                store_error = Some(e);
+                                break 'chunks;
+                            }
                         }
                     }
-                }
-                reader
-                    .join()
-                    .map_err(|_| ImportError::ReaderFailed { file: file.clone() })
-            })?;
+                    let read = reader
+                        .join()
+                        .map_err(|_| ImportError::ReaderFailed { file: file.clone() })?;
+                    let sha256 = hasher
+                        .join()
+                        .map_err(|_| ImportError::ReaderFailed { file: file.clone() })??;
+                    Ok((read, sha256))
+                },
+            )?;
             if let Some(e) = store_error {
                 return Err(e.into());
             }
@@ -378,6 +396,7 @@ impl Importer {
                 return Err(ImportError::Empty { file: file.clone() });
             }
             for handle in handles.into_values() {
+                session.set_file_sha256(handle, &sha256);
                 session.end_file(handle)?;
             }
             total += features;

@@ -363,6 +363,12 @@ impl ImportSession<'_> {
         ));
     }
 
+    /// Set the SHA-256 of a file's bytes, as its batch records it at commit
+    /// (for a caller that hashes the file while its sites are pushed).
+    pub fn set_file_sha256(&mut self, file: FileHandle, sha256: &str) {
+        self.files[file.0].meta.file_sha256 = sha256.to_string();
+    }
+
     /// Register a file (batch) whose sites belong to `source`.
     pub fn file(&mut self, source: &SourceMeta, meta: &BatchMeta) -> FileHandle {
         let batch = self.next_batch;
@@ -821,8 +827,8 @@ impl ImportSession<'_> {
         for fb in &self.files {
             self.tx
                 .execute(
-                    "UPDATE batches SET revision = ?2, added = ?3, updated = ?4, retired = ?5, unchanged = ?6, content_hash = ?7, log_head = ?8 WHERE id = ?1",
-                    params![fb.batch, revision, fb.added as i64, fb.updated as i64, fb.retired as i64, fb.unchanged as i64, content, self.chain.prev],
+                    "UPDATE batches SET revision = ?2, added = ?3, updated = ?4, retired = ?5, unchanged = ?6, content_hash = ?7, log_head = ?8, file_sha256 = ?9 WHERE id = ?1",
+                    params![fb.batch, revision, fb.added as i64, fb.updated as i64, fb.retired as i64, fb.unchanged as i64, content, self.chain.prev, fb.meta.file_sha256],
                 )
                 .map_err(self.sq())?;
             out.push(ImportSummary {
