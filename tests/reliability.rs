@@ -127,6 +127,152 @@ fn kill_9_at_any_moment_leaves_the_registry_before_or_after() {
     );
 }
 
+/// The registry's journal mode, read with SQLite itself.
+fn journal_mode(reg: &Path) -> String {
+    rusqlite::Connection::open(reg)
+        .unwrap()
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap()
+}
+
+/// A first import (into an empty registry) writes its pages once, through a
+/// rollback journal: `kill -9` at many moments of it leaves the registry
+/// empty or whole, `verify` passes, the import runs again, and the
+/// registry is back in write-ahead-log mode afterwards.
+#[test]
+fn kill_9_during_a_first_import_leaves_the_registry_empty_or_whole() {
+    let d = tempfile::tempdir().unwrap();
+    let file = d.path().join("first.geojson");
+    points(&file, 30_000, "f", 30.0);
+    let reference = d.path().join("ref.db");
+    ns(&reference).arg("init").output().unwrap();
+    let empty = stats(&reference);
+    let t0 = Instant::now();
+    import_ok(&reference, &file);
+    let full = t0.elapsed().max(Duration::from_millis(50));
+    let whole = stats(&reference);
+    assert_eq!(journal_mode(&reference), "wal");
+    let (mut saw_empty, mut saw_whole) = (0, 0);
+    for k in 0..10u32 {
+        let reg = d.path().join(format!("k{k}.db"));
+        ns(&reg).arg("init").output().unwrap();
+        let mut child = ns(&reg)
+            .arg("import")
+            .arg(&file)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(full.mul_f64(k as f64 / 9.0));
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        let now = stats(&reg);
+        assert!(
+            now == empty || now == whole,
+            "kill {k}: registry is neither empty nor whole: {now:?}"
+        );
+        if now == empty {
+            saw_empty += 1;
+        } else {
+            saw_whole += 1;
+            verify_ok(&reg);
+        }
+        if now == empty {
+            import_ok(&reg, &file);
+            assert_eq!(stats(&reg), whole);
+            verify_ok(&reg);
+        }
+        assert_eq!(journal_mode(&reg), "wal", "kill {k}");
+    }
+    eprintln!("killed 10 first imports: {saw_empty} left it empty, {saw_whole} whole");
+    assert!(
+        saw_empty > 0,
+        "no kill landed inside an import; the test proves nothing"
+    );
+}
+
+/// Checks during a first import are errors (an empty registry, or one busy
+/// being written) until it lands whole, never a clear; and a first import
+/// while another connection has the registry open goes through the
+/// write-ahead log instead (the switch is not waited for).
+#[test]
+fn checks_during_a_first_import_fail_loudly_until_it_lands_whole() {
+    let d = tempfile::tempdir().unwrap();
+    let reg = d.path().join("r.db");
+    let file = d.path().join("a.geojson");
+    points(&file, 40_000, "a", 20.0);
+    ns(&reg).arg("init").output().unwrap();
+    let mut import = ns(&reg)
+        .arg("import")
+        .arg(&file)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (mut failed, mut whole) = (0, 0);
+    while import.try_wait().unwrap().is_none() {
+        let o = ns(&reg)
+            .args([
+                "check",
+                "--point",
+                "10.0005,20.0005",
+                "--buffer",
+                "200m",
+                "--format",
+                "json",
+            ])
+            .output()
+            .unwrap();
+        match o.status.code() {
+            Some(1) => {
+                let err = String::from_utf8_lossy(&o.stderr);
+                assert!(
+                    err.contains("has no sites") || err.contains("busy: an import is writing it"),
+                    "{err}"
+                );
+                failed += 1;
+            }
+            Some(3 | 4) => {
+                let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+                assert_eq!(v["registry"]["revision"], 1, "a check saw a partial import");
+                whole += 1;
+            }
+            other => panic!(
+                "a check during a first import exited {other:?}: {}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            ),
+        }
+    }
+    assert!(import.wait().unwrap().success());
+    eprintln!("checks during a first import: {failed} failed loudly, {whole} saw it whole");
+    assert!(
+        failed > 0,
+        "no check ran during the import; the test proves nothing"
+    );
+    verify_ok(&reg);
+    assert_eq!(journal_mode(&reg), "wal");
+
+    // Another connection holds the registry open: the first import still
+    // runs, through the write-ahead log, which it leaves with frames while
+    // that connection keeps it.
+    let other = d.path().join("other.db");
+    ns(&other).arg("init").output().unwrap();
+    let holder = rusqlite::Connection::open(&other).unwrap();
+    let _: i64 = holder
+        .query_row("SELECT count(*) FROM sites", [], |r| r.get(0))
+        .unwrap();
+    import_ok(&other, &file);
+    let wal = std::fs::metadata(d.path().join("other.db-wal")).map_or(0, |m| m.len());
+    assert!(
+        wal > 1 << 20,
+        "the import did not go through the log: {wal} bytes"
+    );
+    drop(holder);
+    verify_ok(&other);
+    assert_eq!(stats(&other), stats(&reg));
+}
+
 /// Check the point near every test import's sites: the revision named and
 /// how many hits have source ids starting with `a`, `x` and `c`.
 fn revision_and_hits_by_import(reg: &Path) -> (i64, usize, usize, usize) {

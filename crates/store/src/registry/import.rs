@@ -93,6 +93,9 @@ pub(super) struct FileBatch {
 /// if anything changed, and every batch (file) of the session records it.
 pub struct ImportSession<'a> {
     pub(super) tx: Transaction<'a>,
+    /// Declared after `tx`, so dropped after it: the journal goes back to
+    /// the write-ahead log once the transaction has ended.
+    pub(super) journal: JournalRestore<'a>,
     pub(super) path: PathBuf,
     pub(super) old_revision: i64,
     pub(super) chain: Chain,
@@ -115,6 +118,30 @@ pub struct ImportSession<'a> {
     pub(super) storing: std::time::Duration,
     /// Links and unlinks to record at commit: (file, link?, a, b, operator, at, note).
     pub(super) links: Vec<(usize, crate::LinkEntry)>,
+}
+
+/// A registry switched to a rollback journal for one import (see
+/// `Registry::write_once_if_empty`), switched back to the write-ahead log
+/// when dropped. Should that fail (a reader holds it), the registry stays
+/// correct in rollback mode and the next writer to open it switches back.
+pub struct JournalRestore<'a>(pub(super) Option<&'a Connection>);
+
+impl Drop for JournalRestore<'_> {
+    fn drop(&mut self) {
+        if let Some(c) = self.0 {
+            let _ = c.pragma_update(None, "journal_mode", "WAL");
+        }
+    }
+}
+
+impl std::fmt::Debug for JournalRestore<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "rollback journal, then WAL"
+        } else {
+            "WAL"
+        })
+    }
 }
 
 /// Sites given to [`ImportSession::add`] with their rows and hashes, waiting to be written.
@@ -255,6 +282,7 @@ impl std::fmt::Debug for ImportSession<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ImportSession")
             .field("path", &self.path)
+            .field("journal", &self.journal)
             .field("files", &self.files.len())
             .finish()
     }

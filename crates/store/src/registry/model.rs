@@ -63,7 +63,7 @@ pub enum StoreError {
         reason: String,
     },
     /// Another import holds the registry.
-    #[error("{}: busy: another import is running (waited {waited_s} s)", path.display())]
+    #[error("{}: busy: an import is writing it (waited {waited_s} s); try again when it has finished", path.display())]
     Busy {
         /// The registry path.
         path: PathBuf,
