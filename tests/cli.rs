@@ -1194,3 +1194,59 @@ fn each_batch_records_its_files_sha256() {
         assert_eq!(sha256, expected, "{file}");
     }
 }
+
+/// A batch check's KMZ is streamed like its KML: `doc.kml`, read back by
+/// Python's `zipfile`, is the KML report (times aside) whatever the run
+/// length, and the zip around it is byte for byte what the whole-report
+/// writer makes of that document.
+#[test]
+fn a_streamed_kmz_is_the_kml_zipped_as_the_whole_writer_zips_it() {
+    let d = tempfile::tempdir().unwrap();
+    let reg = registry(d.path());
+    let areas = andorra_grid(d.path(), 150);
+    let run = |stream_run: Option<&str>, format: &str| {
+        let out = d
+            .path()
+            .join(format!("r{}.{format}", stream_run.unwrap_or("")));
+        let mut c = ns(&reg);
+        c.arg("check")
+            .arg("--areas")
+            .arg(&areas)
+            .args(["--format", format, "-q", "-o"])
+            .arg(&out);
+        if let Some(n) = stream_run {
+            c.env("NOSTRIKE_STREAM_RUN", n);
+        }
+        let (code, _, err) = code(&mut c);
+        assert_eq!(code, 4, "{err}");
+        (out.clone(), std::fs::read(&out).unwrap())
+    };
+    let unzip = |kmz: &Path| {
+        let o = std::process::Command::new("python3")
+            .args([
+                "-c",
+                "import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); assert z.namelist() == ['doc.kml'], z.namelist(); sys.stdout.buffer.write(z.read('doc.kml'))",
+            ])
+            .arg(kmz)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        o.stdout
+    };
+    let mask = |b: &[u8]| support::mask_times(std::str::from_utf8(b).unwrap());
+    let (_, kml) = run(None, "kml");
+    assert!(kml.len() > 100_000, "{} bytes of KML", kml.len());
+    for n in [None, Some("1"), Some("97")] {
+        let (path, kmz) = run(n, "kmz");
+        let doc = unzip(&path);
+        assert!(
+            mask(&doc) == mask(&kml),
+            "run length {n:?}: doc.kml is not the KML report"
+        );
+        let whole = nostrike_app::report::kmz_bytes(std::str::from_utf8(&doc).unwrap()).unwrap();
+        assert!(
+            whole == kmz,
+            "run length {n:?}: the zip differs from the whole writer's"
+        );
+    }
+}

@@ -994,16 +994,23 @@ pub fn write_kmz(r: &Report<'_>, mut w: impl std::io::Write) -> std::io::Result<
 /// document gives the same bytes).
 pub fn kmz_bytes(doc: &str) -> std::io::Result<Vec<u8>> {
     use std::io::Write as _;
-    let mut buf = std::io::Cursor::new(Vec::new());
-    let mut z = zip::ZipWriter::new(&mut buf);
+    let mut z = kmz_start(std::io::Cursor::new(Vec::new()))?;
+    z.write_all(doc.as_bytes())?;
+    Ok(z.finish().map_err(std::io::Error::other)?.into_inner())
+}
+
+/// A KMZ being written to `w`: its `doc.kml` entry is open; write the
+/// document into it, then `finish`. [`kmz_bytes`] and the streamed batch
+/// check both write through it, so a document gives the same bytes
+/// whichever way it was written.
+pub fn kmz_start<W: std::io::Write + std::io::Seek>(w: W) -> std::io::Result<zip::ZipWriter<W>> {
+    let mut z = zip::ZipWriter::new(w);
     let opts = zip::write::SimpleFileOptions::default()
         .compression_method(zip::CompressionMethod::Deflated)
         .last_modified_time(zip::DateTime::default());
     z.start_file("doc.kml", opts)
         .map_err(std::io::Error::other)?;
-    z.write_all(doc.as_bytes())?;
-    z.finish().map_err(std::io::Error::other)?;
-    Ok(buf.into_inner())
+    Ok(z)
 }
 
 /// Write the JSON report (schema: docs/report.schema.json); indented when `pretty`.

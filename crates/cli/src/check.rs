@@ -624,7 +624,8 @@ pub fn check_into(
         | ReportFormat::Geojson
         | ReportFormat::Table
         | ReportFormat::Cot
-        | ReportFormat::Kml => true,
+        | ReportFormat::Kml
+        | ReportFormat::Kmz => true,
         _ => false,
     };
     // A streamed report checks and writes its areas a run at a time; the
@@ -738,7 +739,7 @@ const WRITE_HITS: usize = 8192;
 const SPILL_IN_MEMORY: usize = 2 << 20;
 
 /// Check `template`'s areas a run at a time and write the report as
-/// `format` (compact JSON, CSV, GeoJSON, table, KML or CoT). Each run's
+/// `format` (compact JSON, CSV, GeoJSON, table, KML, KMZ or CoT). Each run's
 /// results (after groups and redaction) go into a [`Spill`] in a compact
 /// binary form (memory, then an unnamed temporary file) and are dropped;
 /// the header, whose verdict, stale count and banner cover every area, is
@@ -858,16 +859,32 @@ fn write_streamed<S: nostrike_core::SiteSet + ?Sized>(
             }
             w.write_all(report::table_tail(&template, &verdicts, stale, color).as_bytes())?;
         }
-        ReportFormat::Kml => {
-            w.write_all(report::kml_head(&template).as_bytes())?;
+        ReportFormat::Kml | ReportFormat::Kmz => {
+            // A KMZ's document is deflated as it is written into a zip in an
+            // unnamed temporary file (the zip's headers are written back
+            // when it ends), then copied out.
+            let mut kmz = match format {
+                ReportFormat::Kmz => Some(report::kmz_start(tempfile::tempfile()?)?),
+                _ => None,
+            };
+            let doc: &mut dyn std::io::Write = match kmz.as_mut() {
+                Some(z) => z,
+                None => &mut *w,
+            };
+            doc.write_all(report::kml_head(&template).as_bytes())?;
             let mut text = String::new();
             for run in runs {
                 let (run, results, withheld) = run?;
                 text.clear();
                 report::kml_areas(&template.for_run(run, &results, &withheld), &mut text)?;
-                w.write_all(text.as_bytes())?;
+                doc.write_all(text.as_bytes())?;
             }
-            w.write_all(report::KML_TAIL.as_bytes())?;
+            doc.write_all(report::KML_TAIL.as_bytes())?;
+            if let Some(z) = kmz {
+                let mut file = z.finish().map_err(std::io::Error::other)?;
+                std::io::Seek::rewind(&mut file)?;
+                std::io::copy(&mut file, &mut *w)?;
+            }
         }
         ReportFormat::Cot => {
             for run in runs {
