@@ -67,6 +67,67 @@ fn verify_ok(reg: &Path) {
     );
 }
 
+/// `kill -9` `kills` imports of `file`, each into a registry `prepare` makes
+/// (after `init`), at moments spread over `full`: afterwards each registry
+/// is exactly as `before` or as `after` the import, `verify` passes, the
+/// import runs again to `after`, and the registry is in write-ahead-log
+/// mode. Returns how many kills left it as before and as after.
+fn kill_imports(
+    dir: &Path,
+    kills: u32,
+    full: Duration,
+    prepare: impl Fn(&Path),
+    file: &Path,
+    (before, after): (&(i64, String), &(i64, String)),
+) -> (usize, usize) {
+    let (mut saw_before, mut saw_after) = (0, 0);
+    for k in 0..kills {
+        let reg = dir.join(format!("k{k}.db"));
+        ns(&reg).arg("init").output().unwrap();
+        prepare(&reg);
+        let mut child = ns(&reg)
+            .arg("import")
+            .arg(file)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(full.mul_f64(f64::from(k) / f64::from(kills - 1)));
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        let now = stats(&reg);
+        assert!(
+            now == *before || now == *after,
+            "kill {k}: registry is neither before nor after: {now:?}"
+        );
+        if now == *before {
+            saw_before += 1;
+        } else {
+            saw_after += 1;
+        }
+        verify_ok(&reg);
+        // And the registry still takes the import afterwards.
+        import_ok(&reg, file);
+        assert_eq!(stats(&reg), *after);
+        assert_eq!(journal_mode(&reg), "wal", "kill {k}");
+    }
+    assert!(
+        saw_before > 0,
+        "no kill landed inside an import; the test proves nothing"
+    );
+    (saw_before, saw_after)
+}
+
+/// How long a whole import of `file` takes here, to spread the kills over it.
+fn import_time(dir: &Path, prepare: impl Fn(&Path), file: &Path) -> Duration {
+    let probe = dir.join("probe.db");
+    ns(&probe).arg("init").output().unwrap();
+    prepare(&probe);
+    let t0 = Instant::now();
+    import_ok(&probe, file);
+    t0.elapsed().max(Duration::from_millis(50))
+}
+
 /// `kill -9` an import at many moments: afterwards the registry is exactly as
 /// before or exactly as after the import, and `verify` passes.
 #[test]
@@ -84,47 +145,10 @@ fn kill_9_at_any_moment_leaves_the_registry_before_or_after() {
     import_ok(&reference, &more);
     let after = stats(&reference);
     assert_ne!(before, after);
-    // How long a whole import takes here, to spread the kills over it.
-    let t0 = Instant::now();
-    let probe = d.path().join("probe.db");
-    ns(&probe).arg("init").output().unwrap();
-    import_ok(&probe, &more);
-    let full = t0.elapsed().max(Duration::from_millis(50));
-    let (mut saw_before, mut saw_after) = (0, 0);
-    for k in 0..12u32 {
-        let reg = d.path().join(format!("k{k}.db"));
-        ns(&reg).arg("init").output().unwrap();
-        import_ok(&reg, &base);
-        let mut child = ns(&reg)
-            .arg("import")
-            .arg(&more)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(full.mul_f64(k as f64 / 10.0));
-        let _ = child.kill(); // SIGKILL
-        let _ = child.wait();
-        let now = stats(&reg);
-        assert!(
-            now == before || now == after,
-            "kill {k}: registry is neither before nor after: {now:?}"
-        );
-        if now == before {
-            saw_before += 1;
-        } else {
-            saw_after += 1;
-        }
-        verify_ok(&reg);
-        // And the registry still takes the import afterwards.
-        import_ok(&reg, &more);
-        assert_eq!(stats(&reg), after);
-    }
-    eprintln!("killed 12 imports: {saw_before} left the registry as before, {saw_after} as after");
-    assert!(
-        saw_before > 0,
-        "no kill landed inside an import; the test proves nothing"
-    );
+    let prepare = |reg: &Path| import_ok(reg, &base);
+    let full = import_time(d.path(), prepare, &more);
+    let (b, a) = kill_imports(d.path(), 12, full, prepare, &more, (&before, &after));
+    eprintln!("killed 12 imports: {b} left the registry as before, {a} as after");
 }
 
 /// The registry's journal mode, read with SQLite itself.
@@ -147,48 +171,12 @@ fn kill_9_during_a_first_import_leaves_the_registry_empty_or_whole() {
     let reference = d.path().join("ref.db");
     ns(&reference).arg("init").output().unwrap();
     let empty = stats(&reference);
-    let t0 = Instant::now();
     import_ok(&reference, &file);
-    let full = t0.elapsed().max(Duration::from_millis(50));
     let whole = stats(&reference);
     assert_eq!(journal_mode(&reference), "wal");
-    let (mut saw_empty, mut saw_whole) = (0, 0);
-    for k in 0..10u32 {
-        let reg = d.path().join(format!("k{k}.db"));
-        ns(&reg).arg("init").output().unwrap();
-        let mut child = ns(&reg)
-            .arg("import")
-            .arg(&file)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(full.mul_f64(k as f64 / 9.0));
-        let _ = child.kill(); // SIGKILL
-        let _ = child.wait();
-        let now = stats(&reg);
-        assert!(
-            now == empty || now == whole,
-            "kill {k}: registry is neither empty nor whole: {now:?}"
-        );
-        if now == empty {
-            saw_empty += 1;
-        } else {
-            saw_whole += 1;
-            verify_ok(&reg);
-        }
-        if now == empty {
-            import_ok(&reg, &file);
-            assert_eq!(stats(&reg), whole);
-            verify_ok(&reg);
-        }
-        assert_eq!(journal_mode(&reg), "wal", "kill {k}");
-    }
-    eprintln!("killed 10 first imports: {saw_empty} left it empty, {saw_whole} whole");
-    assert!(
-        saw_empty > 0,
-        "no kill landed inside an import; the test proves nothing"
-    );
+    let full = import_time(d.path(), |_| {}, &file);
+    let (e, w) = kill_imports(d.path(), 10, full, |_| {}, &file, (&empty, &whole));
+    eprintln!("killed 10 first imports: {e} left it empty, {w} whole");
 }
 
 /// Checks during a first import are errors (an empty registry, or one busy
