@@ -40,7 +40,7 @@ pub const BASEMAP_MIN_HALF_WIDTH_M: f64 = 20_000.0;
 #[derive(Debug, thiserror::Error)]
 pub enum MapError {
     /// Too many areas for one picture.
-    #[error("a map report draws at most {MAX_PANELS} areas, and this check has {0}: split the areas file, or use --format json, geojson, csv or kml")]
+    #[error("a map report draws at most {MAX_PANELS} areas, and this check has {0}: split the areas file, or use --format json, geojson, csv, kml or kmz, which stream in bounded memory")]
     TooManyAreas(usize),
     /// A site could not be read from the registry.
     #[error("{0}")]
