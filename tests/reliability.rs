@@ -44,6 +44,33 @@ fn import_ok(reg: &Path, file: &Path) {
     );
 }
 
+/// Start `nostrike import FILE` on `reg` in the background.
+fn spawn_import(reg: &Path, file: &Path, stderr: Stdio) -> std::process::Child {
+    ns(reg)
+        .arg("import")
+        .arg(file)
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .unwrap()
+}
+
+/// `check --format json` of the point near every test import's sites.
+fn check_near(reg: &Path) -> std::process::Output {
+    ns(reg)
+        .args([
+            "check",
+            "--point",
+            "10.0005,20.0005",
+            "--buffer",
+            "200m",
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap()
+}
+
 fn stats(reg: &Path) -> (i64, String) {
     let o = ns(reg)
         .args(["stats", "--format", "json"])
@@ -85,13 +112,7 @@ fn kill_imports(
         let reg = dir.join(format!("k{k}.db"));
         ns(&reg).arg("init").output().unwrap();
         prepare(&reg);
-        let mut child = ns(&reg)
-            .arg("import")
-            .arg(file)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child = spawn_import(&reg, file, Stdio::null());
         std::thread::sleep(full.mul_f64(f64::from(k) / f64::from(kills - 1)));
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();
@@ -190,27 +211,10 @@ fn checks_during_a_first_import_fail_loudly_until_it_lands_whole() {
     let file = d.path().join("a.geojson");
     points(&file, 40_000, "a", 20.0);
     ns(&reg).arg("init").output().unwrap();
-    let mut import = ns(&reg)
-        .arg("import")
-        .arg(&file)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut import = spawn_import(&reg, &file, Stdio::piped());
     let (mut failed, mut whole) = (0, 0);
     while import.try_wait().unwrap().is_none() {
-        let o = ns(&reg)
-            .args([
-                "check",
-                "--point",
-                "10.0005,20.0005",
-                "--buffer",
-                "200m",
-                "--format",
-                "json",
-            ])
-            .output()
-            .unwrap();
+        let o = check_near(&reg);
         match o.status.code() {
             Some(1) => {
                 let err = String::from_utf8_lossy(&o.stderr);
@@ -264,18 +268,7 @@ fn checks_during_a_first_import_fail_loudly_until_it_lands_whole() {
 /// Check the point near every test import's sites: the revision named and
 /// how many hits have source ids starting with `a`, `x` and `c`.
 fn revision_and_hits_by_import(reg: &Path) -> (i64, usize, usize, usize) {
-    let o = ns(reg)
-        .args([
-            "check",
-            "--point",
-            "10.0005,20.0005",
-            "--buffer",
-            "200m",
-            "--format",
-            "json",
-        ])
-        .output()
-        .unwrap();
+    let o = check_near(reg);
     assert!(
         matches!(o.status.code(), Some(0 | 3 | 4)),
         "check failed: {}",
@@ -311,22 +304,10 @@ fn checks_during_an_import_see_one_whole_revision_and_imports_serialise() {
     ns(&reg).arg("init").output().unwrap();
     import_ok(&reg, &a);
     let rev1 = stats(&reg);
-    let mut import_b = ns(&reg)
-        .arg("import")
-        .arg(&b)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut import_b = spawn_import(&reg, &b, Stdio::piped());
     let c = d.path().join("c.geojson");
     points(&c, 500, "c", 20.0);
-    let import_c = ns(&reg)
-        .arg("import")
-        .arg(&c)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let import_c = spawn_import(&reg, &c, Stdio::piped());
     let mut seen = Vec::new();
     while import_b.try_wait().unwrap().is_none() {
         seen.push(revision_and_hits_by_import(&reg));

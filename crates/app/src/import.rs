@@ -230,6 +230,8 @@ impl Importer {
         };
         let mut extents: BTreeMap<String, Extent> = BTreeMap::new();
         let auto = matches!(o.coverage, Some(CoverageSpec::Auto { .. }));
+        // Every site without its own list gets this one: normalised once, not once a site.
+        let releasable_to = nostrike_core::Marking::normalise(&o.releasable_to);
         let mut session = registry.begin_import()?;
         let clock = Instant::now();
         let mut total = 0usize;
@@ -274,54 +276,54 @@ impl Importer {
                 let source = o.source.as_deref().or(fallback);
                 (index, mapping.to_site(raw, source, file, unit))
             };
+            // The file's own hash, for its batch, on a thread of its own: it
+            // overlaps the first chunks instead of delaying them.
+            let hasher = {
+                let file = file.clone();
+                std::thread::spawn(move || sha256_file(&file))
+            };
             // Reading, parsing and mapping run on their own thread, a
             // thousand features at a time, while this one checks ids and stores.
-            let (read, sha256) = std::thread::scope(
-                |scope| -> Result<(Result<(), ReadError>, String), ImportError> {
-                    // The file's own hash, for its batch, on a thread of its own:
-                    // it overlaps the first chunks instead of delaying them.
-                    let hasher = scope.spawn(|| sha256_file(file));
-                    type Mapped = Vec<(usize, Result<Site, FeatureError>)>;
-                    let (tx, rx) = std::sync::mpsc::sync_channel::<Mapped>(8);
-                    let read_options = &read_options;
-                    let reader = scope.spawn(move || {
-                        let mut buf = Vec::with_capacity(HAND_OVER);
-                        let r = read_features(file, format, read_options, &mut |raw| {
-                            buf.push(to_site(raw));
-                            if buf.len() == HAND_OVER {
-                                let full =
-                                    std::mem::replace(&mut buf, Vec::with_capacity(HAND_OVER));
-                                tx.send(full).map_err(|_| ReadError::Invalid {
-                                    file: file.clone(),
-                                    reason: "stopped".into(),
-                                })?;
-                            }
-                            Ok(())
-                        });
-                        if r.is_ok() && !buf.is_empty() {
-                            let _ = tx.send(buf);
+            let read = std::thread::scope(|scope| -> Result<Result<(), ReadError>, ImportError> {
+                type Mapped = Vec<(usize, Result<Site, FeatureError>)>;
+                let (tx, rx) = std::sync::mpsc::sync_channel::<Mapped>(8);
+                let read_options = &read_options;
+                let reader = scope.spawn(move || {
+                    let mut buf = Vec::with_capacity(HAND_OVER);
+                    let r = read_features(file, format, read_options, &mut |raw| {
+                        buf.push(to_site(raw));
+                        if buf.len() == HAND_OVER {
+                            let full = std::mem::replace(&mut buf, Vec::with_capacity(HAND_OVER));
+                            tx.send(full).map_err(|_| ReadError::Invalid {
+                                file: file.clone(),
+                                reason: "stopped".into(),
+                            })?;
                         }
-                        r
+                        Ok(())
                     });
-                    'chunks: for chunk in rx {
-                        for (index, site) in chunk {
-                            features += 1;
-                            if features.is_multiple_of(10_000) {
-                                errors.observer.progress(file, features);
+                    if r.is_ok() && !buf.is_empty() {
+                        let _ = tx.send(buf);
+                    }
+                    r
+                });
+                'chunks: for chunk in rx {
+                    for (index, site) in chunk {
+                        features += 1;
+                        if features.is_multiple_of(10_000) {
+                            errors.observer.progress(file, features);
+                        }
+                        let site = match site {
+                            Ok(site) => site,
+                            Err(e) => {
+                                errors.push(e)?;
+                                continue;
                             }
-                            let site = match site {
-                                Ok(site) => site,
-                                Err(e) => {
-                                    errors.push(e)?;
-                                    continue;
-                                }
-                            };
-                            // Claimed even when the import will be refused, so
-                            // that every duplicate is listed in one pass.
-                            if let Some(first) = session.claim(&site.source, &site.id, index as u64)
-                            {
-                                let first = first as usize;
-                                errors.push(FeatureError {
+                        };
+                        // Claimed even when the import will be refused, so
+                        // that every duplicate is listed in one pass.
+                        if let Some(first) = session.claim(&site.source, &site.id, index as u64) {
+                            let first = first as usize;
+                            errors.push(FeatureError {
                                 file: file.clone(),
                                 unit,
                                 index,
@@ -335,59 +337,56 @@ impl Importer {
                                     )
                                 },
                             })?;
-                                continue;
+                            continue;
+                        }
+                        if errors.count > 0 && !o.skip_invalid {
+                            // The import will be refused; keep reading only to
+                            // list every invalid feature.
+                            continue;
+                        }
+                        // Looked up by reference: the source is cloned once, not once a site.
+                        let handle = match handles.get(&site.source) {
+                            Some(h) => *h,
+                            None => {
+                                let src = SourceMeta {
+                                    name: site.source.clone(),
+                                    description: o.description.clone(),
+                                    licence: licence.clone(),
+                                    attribution: attribution.clone(),
+                                    url: o.url.clone(),
+                                    coverage: declared.clone(),
+                                };
+                                let h = session.file(&src, &meta);
+                                handles.insert(site.source.clone(), h);
+                                h
                             }
-                            if errors.count > 0 && !o.skip_invalid {
-                                // The import will be refused; keep reading only to
-                                // list every invalid feature.
-                                continue;
-                            }
-                            // Looked up by reference: the source is cloned once, not once a site.
-                            let handle = match handles.get(&site.source) {
-                                Some(h) => *h,
-                                None => {
-                                    let src = SourceMeta {
-                                        name: site.source.clone(),
-                                        description: o.description.clone(),
-                                        licence: licence.clone(),
-                                        attribution: attribution.clone(),
-                                        url: o.url.clone(),
-                                        coverage: declared.clone(),
-                                    };
-                                    let h = session.file(&src, &meta);
-                                    handles.insert(site.source.clone(), h);
-                                    h
-                                }
-                            };
-                            let mut site = site;
-                            if site.marking.classification.is_none() {
-                                site.marking.classification.clone_from(&o.classification);
-                            }
-                            if site.marking.releasable_to.is_empty() {
-                                site.marking.releasable_to =
-                                    nostrike_core::Marking::normalise(&o.releasable_to);
-                            }
-                            if auto {
-                                extents
-                                    .entry(site.source.clone())
-                                    .or_default()
-                                    .add(&site.geometry);
-                            }
-                            if let Err(e) = session.push_claimed(handle, site) {
-                                store_error = Some(e);
-                                break 'chunks;
-                            }
+                        };
+                        let mut site = site;
+                        if site.marking.classification.is_none() {
+                            site.marking.classification.clone_from(&o.classification);
+                        }
+                        if site.marking.releasable_to.is_empty() {
+                            site.marking.releasable_to.clone_from(&releasable_to);
+                        }
+                        if auto {
+                            extents
+                                .entry(site.source.clone())
+                                .or_default()
+                                .add(&site.geometry);
+                        }
+                        if let Err(e) = session.push_claimed(handle, site) {
+                            store_error = Some(e);
+                            break 'chunks;
                         }
                     }
-                    let read = reader
-                        .join()
-                        .map_err(|_| ImportError::ReaderFailed { file: file.clone() })?;
-                    let sha256 = hasher
-                        .join()
-                        .map_err(|_| ImportError::ReaderFailed { file: file.clone() })??;
-                    Ok((read, sha256))
-                },
-            )?;
+                }
+                reader
+                    .join()
+                    .map_err(|_| ImportError::ReaderFailed { file: file.clone() })
+            })?;
+            let sha256 = hasher
+                .join()
+                .map_err(|_| ImportError::ReaderFailed { file: file.clone() })??;
             if let Some(e) = store_error {
                 return Err(e.into());
             }

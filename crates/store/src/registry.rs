@@ -34,6 +34,7 @@ mod log;
 mod model;
 mod packing;
 pub(crate) mod pull;
+#[cfg(feature = "postgres")]
 pub(crate) use schema::change_history_query;
 mod rows;
 mod schema;
@@ -47,6 +48,14 @@ use packing::*;
 pub use pull::PullCounts;
 use rows::*;
 pub use schema::*;
+
+/// How long a connection waits for another's lock before it is busy.
+const BUSY_WAIT: Duration = Duration::from_secs(10);
+
+/// Whether the registry has no live site.
+fn no_live_sites(c: &Connection) -> rusqlite::Result<bool> {
+    c.query_row("SELECT NOT EXISTS (SELECT 1 FROM sites)", [], |r| r.get(0))
+}
 
 /// An open registry.
 #[derive(Debug)]
@@ -269,9 +278,7 @@ impl Registry {
             }
             other => other?,
         };
-        reg.conn
-            .busy_timeout(Duration::from_secs(10))
-            .map_err(|e| reg.err(e))?;
+        reg.conn.busy_timeout(BUSY_WAIT).map_err(|e| reg.err(e))?;
         let version: i32 = reg
             .conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
@@ -383,8 +390,7 @@ impl Registry {
 
     fn configure(&mut self) -> Result<(), StoreError> {
         let c = &self.conn;
-        c.busy_timeout(Duration::from_secs(10))
-            .map_err(|e| self.err(e))?;
+        c.busy_timeout(BUSY_WAIT).map_err(|e| self.err(e))?;
         c.pragma_update(None, "journal_mode", "WAL")
             .map_err(|e| self.err(e))?;
         c.pragma_update(None, "synchronous", "FULL")
@@ -599,7 +605,7 @@ impl Registry {
                     {
                         StoreError::Busy {
                             path: path.clone(),
-                            waited_s: 10,
+                            waited_s: BUSY_WAIT.as_secs(),
                         }
                     }
                     e => sq(e),
@@ -629,10 +635,7 @@ impl Registry {
                 r.get(0)
             })
             .map_err(sq)?;
-        let empty: bool = tx
-            .query_row("SELECT NOT EXISTS (SELECT 1 FROM sites)", [], |r| r.get(0))
-            .map_err(sq)?;
-        let packer = if empty {
+        let packer = if no_live_sites(&tx).map_err(sq)? {
             tx.execute("DELETE FROM packed", []).map_err(sq)?;
             Some((PackedBuilder::new(), Vec::new()))
         } else {
@@ -669,20 +672,19 @@ impl Registry {
     /// alone; it is not waited for), and only for an empty registry,
     /// where a reader during the import loses nothing: a check of an empty
     /// registry is an error whatever the journal, and one that arrives
-    /// mid-import waits or fails as busy. The session switches back to the
-    /// write-ahead log when it ends ([`JournalRestore`]). Whether it switched.
+    /// mid-import is refused as busy. The session switches back to the
+    /// write-ahead log when it ends ([`JournalRestore`]). Whether it
+    /// switched. (Asked again inside the import's transaction, which decides.)
     fn write_once_if_empty(&self) -> rusqlite::Result<bool> {
         let c = &self.conn;
-        let empty: bool =
-            c.query_row("SELECT NOT EXISTS (SELECT 1 FROM sites)", [], |r| r.get(0))?;
-        if !empty {
+        if !no_live_sites(c)? {
             return Ok(false);
         }
         c.busy_timeout(Duration::ZERO)?;
         let mode = c.query_row("PRAGMA journal_mode = DELETE", [], |r| {
             r.get::<_, String>(0)
         });
-        c.busy_timeout(Duration::from_secs(10))?;
+        c.busy_timeout(BUSY_WAIT)?;
         Ok(mode.is_ok_and(|m| m.eq_ignore_ascii_case("delete")))
     }
 

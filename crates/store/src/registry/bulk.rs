@@ -41,9 +41,9 @@ impl<'a> From<&'a String> for Value<'a> {
     }
 }
 
-impl<'a> From<&'a Option<String>> for Value<'a> {
-    fn from(s: &'a Option<String>) -> Self {
-        s.as_deref().map_or(Value::Null, Value::Text)
+impl<'a> From<&'a [u8]> for Value<'a> {
+    fn from(b: &'a [u8]) -> Self {
+        Value::Blob(b)
     }
 }
 
@@ -53,27 +53,16 @@ impl From<i64> for Value<'_> {
     }
 }
 
-impl From<Option<i64>> for Value<'_> {
-    fn from(v: Option<i64>) -> Self {
-        v.map_or(Value::Null, Value::Int)
-    }
-}
-
 impl From<f64> for Value<'_> {
     fn from(v: f64) -> Self {
         Value::Real(v)
     }
 }
 
-impl From<Option<f64>> for Value<'_> {
-    fn from(v: Option<f64>) -> Self {
-        v.map_or(Value::Null, Value::Real)
-    }
-}
-
-impl<'a> From<&'a Vec<u8>> for Value<'a> {
-    fn from(v: &'a Vec<u8>) -> Self {
-        Value::Blob(v)
+/// `None` is SQL `NULL`.
+impl<'a, T: Into<Value<'a>>> From<Option<T>> for Value<'a> {
+    fn from(v: Option<T>) -> Self {
+        v.map_or(Value::Null, Into::into)
     }
 }
 

@@ -124,7 +124,7 @@ pub struct ImportSession<'a> {
 /// `Registry::write_once_if_empty`), switched back to the write-ahead log
 /// when dropped. Should that fail (a reader holds it), the registry stays
 /// correct in rollback mode and the next writer to open it switches back.
-pub struct JournalRestore<'a>(pub(super) Option<&'a Connection>);
+pub(super) struct JournalRestore<'a>(pub(super) Option<&'a Connection>);
 
 impl Drop for JournalRestore<'_> {
     fn drop(&mut self) {
@@ -616,10 +616,14 @@ impl ImportSession<'_> {
         for ((section, no), (data, hash)) in &chunks.chunks {
             put_chunk(&self.tx, *section, *no, data, hash).map_err(self.sq())?;
         }
-        // Bound without copies (`bulk`): one statement of BLOCK rows, and
-        // one for the last, shorter block.
-        let mut full_versions = None;
-        let mut full_changes = None;
+        // Bound without copies (`bulk`): one statement pair for the full
+        // blocks of BLOCK rows, and one for the last, shorter block.
+        let prepare = |sql: &str| bulk::Bulk::prepare(&self.tx, sql).map_err(self.sq());
+        let mut full = if steps.len() >= BLOCK {
+            Some((prepare(&INSERT_VERSIONS)?, prepare(&INSERT_CHANGES)?))
+        } else {
+            None
+        };
         let mut vp: Vec<bulk::Value<'_>> = Vec::with_capacity(BLOCK * (2 + SITE_COLUMN_COUNT));
         let mut cp: Vec<bulk::Value<'_>> = Vec::with_capacity(BLOCK * 9);
         for block in steps.chunks(BLOCK) {
@@ -636,44 +640,40 @@ impl ImportSession<'_> {
                     (&r.category).into(),
                     (&r.protection).into(),
                     (&r.designations).into(),
-                    (&r.geometry).into(),
+                    r.geometry.as_slice().into(),
                     r.standoff_m.into(),
                     r.positional_accuracy_m.into(),
                     r.valid_from.into(),
                     r.valid_to.into(),
-                    (&r.last_verified).into(),
+                    r.last_verified.as_deref().into(),
                     (&r.properties).into(),
-                    (&r.extensions).into(),
+                    r.extensions.as_deref().into(),
                 ]);
                 cp.extend_from_slice(&[
                     p.seq.into(),
                     batch.into(),
                     revision.into(),
                     p.kind.as_str().into(),
-                    (&p.before).into(),
+                    p.before.as_deref().into(),
                     hash.into(),
                     (&r.source).into(),
                     (&r.id).into(),
                     (&p.entry).into(),
                 ]);
             }
-            let prepare = |sql: &str| bulk::Bulk::prepare(&self.tx, sql).map_err(self.sq());
-            if block.len() == BLOCK {
-                if full_versions.is_none() {
-                    full_versions = Some(prepare(&INSERT_VERSIONS)?);
-                    full_changes = Some(prepare(&INSERT_CHANGES)?);
+            match full.as_mut().filter(|_| block.len() == BLOCK) {
+                Some((versions, changes)) => {
+                    versions.execute(&vp).map_err(self.sq())?;
+                    changes.execute(&cp).map_err(self.sq())?;
                 }
-                if let (Some(v), Some(c)) = (full_versions.as_mut(), full_changes.as_mut()) {
-                    v.execute(&vp).map_err(self.sq())?;
-                    c.execute(&cp).map_err(self.sq())?;
+                None => {
+                    prepare(&insert_versions_sql(block.len()))?
+                        .execute(&vp)
+                        .map_err(self.sq())?;
+                    prepare(&insert_changes_sql(block.len()))?
+                        .execute(&cp)
+                        .map_err(self.sq())?;
                 }
-            } else {
-                prepare(&insert_versions_sql(block.len()))?
-                    .execute(&vp)
-                    .map_err(self.sq())?;
-                prepare(&insert_changes_sql(block.len()))?
-                    .execute(&cp)
-                    .map_err(self.sq())?;
             }
         }
         // The steps' entries are consecutive (retirements come only at commit).

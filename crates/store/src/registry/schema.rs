@@ -220,6 +220,7 @@ CREATE VIEW change_history AS
 
 /// The query of schema 8's `change_history` view (the log as it read
 /// before schema 8), for the shared registry's own view of it.
+#[cfg(any(feature = "postgres", test))]
 pub(crate) fn change_history_query() -> &'static str {
     const HEAD: &str = "CREATE VIEW change_history AS";
     MIGRATION_8
