@@ -57,6 +57,10 @@ bench-pull n="1000000":
 bench-floor n="1000000":
     bash bench/sqlite_floor.sh {{n}}
 
+# Two builds' 1M-point imports in alternating runs (a change's before and after).
+bench-import-ab a b rounds="5":
+    bash bench/import_ab.sh {{a}} {{b}} {{rounds}}
+
 # nostrike serve at 1M sites: start-up, first paint in headless Chromium, 16 clients x 500 checks
 # (needs chromium); and duplicates over 1.1M sites.
 bench-serve:

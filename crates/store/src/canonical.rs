@@ -22,6 +22,11 @@ pub fn hex(bytes: &[u8]) -> String {
 pub(crate) struct Enc(pub(crate) Vec<u8>);
 
 impl Enc {
+    /// An encoder with room for `n` bytes: a site's encoding grown from
+    /// empty was reallocated half a dozen times.
+    pub(crate) fn with_capacity(n: usize) -> Self {
+        Enc(Vec::with_capacity(n))
+    }
     pub(crate) fn bytes(&mut self, b: &[u8]) -> &mut Self {
         self.0.extend_from_slice(&(b.len() as u64).to_le_bytes());
         self.0.extend_from_slice(b);
@@ -134,7 +139,15 @@ pub fn site_hash_with_wkb(site: &Site, geometry_wkb: &[u8]) -> String {
 
 /// The site hash as raw bytes (see [`site_hash_with_wkb`]).
 pub(crate) fn site_digest_with_wkb(site: &Site, geometry_wkb: &[u8]) -> [u8; 32] {
-    let mut e = Enc::default();
+    // Each field's length prefix, the fixed-size fields, and room for the extensions.
+    let texts = site.source.len()
+        + site.id.len()
+        + site.name.len()
+        + site.designations.iter().map(|d| d.len() + 8).sum::<usize>()
+        + geometry_wkb.len()
+        + site.properties.len()
+        + site.last_verified.as_deref().map_or(0, str::len);
+    let mut e = Enc::with_capacity(texts + 256);
     e.text("nostrike-site-v1")
         .text(&site.source)
         .text(&site.id)

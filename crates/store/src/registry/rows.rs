@@ -190,7 +190,8 @@ pub(super) fn entry_hash(entry: &Entry<'_>, prev: &str) -> String {
         before,
         after,
     } = *entry;
-    let mut e = Enc::default();
+    // Three hashes of 64 hex digits, the keys, and the fixed-size fields.
+    let mut e = Enc::with_capacity(source.len() + id.len() + 3 * 72 + 80);
     e.text("nostrike-log-v1")
         .i64(seq)
         .i64(batch)
