@@ -177,11 +177,10 @@ impl<'de> Visitor<'de> for Features<'_, '_, '_> {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         loop {
             self.0.budget.set(MAX_FEATURE_BYTES);
-            let Some(v) = seq.next_element::<Value>()? else {
+            let Some(raw) = seq.next_element_seed(FeatureSeed(self.0.count + 1))? else {
                 break;
             };
             self.0.count += 1;
-            let raw = feature_from_value(self.0.count, v);
             if let Err(e) = (self.0.each)(raw) {
                 self.0.stopped = Some(e);
                 return Err(de::Error::custom("stopped"));
@@ -338,24 +337,148 @@ pub fn read_sequence_from(
     Ok(())
 }
 
+/// The members of a Feature object that make a raw feature (the others
+/// are ignored), each as the JSON value it holds when present.
+#[derive(Default)]
+struct FeatureMembers {
+    kind: Option<Value>,
+    id: Option<Value>,
+    properties: Option<Value>,
+    geometry: Option<Value>,
+}
+
+/// A feature in a FeatureCollection's `features` array, read into a
+/// [`RawFeature`] as it is parsed: the same feature [`feature_from_value`]
+/// makes of the value, without building the object's map and its keys
+/// first (a third of the reading's allocations on a file of points).
+struct FeatureSeed(usize);
+
+/// The feature members a raw feature is made of, told apart without
+/// allocating the key.
+enum MemberKey {
+    Type,
+    Id,
+    Properties,
+    Geometry,
+    Other,
+}
+
+impl<'de> de::Deserialize<'de> for MemberKey {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl Visitor<'_> for KeyVisitor {
+            type Value = MemberKey;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a member name")
+            }
+            fn visit_str<E: de::Error>(self, k: &str) -> Result<MemberKey, E> {
+                Ok(match k {
+                    "type" => MemberKey::Type,
+                    "id" => MemberKey::Id,
+                    "properties" => MemberKey::Properties,
+                    "geometry" => MemberKey::Geometry,
+                    _ => MemberKey::Other,
+                })
+            }
+        }
+        d.deserialize_identifier(KeyVisitor)
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for FeatureSeed {
+    type Value = RawFeature;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<RawFeature, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl FeatureSeed {
+    /// A feature that is not an object: its error, as [`feature_from_value`] gives it.
+    fn not_an_object(&self, kind: &str) -> RawFeature {
+        RawFeature {
+            index: self.0,
+            id: None,
+            geometry: Err(format!("expected a Feature object, found {kind}")),
+            properties: Map::new(),
+        }
+    }
+}
+
+impl<'de> Visitor<'de> for FeatureSeed {
+    type Value = RawFeature;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a Feature")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawFeature, A::Error> {
+        let mut m = FeatureMembers::default();
+        // A member given twice counts once, the last, as in a JSON map.
+        while let Some(key) = map.next_key::<MemberKey>()? {
+            match key {
+                MemberKey::Type => m.kind = Some(map.next_value()?),
+                MemberKey::Id => m.id = Some(map.next_value()?),
+                MemberKey::Properties => m.properties = Some(map.next_value()?),
+                MemberKey::Geometry => m.geometry = Some(map.next_value()?),
+                // Parsed, not skipped: a value nested past the parser's
+                // recursion limit refuses the file, as it always has.
+                MemberKey::Other => {
+                    map.next_value::<Value>()?;
+                }
+            }
+        }
+        Ok(feature_from_members(self.0, m))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RawFeature, A::Error> {
+        while seq.next_element::<Value>()?.is_some() {}
+        Ok(self.not_an_object("an array"))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<RawFeature, E> {
+        Ok(self.not_an_object("null"))
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<RawFeature, E> {
+        Ok(self.not_an_object("a boolean"))
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<RawFeature, E> {
+        Ok(self.not_an_object("a number"))
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<RawFeature, E> {
+        Ok(self.not_an_object("a number"))
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<RawFeature, E> {
+        Ok(self.not_an_object("a number"))
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<RawFeature, E> {
+        Ok(self.not_an_object("a string"))
+    }
+}
+
 /// Turn one JSON value into a raw feature (errors go into the feature).
 pub fn feature_from_value(index: usize, v: Value) -> RawFeature {
+    let Value::Object(mut obj) = v else {
+        return FeatureSeed(index).not_an_object(kind_of(&v));
+    };
+    let m = FeatureMembers {
+        kind: obj.remove("type"),
+        id: obj.remove("id"),
+        properties: obj.remove("properties"),
+        geometry: obj.remove("geometry"),
+    };
+    feature_from_members(index, m)
+}
+
+/// [`feature_from_value`] of an object with these members.
+fn feature_from_members(index: usize, m: FeatureMembers) -> RawFeature {
     let mut raw = RawFeature {
         index,
         id: None,
         geometry: Err(String::new()),
         properties: Map::new(),
     };
-    let Value::Object(mut obj) = v else {
-        raw.geometry = Err(format!("expected a Feature object, found {}", kind_of(&v)));
-        return raw;
-    };
-    raw.id = match obj.get("id") {
-        Some(Value::String(s)) => Some(s.clone()),
+    raw.id = match m.id {
+        Some(Value::String(s)) => Some(s),
         Some(Value::Number(n)) => Some(n.to_string()),
         _ => None,
     };
-    match obj.remove("properties") {
+    match m.properties {
         Some(Value::Object(p)) => raw.properties = p,
         Some(Value::Null) | None => {}
         Some(other) => {
@@ -366,7 +489,7 @@ pub fn feature_from_value(index: usize, v: Value) -> RawFeature {
             return raw;
         }
     }
-    match obj.get("type").and_then(Value::as_str) {
+    match m.kind.as_ref().and_then(Value::as_str) {
         Some("Feature") => {}
         Some(t) => {
             raw.geometry = Err(format!("expected type \"Feature\", found {t:?}"));
@@ -377,7 +500,7 @@ pub fn feature_from_value(index: usize, v: Value) -> RawFeature {
             return raw;
         }
     }
-    raw.geometry = match obj.get("geometry") {
+    raw.geometry = match &m.geometry {
         None | Some(Value::Null) => Err("null or missing geometry".into()),
         Some(g) => geometry_from_value(g, 0),
     };
@@ -645,5 +768,45 @@ impl<W: Write> Writer<W> {
         self.out.write_all(b"\n]}\n")?;
         self.out.flush()?;
         Ok(self.out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Oracle: the feature made of the parsed value, as every feature was
+    /// read before the members were taken as they are parsed.
+    #[test]
+    fn a_feature_read_as_parsed_equals_the_feature_of_its_value() {
+        let cases = [
+            r#"{"type":"Feature","id":"p0","properties":{"name":"A","category":"museum"},"geometry":{"type":"Point","coordinates":[1.5,2.5]}}"#,
+            r#"{"geometry":{"type":"Point","coordinates":[1,2]},"properties":{"b":[1,{"c":null}],"a":1.25e-7},"type":"Feature","id":12345678901234567890}"#,
+            r#"{"type":"Feature","id":-7,"properties":null,"geometry":{"type":"GeometryCollection","geometries":[{"type":"LineString","coordinates":[[0,0],[1,1]]}]}}"#,
+            r#"{"type":"Feature","id":1.5,"properties":{},"geometry":null}"#,
+            r#"{"type":"Feature","properties":{}}"#,
+            r#"{"type":"Feature","id":{"x":1},"properties":[1,2],"geometry":{"type":"Point","coordinates":[0,0]}}"#,
+            r#"{"type":"Point","properties":{},"geometry":{"type":"Point","coordinates":[0,0]}}"#,
+            r#"{"type":7,"geometry":{"type":"Point","coordinates":[0,0]}}"#,
+            r#"{"properties":{"a":1},"geometry":{"type":"Point","coordinates":[0,0]}}"#,
+            r#"{"type":"Nope","type":"Feature","id":"first","id":"last","properties":{"a":1},"properties":{"a":2},"geometry":null,"geometry":{"type":"Point","coordinates":[3,4]}}"#,
+            r#"{"type":"Feature","bbox":[0,0,1,1],"extra":{"deep":[1,2,{"x":"y"}]},"properties":{"a":"\u00e9\n"},"geometry":{"type":"Polygon","coordinates":[[[0,0],[1,0],[1,1],[0,0]]]}}"#,
+            r#"{"type":"Feature","properties":{},"geometry":{"type":"Point","coordinates":[0]}}"#,
+            r#"{}"#,
+            r#"[1,{"type":"Feature"}]"#,
+            r#""Feature""#,
+            r#"42"#,
+            r#"-1.5"#,
+            r#"true"#,
+            r#"null"#,
+        ];
+        for (i, text) in cases.iter().enumerate() {
+            let index = i + 1;
+            let oracle = feature_from_value(index, serde_json::from_str(text).expect(text));
+            let mut de = serde_json::Deserializer::from_str(text);
+            let read = FeatureSeed(index).deserialize(&mut de).expect(text);
+            de.end().expect(text);
+            assert_eq!(read, oracle, "{text}");
+        }
     }
 }
