@@ -200,6 +200,56 @@ fn kill_9_during_a_first_import_leaves_the_registry_empty_or_whole() {
     eprintln!("killed 10 first imports: {e} left it empty, {w} whole");
 }
 
+/// A write killed under the rollback journal leaves the journal "hot"
+/// beside the registry, and SQLite lets no read-only connection read past
+/// it: every read-only command (`stats`, `check`, `log`) failed with
+/// "attempt to write a readonly database" until some writer opened the
+/// file. The interrupted write is made here by a Python process that spills
+/// its pages to the file and exits without committing (as `kill -9` of a
+/// first import can leave it); read-only commands then read the last commit.
+#[test]
+fn a_read_only_command_after_a_write_killed_mid_journal_reads_the_last_commit() {
+    let d = tempfile::tempdir().unwrap();
+    let reg = d.path().join("r.db");
+    let file = d.path().join("a.geojson");
+    points(&file, 200, "a", 20.0);
+    ns(&reg).arg("init").output().unwrap();
+    import_ok(&reg, &file);
+    let committed = stats(&reg);
+    let script = r#"
+import os, sqlite3, sys
+c = sqlite3.connect(sys.argv[1], isolation_level=None)
+c.execute("PRAGMA journal_mode=DELETE")
+c.execute("PRAGMA cache_size=2")
+c.execute("BEGIN IMMEDIATE")
+c.execute("UPDATE meta SET value = 'interrupted' WHERE key = 'content_hash'")
+c.execute("CREATE TABLE spill (x BLOB)")
+c.execute("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 500) INSERT INTO spill SELECT randomblob(4000) FROM n")
+os._exit(0)
+"#;
+    let o = Command::new("python3")
+        .args(["-c", script])
+        .arg(&reg)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let journal = d.path().join("r.db-journal");
+    assert!(
+        std::fs::metadata(&journal).is_ok_and(|m| m.len() > 0),
+        "no hot journal: the test proves nothing"
+    );
+    assert_eq!(stats(&reg), committed);
+    let o = check_near(&reg);
+    let v: Value = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&o.stderr)));
+    assert_eq!(v["verdict"], "conflict", "{v}");
+    verify_ok(&reg);
+    // The next import writes through the write-ahead log again.
+    points(&file, 300, "a", 20.0);
+    import_ok(&reg, &file);
+    assert_eq!(journal_mode(&reg), "wal");
+}
+
 /// Checks during a first import are errors (an empty registry, or one busy
 /// being written) until it lands whole, never a clear; and a first import
 /// while another connection has the registry open goes through the

@@ -57,6 +57,18 @@ fn no_live_sites(c: &Connection) -> rusqlite::Result<bool> {
     c.query_row("SELECT NOT EXISTS (SELECT 1 FROM sites)", [], |r| r.get(0))
 }
 
+/// Whether `e` is SQLite's refusal to read past a hot rollback journal
+/// (an interrupted write) on a connection that may not write.
+fn is_hot_journal(e: &StoreError) -> bool {
+    matches!(
+        e,
+        StoreError::Sqlite {
+            cause: rusqlite::Error::SqliteFailure(f, _),
+            ..
+        } if f.extended_code == rusqlite::ffi::SQLITE_READONLY_ROLLBACK
+    )
+}
+
 /// An open registry.
 #[derive(Debug)]
 pub struct Registry {
@@ -255,12 +267,57 @@ impl Registry {
         }))
     }
 
-    /// Open an existing registry read-only: nothing is ever written to it.
+    /// Open an existing registry read-only: nothing is ever written to it,
+    /// but for one recovery — a write killed under the rollback journal (a
+    /// first import) leaves its journal "hot" beside the file, which no
+    /// read-only connection may read past; it is rolled back, as any SQLite
+    /// connection that may write does on its first read, so the registry
+    /// reads as its last commit.
     ///
     /// On a read-only medium (where SQLite cannot create the WAL index beside
     /// the file) the registry is opened as immutable, provided no write-ahead
     /// log with unmerged changes lies beside it; otherwise that is an error.
     pub fn open_read_only(path: &Path) -> Result<Registry, StoreError> {
+        match Registry::open_read_only_once(path) {
+            Err(e) if is_hot_journal(&e) => {
+                Registry::roll_back_interrupted(path)?;
+                Registry::open_read_only_once(path)
+            }
+            r => r,
+        }
+    }
+
+    /// Roll back the interrupted write whose hot journal lies beside `path`
+    /// (SQLite does it on the first read of a connection that may write).
+    fn roll_back_interrupted(path: &Path) -> Result<(), StoreError> {
+        let read_only_medium = || {
+            StoreError::Damaged {
+            path: path.to_path_buf(),
+            reason: "an interrupted import's rollback journal lies beside it, and it cannot be rolled back on this read-only medium; open it once where it is writable (e.g. `nostrike verify`)".into(),
+        }
+        };
+        let reg = match Registry::open_with(path, false) {
+            Ok(reg) => reg,
+            Err(e) if is_hot_journal(&e) => return Err(read_only_medium()),
+            Err(e) => return Err(e),
+        };
+        reg.conn.busy_timeout(BUSY_WAIT).map_err(|e| reg.err(e))?;
+        reg.conn
+            .query_row("SELECT count(*) FROM sqlite_schema", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map_err(|e| reg.err(e))
+            .map_err(|e| {
+                if is_hot_journal(&e) {
+                    read_only_medium()
+                } else {
+                    e
+                }
+            })?;
+        Ok(())
+    }
+
+    fn open_read_only_once(path: &Path) -> Result<Registry, StoreError> {
         let reg = match Registry::open_with(path, true) {
             Err(StoreError::Sqlite {
                 cause: rusqlite::Error::SqliteFailure(f, _),
