@@ -185,6 +185,59 @@ impl Mapping {
         }
     }
 
+    /// The property names tried for `field`.
+    fn list(&self, field: Field) -> &[String] {
+        match field {
+            Field::Id => &self.id,
+            Field::Source => &self.source,
+            Field::Name => &self.name,
+            Field::Category => &self.category,
+            Field::Protection => &self.protection,
+            Field::Designations => &self.designations,
+            Field::StandoffM => &self.standoff_m,
+            Field::PositionalAccuracyM => &self.positional_accuracy_m,
+            Field::ValidFrom => &self.valid_from,
+            Field::ValidTo => &self.valid_to,
+            Field::LastVerified => &self.last_verified,
+            Field::Classification => &self.classification,
+            Field::ReleasableTo => &self.releasable_to,
+            Field::ExternalIds => &self.external_ids,
+            Field::Inscribed => &self.inscribed,
+        }
+    }
+
+    /// The fields (bits of [`Field::bit`]) that one of `props`' names is
+    /// named for, case aside: a superset of those [`Mapping::take`] could
+    /// find anything for, told in one pass over the names instead of each
+    /// field's names looked up exactly and then compared with every
+    /// property's in every case.
+    fn named(&self, props: &Map<String, Value>) -> u32 {
+        let mut named = 0;
+        for key in props.keys() {
+            for field in Field::ALL {
+                if named & field.bit() == 0
+                    && self.list(field).iter().any(|n| n.eq_ignore_ascii_case(key))
+                {
+                    named |= field.bit();
+                }
+            }
+        }
+        named
+    }
+
+    /// [`Mapping::take`] of `field`'s names, when [`Mapping::named`] says a property may hold it.
+    fn take_field(
+        &self,
+        props: &mut Map<String, Value>,
+        named: u32,
+        field: Field,
+    ) -> Option<(String, Value)> {
+        if named & field.bit() == 0 {
+            return None;
+        }
+        self.take(props, self.list(field))
+    }
+
     fn take(&self, props: &mut Map<String, Value>, keys: &[String]) -> Option<(String, Value)> {
         if !self.exact {
             return take(props, keys);
@@ -198,6 +251,51 @@ impl Mapping {
             }
         }
         None
+    }
+}
+
+/// The site fields a mapping names properties for, each a bit of
+/// [`Mapping::named`]'s answer.
+#[derive(Debug, Clone, Copy)]
+enum Field {
+    Id,
+    Source,
+    Name,
+    Category,
+    Protection,
+    Designations,
+    StandoffM,
+    PositionalAccuracyM,
+    ValidFrom,
+    ValidTo,
+    LastVerified,
+    Classification,
+    ReleasableTo,
+    ExternalIds,
+    Inscribed,
+}
+
+impl Field {
+    const ALL: [Field; 15] = [
+        Field::Id,
+        Field::Source,
+        Field::Name,
+        Field::Category,
+        Field::Protection,
+        Field::Designations,
+        Field::StandoffM,
+        Field::PositionalAccuracyM,
+        Field::ValidFrom,
+        Field::ValidTo,
+        Field::LastVerified,
+        Field::Classification,
+        Field::ReleasableTo,
+        Field::ExternalIds,
+        Field::Inscribed,
+    ];
+
+    fn bit(self) -> u32 {
+        1 << self as u32
     }
 }
 
@@ -310,6 +408,20 @@ impl Mapping {
         file: &Path,
         unit: &'static str,
     ) -> Result<Site, FeatureError> {
+        // The fields some property can fill; the others are not looked up.
+        let named = self.named(&raw.properties);
+        self.to_site_looking_up(raw, source, file, unit, named)
+    }
+
+    /// [`Mapping::to_site`], looking up only the fields of `named`.
+    fn to_site_looking_up(
+        &self,
+        raw: RawFeature,
+        source: Option<&str>,
+        file: &Path,
+        unit: &'static str,
+        named: u32,
+    ) -> Result<Site, FeatureError> {
         let mut props = raw.properties;
         // External ids from their columns first: a column may also be the site's id.
         let mut external_ids: BTreeMap<String, String> = BTreeMap::new();
@@ -321,7 +433,9 @@ impl Mapping {
                 }
             }
         }
-        let prop_id = self.take(&mut props, &self.id).map(|(_, v)| text(&v));
+        let prop_id = self
+            .take_field(&mut props, named, Field::Id)
+            .map(|(_, v)| text(&v));
         // An id property named by the mapping wins over the feature's own id
         // (exports put `SOURCE/ID` in the feature id and the bare id in `id`).
         let id = prop_id.or(raw.id);
@@ -334,7 +448,9 @@ impl Mapping {
         };
         let geometry = raw.geometry.map_err(|r| err(r, &id))?;
         validate_geometry(&geometry).map_err(|r| err(r.0, &id))?;
-        let feature_source = self.take(&mut props, &self.source).map(|(_, v)| text(&v));
+        let feature_source = self
+            .take_field(&mut props, named, Field::Source)
+            .map(|(_, v)| text(&v));
         let source = match (source, feature_source) {
             (Some(s), _) => s.to_string(),
             (None, Some(s)) => s,
@@ -351,7 +467,7 @@ impl Mapping {
             _ => return Err(err("missing id (give ids in the data, or request generated ids with generate_ids = true in a --map file)".into(), &None)),
         };
         let some_id = Some(id.clone());
-        let category = match self.take(&mut props, &self.category) {
+        let category = match self.take_field(&mut props, named, Field::Category) {
             Some((_, v)) => self.category(&text(&v)).map_err(|r| err(r, &some_id))?,
             None => match &self.default_category {
                 Some(d) => self.category(d).map_err(|r| err(r, &some_id))?,
@@ -363,13 +479,13 @@ impl Mapping {
                 }
             },
         };
-        let protection = match self.take(&mut props, &self.protection) {
+        let protection = match self.take_field(&mut props, named, Field::Protection) {
             Some((_, v)) => text(&v)
                 .parse::<Protection>()
                 .map_err(|e| err(e.to_string(), &some_id))?,
             None => Protection::General,
         };
-        let designations = match self.take(&mut props, &self.designations) {
+        let designations = match self.take_field(&mut props, named, Field::Designations) {
             None => vec![],
             Some((_, Value::Array(a))) => a.iter().map(text).collect(),
             // A JSON array written as text (our CSV and GeoPackage exports).
@@ -386,34 +502,43 @@ impl Mapping {
                 .collect(),
         };
         let name = self
-            .take(&mut props, &self.name)
+            .take_field(&mut props, named, Field::Name)
             .map(|(_, v)| text(&v))
             .unwrap_or_default();
-        let standoff_m = metres("standoff_m", self.take(&mut props, &self.standoff_m))
-            .map_err(|r| err(r, &some_id))?;
+        let standoff_m = metres(
+            "standoff_m",
+            self.take_field(&mut props, named, Field::StandoffM),
+        )
+        .map_err(|r| err(r, &some_id))?;
         let positional_accuracy_m = metres(
             "positional_accuracy_m",
-            self.take(&mut props, &self.positional_accuracy_m),
+            self.take_field(&mut props, named, Field::PositionalAccuracyM),
         )
         .map_err(|r| err(r, &some_id))?
         .unwrap_or(0.0);
-        let valid_from = when("valid_from", self.take(&mut props, &self.valid_from))
-            .map_err(|r| err(r, &some_id))?;
-        let valid_to = when("valid_to", self.take(&mut props, &self.valid_to))
-            .map_err(|r| err(r, &some_id))?;
+        let valid_from = when(
+            "valid_from",
+            self.take_field(&mut props, named, Field::ValidFrom),
+        )
+        .map_err(|r| err(r, &some_id))?;
+        let valid_to = when(
+            "valid_to",
+            self.take_field(&mut props, named, Field::ValidTo),
+        )
+        .map_err(|r| err(r, &some_id))?;
         if let (Some(f), Some(t)) = (valid_from, valid_to) {
             if t <= f {
                 return Err(err("valid_to is not after valid_from".into(), &some_id));
             }
         }
         let last_verified = self
-            .take(&mut props, &self.last_verified)
+            .take_field(&mut props, named, Field::LastVerified)
             .map(|(_, v)| text(&v));
         let classification = self
-            .take(&mut props, &self.classification)
+            .take_field(&mut props, named, Field::Classification)
             .map(|(_, v)| text(&v).trim().to_string())
             .filter(|c| !c.is_empty());
-        let releasable_to = match self.take(&mut props, &self.releasable_to) {
+        let releasable_to = match self.take_field(&mut props, named, Field::ReleasableTo) {
             None => Vec::new(),
             Some((_, Value::Array(a))) => Marking::normalise(a.iter().map(text)),
             // A JSON array written as text (CSV and GeoPackage exports).
@@ -427,7 +552,7 @@ impl Mapping {
                 text(&v).split(|c: char| c == ',' || c == ';' || c.is_whitespace()),
             ),
         };
-        match self.take(&mut props, &self.external_ids) {
+        match self.take_field(&mut props, named, Field::ExternalIds) {
             None => {}
             Some((key, v)) => {
                 let v = match v {
@@ -468,7 +593,7 @@ impl Mapping {
             ));
         }
         let inscribed = self
-            .take(&mut props, &self.inscribed)
+            .take_field(&mut props, named, Field::Inscribed)
             .map(|(_, v)| text(&v).trim().to_string());
         if let Some(d) = &inscribed {
             time::parse_utc(d).map_err(|e| err(format!("inscribed: {e}"), &some_id))?;
@@ -503,5 +628,123 @@ impl Mapping {
         site.inscribed = inscribed;
         site.properties = Value::Object(props).to_string();
         Ok(site)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Oracle: the same feature mapped with every field looked up, as
+    /// every feature was before [`Mapping::named`] skipped some. Property
+    /// names in several cases and spellings, values null, empty, valid and
+    /// not, through the default mapping, nostrike's own exports' (exact)
+    /// and a custom one.
+    #[test]
+    fn skipping_unnamed_fields_maps_every_feature_as_looking_all_up() {
+        let names = [
+            "id",
+            "ID",
+            "Id",
+            "site_id",
+            "SITE_ID",
+            "source",
+            "SOURCE",
+            "name",
+            "NAME",
+            "nAmE",
+            "category",
+            "Category",
+            "type",
+            "TYPE",
+            "kind",
+            "protection",
+            "designations",
+            "standoff_m",
+            "STANDOFF_M",
+            "accuracy_m",
+            "positional_accuracy_m",
+            "valid_from",
+            "valid_to",
+            "last_verified",
+            "classification",
+            "releasable_to",
+            "rel_to",
+            "external_ids",
+            "inscribed",
+            "inscription_date",
+            "other",
+            "Other",
+            "wd",
+        ];
+        let values = [
+            Value::Null,
+            Value::String(String::new()),
+            "museum".into(),
+            "hospital".into(),
+            "enhanced".into(),
+            "3.5".into(),
+            serde_json::json!(7),
+            serde_json::json!(-1),
+            "2020-01-01".into(),
+            "2030-01-01T00:00:00Z".into(),
+            serde_json::json!(["US", "GB"]),
+            "US,GB".into(),
+            "wikidata=Q90".into(),
+            serde_json::json!({"wikidata": "Q1"}),
+            "x".into(),
+        ];
+        let mut custom = Mapping {
+            name: vec!["NAME_EN".into(), "name".into()],
+            category: vec!["kind".into()],
+            ..Mapping::default()
+        };
+        custom
+            .categories
+            .insert("church".into(), "religious_site".into());
+        custom
+            .external_id_columns
+            .insert("wikidata".into(), "wd".into());
+        let mappings = [Mapping::default(), Mapping::nostrike_export(), custom];
+        // A fixed linear congruential sequence: the same cases every run.
+        let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = |n: usize| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            ((state >> 33) % n as u64) as usize
+        };
+        let mut compared = 0;
+        for case in 0..3000 {
+            // A valid category for each mapping, then noise that may spoil it.
+            let mut props = Map::new();
+            props.insert("category".into(), "museum".into());
+            props.insert("kind".into(), "church".into());
+            for _ in 0..next(6) {
+                props.insert(
+                    names[next(names.len())].to_string(),
+                    values[next(values.len())].clone(),
+                );
+            }
+            let raw = RawFeature {
+                index: case,
+                id: (next(2) == 0).then(|| format!("f{case}")),
+                geometry: Ok(geo_types::Geometry::Point(geo_types::Point::new(
+                    10.0, 50.0,
+                ))),
+                properties: props,
+            };
+            for (m, mapping) in mappings.iter().enumerate() {
+                let source = (next(2) == 0).then_some("src");
+                let file = Path::new("cases.geojson");
+                let skipping = mapping.to_site(raw.clone(), source, file, "feature");
+                let all =
+                    mapping.to_site_looking_up(raw.clone(), source, file, "feature", u32::MAX);
+                assert_eq!(skipping, all, "mapping {m}, {:?}", raw.properties);
+                compared += usize::from(all.is_ok());
+            }
+        }
+        // Enough of the cases map to sites for the comparison to mean something.
+        assert!(compared > 1500, "only {compared} sites");
     }
 }

@@ -5,16 +5,22 @@ use sha2::{Digest, Sha256};
 
 /// Lowercase hex of bytes.
 pub fn hex(bytes: &[u8]) -> String {
-    const D: &[u8; 16] = b"0123456789abcdef";
     // Bytes, then one conversion: a `char` pushed at a time is a UTF-8
     // encoding a digit, 128 million of them (two hashes a site) in a
     // million-site import.
-    let mut s = Vec::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(D[(b >> 4) as usize]);
-        s.push(D[(b & 15) as usize]);
-    }
+    let mut s = vec![0u8; bytes.len() * 2];
+    hex_digits(bytes, &mut s);
     String::from_utf8(s).unwrap_or_default()
+}
+
+/// `bytes` as lowercase hex digits, written into the first twice as many
+/// bytes of `out`.
+fn hex_digits(bytes: &[u8], out: &mut [u8]) {
+    const D: &[u8; 16] = b"0123456789abcdef";
+    for (b, o) in bytes.iter().zip(out.chunks_exact_mut(2)) {
+        o[0] = D[(b >> 4) as usize];
+        o[1] = D[(b & 15) as usize];
+    }
 }
 
 /// Length-prefixed binary encoder for hashing (every field self-delimiting).
@@ -277,9 +283,11 @@ pub(crate) fn content_hash_of_digests(digests: &mut [[u8; 32]]) -> String {
     use rayon::slice::ParallelSliceMut;
     digests.par_sort_unstable();
     let mut h = Sha256::new();
+    // Each digest's hex digits and newline in one buffer: no string a site.
+    let mut line = [b'\n'; 65];
     for d in digests.iter() {
-        h.update(hex(d).as_bytes());
-        h.update(b"\n");
+        hex_digits(d, &mut line);
+        h.update(line);
     }
     hex(&h.finalize())
 }
@@ -358,6 +366,25 @@ mod golden {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Oracle: the content hash of the digests' hex strings, and the hash
+    /// of the empty set (SHA-256 of nothing).
+    #[test]
+    fn the_content_hash_of_digests_is_the_content_hash_of_their_hex() {
+        let mut digests: Vec<[u8; 32]> = (0u32..1000)
+            .map(|i| Sha256::digest(i.to_le_bytes()).into())
+            .collect();
+        let mut texts: Vec<String> = digests.iter().map(|d| hex(d)).collect();
+        texts.reverse();
+        assert_eq!(
+            content_hash_of_digests(&mut digests),
+            content_hash(&mut texts)
+        );
+        assert_eq!(
+            content_hash_of_digests(&mut []),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+    }
 
     #[test]
     fn hex_is_lowercase_and_parses_back() {

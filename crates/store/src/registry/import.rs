@@ -48,6 +48,13 @@ pub(super) const UPSERT_SITES_FROM_LOG: &str = "INSERT OR ROLLBACK INTO sites (s
      SELECT source, site_id, seq, revision FROM changes WHERE seq BETWEEN ?1 AND ?2 ORDER BY seq
      ON CONFLICT(source, site_id) DO UPDATE SET version = excluded.version, revision = excluded.revision";
 
+/// [`UPSERT_SITES_FROM_LOG`] for a fresh source's entries, which no live
+/// row can conflict with: without the upsert, SQLite needs no statement
+/// journal (a conflict, impossible, would roll the import back).
+pub(super) const INSERT_SITES_FROM_LOG: &str =
+    "INSERT OR ROLLBACK INTO sites (source, site_id, version, revision)
+     SELECT source, site_id, seq, revision FROM changes WHERE seq BETWEEN ?1 AND ?2 ORDER BY seq";
+
 /// The live site's (version, hash of that version) by source and id; a
 /// NULL hash is a live row whose version is missing.
 pub(super) const LIVE_HASH: &str = "SELECT s.version, v.hash FROM sites s LEFT JOIN versions v ON v.id = s.version WHERE s.source = ?1 AND s.site_id = ?2";
@@ -679,8 +686,13 @@ impl ImportSession<'_> {
         // The steps' entries are consecutive (retirements come only at commit).
         if let (Some(first), Some(last)) = (steps.first(), steps.last()) {
             debug_assert_eq!(last.seq - first.seq + 1, steps.len() as i64);
+            let sql = if self.files[f].fresh {
+                INSERT_SITES_FROM_LOG
+            } else {
+                UPSERT_SITES_FROM_LOG
+            };
             self.tx
-                .prepare_cached(UPSERT_SITES_FROM_LOG)
+                .prepare_cached(sql)
                 .and_then(|mut st| st.execute(params![first.seq, last.seq]))
                 .map_err(self.sq())?;
         }
