@@ -8,6 +8,7 @@
 
 use nostrike_core::{AreaResult, SetError, SiteSet, Verdict};
 use serde::Serialize;
+use std::borrow::Cow;
 
 /// The highest marking of what a document contains.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
@@ -135,19 +136,34 @@ pub fn raise_banner(
     results: &[AreaResult],
     index: &dyn SiteSet,
 ) -> Result<(), SetError> {
+    use rayon::prelude::*;
     // A site met again changes nothing (its marking raised the banner
     // already): each is read once, however many areas reach it.
     let mut seen = std::collections::HashSet::new();
-    for r in results {
-        for h in r.hits.iter().chain(&r.not_valid) {
-            if !seen.insert(h.site) {
-                continue;
-            }
-            let l = index.label(h.site)?;
-            if l.classification.is_some() || !l.releasable_to.is_empty() {
-                banner.add(order, l.classification.as_deref(), &l.releasable_to);
-            }
-        }
+    let sites: Vec<usize> = results
+        .iter()
+        .flat_map(|r| r.hits.iter().chain(&r.not_valid))
+        .map(|h| h.site)
+        .filter(|&s| seen.insert(s))
+        .collect();
+    // Their labels read on every core (a batch check's other cores wait
+    // for this), their markings added in the order met, as one by one.
+    let marked = sites
+        .par_iter()
+        .map(|&s| {
+            let l = index.label(s)?;
+            Ok(
+                (l.classification.is_some() || !l.releasable_to.is_empty()).then(|| {
+                    (
+                        l.classification.map(Cow::into_owned),
+                        l.releasable_to.into_owned(),
+                    )
+                }),
+            )
+        })
+        .collect::<Result<Vec<_>, SetError>>()?;
+    for (class, rel) in marked.into_iter().flatten() {
+        banner.add(order, class.as_deref(), &rel);
     }
     Ok(())
 }
