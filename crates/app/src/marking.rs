@@ -139,12 +139,22 @@ pub fn raise_banner(
     use rayon::prelude::*;
     // A site met again changes nothing (its marking raised the banner
     // already): each is read once, however many areas reach it.
-    let mut seen = std::collections::HashSet::new();
+    // One bit a site of the index (a site past its end, which the label
+    // refuses, counts as unseen).
+    let mut seen = vec![0u64; index.len().div_ceil(64)];
+    let mut first = |s: usize| match seen.get_mut(s / 64) {
+        Some(w) if *w & (1 << (s % 64)) != 0 => false,
+        Some(w) => {
+            *w |= 1 << (s % 64);
+            true
+        }
+        None => true,
+    };
     let sites: Vec<usize> = results
         .iter()
         .flat_map(|r| r.hits.iter().chain(&r.not_valid))
         .map(|h| h.site)
-        .filter(|&s| seen.insert(s))
+        .filter(|&s| first(s))
         .collect();
     // Their labels read on every core (a batch check's other cores wait
     // for this), their markings added in the order met, as one by one.
