@@ -182,6 +182,123 @@ pub fn raise_banner(
 mod tests {
     use super::*;
 
+    fn hit(site: usize) -> nostrike_core::Hit {
+        let at = geo_types::Coord { x: 0.0, y: 0.0 };
+        nostrike_core::Hit {
+            site,
+            distance_m: 0.0,
+            required_m: 0.0,
+            margin_m: 0.0,
+            verdict: Verdict::Conflict,
+            bearing_deg: None,
+            nearest_on_area: at,
+            nearest_on_site: at,
+            standoff_m: 0.0,
+            standoff_from_site: false,
+            standoff_from_group: false,
+            positional_accuracy_m: 0.0,
+            stale: None,
+        }
+    }
+
+    /// Oracle: [`Banner::of`] over each hit site's marking, one by one in
+    /// the order first met, as the banner was raised before its labels
+    /// were read in parallel.
+    #[test]
+    fn the_banner_read_in_parallel_is_the_banner_raised_one_site_at_a_time() {
+        let order: Vec<String> = ["NATO UNCLASSIFIED", "NATO RESTRICTED", "NATO SECRET"]
+            .map(String::from)
+            .to_vec();
+        let classes = [
+            None,
+            Some("NATO UNCLASSIFIED"),
+            Some("NATO RESTRICTED"),
+            Some("NATO SECRET"),
+            Some("ODD"),
+        ];
+        let lists: [&[&str]; 5] = [
+            &[],
+            &["NATO", "UKR"],
+            &["UKR"],
+            &["NATO", "POL", "UKR"],
+            &["POL"],
+        ];
+        let sites: Vec<nostrike_core::Site> = (0..300)
+            .map(|i| {
+                let g = geo_types::Geometry::Point(geo_types::Point::new(i as f64 * 0.01, 1.0));
+                let mut s = nostrike_core::Site::new(
+                    format!("s{i}"),
+                    "src",
+                    nostrike_core::Category::Museum,
+                    g,
+                );
+                s.marking.classification = classes[i * 7 % 5].map(str::to_string);
+                s.marking.releasable_to = lists[i * 3 % 5].iter().map(|r| r.to_string()).collect();
+                s
+            })
+            .collect();
+        let index = nostrike_core::SiteIndex::build(sites).expect("index");
+        // Runs of a few areas, some meeting a site twice; a quarter of the
+        // runs leave out the sites restricted to POL alone.
+        let mut state = 17usize;
+        for run in 0..400 {
+            let results: Vec<AreaResult> = (0..2)
+                .map(|a| {
+                    let mut pick = |n: usize| {
+                        state = (state * 1_103_515_245 + 12_345) % (1 << 31);
+                        (0..n)
+                            .map(|_| {
+                                state = (state * 1_103_515_245 + 12_345) % (1 << 31);
+                                state % 300
+                            })
+                            .filter(|s| run % 4 != 0 || s * 3 % 5 != 4)
+                            .map(hit)
+                            .collect::<Vec<_>>()
+                    };
+                    AreaResult {
+                        area_id: format!("a{a}"),
+                        verdict: Verdict::Conflict,
+                        hits: pick(3),
+                        not_valid: pick(1),
+                        coverage: None,
+                    }
+                })
+                .collect();
+            let mut seen = std::collections::HashSet::new();
+            let mut markings = Vec::new();
+            for h in results
+                .iter()
+                .flat_map(|r| r.hits.iter().chain(&r.not_valid))
+            {
+                if seen.insert(h.site) {
+                    let l = index.label(h.site).expect("label");
+                    markings.push((
+                        l.classification.map(Cow::into_owned),
+                        l.releasable_to.into_owned(),
+                    ));
+                }
+            }
+            let oracle = Banner::of(
+                &order,
+                markings.iter().map(|(c, r)| (c.as_deref(), r.as_str())),
+            );
+            assert_eq!(
+                banner_of(&order, &results, &index).expect("banner"),
+                oracle,
+                "run {run}"
+            );
+        }
+        // A hit on a site past the index's end is an error, not a panic.
+        let stray = AreaResult {
+            area_id: "stray".into(),
+            verdict: Verdict::Conflict,
+            hits: vec![hit(0), hit(300), hit(100_000)],
+            not_valid: vec![],
+            coverage: None,
+        };
+        assert!(banner_of(&order, &[stray], &index).is_err());
+    }
+
     #[test]
     fn the_banner_is_the_highest_marking_and_the_common_releasability() {
         let order: Vec<String> = ["NATO UNCLASSIFIED", "NATO RESTRICTED", "NATO SECRET"]

@@ -187,6 +187,21 @@ impl SiteIndex {
     }
 }
 
+impl SiteIndex {
+    /// Site `i`, or the error of a number past the end (a hit of another
+    /// set's numbering): never a panic.
+    fn at(&self, i: usize) -> Result<&Site, SetError> {
+        self.sites.get(i).ok_or_else(|| self.past_end(i))
+    }
+
+    fn past_end(&self, i: usize) -> SetError {
+        SetError::Damaged(format!(
+            "site {i} is not in the index ({} sites)",
+            self.sites.len()
+        ))
+    }
+}
+
 impl SiteSet for SiteIndex {
     fn len(&self) -> usize {
         self.sites.len()
@@ -209,11 +224,11 @@ impl SiteSet for SiteIndex {
     }
 
     fn params(&self, i: usize) -> Result<SiteParams, SetError> {
-        Ok(SiteParams::of(&self.sites[i]))
+        Ok(SiteParams::of(self.at(i)?))
     }
 
     fn geom(&self, i: usize) -> Result<GeomRef<'_>, SetError> {
-        Ok(match &self.geoms[i] {
+        Ok(match self.geoms.get(i).ok_or_else(|| self.past_end(i))? {
             SiteGeom::Point { lon, lat } => GeomRef::Point {
                 lon: *lon,
                 lat: *lat,
@@ -223,7 +238,7 @@ impl SiteSet for SiteIndex {
     }
 
     fn label(&self, i: usize) -> Result<SiteLabel<'_>, SetError> {
-        let s = &self.sites[i];
+        let s = self.at(i)?;
         Ok(SiteLabel {
             source: s.source.as_str().into(),
             id: s.id.as_str().into(),
@@ -237,6 +252,28 @@ impl SiteSet for SiteIndex {
     }
 
     fn geometry(&self, i: usize) -> Result<geo_types::Geometry<f64>, SetError> {
-        Ok(self.sites[i].geometry.clone())
+        Ok(self.at(i)?.geometry.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Category;
+
+    /// A site number past the end (a hit of another set's numbering) read
+    /// every field by indexing, and panicked; each read is now an error.
+    #[test]
+    fn a_site_past_the_in_memory_index_end_is_an_error_not_a_panic() {
+        let g = geo_types::Geometry::Point(geo_types::Point::new(1.0, 2.0));
+        let index =
+            SiteIndex::build(vec![Site::new("a", "src", Category::Museum, g)]).expect("index");
+        assert!(index.label(0).is_ok() && index.params(0).is_ok() && index.geom(0).is_ok());
+        for i in [1, usize::MAX] {
+            assert!(index.label(i).is_err());
+            assert!(index.params(i).is_err());
+            assert!(index.geom(i).is_err());
+            assert!(index.geometry(i).is_err());
+        }
     }
 }
