@@ -185,9 +185,7 @@ impl SiteIndex {
             .map(|e| e.data as usize);
         pts.chain(bxs)
     }
-}
 
-impl SiteIndex {
     /// Site `i`, or the error of a number past the end (a hit of another
     /// set's numbering): never a panic.
     fn at(&self, i: usize) -> Result<&Site, SetError> {

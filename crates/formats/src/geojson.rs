@@ -392,18 +392,6 @@ impl<'de> DeserializeSeed<'de> for FeatureSeed {
     }
 }
 
-impl FeatureSeed {
-    /// A feature that is not an object: its error, as [`feature_from_value`] gives it.
-    fn not_an_object(&self, kind: &str) -> RawFeature {
-        RawFeature {
-            index: self.0,
-            id: None,
-            geometry: Err(format!("expected a Feature object, found {kind}")),
-            properties: Map::new(),
-        }
-    }
-}
-
 impl<'de> Visitor<'de> for FeatureSeed {
     type Value = RawFeature;
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -427,34 +415,44 @@ impl<'de> Visitor<'de> for FeatureSeed {
         }
         Ok(feature_from_members(self.0, m))
     }
+    // A feature that is not an object: the value [`feature_from_value`]
+    // names in its error (rare, so built whole).
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RawFeature, A::Error> {
-        while seq.next_element::<Value>()?.is_some() {}
-        Ok(self.not_an_object("an array"))
+        let mut items = Vec::new();
+        while let Some(v) = seq.next_element::<Value>()? {
+            items.push(v);
+        }
+        Ok(feature_from_value(self.0, Value::Array(items)))
     }
     fn visit_unit<E: de::Error>(self) -> Result<RawFeature, E> {
-        Ok(self.not_an_object("null"))
+        Ok(feature_from_value(self.0, Value::Null))
     }
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<RawFeature, E> {
-        Ok(self.not_an_object("a boolean"))
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<RawFeature, E> {
+        Ok(feature_from_value(self.0, Value::from(v)))
     }
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<RawFeature, E> {
-        Ok(self.not_an_object("a number"))
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<RawFeature, E> {
+        Ok(feature_from_value(self.0, Value::from(v)))
     }
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<RawFeature, E> {
-        Ok(self.not_an_object("a number"))
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<RawFeature, E> {
+        Ok(feature_from_value(self.0, Value::from(v)))
     }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<RawFeature, E> {
-        Ok(self.not_an_object("a number"))
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<RawFeature, E> {
+        Ok(feature_from_value(self.0, Value::from(v)))
     }
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<RawFeature, E> {
-        Ok(self.not_an_object("a string"))
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<RawFeature, E> {
+        Ok(feature_from_value(self.0, Value::from(v)))
     }
 }
 
 /// Turn one JSON value into a raw feature (errors go into the feature).
 pub fn feature_from_value(index: usize, v: Value) -> RawFeature {
     let Value::Object(mut obj) = v else {
-        return FeatureSeed(index).not_an_object(kind_of(&v));
+        return RawFeature {
+            index,
+            id: None,
+            geometry: Err(format!("expected a Feature object, found {}", kind_of(&v))),
+            properties: Map::new(),
+        };
     };
     let m = FeatureMembers {
         kind: obj.remove("type"),

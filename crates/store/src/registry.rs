@@ -290,30 +290,25 @@ impl Registry {
     /// Roll back the interrupted write whose hot journal lies beside `path`
     /// (SQLite does it on the first read of a connection that may write).
     fn roll_back_interrupted(path: &Path) -> Result<(), StoreError> {
-        let read_only_medium = || {
-            StoreError::Damaged {
-            path: path.to_path_buf(),
-            reason: "an interrupted import's rollback journal lies beside it, and it cannot be rolled back on this read-only medium; open it once where it is writable (e.g. `nostrike verify`)".into(),
-        }
+        // Where it cannot be written, the file opens read-only and the
+        // journal stays hot: said as such.
+        let on_read_only_medium = |e: StoreError| {
+            if is_hot_journal(&e) {
+                StoreError::Damaged {
+                    path: path.to_path_buf(),
+                    reason: "an interrupted import's rollback journal lies beside it, and it cannot be rolled back on this read-only medium; open it once where it is writable (e.g. `nostrike verify`)".into(),
+                }
+            } else {
+                e
+            }
         };
-        let reg = match Registry::open_with(path, false) {
-            Ok(reg) => reg,
-            Err(e) if is_hot_journal(&e) => return Err(read_only_medium()),
-            Err(e) => return Err(e),
-        };
+        let reg = Registry::open_with(path, false).map_err(on_read_only_medium)?;
         reg.conn.busy_timeout(BUSY_WAIT).map_err(|e| reg.err(e))?;
         reg.conn
             .query_row("SELECT count(*) FROM sqlite_schema", [], |r| {
                 r.get::<_, i64>(0)
             })
-            .map_err(|e| reg.err(e))
-            .map_err(|e| {
-                if is_hot_journal(&e) {
-                    read_only_medium()
-                } else {
-                    e
-                }
-            })?;
+            .map_err(|e| on_read_only_medium(reg.err(e)))?;
         Ok(())
     }
 

@@ -42,18 +42,25 @@ pub(super) fn insert_versions_sql(rows: usize) -> String {
     )
 }
 
-/// The live rows of log entries `?1..=?2` (just inserted): each (source,
-/// id) now names the version its entry filed.
-pub(super) const UPSERT_SITES_FROM_LOG: &str = "INSERT OR ROLLBACK INTO sites (source, site_id, version, revision)
-     SELECT source, site_id, seq, revision FROM changes WHERE seq BETWEEN ?1 AND ?2 ORDER BY seq
-     ON CONFLICT(source, site_id) DO UPDATE SET version = excluded.version, revision = excluded.revision";
+/// The live rows of log entries `?1..=?2` (just inserted), for a fresh
+/// source, which no live row can conflict with: without an upsert clause
+/// SQLite needs no statement journal (a conflict, impossible, would roll
+/// the import back).
+macro_rules! insert_sites_from_log {
+    () => {
+        "INSERT OR ROLLBACK INTO sites (source, site_id, version, revision)
+     SELECT source, site_id, seq, revision FROM changes WHERE seq BETWEEN ?1 AND ?2 ORDER BY seq"
+    };
+}
+pub(super) const INSERT_SITES_FROM_LOG: &str = insert_sites_from_log!();
 
-/// [`UPSERT_SITES_FROM_LOG`] for a fresh source's entries, which no live
-/// row can conflict with: without the upsert, SQLite needs no statement
-/// journal (a conflict, impossible, would roll the import back).
-pub(super) const INSERT_SITES_FROM_LOG: &str =
-    "INSERT OR ROLLBACK INTO sites (source, site_id, version, revision)
-     SELECT source, site_id, seq, revision FROM changes WHERE seq BETWEEN ?1 AND ?2 ORDER BY seq";
+/// [`INSERT_SITES_FROM_LOG`] for any source: each (source, id) now names
+/// the version its entry filed.
+pub(super) const UPSERT_SITES_FROM_LOG: &str = concat!(
+    insert_sites_from_log!(),
+    "
+     ON CONFLICT(source, site_id) DO UPDATE SET version = excluded.version, revision = excluded.revision"
+);
 
 /// The live site's (version, hash of that version) by source and id; a
 /// NULL hash is a live row whose version is missing.
