@@ -123,38 +123,54 @@ pub fn banner_of(
     index: &dyn SiteSet,
 ) -> Result<Banner, SetError> {
     let mut b = Banner::default();
-    raise_banner(&mut b, order, results, index)?;
+    raise_banner(&mut b, order, results, index, &mut SitesSeen::default())?;
     Ok(b)
+}
+
+/// The sites whose marking has raised a banner already, one bit a site of
+/// the index: a streamed report keeps one across its runs of areas, so a
+/// site that many runs reach is read once (on the dense benchmark set,
+/// each run met mostly sites earlier runs had read).
+#[derive(Debug, Default, Clone)]
+pub struct SitesSeen(Vec<u64>);
+
+impl SitesSeen {
+    /// Whether `s` is met for the first time (and note it). A site past the
+    /// end of `len` sites always counts as unseen (its label, read next,
+    /// refuses it).
+    fn first(&mut self, s: usize, len: usize) -> bool {
+        if s >= len {
+            return true;
+        }
+        if self.0.len() < len.div_ceil(64) {
+            self.0.resize(len.div_ceil(64), 0);
+        }
+        let w = &mut self.0[s / 64];
+        let bit = 1 << (s % 64);
+        let first = *w & bit == 0;
+        *w |= bit;
+        first
+    }
 }
 
 /// Raise `banner` for the sites `results` show, as [`banner_of`] would had
 /// they come after the results it was raised for before: a streamed report
-/// raises it one run of areas at a time.
+/// raises it one run of areas at a time, with one `seen` for all its runs
+/// (a site in `seen` is not read again: its marking raised the banner already).
 pub fn raise_banner(
     banner: &mut Banner,
     order: &[String],
     results: &[AreaResult],
     index: &dyn SiteSet,
+    seen: &mut SitesSeen,
 ) -> Result<(), SetError> {
     use rayon::prelude::*;
-    // A site met again changes nothing (its marking raised the banner
-    // already): each is read once, however many areas reach it.
-    // One bit a site of the index (a site past its end, which the label
-    // refuses, counts as unseen).
-    let mut seen = vec![0u64; index.len().div_ceil(64)];
-    let mut first = |s: usize| match seen.get_mut(s / 64) {
-        Some(w) if *w & (1 << (s % 64)) != 0 => false,
-        Some(w) => {
-            *w |= 1 << (s % 64);
-            true
-        }
-        None => true,
-    };
+    let len = index.len();
     let sites: Vec<usize> = results
         .iter()
         .flat_map(|r| r.hits.iter().chain(&r.not_valid))
         .map(|h| h.site)
-        .filter(|&s| first(s))
+        .filter(|&s| seen.first(s, len))
         .collect();
     // Their labels read on every core (a batch check's other cores wait
     // for this), their markings added in the order met, as one by one.
@@ -204,8 +220,8 @@ mod tests {
     /// Oracle: [`Banner::of`] over each hit site's marking, one by one in
     /// the order first met, as the banner was raised before its labels
     /// were read in parallel.
-    #[test]
-    fn the_banner_read_in_parallel_is_the_banner_raised_one_site_at_a_time() {
+    /// The classifications in order, and 300 sites marked five ways.
+    fn marked_index() -> (Vec<String>, nostrike_core::SiteIndex) {
         let order: Vec<String> = ["NATO UNCLASSIFIED", "NATO RESTRICTED", "NATO SECRET"]
             .map(String::from)
             .to_vec();
@@ -237,7 +253,15 @@ mod tests {
                 s
             })
             .collect();
-        let index = nostrike_core::SiteIndex::build(sites).expect("index");
+        (
+            order,
+            nostrike_core::SiteIndex::build(sites).expect("index"),
+        )
+    }
+
+    #[test]
+    fn the_banner_read_in_parallel_is_the_banner_raised_one_site_at_a_time() {
+        let (order, index) = marked_index();
         // Runs of a few areas, some meeting a site twice; a quarter of the
         // runs leave out the sites restricted to POL alone.
         let mut state = 17usize;
@@ -319,5 +343,85 @@ mod tests {
         assert_eq!(Banner::of(&order, []).text(), "UNMARKED");
         let b = Banner::of(&order, [(None, "USA"), (None, "UKR")]);
         assert_eq!(b.text(), "UNMARKED // REL TO (no partner in common)");
+    }
+
+    /// A site set that counts the labels read.
+    struct Counting<'a>(&'a nostrike_core::SiteIndex, std::sync::atomic::AtomicUsize);
+
+    impl SiteSet for Counting<'_> {
+        fn len(&self) -> usize {
+            self.0.len()
+        }
+        fn limits(&self) -> &nostrike_core::SetLimits {
+            self.0.limits()
+        }
+        fn for_each_candidate(
+            &self,
+            near: &nostrike_core::geodesy::Aabb,
+            reach: f64,
+            f: &mut dyn FnMut(usize) -> Result<(), SetError>,
+        ) -> Result<(), SetError> {
+            self.0.for_each_candidate(near, reach, f)
+        }
+        fn params(&self, i: usize) -> Result<nostrike_core::SiteParams, SetError> {
+            self.0.params(i)
+        }
+        fn geom(&self, i: usize) -> Result<nostrike_core::GeomRef<'_>, SetError> {
+            self.0.geom(i)
+        }
+        fn label(&self, i: usize) -> Result<nostrike_core::SiteLabel<'_>, SetError> {
+            self.1.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.0.label(i)
+        }
+        fn geometry(&self, i: usize) -> Result<geo_types::Geometry<f64>, SetError> {
+            self.0.geometry(i)
+        }
+    }
+
+    /// A streamed report raises its banner run by run: with one
+    /// [`SitesSeen`] for all runs, each site's label is read once however
+    /// many runs reach it, and the banner is the whole report's.
+    #[test]
+    fn a_site_many_runs_reach_is_read_once_for_the_banner() {
+        let (order, index) = marked_index();
+        let mut state = 5usize;
+        let results: Vec<AreaResult> = (0..600)
+            .map(|a| {
+                let mut pick = |n: usize| {
+                    (0..n)
+                        .map(|_| {
+                            state = state.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                            hit((state >> 8) % 300)
+                        })
+                        .collect::<Vec<_>>()
+                };
+                AreaResult {
+                    area_id: format!("a{a}"),
+                    verdict: Verdict::Conflict,
+                    hits: pick(4),
+                    not_valid: pick(1),
+                    coverage: None,
+                }
+            })
+            .collect();
+        let distinct: std::collections::HashSet<usize> = results
+            .iter()
+            .flat_map(|r| r.hits.iter().chain(&r.not_valid))
+            .map(|h| h.site)
+            .collect();
+        let whole = banner_of(&order, &results, &index).expect("banner");
+        for run_len in [1, 7, 64, 600] {
+            let counting = Counting(&index, Default::default());
+            let (mut banner, mut seen) = (Banner::default(), SitesSeen::default());
+            for run in results.chunks(run_len) {
+                raise_banner(&mut banner, &order, run, &counting, &mut seen).expect("banner");
+            }
+            assert_eq!(banner, whole, "runs of {run_len}");
+            assert_eq!(
+                counting.1.into_inner(),
+                distinct.len(),
+                "labels read, runs of {run_len}"
+            );
+        }
     }
 }

@@ -759,6 +759,7 @@ fn write_streamed<S: nostrike_core::SiteSet + ?Sized>(
     let mut verdict = Verdict::Clear;
     let mut stale = 0usize;
     let mut banner = nostrike_app::marking::Banner::default();
+    let mut seen = nostrike_app::marking::SitesSeen::default();
     use std::io::Write as _;
     let mut spill = Spill::new(SPILL_IN_MEMORY);
     let mut encoded = Vec::new();
@@ -772,7 +773,7 @@ fn write_streamed<S: nostrike_core::SiteSet + ?Sized>(
         let (results, withheld, v) =
             check_run(checker, template.groups, template.partner, sites, path, run)?;
         verdict = verdict.max(v);
-        nostrike_app::marking::raise_banner(&mut banner, order, &results, sites)
+        nostrike_app::marking::raise_banner(&mut banner, order, &results, sites, &mut seen)
             .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         stale += results
             .iter()
