@@ -371,7 +371,7 @@ fn make_hit(site: usize, n: &Nearest, required_m: f64, caution_m: f64) -> Hit {
     let bearing_deg = (n.distance_m > 0.0).then(|| {
         let b = n
             .azimuth_deg
-            .unwrap_or_else(|| geodesy::azimuth(&n.on_a, &n.on_b));
+            .unwrap_or_else(|| geodesy::bearing(&n.on_a, &n.on_b));
         if b < 0.0 {
             b + 360.0
         } else {
