@@ -100,6 +100,11 @@ pub struct Shape {
     pub(crate) lines: Vec<Vec<Vertex>>,
     pub(crate) polygons: Vec<PolygonShape>,
     pub(crate) bbox: Aabb,
+    /// Each edge's geodesic length and azimuth ([`Edge::new`]), in the order
+    /// of [`Shape::edges`], solved the first time a check needs it and kept:
+    /// a site's shape held by the set's cache is solved once for all the
+    /// areas that reach it, not once an area (shared by the checking threads).
+    pub(crate) solved: Box<[std::sync::OnceLock<[f64; 2]>]>,
 }
 
 impl Shape {
@@ -119,6 +124,7 @@ impl Shape {
                         + p.rings.iter().map(|r| vecs(r.capacity())).sum::<usize>()
                 })
                 .sum::<usize>()
+            + std::mem::size_of_val(&*self.solved)
     }
 }
 
@@ -270,6 +276,7 @@ impl Shape {
                 lines: vec![],
                 polygons: vec![],
                 bbox: Aabb::EMPTY,
+                solved: Box::new([]),
             },
             count: 0,
         };
@@ -291,6 +298,7 @@ impl Shape {
             bbox.union(&p.bbox);
         }
         s.bbox = bbox;
+        s.solved = s.edges().map(|_| std::sync::OnceLock::new()).collect();
         Ok(s)
     }
 
@@ -427,26 +435,31 @@ fn polygon_contains(poly: &PolygonShape, p: &Vertex) -> Inside {
     Inside::In
 }
 
-/// Lazily solved edges of a shape (each geodesic inverse done once per call).
+/// A shape's edges with their boxes, each solved on first use (and kept in
+/// the shape: [`Shape::solved`]).
 struct EdgeCache<'a> {
     raw: Vec<(&'a Vertex, &'a Vertex, Aabb)>,
-    solved: Vec<Option<Edge>>,
+    shape: &'a Shape,
 }
 
 impl<'a> EdgeCache<'a> {
     fn new(s: &'a Shape) -> Self {
         let raw: Vec<_> = s.edges().map(|(a, b)| (a, b, Edge::aabb(a, b))).collect();
-        let solved = vec![None; raw.len()];
-        EdgeCache { raw, solved }
+        EdgeCache { raw, shape: s }
     }
 
     fn get(&mut self, i: usize) -> Edge {
-        if let Some(e) = self.solved[i] {
-            return e;
+        let (a, b) = (*self.raw[i].0, *self.raw[i].1);
+        let [len_m, azi_deg] = *self.shape.solved[i].get_or_init(|| {
+            let e = Edge::new(a, b);
+            [e.len_m, e.azi_deg]
+        });
+        Edge {
+            a,
+            b,
+            len_m,
+            azi_deg,
         }
-        let e = Edge::new(*self.raw[i].0, *self.raw[i].1);
-        self.solved[i] = Some(e);
-        e
     }
 }
 
@@ -671,6 +684,60 @@ mod tests {
 
     fn sq(lon: f64, lat: f64, h: f64) -> Polygon<f64> {
         polygon![(x: lon - h, y: lat - h), (x: lon + h, y: lat - h), (x: lon + h, y: lat + h), (x: lon - h, y: lat + h), (x: lon - h, y: lat - h)]
+    }
+
+    /// Shapes held by a set's cache keep their solved edges from one check
+    /// to the next: each pair's distance and nearest points are those of
+    /// fresh shapes, whichever checks solved which edges before.
+    #[test]
+    fn a_shape_reused_across_checks_measures_as_a_fresh_one() {
+        let mut x: u64 = 0x05EE_D0FE_D6E5;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let geoms: Vec<Geometry<f64>> = (0..40)
+            .map(|i| {
+                let (lon, lat) = (10.0 + next() * 0.2, 50.0 + next() * 0.2);
+                let h = 0.002 + next() * 0.01;
+                if i % 3 == 0 {
+                    line_string![(x: lon, y: lat), (x: lon + h, y: lat + h / 2.0), (x: lon + 2.0 * h, y: lat - h)].into()
+                } else {
+                    let n = 3 + i % 7;
+                    let ring: Vec<(f64, f64)> = (0..=n)
+                        .map(|k| {
+                            let t = std::f64::consts::TAU * (k % n) as f64 / n as f64;
+                            let r = h * (0.6 + 0.4 * ((k * 7919) % 5) as f64 / 4.0);
+                            (lon + r * t.cos(), lat + r * t.sin())
+                        })
+                        .collect();
+                    Polygon::new(ring.into(), vec![]).into()
+                }
+            })
+            .collect();
+        let kept: Vec<Shape> = geoms.iter().map(|g| Shape::new(g).unwrap()).collect();
+        let mut met = 0;
+        for round in 0..3 {
+            for i in 0..geoms.len() {
+                for j in 0..geoms.len() {
+                    let (i, j) = (
+                        (i * 7 + round) % geoms.len(),
+                        (j * 11 + round) % geoms.len(),
+                    );
+                    let fresh = distance_within(
+                        &Shape::new(&geoms[i]).unwrap(),
+                        &Shape::new(&geoms[j]).unwrap(),
+                        5_000.0,
+                    );
+                    let reused = distance_within(&kept[i], &kept[j], 5_000.0);
+                    assert_eq!(reused, fresh, "shapes {i} and {j}, round {round}");
+                    met += usize::from(fresh.is_some_and(|n| n.distance_m > 0.0));
+                }
+            }
+        }
+        assert!(met > 1000, "{met} pairs apart and within reach");
     }
 
     #[test]
