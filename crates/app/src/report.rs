@@ -1220,6 +1220,18 @@ fn compact_area(
     }
     o.extend_from_slice(b",\"hits\":[");
     let route = route_of_area(area).map_err(std::io::Error::other)?;
+    // What every hit of the area repeats of it, formatted once.
+    let mut required = Vec::with_capacity(80);
+    key_f64(
+        &mut required,
+        b",\"required\":{\"buffer_m\":",
+        area.buffer_m,
+    );
+    key_f64(
+        &mut required,
+        b",\"location_error_m\":",
+        area.location_error_m,
+    );
     for (n, (h, s)) in res.hits.iter().zip(&labels).enumerate() {
         if n > 0 {
             o.push(b',');
@@ -1237,8 +1249,7 @@ fn compact_area(
         key_word(o, b",\"protection\":", s.protection.as_str());
         key_f64(o, b",\"distance_m\":", h.distance_m);
         key_f64(o, b",\"required_m\":", h.required_m);
-        key_f64(o, b",\"required\":{\"buffer_m\":", area.buffer_m);
-        key_f64(o, b",\"location_error_m\":", area.location_error_m);
+        o.extend_from_slice(&required);
         key_f64(o, b",\"standoff_m\":", h.standoff_m);
         key_word(o, b",\"standoff_from\":", standoff_from(h));
         key_f64(o, b",\"positional_accuracy_m\":", h.positional_accuracy_m);
@@ -1345,6 +1356,13 @@ fn json_str(o: &mut Vec<u8>, s: &str) {
 /// (lowercase hex); everything else verbatim.
 fn json_str_inner(o: &mut Vec<u8>, s: &str) {
     let b = s.as_bytes();
+    // Most names and ids need no escape: one branch-free pass finds out.
+    if !b.iter().fold(false, |any, &c| {
+        any | (c < 0x20) | (c == b'"') | (c == b'\\')
+    }) {
+        o.extend_from_slice(b);
+        return;
+    }
     let mut start = 0;
     for (i, &c) in b.iter().enumerate() {
         let esc: &[u8] = match c {
@@ -1896,6 +1914,41 @@ mod tests {
     /// backslashes, every control character and non-ASCII text, every
     /// category, points and shapes, hits with and without a bearing; and the
     /// whole compact document parses to the same value as the pretty one.
+    /// Oracle: serde_json's own string escaping, for every ASCII character
+    /// alone, at either end and amid others, and for text that needs none.
+    #[test]
+    fn a_string_is_escaped_as_serde_json_escapes_it() {
+        let mut texts: Vec<String> = (0u8..0x80)
+            .flat_map(|c| {
+                let c = char::from(c);
+                [
+                    c.to_string(),
+                    format!("{c}ab"),
+                    format!("ab{c}"),
+                    format!("a{c}b{c}"),
+                ]
+            })
+            .collect();
+        texts.extend(
+            [
+                "",
+                "plain id 42",
+                "Äänekoski – 東京 🏛",
+                "\u{7f}\u{80}\u{2028}",
+            ]
+            .map(String::from),
+        );
+        for t in texts {
+            let mut o = Vec::new();
+            json_str(&mut o, &t);
+            assert_eq!(
+                String::from_utf8(o).unwrap(),
+                serde_json::to_string(&t).unwrap(),
+                "{t:?}"
+            );
+        }
+    }
+
     #[test]
     fn compact_json_is_what_serde_json_writes() {
         let controls: String = (0u8..0x20).map(char::from).collect();
