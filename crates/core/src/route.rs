@@ -14,7 +14,7 @@
 
 use geo_types::LineString;
 
-use crate::geodesy::{distance, Edge, Vertex};
+use crate::geodesy::{distance, Aabb, Edge, Vertex};
 use crate::shape::{
     checked_vertex, distance_to_vertex_within, distance_within, GeometryError, Shape,
 };
@@ -49,6 +49,8 @@ pub struct RouteReach {
 pub struct Route {
     vertices: Vec<Vertex>,
     edges: Vec<Edge>,
+    /// Each leg's Earth-centred box ([`Edge::aabb`]).
+    boxes: Vec<Aabb>,
     line: Shape,
 }
 
@@ -62,16 +64,32 @@ impl Route {
             .map(|(i, c)| checked_vertex(c, i))
             .collect::<Result<Vec<Vertex>, _>>()?;
         let edges = vertices.windows(2).map(|p| Edge::new(p[0], p[1])).collect();
+        let boxes = vertices
+            .windows(2)
+            .map(|p| Edge::aabb(&p[0], &p[1]))
+            .collect();
         let line = Shape::new(&geo_types::Geometry::LineString(route.clone()))?;
         Ok(Route {
             vertices,
             edges,
+            boxes,
             line,
         })
     }
 
     /// Where along the route `site` comes within `required_m` metres.
     pub fn reach(&self, site: &Shape, required_m: f64) -> RouteReach {
+        self.reach_marching(site, required_m, true)
+    }
+
+    /// [`Route::reach`]; with `skip_far_legs`, a leg whose box lies so far
+    /// from the site's that no point of it can be within the required
+    /// distance (a chord is never longer than the geodesic it spans) is not
+    /// marched along: marching it would find no stretch, and its steps, each
+    /// at least that gap, would stay far under the cap. The same answer
+    /// either way (tested); the skip spares the route's far legs the
+    /// distances a march computes.
+    fn reach_marching(&self, site: &Shape, required_m: f64, skip_far_legs: bool) -> RouteReach {
         let dist = |p: &Vertex| match site.as_point() {
             Some(q) => distance(p, q),
             None => distance_to_vertex_within(site, p, f64::INFINITY)
@@ -102,11 +120,21 @@ impl Route {
                     (best, out.leg, out.along_route_m) = (d, leg, offset + s);
                 }
             }
+            // A metre of margin over the rounding of the distances marched.
+            let gap = self.boxes[leg].distance_to_box(&site.bbox) - required_m;
+            if skip_far_legs
+                && gap > TOLERANCE_M + 1.0
+                && gap * (MAX_STEPS_PER_LEG / 2) as f64 >= edge.len_m
+            {
+                offset += edge.len_m;
+                continue;
+            }
             let mut s = 0.0;
             let mut inside_from: Option<f64> = None;
             let mut steps = 0usize;
+            let line = edge.line();
             loop {
-                let (p, _) = edge.point_at(s);
+                let (p, _) = line.point_at(s);
                 let m = dist(&p) - required_m;
                 let inside = m <= TOLERANCE_M;
                 match (inside, inside_from) {
@@ -157,4 +185,70 @@ fn push(v: &mut Vec<[f64; 2]>, from: f64, to: f64) {
         }
     }
     v.push([from, to]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Oracle: the march along every leg. Routes of 2 to 9 legs of 50 m to
+    /// 30 km, and point, line and polygon sites near them, far from them
+    /// and on them, at required distances of 10 m to 8 km.
+    #[test]
+    fn skipping_far_legs_changes_no_reach() {
+        let mut x: u64 = 0x0A0B_0C0D_0E0F_1234;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let (mut within, mut skipped_some) = (0, 0);
+        for i in 0..400 {
+            let (lon, lat) = (next() * 340.0 - 170.0, next() * 140.0 - 70.0);
+            let legs = 2 + i % 8;
+            let mut pts = vec![(lon, lat)];
+            for _ in 0..legs {
+                let &(x0, y0) = pts.last().unwrap();
+                let len_deg = 10f64.powf(-3.3 + next() * 2.6);
+                let t = next() * std::f64::consts::TAU;
+                pts.push((
+                    x0 + len_deg * t.cos(),
+                    (y0 + len_deg * t.sin()).clamp(-80.0, 80.0),
+                ));
+            }
+            let route = Route::new(&LineString::from(pts.clone())).unwrap();
+            let (sx, sy) = pts[(i * 7) % pts.len()];
+            let (sx, sy) = (sx + (next() - 0.5) * 0.05, sy + (next() - 0.5) * 0.05);
+            let h = 0.001 + next() * 0.01;
+            let site = match i % 3 {
+                0 => Shape::point(sx, sy).unwrap(),
+                1 => Shape::new(&geo_types::Geometry::LineString(LineString::from(vec![
+                    (sx, sy),
+                    (sx + h, sy + h),
+                ])))
+                .unwrap(),
+                _ => Shape::new(&geo_types::Geometry::Polygon(geo_types::Polygon::new(
+                    LineString::from(vec![(sx, sy), (sx + h, sy), (sx + h, sy + h), (sx, sy)]),
+                    vec![],
+                )))
+                .unwrap(),
+            };
+            let required = 10f64.powf(1.0 + next() * 2.9);
+            let all = route.reach_marching(&site, required, false);
+            let skipping = route.reach_marching(&site, required, true);
+            assert_eq!(skipping, all, "route {i}");
+            within += usize::from(!all.within_required.is_empty());
+            skipped_some += usize::from(
+                route
+                    .boxes
+                    .iter()
+                    .any(|b| b.distance_to_box(&site.bbox) - required > TOLERANCE_M + 1.0),
+            );
+        }
+        assert!(
+            within > 50 && skipped_some > 100,
+            "{within} within, {skipped_some} with far legs"
+        );
+    }
 }
