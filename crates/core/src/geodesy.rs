@@ -753,13 +753,7 @@ mod tests {
     /// points before, along and past them.
     #[test]
     fn a_point_along_an_edge_line_is_the_direct_point() {
-        let mut x: u64 = 0x0E06_E11E_0001_2345;
-        let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 11) as f64 / (1u64 << 53) as f64
-        };
+        let mut next = crate::uniform(0x0E06_E11E_0001_2345);
         for i in 0..5_000 {
             let lat = if i % 10 == 0 {
                 89.9
@@ -794,13 +788,7 @@ mod tests {
     /// out past the short range, poles and the ±180° meridian included.
     #[test]
     fn the_bearing_is_within_1e5_degrees_of_geographiclib() {
-        let mut x: u64 = 0x0DDB_1A5E_5BAD_5EED;
-        let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 11) as f64 / (1u64 << 53) as f64
-        };
+        let mut next = crate::uniform(0x0DDB_1A5E_5BAD_5EED);
         let (mut worst, mut short) = (0.0f64, 0);
         for i in 0..100_000 {
             let lat = match i % 8 {
@@ -836,13 +824,7 @@ mod tests {
 
     #[test]
     fn short_inverse_matches_geographiclib() {
-        let mut x: u64 = 0x1234_5678_9ABC_DEF1;
-        let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 11) as f64 / (1u64 << 53) as f64
-        };
+        let mut next = crate::uniform(0x1234_5678_9ABC_DEF1);
         let (mut worst_d, mut worst_a, mut n) = (0.0f64, 0.0f64, 0);
         for i in 0..200_000 {
             let lat = match i % 4 {

@@ -76,3 +76,16 @@ pub use shape::{
 };
 pub use site::{Category, Class, Marking, Protection, Site, UnknownName};
 pub use sites::{GeomRef, SetError, SetLimits, SiteLabel, SiteParams, SiteSet};
+
+/// Tests' source of uniform numbers in [0, 1): xorshift64 from `seed`, so
+/// that each randomised test replays the same cases on every run.
+#[cfg(test)]
+pub(crate) fn uniform(seed: u64) -> impl FnMut() -> f64 {
+    let mut x = seed;
+    move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        (x >> 11) as f64 / (1u64 << 53) as f64
+    }
+}

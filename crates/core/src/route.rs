@@ -196,13 +196,7 @@ mod tests {
     /// and on them, at required distances of 10 m to 8 km.
     #[test]
     fn skipping_far_legs_changes_no_reach() {
-        let mut x: u64 = 0x0A0B_0C0D_0E0F_1234;
-        let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 11) as f64 / (1u64 << 53) as f64
-        };
+        let mut next = crate::uniform(0x0A0B_0C0D_0E0F_1234);
         let (mut within, mut skipped_some) = (0, 0);
         for i in 0..400 {
             let (lon, lat) = (next() * 340.0 - 170.0, next() * 140.0 - 70.0);

@@ -691,13 +691,7 @@ mod tests {
     /// fresh shapes, whichever checks solved which edges before.
     #[test]
     fn a_shape_reused_across_checks_measures_as_a_fresh_one() {
-        let mut x: u64 = 0x05EE_D0FE_D6E5;
-        let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 11) as f64 / (1u64 << 53) as f64
-        };
+        let mut next = crate::uniform(0x05EE_D0FE_D6E5);
         let geoms: Vec<Geometry<f64>> = (0..40)
             .map(|i| {
                 let (lon, lat) = (10.0 + next() * 0.2, 50.0 + next() * 0.2);
@@ -803,13 +797,7 @@ mod tests {
     #[test]
     fn short_range_winding_agrees_with_the_exact_winding() {
         use geographiclib_rs::DirectGeodesic;
-        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-        let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 11) as f64 / (1u64 << 53) as f64
-        };
+        let mut next = crate::uniform(0x9E37_79B9_7F4A_7C15);
         let g = geographiclib_rs::Geodesic::wgs84();
         let (mut fast, mut total) = (0, 0);
         for i in 0..20_000 {
