@@ -61,6 +61,10 @@ bench-floor n="1000000":
 bench-import-ab a b rounds="5":
     bash bench/import_ab.sh {{a}} {{b}} {{rounds}}
 
+# Two builds' dense batch checks in alternating runs, and whether their reports differ.
+bench-check-ab a b rounds="5":
+    bash bench/check_ab.sh {{a}} {{b}} {{rounds}}
+
 # nostrike serve at 1M sites: start-up, first paint in headless Chromium, 16 clients x 500 checks
 # (needs chromium); and duplicates over 1.1M sites.
 bench-serve:
