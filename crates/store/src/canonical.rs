@@ -145,14 +145,32 @@ pub fn site_hash_with_wkb(site: &Site, geometry_wkb: &[u8]) -> String {
 
 /// The site hash as raw bytes (see [`site_hash_with_wkb`]).
 pub(crate) fn site_digest_with_wkb(site: &Site, geometry_wkb: &[u8]) -> [u8; 32] {
+    site_digest_of(
+        site,
+        geometry_wkb,
+        &site.properties,
+        extensions_json(site).as_deref(),
+    )
+}
+
+/// The site hash as raw bytes, of `site`'s fields but for three given as
+/// they are stored: the geometry's WKB, the properties' text and the
+/// extensions' canonical JSON ([`extensions_json`]; `None`: none set).
+pub(crate) fn site_digest_of(
+    site: &Site,
+    geometry_wkb: &[u8],
+    properties: &str,
+    extensions: Option<&str>,
+) -> [u8; 32] {
     // Each field's length prefix, the fixed-size fields, and room for the extensions.
     let texts = site.source.len()
         + site.id.len()
         + site.name.len()
         + site.designations.iter().map(|d| d.len() + 8).sum::<usize>()
         + geometry_wkb.len()
-        + site.properties.len()
-        + site.last_verified.as_deref().map_or(0, str::len);
+        + properties.len()
+        + site.last_verified.as_deref().map_or(0, str::len)
+        + extensions.map_or(0, |x| x.len() + 32);
     let mut e = Enc::with_capacity(texts + 256);
     e.text("nostrike-site-v1")
         .text(&site.source)
@@ -170,10 +188,10 @@ pub(crate) fn site_digest_with_wkb(site: &Site, geometry_wkb: &[u8]) -> [u8; 32]
         .opt_i64(site.valid_from)
         .opt_i64(site.valid_to)
         .opt_text(site.last_verified.as_deref())
-        .text(&site.properties);
+        .text(properties);
     // Schema 5's fields, only when any is set: every older site hashes as before.
-    if let Some(x) = extensions_json(site) {
-        e.text("extensions").text(&x);
+    if let Some(x) = extensions {
+        e.text("extensions").text(x);
     }
     e.sha256()
 }

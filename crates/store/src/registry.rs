@@ -23,8 +23,8 @@ use rusqlite::{
 };
 
 use crate::canonical::{
-    canonical_properties, content_hash, content_hash_of_digests, parse_hex, site_digest_with_wkb,
-    site_hash_with_wkb, Enc,
+    canonical_properties, content_hash, content_hash_of_digests, parse_hex, site_digest_of,
+    site_digest_with_wkb, site_hash_with_wkb, Enc,
 };
 use crate::digest::Digest;
 

@@ -286,7 +286,7 @@ pub(super) fn prepare_rows(
                 )));
             }
             let row = SiteRow::of(s).map_err(bad)?;
-            let hash = row.hash().map_err(bad)?;
+            let hash = row.hash_of(s);
             Ok((row, hash))
         })
         .collect()
