@@ -21,6 +21,7 @@ macro_rules! out {
     }};
 }
 
+mod alloc;
 mod check;
 mod coord;
 mod output;
@@ -263,6 +264,9 @@ impl Cli {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if matches!(cli.command, Command::Import(_) | Command::Pull { .. }) {
+        alloc::for_bulk_writes();
+    }
     let out = Out {
         quiet: cli.quiet,
         verbose: cli.verbose,
