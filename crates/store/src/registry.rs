@@ -960,6 +960,20 @@ impl Registry {
         v
     }
 
+    /// One read transaction for the statements that follow, until the
+    /// guard drops (none when one is open already): a log's chain and the
+    /// head recorded for it must be read from one commit, or an import
+    /// committing between the two reads looks like damage.
+    fn one_read(&self) -> Result<Option<rusqlite::Transaction<'_>>, StoreError> {
+        if !self.conn.is_autocommit() {
+            return Ok(None);
+        }
+        self.conn
+            .unchecked_transaction()
+            .map(Some)
+            .map_err(|e| self.err(e))
+    }
+
     /// The sources' declared coverage as it stood at `revision` (the current
     /// one when `None`), in source-name order: read from the source log,
     /// whose chain is checked first — a coverage edited outside nostrike is
@@ -968,6 +982,7 @@ impl Registry {
         &self,
         revision: Option<i64>,
     ) -> Result<Vec<(String, SourceCoverage)>, StoreError> {
+        let _read = self.one_read()?;
         let findings = crate::sources::verify(&self.conn).map_err(|e| self.err(e))?;
         if let Some(first) = findings.first() {
             return Err(self.damaged(format!("{first}; run `nostrike verify`")));
@@ -994,6 +1009,7 @@ impl Registry {
     /// agreement with the `links` table are checked first: a link added or
     /// removed outside nostrike is damage, never a quiet answer.
     pub fn links_at(&self, revision: Option<i64>) -> Result<Vec<(String, String)>, StoreError> {
+        let _read = self.one_read()?;
         let findings = crate::links::verify(&self.conn).map_err(|e| self.err(e))?;
         if let Some(first) = findings.first() {
             return Err(self.damaged(format!("{first}; run `nostrike verify`")));

@@ -487,3 +487,44 @@ fn a_session_of_many_chunks_and_files_logs_and_packs_like_separate_imports() {
     assert_eq!(count(one.path()), n);
     assert_eq!(count(sep.path()), n);
 }
+
+/// Coverage and links read while imports commit: a log's chain and the
+/// head recorded for it come from one commit. Read in two autocommit
+/// statements, an import landing between them looked like damage ("the
+/// source log ends at …, the registry records …"), and a check under way
+/// failed with it.
+#[test]
+fn coverage_and_links_read_while_imports_commit_are_never_called_damage() {
+    let (d, mut reg) = new_registry();
+    reg.import(&src(), &meta(false), &sites(3, "")).unwrap();
+    let path = d.path().join("r.db");
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let reads = std::thread::scope(|scope| {
+        let reader = scope.spawn(|| {
+            let r = Registry::open_read_only(&path).unwrap();
+            let mut reads = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                r.coverage_at(None).unwrap();
+                r.links_at(None).unwrap();
+                reads += 1;
+            }
+            reads
+        });
+        for i in 0..300 {
+            let mut session = reg.begin_import().unwrap();
+            let source = SourceMeta {
+                name: format!("n{i}"),
+                ..Default::default()
+            };
+            let file = session.file(&source, &meta(false));
+            let mut site = sites(1, "").remove(0);
+            site.source = source.name.clone();
+            session.push(file, site, 0).unwrap();
+            session.link(file, i % 2 == 0, "src/s0", "src/s1", "tester", None);
+            session.commit().unwrap();
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        reader.join().unwrap()
+    });
+    assert!(reads > 300, "only {reads} reads ran beside the imports");
+}
