@@ -135,6 +135,29 @@ pub fn read(
             return Err(ReadError::invalid(path, format!("table {table:?}: coordinate reference system {org}:{code} ({name}) is not WGS84 lon/lat (EPSG:4326); reproject first, e.g. ogr2ogr -t_srs EPSG:4326")));
         }
         let quoted = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+        // Every column name, hidden and generated ones too, must be UTF-8
+        // before the statement's names are asked for (rusqlite panics on
+        // one that is not): a damaged or hostile file is refused, with the reason.
+        {
+            let mut info = conn
+                .prepare(&format!("PRAGMA table_xinfo({})", quoted(&table)))
+                .map_err(sq(path))?;
+            let mut rows = info.query([]).map_err(sq(path))?;
+            while let Some(r) = rows.next().map_err(sq(path))? {
+                let raw = r.get_ref(1).map_err(sq(path))?;
+                if let rusqlite::types::ValueRef::Text(b) = raw {
+                    if std::str::from_utf8(b).is_err() {
+                        return Err(ReadError::invalid(
+                            path,
+                            format!(
+                                "table {table:?}: column {:?} has a name that is not valid UTF-8",
+                                String::from_utf8_lossy(b)
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
         let mut st = conn
             .prepare(&format!("SELECT * FROM {}", quoted(&table)))
             .map_err(sq(path))?;

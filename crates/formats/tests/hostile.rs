@@ -141,6 +141,49 @@ fn geopackages_that_are_not_wgs84_or_are_damaged_are_refused() {
     refused(&plain, Format::Gpkg, "not a GeoPackage");
 }
 
+/// A GeoPackage whose column name is not UTF-8 (found by the fuzzer, a
+/// byte flipped in the table's schema): rusqlite panics when asked for
+/// such a name, and the reader asked for every column's. Now refused with
+/// the reason — for a plain column and for a generated one, which
+/// `SELECT *` returns and `table_info` does not list.
+#[test]
+fn a_gpkg_column_name_not_utf8_panicked() {
+    let d = tempfile::tempdir().unwrap();
+    let mut s = nostrike_core::Site::new(
+        "a",
+        "t",
+        nostrike_core::Category::Museum,
+        geo_types::point!(x: 10.0, y: 50.0).into(),
+    );
+    s.name = "x".into();
+    for (name, column) in [
+        ("plain.gpkg", "ALTER TABLE sites ADD COLUMN qqqqz TEXT"),
+        (
+            "generated.gpkg",
+            "ALTER TABLE sites ADD COLUMN qqqqz TEXT GENERATED ALWAYS AS ('v') VIRTUAL",
+        ),
+    ] {
+        let g = d.path().join(name);
+        nostrike_formats::gpkg::write(&g, &[s.clone()], "").unwrap();
+        rusqlite::Connection::open(&g)
+            .unwrap()
+            .execute_batch(column)
+            .unwrap();
+        // The name's first byte, in the schema's text, made a lone 0xFF.
+        let mut bytes = std::fs::read(&g).unwrap();
+        let mut patched = 0;
+        for i in 0..bytes.len().saturating_sub(5) {
+            if &bytes[i..i + 5] == b"qqqqz" {
+                bytes[i] = 0xff;
+                patched += 1;
+            }
+        }
+        assert!(patched > 0, "{name}: the column name is not in the file");
+        std::fs::write(&g, &bytes).unwrap();
+        refused(&g, Format::Gpkg, "not valid UTF-8");
+    }
+}
+
 #[test]
 fn shapefiles_with_foreign_or_missing_prj_are_refused() {
     let d = tempfile::tempdir().unwrap();
