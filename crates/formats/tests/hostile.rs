@@ -47,6 +47,18 @@ fn refused(path: &Path, format: Format, needle: &str) {
     }
 }
 
+/// One valid site, the seed of the GeoPackages made here.
+fn one_museum() -> nostrike_core::Site {
+    let mut s = nostrike_core::Site::new(
+        "a",
+        "t",
+        nostrike_core::Category::Museum,
+        geo_types::point!(x: 10.0, y: 50.0).into(),
+    );
+    s.name = "x".into();
+    s
+}
+
 const PLACEMARK: &str = "<Placemark><name>x</name><ExtendedData><Data name=\"category\"><value>museum</value></Data><Data name=\"id\"><value>a</value></Data></ExtendedData><Point><coordinates>10,50</coordinates></Point></Placemark>";
 
 #[test]
@@ -101,13 +113,7 @@ fn kml_external_entities_and_entity_expansion_are_refused() {
 #[test]
 fn geopackages_that_are_not_wgs84_or_are_damaged_are_refused() {
     let d = tempfile::tempdir().unwrap();
-    let mut s = nostrike_core::Site::new(
-        "a",
-        "t",
-        nostrike_core::Category::Museum,
-        geo_types::point!(x: 10.0, y: 50.0).into(),
-    );
-    s.name = "x".into();
+    let s = one_museum();
     let good = d.path().join("good.gpkg");
     nostrike_formats::gpkg::write(&good, &[s], "").unwrap();
     assert_eq!(read(&good, Format::Gpkg).unwrap().0, 1);
@@ -149,13 +155,6 @@ fn geopackages_that_are_not_wgs84_or_are_damaged_are_refused() {
 #[test]
 fn a_gpkg_column_name_not_utf8_panicked() {
     let d = tempfile::tempdir().unwrap();
-    let mut s = nostrike_core::Site::new(
-        "a",
-        "t",
-        nostrike_core::Category::Museum,
-        geo_types::point!(x: 10.0, y: 50.0).into(),
-    );
-    s.name = "x".into();
     for (name, column) in [
         ("plain.gpkg", "ALTER TABLE sites ADD COLUMN qqqqz TEXT"),
         (
@@ -164,7 +163,7 @@ fn a_gpkg_column_name_not_utf8_panicked() {
         ),
     ] {
         let g = d.path().join(name);
-        nostrike_formats::gpkg::write(&g, &[s.clone()], "").unwrap();
+        nostrike_formats::gpkg::write(&g, &[one_museum()], "").unwrap();
         rusqlite::Connection::open(&g)
             .unwrap()
             .execute_batch(column)
@@ -265,13 +264,7 @@ mod fuzz {
 
     fn seeds() -> Vec<(&'static str, Format, Vec<u8>)> {
         let d = tempfile::tempdir().unwrap();
-        let mut s = nostrike_core::Site::new(
-            "a",
-            "t",
-            nostrike_core::Category::Museum,
-            geo_types::point!(x: 10.0, y: 50.0).into(),
-        );
-        s.name = "x".into();
+        let s = one_museum();
         let g = d.path().join("s.gpkg");
         nostrike_formats::gpkg::write(&g, &[s], "").unwrap();
         vec![
