@@ -24,8 +24,9 @@ pub enum TileSource {
     MbTiles {
         /// The file.
         path: PathBuf,
-        /// Its connection, read-only.
-        conn: Mutex<Connection>,
+        /// Its connection, read-only (boxed: a connection is large beside
+        /// a URL, larger still when a test build enables rusqlite's hooks).
+        conn: Box<Mutex<Connection>>,
         /// Highest zoom level it holds.
         max_zoom: u8,
         /// Lowest zoom level it holds.
@@ -103,7 +104,7 @@ impl TileSource {
         }
         Ok(TileSource::MbTiles {
             path: path.to_path_buf(),
-            conn: Mutex::new(conn),
+            conn: Box::new(Mutex::new(conn)),
             max_zoom: max as u8,
             min_zoom: min as u8,
         })

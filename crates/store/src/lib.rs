@@ -35,6 +35,6 @@ pub use links::LinkEntry;
 pub use registry::{
     BatchCounts, BatchInfo, BatchMeta, ChangeEntry, ChangeKind, FileHandle, Finding, FindingKind,
     ImportSession, ImportSummary, LoadedIndex, PackedSites, PullCounts, Registry, SourceCoverage,
-    SourceMeta, Stats, StoreError, UnknownChangeKind, APPLICATION_ID, SCHEMA_VERSION,
+    SourceMeta, Stats, StoreError, UnknownChangeKind, Verified, APPLICATION_ID, SCHEMA_VERSION,
 };
 pub use signatures::{SignedState, StoredSignature};

@@ -343,3 +343,14 @@ pub struct PackedSites {
     /// Content hash (hex), as recorded and as the image records it.
     pub content_hash: Digest,
 }
+
+/// What [`Registry::verify_state`] found, and the state it read.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    /// Every finding (empty when all is well).
+    pub findings: Vec<Finding>,
+    /// The revision of the commit the checks read.
+    pub revision: i64,
+    /// The content hash recorded at that commit (`None`: unreadable).
+    pub content_hash: Option<Digest>,
+}

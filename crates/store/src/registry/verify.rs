@@ -18,8 +18,16 @@ impl Registry {
     /// and revision, the source log, the last batch's log head and the
     /// packed index. Returns every finding (empty when all is well).
     pub fn verify(&self) -> Result<Vec<Finding>, StoreError> {
-        let mut findings = self.integrity()?;
+        Ok(self.verify_state()?.findings)
+    }
+
+    /// [`Registry::verify`], with the revision and content hash of the one
+    /// commit every check read — the state the findings are about, even
+    /// when an import commits meanwhile (read after the checks, they named
+    /// the next revision as the one verified).
+    pub fn verify_state(&self) -> Result<Verified, StoreError> {
         let tx = self.conn.unchecked_transaction().map_err(|e| self.err(e))?;
+        let mut findings = self.integrity()?;
         let replayed = self.log_chain(&tx, &mut findings)?;
         let head = replayed.head.clone();
         let max_revision = replayed.max_revision;
@@ -46,8 +54,14 @@ impl Registry {
         }
         self.log_head(&tx, &head, &mut findings)?;
         self.packed(&tx, revision, &mut findings)?;
+        // Unreadable, it is a `ContentHash` finding of `live_rows` already.
+        let content_hash = self.content_hash().ok();
         tx.finish().map_err(|e| self.err(e))?;
-        Ok(findings)
+        Ok(Verified {
+            findings,
+            revision,
+            content_hash,
+        })
     }
 
     /// SQLite's own `integrity_check`.
@@ -313,5 +327,95 @@ impl Registry {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch() -> (SourceMeta, BatchMeta) {
+        let source = SourceMeta {
+            name: "src".into(),
+            ..Default::default()
+        };
+        let meta = BatchMeta {
+            file_name: "t.geojson".into(),
+            file_sha256: "00".into(),
+            format: "geojson".into(),
+            operator: "tester".into(),
+            imported_at: 1_700_000_000,
+            replace: false,
+        };
+        (source, meta)
+    }
+
+    fn sites(ids: std::ops::Range<usize>) -> Vec<Site> {
+        ids.map(|i| {
+            let p = geo_types::point!(x: i as f64 * 0.001, y: 45.0);
+            Site::new(format!("s{i}"), "src", Category::Museum, p.into())
+        })
+        .collect()
+    }
+
+    /// An import commits in the middle of a `verify` (from the reader's
+    /// progress handler, half-way through the callbacks a whole `verify`
+    /// of this registry makes, counted first): the state `verify` names is
+    /// the one it checked, the revision before that import. Read after the
+    /// checks, it named the import's revision, which no check had read.
+    #[test]
+    fn verify_named_a_revision_committed_while_it_ran() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::{Arc, Mutex};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.db");
+        let (source, meta) = batch();
+        let mut writer = Registry::create(&path).unwrap();
+        let before = writer.import(&source, &meta, &sites(0..400)).unwrap();
+        let reader = Registry::open_read_only(&path).unwrap();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counted = calls.clone();
+        reader.conn.progress_handler(
+            50,
+            Some(move || {
+                counted.fetch_add(1, Ordering::SeqCst);
+                false
+            }),
+        );
+        assert!(reader.verify_state().unwrap().findings.is_empty());
+        let half = calls.load(Ordering::SeqCst) / 2;
+        assert!(half > 10, "a verify of 400 sites made {half} × 2 callbacks");
+        let committed = Arc::new(Mutex::new(None));
+        let done = committed.clone();
+        let mut writer = Some(writer);
+        let mut k = 0;
+        reader.conn.progress_handler(
+            50,
+            Some(move || {
+                k += 1;
+                if k == half {
+                    if let Some(mut w) = writer.take() {
+                        let after = w.import(&source, &meta, &sites(400..420)).unwrap();
+                        *done.lock().unwrap() = Some((after.revision, after.content_hash));
+                    }
+                }
+                false
+            }),
+        );
+        let v = reader.verify_state().unwrap();
+        reader.conn.progress_handler(0, None::<fn() -> bool>);
+        let after = committed
+            .lock()
+            .unwrap()
+            .expect("the import ran during verify");
+        assert!(v.findings.is_empty(), "{:?}", v.findings);
+        assert_eq!(
+            (v.revision, v.content_hash),
+            (before.revision, Some(before.content_hash)),
+            "verify named another state than the one it checked"
+        );
+        // The next verify sees the import.
+        let next = reader.verify_state().unwrap();
+        assert_eq!((next.revision, next.content_hash), (after.0, Some(after.1)));
     }
 }
