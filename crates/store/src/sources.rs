@@ -204,6 +204,17 @@ pub(crate) fn verify(tx: &Connection) -> rusqlite::Result<Vec<String>> {
             head.as_deref().unwrap_or("no head")
         ));
     }
+    {
+        let mut st = tx.prepare(
+            "SELECT DISTINCT name FROM source_log WHERE name NOT IN (SELECT name FROM sources) ORDER BY name",
+        )?;
+        for gone in st.query_map([], |r| r.get::<_, String>(0))? {
+            findings.push(format!(
+                "source {:?} is in the source log but the registry no longer holds it (deleted outside nostrike)",
+                gone?
+            ));
+        }
+    }
     let names: Vec<String> = {
         let mut st = tx.prepare("SELECT name FROM sources ORDER BY name")?;
         let v = st.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;

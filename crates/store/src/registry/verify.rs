@@ -33,6 +33,7 @@ impl Registry {
         let max_revision = replayed.max_revision;
         self.live_rows(&tx, replayed.expected, &mut findings)?;
         self.unfiled_versions(&tx, &mut findings)?;
+        self.orphans(&tx, &mut findings)?;
         let revision = self.revision()?;
         // Coverage changes and links make revisions of their own, with no site change.
         let reached = max_revision
@@ -255,6 +256,61 @@ impl Registry {
         Ok(())
     }
 
+    /// Rows whose parent is gone — what the schema's foreign keys refuse
+    /// while SQLite checks them, which a connection does not by default
+    /// (the `sqlite3` shell's): live sites naming a source the registry no
+    /// longer holds, log entries naming a batch (who imported what file,
+    /// when) it no longer holds. One finding a missing parent, with its
+    /// count. Neither is in any hash, so nothing else would see it.
+    fn orphans(&self, tx: &Connection, findings: &mut Vec<Finding>) -> Result<(), StoreError> {
+        let queries = [
+            (
+                FindingKind::Source,
+                "SELECT source, count(*), min(site_id) FROM sites
+                 WHERE source NOT IN (SELECT name FROM sources) GROUP BY source ORDER BY source",
+            ),
+            (
+                FindingKind::Chain,
+                "SELECT batch, count(*), min(seq) FROM changes
+                 WHERE batch NOT IN (SELECT id FROM batches) GROUP BY batch ORDER BY batch",
+            ),
+        ];
+        for (kind, sql) in queries {
+            let mut st = tx.prepare(sql).map_err(|e| self.err(e))?;
+            let rows = st
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, rusqlite::types::Value>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, rusqlite::types::Value>(2)?,
+                    ))
+                })
+                .map_err(|e| self.err(e))?;
+            for row in rows {
+                let (parent, count, first) = row.map_err(|e| self.err(e))?;
+                let show = |v: &rusqlite::types::Value| match v {
+                    rusqlite::types::Value::Text(t) => format!("{t:?}"),
+                    rusqlite::types::Value::Integer(n) => n.to_string(),
+                    other => format!("{other:?}"),
+                };
+                let detail = match kind {
+                    FindingKind::Source => format!(
+                        "{count} live site(s) (the first {}) name source {}, which the registry does not hold (deleted outside nostrike?)",
+                        show(&first),
+                        show(&parent)
+                    ),
+                    _ => format!(
+                        "{count} log entries (the first, entry {}) name batch {}, which the registry does not hold: who imported them, from what file and when, is lost (deleted outside nostrike?)",
+                        show(&first),
+                        show(&parent)
+                    ),
+                };
+                findings.push(Finding::new(kind, detail));
+            }
+        }
+        Ok(())
+    }
+
     /// The last batch records where the log ended when it was committed.
     fn log_head(
         &self,
@@ -356,6 +412,53 @@ mod tests {
             Site::new(format!("s{i}"), "src", Category::Museum, p.into())
         })
         .collect()
+    }
+
+    /// Sources or batches deleted with the `sqlite3` shell (whose
+    /// connections do not check foreign keys): `verify` said OK, although
+    /// the live sites then named a source, and the log entries a batch,
+    /// the registry no longer held.
+    #[test]
+    fn verify_called_a_registry_ok_whose_sources_or_batches_were_deleted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.db");
+        let (source, meta) = batch();
+        Registry::create(&path)
+            .unwrap()
+            .import(&source, &meta, &sites(0..30))
+            .unwrap();
+        assert!(Registry::open_read_only(&path)
+            .unwrap()
+            .verify()
+            .unwrap()
+            .is_empty());
+        for (edit, kinds, says) in [
+            (
+                "DELETE FROM sources",
+                &[FindingKind::Source, FindingKind::Source][..],
+                "30 live site(s) (the first \"s0\") name source \"src\"",
+            ),
+            (
+                "DELETE FROM batches",
+                &[FindingKind::Chain][..],
+                "30 log entries (the first, entry 1) name batch 1",
+            ),
+        ] {
+            let copy = dir.path().join("edited.db");
+            std::fs::copy(&path, &copy).unwrap();
+            let shell = rusqlite::Connection::open(&copy).unwrap();
+            shell
+                .execute_batch(&format!("PRAGMA foreign_keys = OFF; {edit}"))
+                .unwrap();
+            drop(shell);
+            let findings = Registry::open_read_only(&copy).unwrap().verify().unwrap();
+            let found: Vec<FindingKind> = findings.iter().map(|f| f.kind).collect();
+            assert_eq!(found, kinds, "{edit}: {findings:?}");
+            assert!(
+                findings.iter().any(|f| f.detail.contains(says)),
+                "{edit}: {findings:?}"
+            );
+        }
     }
 
     /// An import commits in the middle of a `verify` (from the reader's
