@@ -110,6 +110,9 @@ pub struct ImportSession<'a> {
     /// Declared after `tx`, so dropped after it: the journal goes back to
     /// the write-ahead log once the transaction has ended.
     pub(super) journal: JournalRestore<'a>,
+    /// Declared after `tx` too: foreign-key checks back on once the
+    /// transaction has ended.
+    pub(super) keys: ForeignKeysRestore<'a>,
     pub(super) path: PathBuf,
     pub(super) old_revision: i64,
     pub(super) chain: Chain,
@@ -145,6 +148,23 @@ impl Drop for JournalRestore<'_> {
         if let Some(c) = self.0 {
             let _ = c.pragma_update(None, "journal_mode", "WAL");
         }
+    }
+}
+
+/// A connection whose foreign-key checks are off for one import (see
+/// `Registry::begin_import`), switched back on when dropped — after the
+/// session's transaction, inside which SQLite ignores the setting.
+pub(super) struct ForeignKeysRestore<'a>(pub(super) &'a Connection);
+
+impl Drop for ForeignKeysRestore<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.pragma_update(None, "foreign_keys", "ON");
+    }
+}
+
+impl std::fmt::Debug for ForeignKeysRestore<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("off until the transaction ends")
     }
 }
 
@@ -297,6 +317,7 @@ impl std::fmt::Debug for ImportSession<'_> {
         f.debug_struct("ImportSession")
             .field("path", &self.path)
             .field("journal", &self.journal)
+            .field("foreign_keys", &self.keys)
             .field("files", &self.files.len())
             .finish()
     }
@@ -872,12 +893,38 @@ impl ImportSession<'_> {
         };
         let mut out = Vec::with_capacity(self.files.len());
         for fb in &self.files {
-            self.tx
+            let batch_rows = self
+                .tx
                 .execute(
                     "UPDATE batches SET revision = ?2, added = ?3, updated = ?4, retired = ?5, unchanged = ?6, content_hash = ?7, log_head = ?8, file_sha256 = ?9 WHERE id = ?1",
                     params![fb.batch, revision, fb.added as i64, fb.updated as i64, fb.retired as i64, fb.unchanged as i64, content, self.chain.prev, fb.meta.file_sha256],
                 )
                 .map_err(self.sq())?;
+            // What SQLite's foreign-key checks (off for the import, see
+            // `Registry::begin_import`) would have refused at commit: a
+            // row naming a batch or a source that is not there.
+            let source_row: bool = self
+                .tx
+                .query_row(
+                    "SELECT EXISTS (SELECT 1 FROM sources WHERE name = ?1)",
+                    [&fb.source.name],
+                    |r| r.get(0),
+                )
+                .map_err(self.sq())?;
+            if batch_rows != 1 || !source_row {
+                return Err(StoreError::Damaged {
+                    path: self.path.clone(),
+                    reason: format!(
+                        "the import of {:?} wrote rows naming {} that the registry does not hold; nothing was committed",
+                        fb.meta.file_name,
+                        if batch_rows != 1 {
+                            format!("batch {}", fb.batch)
+                        } else {
+                            format!("source {:?}", fb.source.name)
+                        }
+                    ),
+                });
+            }
             out.push(ImportSummary {
                 file_name: fb.meta.file_name.clone(),
                 source: fb.source.name.clone(),
@@ -905,5 +952,168 @@ impl ImportSession<'_> {
             cause: source,
         })?;
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(source: &str, file: &str, replace: bool) -> (SourceMeta, BatchMeta) {
+        let source = SourceMeta {
+            name: source.into(),
+            ..Default::default()
+        };
+        let meta = BatchMeta {
+            file_name: file.into(),
+            file_sha256: "00".into(),
+            format: "geojson".into(),
+            operator: "tester".into(),
+            imported_at: 1_700_000_000,
+            replace,
+        };
+        (source, meta)
+    }
+
+    fn sites(source: &str, ids: std::ops::Range<usize>, name: &str) -> Vec<Site> {
+        ids.map(|i| {
+            let p = geo_types::point!(x: i as f64 * 0.001, y: 45.0);
+            let mut s = Site::new(format!("s{i}"), source, Category::Museum, p.into());
+            s.name = name.into();
+            s
+        })
+        .collect()
+    }
+
+    fn foreign_keys_on(reg: &Registry) -> bool {
+        reg.conn
+            .pragma_query_value(None, "foreign_keys", |r| r.get::<_, bool>(0))
+            .unwrap()
+    }
+
+    /// A live row naming a source the registry does not hold, written
+    /// outside any import: refused while foreign keys are checked.
+    fn orphan_row_refused(reg: &Registry) -> bool {
+        reg.conn
+            .execute(
+                "INSERT INTO sites (source, site_id, version, revision) VALUES ('nowhere', 'x', 1, 1)",
+                [],
+            )
+            .is_err()
+    }
+
+    /// The import switches SQLite's foreign-key checks off for its own
+    /// transaction; however the session ends — committed, dropped, or
+    /// refused — the connection checks them again afterwards.
+    #[test]
+    fn foreign_keys_are_checked_again_however_an_import_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut reg = Registry::create(&dir.path().join("r.db")).unwrap();
+        let (source, meta) = batch("src", "a.geojson", false);
+        assert!(foreign_keys_on(&reg));
+        {
+            let mut session = reg.begin_import().unwrap();
+            let f = session.file(&source, &meta);
+            for s in sites("src", 0..50, "first") {
+                session.push(f, s, 0).unwrap();
+            }
+            let off: bool = session
+                .tx
+                .pragma_query_value(None, "foreign_keys", |r| r.get(0))
+                .unwrap();
+            assert!(!off, "the import's transaction runs without the checks");
+            session.commit().unwrap();
+        }
+        assert!(foreign_keys_on(&reg), "after a commit");
+        assert!(orphan_row_refused(&reg), "after a commit");
+        {
+            let mut session = reg.begin_import().unwrap();
+            let f = session.file(&source, &meta);
+            session
+                .push(f, sites("src", 0..1, "x").remove(0), 0)
+                .unwrap();
+        }
+        assert!(foreign_keys_on(&reg), "after a session dropped");
+        assert!(orphan_row_refused(&reg), "after a session dropped");
+        let twice = [sites("src", 0..1, "x"), sites("src", 0..1, "y")].concat();
+        assert!(reg.import(&source, &meta, &twice).is_err());
+        assert!(foreign_keys_on(&reg), "after an import refused");
+        assert!(orphan_row_refused(&reg), "after an import refused");
+    }
+
+    /// What the foreign keys guarded still holds without SQLite's checks:
+    /// after imports that add, update, retire (`--replace`), import two
+    /// sources in one session and record a coverage, no row names a batch
+    /// or a source the registry lacks (`PRAGMA foreign_key_check`).
+    #[test]
+    fn imports_leave_no_row_without_its_batch_or_source() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut reg = Registry::create(&dir.path().join("r.db")).unwrap();
+        let (a, ma) = batch("a", "a.geojson", false);
+        let (b, mb) = batch("b", "b.geojson", false);
+        let (_, replace) = batch("a", "a2.geojson", true);
+        reg.import(&a, &ma, &sites("a", 0..300, "one")).unwrap();
+        let two = [
+            (a.clone(), &sites("a", 100..400, "two")[..], ma.clone()),
+            (b.clone(), &sites("b", 0..200, "one")[..], mb.clone()),
+        ];
+        reg.import_many(&two).unwrap();
+        reg.import(&a, &replace, &sites("a", 0..50, "three"))
+            .unwrap();
+        let retired: i64 = reg
+            .conn
+            .query_row(
+                "SELECT count(*) FROM changes WHERE kind = 'retired'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(retired, 350);
+        let orphans: Vec<(String, i64)> = reg
+            .conn
+            .prepare("SELECT \"table\", rowid FROM pragma_foreign_key_check")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(orphans, vec![]);
+    }
+
+    /// Without SQLite's foreign-key checks, commit itself refuses an import
+    /// whose file's batch or source row is gone (deleted here inside the
+    /// session's transaction), and nothing of it is committed.
+    #[test]
+    fn an_import_whose_batch_or_source_row_vanished_is_refused_at_commit() {
+        for parent in [
+            "DELETE FROM batches",
+            "DELETE FROM source_log; DELETE FROM sources",
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let mut reg = Registry::create(&dir.path().join("r.db")).unwrap();
+            let (source, meta) = batch("src", "a.geojson", false);
+            let mut session = reg.begin_import().unwrap();
+            let f = session.file(&source, &meta);
+            for s in sites("src", 0..40, "n") {
+                session.push(f, s, 0).unwrap();
+            }
+            session.end_file(f).unwrap();
+            if let Some(p) = session.pending.take() {
+                let p = session.write(p).unwrap();
+                session.written = Some(p);
+            }
+            session.tx.execute_batch(parent).unwrap();
+            let err = session.commit().unwrap_err();
+            assert!(
+                matches!(&err, StoreError::Damaged { reason, .. } if reason.contains("does not hold")),
+                "{parent}: {err}"
+            );
+            assert_eq!(reg.revision().unwrap(), 0, "{parent}");
+            let rows: i64 = reg
+                .conn
+                .query_row("SELECT count(*) FROM changes", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(rows, 0, "{parent}");
+        }
     }
 }
