@@ -42,7 +42,6 @@ fn write(path: &Path, text: &str) -> PathBuf {
 }
 
 // ---- Nothing lost -------------------------------------------------------
-
 #[test]
 fn export_over_the_registry_destroyed_it() {
     let d = tempfile::tempdir().unwrap();
@@ -346,6 +345,28 @@ fn command_line_areas_could_not_be_labelled() {
 }
 
 // ---- Imports never partial, refusals complete ----------------------------
+
+/// `import --source a/b` was accepted, and then no site of it could be
+/// named: `show a/b/ID` read source `a` and id `b/ID` ("no site with id").
+#[test]
+fn a_source_named_with_a_slash_was_imported_and_its_sites_unnamable() {
+    let d = tempfile::tempdir().unwrap();
+    let reg = registry(d.path());
+    let hash = content_hash(&reg);
+    let (c, out, err) = code(
+        ns(&reg)
+            .arg("import")
+            .arg(Path::new(DATA).join("helsinki-sites.geojson"))
+            .args(["--source", "osm/helsinki"]),
+    );
+    assert_eq!(c, 1, "{out}{err}");
+    assert!(
+        err.contains("\"osm/helsinki\"") && err.contains("holds '/'"),
+        "{err}"
+    );
+    assert_eq!(content_hash(&reg), hash);
+    verify_ok(&reg);
+}
 
 fn kml_with(n: usize) -> String {
     let mut k = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<kml xmlns=\"http://www.opengis.net/kml/2.2\">\n<Document>\n");

@@ -38,3 +38,4 @@ pub use registry::{
     SourceMeta, Stats, StoreError, UnknownChangeKind, Verified, APPLICATION_ID, SCHEMA_VERSION,
 };
 pub use signatures::{SignedState, StoredSignature};
+pub use sources::source_name_problem;

@@ -143,6 +143,28 @@ pub(crate) fn record(
     Ok(coverage_changed)
 }
 
+/// Why `name` cannot name a source, if it cannot: sites are named
+/// `SOURCE/ID` (`show`, links, `verify-site`, the reports' `site_id`), read
+/// up to the first `/` — ids may hold `/`, so a source cannot — and a
+/// control character prints as nothing, or moves the text around it.
+pub fn source_name_problem(name: &str) -> Option<String> {
+    if name.trim().is_empty() {
+        return Some("a source needs a name".into());
+    }
+    if name.contains('/') {
+        return Some(
+            "it holds '/': sites are named SOURCE/ID and read up to the first '/', so its sites could not be named; choose a name without '/'".into(),
+        );
+    }
+    if let Some(c) = name.chars().find(|c| c.is_control()) {
+        return Some(format!(
+            "it holds the control character U+{:04X}, which prints as nothing; choose a name without one",
+            c as u32
+        ));
+    }
+    None
+}
+
 /// Give every existing source its first entry (when the log is created).
 pub(crate) fn seed(tx: &Connection) -> rusqlite::Result<()> {
     let revision: i64 = tx

@@ -2,13 +2,11 @@
 
 use super::*;
 
-/// `source \x1f id`: one site's key in an import session's set of ids seen.
+/// One site's key in an import session's set of ids seen ([`site_key`]).
 /// Boxed, not a `String`: a million of them are held through a large import.
 fn seen_key(source: &str, id: &str) -> Box<str> {
-    let mut k = String::with_capacity(source.len() + id.len() + 1);
-    k.push_str(source);
-    k.push('\u{1f}');
-    k.push_str(id);
+    let mut k = String::new();
+    site_key(&mut k, source, id);
     k.into_boxed_str()
 }
 
@@ -118,7 +116,7 @@ pub struct ImportSession<'a> {
     pub(super) chain: Chain,
     pub(super) next_batch: i64,
     pub(super) files: Vec<FileBatch>,
-    /// `source \x1f id` of every site added in this session, for duplicates
+    /// [`site_key`] of every site added in this session, for duplicates
     /// and `--replace`, with the origin its caller gave (a feature number).
     pub(super) seen: HashMap<Box<str>, u64, foldhash::fast::RandomState>,
     pub(super) changed: bool,
@@ -454,6 +452,14 @@ impl ImportSession<'_> {
     pub(super) fn ensure_batch_row(&mut self, f: usize) -> Result<(), StoreError> {
         if self.files[f].created {
             return Ok(());
+        }
+        let fb = &self.files[f];
+        if let Some(reason) = crate::sources::source_name_problem(&fb.source.name) {
+            return Err(StoreError::BadSource {
+                path: self.path.clone(),
+                name: fb.source.name.clone(),
+                reason,
+            });
         }
         self.files[f].created = true;
         let fb = &self.files[f];
@@ -1078,6 +1084,54 @@ mod tests {
             .collect::<Result<_, _>>()
             .unwrap();
         assert_eq!(orphans, vec![]);
+    }
+
+    /// The set of ids an import session has seen joined source and id with
+    /// a unit separator (U+001F): source `a` with id `b␟c` and source `a␟b`
+    /// with id `c` were one key — the second refused as a duplicate, and
+    /// under `--replace` a site of one counted as seen for the other. (A
+    /// source can no longer hold a control character, so the claims are
+    /// made directly.)
+    #[test]
+    fn claims_of_a_source_and_id_joined_by_a_unit_separator_were_one_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut reg = Registry::create(&dir.path().join("r.db")).unwrap();
+        let mut session = reg.begin_import().unwrap();
+        assert_eq!(session.claim("a", "b\u{1f}c", 1), None);
+        assert_eq!(session.claim("a\u{1f}b", "c", 2), None);
+        assert_eq!(session.claim("a", "b\u{1f}c", 3), Some(1));
+        assert_eq!(session.first_seen("a\u{1f}b", "c"), Some(2));
+        assert_eq!(session.first_seen("a\u{1f}", "bc"), None);
+    }
+
+    /// A source named with a `/` was stored, and then none of its sites
+    /// could be named: `show a/b/x` read source `a`, id `b/x`. Such names,
+    /// empty ones and ones with control characters are refused, and the
+    /// import leaves nothing behind.
+    #[test]
+    fn a_source_named_with_a_slash_left_its_sites_unnamable() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut reg = Registry::create(&dir.path().join("r.db")).unwrap();
+        for (name, says) in [
+            ("a/b", "holds '/'"),
+            ("", "needs a name"),
+            ("  ", "needs a name"),
+            ("x\u{1f}y", "U+001F"),
+            ("tab\there", "U+0009"),
+        ] {
+            let (source, meta) = batch(name, "a.geojson", false);
+            let err = reg
+                .import(&source, &meta, &sites(name, 0..3, "n"))
+                .unwrap_err();
+            assert!(
+                matches!(&err, StoreError::BadSource { reason, .. } if reason.contains(says)),
+                "{name:?}: {err}"
+            );
+            assert_eq!(reg.revision().unwrap(), 0, "{name:?}");
+        }
+        let (source, meta) = batch("OSM (Andorra) – 2013: monuments", "a.geojson", false);
+        let sites = sites(&source.name, 0..3, "n");
+        assert_eq!(reg.import(&source, &meta, &sites).unwrap().added, 3);
     }
 
     /// Without SQLite's foreign-key checks, commit itself refuses an import

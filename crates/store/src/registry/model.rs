@@ -62,6 +62,16 @@ pub enum StoreError {
         /// Why.
         reason: String,
     },
+    /// A source name the registry cannot hold (see [`crate::source_name_problem`]).
+    #[error("{}: source {name:?} cannot be stored: {reason}", path.display())]
+    BadSource {
+        /// The registry path.
+        path: PathBuf,
+        /// The name given.
+        name: String,
+        /// Why.
+        reason: String,
+    },
     /// Another import holds the registry.
     #[error("{}: busy: an import is writing it (waited {waited_s} s); try again when it has finished", path.display())]
     Busy {

@@ -12,6 +12,42 @@ pub(super) fn has_version(r: &Row<'_>, at: usize) -> rusqlite::Result<bool> {
     Ok(r.get_ref(at + 2)?.data_type() != rusqlite::types::Type::Null)
 }
 
+/// One site's key where a map is keyed by (source, id) in one text: the
+/// source's length in decimal, `:`, the source, then the id. No character
+/// a source or id could hold makes two pairs share a key (a separator
+/// would: `a` + `b␟c` and `a␟b` + `c`).
+pub(super) fn site_key(buf: &mut String, source: &str, id: &str) {
+    buf.clear();
+    buf.reserve(source.len() + id.len() + 8);
+    let mut digits = [0u8; 20];
+    let mut n = source.len();
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &digits[at..] {
+        buf.push(d as char);
+    }
+    buf.push(':');
+    buf.push_str(source);
+    buf.push_str(id);
+}
+
+/// The (source, id) of a [`site_key`].
+pub(super) fn split_site_key(key: &str) -> (&str, &str) {
+    let (len, rest) = key.split_once(':').unwrap_or(("0", key));
+    let len = len.parse::<usize>().unwrap_or(0).min(rest.len());
+    match (rest.get(..len), rest.get(len..)) {
+        (Some(s), Some(i)) => (s, i),
+        _ => ("", rest),
+    }
+}
+
 /// What is wrong with a live row naming a version `versions` does not hold.
 pub(super) fn missing_version(source: &str, id: &str, version: i64) -> String {
     format!("site {source}/{id} names version {version}, which is missing (deleted outside nostrike?); run `nostrike verify`")
@@ -221,6 +257,24 @@ pub(super) fn entry_hash(entry: &Entry<'_>, prev: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::{site_key, split_site_key};
+
+    /// A site's key splits back into its source and id,
+    /// and no two (source, id) pairs share a key, whatever they contain.
+    #[test]
+    fn site_keys_split_back_and_never_collide() {
+        let parts = ["", "a", "b:c", "1:", ":", "12", "\u{1f}", "é:1"];
+        let mut seen = std::collections::HashMap::new();
+        let mut key = String::new();
+        for s in parts {
+            for i in parts {
+                site_key(&mut key, s, i);
+                assert_eq!(split_site_key(&key), (s, i));
+                assert_eq!(seen.insert(key.clone(), (s, i)), None, "{s:?} {i:?}");
+            }
+        }
+    }
+
     use super::super::{Chain, ChangeKind, GENESIS};
     use super::{entry_hash, Entry};
 

@@ -3,7 +3,7 @@
 
 use super::*;
 
-/// What the log says the live rows should be, by [`site_key`], and where
+/// What the log says the live rows should be, by [`rows::site_key`], and where
 /// the log ends.
 struct Replayed {
     expected: HashMap<Box<str>, Expected, foldhash::fast::RandomState>,
@@ -22,24 +22,6 @@ struct Expected {
     /// a live row naming this version under these keys is then that
     /// content, already checked, and need not be read and hashed again.
     sound: bool,
-}
-
-/// One site's key in [`Replayed::expected`]: the source's length, then the
-/// source and the id (no separator a text could hold makes it ambiguous).
-fn site_key(buf: &mut String, source: &str, id: &str) {
-    use std::fmt::Write;
-    buf.clear();
-    let _ = write!(buf, "{}:{source}{id}", source.len());
-}
-
-/// The (source, id) of a [`site_key`].
-fn split_site_key(key: &str) -> (&str, &str) {
-    let (len, rest) = key.split_once(':').unwrap_or(("0", key));
-    let len = len.parse::<usize>().unwrap_or(0).min(rest.len());
-    match (rest.get(..len), rest.get(len..)) {
-        (Some(s), Some(i)) => (s, i),
-        _ => ("", rest),
-    }
 }
 
 impl Registry {
@@ -492,22 +474,6 @@ mod tests {
             Site::new(format!("s{i}"), "src", Category::Museum, p.into())
         })
         .collect()
-    }
-
-    /// A site's key in the replay's map splits back into its source and id,
-    /// and no two (source, id) pairs share a key, whatever they contain.
-    #[test]
-    fn site_keys_split_back_and_never_collide() {
-        let parts = ["", "a", "b:c", "1:", ":", "12", "\u{1f}", "é:1"];
-        let mut seen = std::collections::HashMap::new();
-        let mut key = String::new();
-        for s in parts {
-            for i in parts {
-                site_key(&mut key, s, i);
-                assert_eq!(split_site_key(&key), (s, i));
-                assert_eq!(seen.insert(key.clone(), (s, i)), None, "{s:?} {i:?}");
-            }
-        }
     }
 
     /// Sources or batches deleted with the `sqlite3` shell (whose
