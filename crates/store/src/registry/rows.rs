@@ -17,8 +17,6 @@ pub(super) fn has_version(r: &Row<'_>, at: usize) -> rusqlite::Result<bool> {
 /// a source or id could hold makes two pairs share a key (a separator
 /// would: `a` + `b␟c` and `a␟b` + `c`).
 pub(super) fn site_key(buf: &mut String, source: &str, id: &str) {
-    buf.clear();
-    buf.reserve(source.len() + id.len() + 8);
     let mut digits = [0u8; 20];
     let mut n = source.len();
     let mut at = digits.len();
@@ -30,6 +28,9 @@ pub(super) fn site_key(buf: &mut String, source: &str, id: &str) {
             break;
         }
     }
+    buf.clear();
+    // Exactly the key's length: a key boxed from it is not copied again.
+    buf.reserve_exact(digits.len() - at + 1 + source.len() + id.len());
     for &d in &digits[at..] {
         buf.push(d as char);
     }
