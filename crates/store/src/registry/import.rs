@@ -1048,9 +1048,9 @@ mod tests {
     }
 
     /// What the foreign keys guarded still holds without SQLite's checks:
-    /// after imports that add, update, retire (`--replace`), import two
-    /// sources in one session and record a coverage, no row names a batch
-    /// or a source the registry lacks (`PRAGMA foreign_key_check`).
+    /// after imports that add, update, retire (`--replace`) and import two
+    /// sources in one session, no row names a batch or a source the
+    /// registry lacks (`PRAGMA foreign_key_check`).
     #[test]
     fn imports_leave_no_row_without_its_batch_or_source() {
         let dir = tempfile::tempdir().unwrap();

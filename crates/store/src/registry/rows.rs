@@ -17,24 +17,12 @@ pub(super) fn has_version(r: &Row<'_>, at: usize) -> rusqlite::Result<bool> {
 /// a source or id could hold makes two pairs share a key (a separator
 /// would: `a` + `b␟c` and `a␟b` + `c`).
 pub(super) fn site_key(buf: &mut String, source: &str, id: &str) {
-    let mut digits = [0u8; 20];
-    let mut n = source.len();
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
+    use std::fmt::Write;
+    let digits = source.len().checked_ilog10().map_or(1, |d| d as usize + 1);
     buf.clear();
     // Exactly the key's length: a key boxed from it is not copied again.
-    buf.reserve_exact(digits.len() - at + 1 + source.len() + id.len());
-    for &d in &digits[at..] {
-        buf.push(d as char);
-    }
-    buf.push(':');
+    buf.reserve_exact(digits + 1 + source.len() + id.len());
+    let _ = write!(buf, "{}:", source.len());
     buf.push_str(source);
     buf.push_str(id);
 }
@@ -264,7 +252,17 @@ mod tests {
     /// and no two (source, id) pairs share a key, whatever they contain.
     #[test]
     fn site_keys_split_back_and_never_collide() {
-        let parts = ["", "a", "b:c", "1:", ":", "12", "\u{1f}", "é:1"];
+        let parts = [
+            "",
+            "a",
+            "b:c",
+            "1:",
+            ":",
+            "12",
+            "\u{1f}",
+            "é:1",
+            "abcdefghij",
+        ];
         let mut seen = std::collections::HashMap::new();
         let mut key = String::new();
         for s in parts {

@@ -219,11 +219,13 @@ impl Registry {
             let (s, i) = (text(0)?, text(1)?);
             let version: i64 = r.get(2).map_err(|e| self.err(e))?;
             site_key(&mut key, s, i);
-            let last = expected.remove(key.as_str());
-            if let Some(e) = last.as_ref().filter(|e| e.sound && e.seq == version) {
-                live_hashes.push(e.after.clone());
-                continue;
-            }
+            let last = match expected.remove(key.as_str()) {
+                Some(e) if e.sound && e.seq == version => {
+                    live_hashes.push(e.after);
+                    continue;
+                }
+                last => last,
+            };
             let rowid: i64 = r.get(3).map_err(|e| self.err(e))?;
             let mut rows = whole.query([rowid]).map_err(|e| self.err(e))?;
             let Some(r) = rows.next().map_err(|e| self.err(e))? else {
